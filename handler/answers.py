@@ -1,0 +1,81 @@
+"""What the function answers: an API Gateway response, or a plain result for timer, EventGrid and direct calls."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .cce import Accepted
+from .errors import CCECredentialsRejected, DocumentInvalid, SyncError
+from .validation import Target
+
+__all__ = ["accepted", "apig_response", "dry_run", "error_body", "rejected", "scrub"]
+
+MASK = "***"
+CONFIRMED = "accepted (confirmed after an ambiguous failure)"
+
+
+def scrub(value: Any, secrets: Sequence[str]) -> Any:
+    """A copy of `value` with every secret string replaced by ***: the last line of defence for answers and logs."""
+    if not secrets:
+        return value
+    if isinstance(value, str):
+        for secret in secrets:
+            if secret and secret in value:
+                value = value.replace(secret, MASK)
+        return value
+    if isinstance(value, dict):
+        return {scrub(k, secrets): scrub(v, secrets) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [scrub(v, secrets) for v in value]
+    return value
+
+
+def _target(target: Target) -> dict[str, str]:
+    return {"project_id": target.project_id, "cluster_id": target.cluster_id, "nodepool_id": target.nodepool_id}
+
+
+def accepted(target: Target, result: Accepted) -> dict[str, Any]:
+    """The success document: CCE's job id, the target and CCE's request id."""
+    document: dict[str, Any] = {"status": "accepted", "jobid": result.jobid or None, **_target(target)}
+    document["request_id"] = result.request_id
+    if result.confirmed_after_ambiguity:
+        document["detail"] = CONFIRMED
+    return document
+
+
+def dry_run(target: Target, request: Mapping[str, Any]) -> dict[str, Any]:
+    """The dry-run document: the request that would have been sent, secrets masked."""
+    return {"status": "dry_run", **_target(target), "request": dict(request)}
+
+
+def error_body(error: SyncError) -> dict[str, Any]:
+    """`{error_code, error_msg, request_id}`, plus `errors` for validation and `upstream_status` for CCE 401/403."""
+    body: dict[str, Any] = {"error_code": error.code, "error_msg": error.message, "request_id": error.request_id}
+    if isinstance(error, DocumentInvalid):
+        body["errors"] = [{"path": e.path, "message": e.message} for e in error.errors]
+    if isinstance(error, CCECredentialsRejected):
+        body["upstream_status"] = error.upstream_status
+    return body
+
+
+def rejected(error: SyncError) -> dict[str, Any]:
+    """A permanent failure for non-HTTP triggers: answered (not raised) so the platform does not retry it."""
+    return {"status": "rejected", **error_body(error), "http_status": error.status}
+
+
+def apig_response(
+    status: int, body: Mapping[str, Any], correlation_id: str, headers: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """A well-formed API Gateway answer with a JSON body and the correlation id."""
+    return {
+        "statusCode": status,
+        "headers": {
+            "Content-Type": "application/json",
+            "X-Correlation-Id": correlation_id,
+            **(headers or {}),
+        },
+        "body": json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+        "isBase64Encoded": False,
+    }

@@ -1,0 +1,321 @@
+"""The CCE HTTP client and its retry policy: one sync is sent once, and resent only when CCE certainly did not act.
+
+| failure                                      | did CCE act? | what the client does                               |
+|----------------------------------------------|--------------|----------------------------------------------------|
+| connection refused, DNS, TLS, connect timeout| no           | retry with backoff                                 |
+| 429, 503                                     | no           | retry after Retry-After (capped) or backoff        |
+| 401 with a cached IAM token                  | no           | drop the token, fetch a new one, retry once        |
+| read timeout, reset after sending, 500/502/504| maybe       | GET the node pool: sync running -> accepted;       |
+|                                              |              | idle -> retry; check failed -> transient, no resend|
+| other 4xx                                    | no           | report (passed through)                            |
+Every wait and request fits in the deadline; RETRY_MAX_ATTEMPTS bounds the POSTs.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import requests
+from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+from .credentials import Credential
+from .errors import (
+    AmbiguousFailure,
+    CCECredentialsRejected,
+    CCERejected,
+    ConfigurationError,
+    EventError,
+    SyncError,
+    UpstreamError,
+    UpstreamTimeout,
+)
+from .runtime import Deadline
+from .settings import Settings
+from .validation import ID_PATTERN, Target
+
+__all__ = ["Accepted", "CCEClient", "RetryDecision", "classify", "mask_body", "new_session"]
+
+log = logging.getLogger("nodepool_sync")
+MASK = "***"
+SYNC_CONDITION = "ConfigurationSynchronizing"
+_AMBIGUOUS_STATUS = frozenset({500, 502, 504})
+_NOT_ACTED_STATUS = frozenset({429, 503})
+
+
+def new_session() -> requests.Session:
+    """One session per process: connection reuse, no proxies or netrc from the environment."""
+    session = requests.Session()
+    session.trust_env = False
+    session.max_redirects = 0
+    return session
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """CCE accepted the sync; `jobid` is empty when CCE answered with an empty body."""
+
+    jobid: str
+    request_id: str
+    attempts: int = 1
+    confirmed_after_ambiguity: bool = False
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: Any
+    request_id: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RetryDecision:
+    """How the policy reads one failed attempt."""
+
+    kind: str  # "not-acted" | "ambiguous" | "final"
+    reason: str
+    retry_after: float | None = None
+
+
+def _parse_retry_after(value: str | None, now: float) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, parsed.timestamp() - now)
+
+
+def classify(outcome: Answer | requests.RequestException) -> RetryDecision:
+    """The retry table above, as one function (tested row by row)."""
+    if isinstance(outcome, requests.RequestException):
+        name = type(outcome).__name__
+        if isinstance(outcome, (requests.ConnectTimeout, requests.exceptions.SSLError)):
+            return RetryDecision("not-acted", f"{name} before the request was sent")
+        reason = outcome.args[0] if outcome.args else None
+        if isinstance(reason, MaxRetryError) and isinstance(reason.reason, NewConnectionError):
+            return RetryDecision("not-acted", "connection failed before the request was sent")
+        if isinstance(outcome, (requests.ReadTimeout, requests.ConnectionError)):
+            return RetryDecision("ambiguous", f"{name} after the request was sent")
+        return RetryDecision("final", name)
+    if outcome.status in _NOT_ACTED_STATUS:
+        retry_after = _parse_retry_after(outcome.headers.get("Retry-After"), time.time())
+        return RetryDecision("not-acted", f"HTTP {outcome.status}", retry_after)
+    if outcome.status in _AMBIGUOUS_STATUS:
+        return RetryDecision("ambiguous", f"HTTP {outcome.status}")
+    return RetryDecision("final", f"HTTP {outcome.status}")
+
+
+def _error_fields(body: Any) -> tuple[str, str]:
+    if isinstance(body, dict):
+        code = body.get("errorCode") or body.get("error_code") or ""
+        message = body.get("errorMessage") or body.get("error_msg") or body.get("message") or ""
+        nested = body.get("error")
+        if not code and isinstance(nested, dict):
+            code, message = str(nested.get("code", "")), str(nested.get("message", ""))
+        return str(code)[:64], str(message)[:500]
+    return "", ""
+
+
+def _rejection(answer: Answer) -> SyncError:
+    code, message = _error_fields(answer.body)
+    code = code or f"CCE.{answer.status}"
+    message = message or f"CCE answered HTTP {answer.status}"
+    if answer.status in (401, 403):
+        return CCECredentialsRejected(answer.status, code, message, request_id=answer.request_id)
+    if 400 <= answer.status < 500:
+        return CCERejected(answer.status, code, message, request_id=answer.request_id)
+    if answer.status == 504:
+        return UpstreamTimeout(f"CCE answered HTTP 504: {message}", request_id=answer.request_id, code=code)
+    return UpstreamError(f"CCE answered HTTP {answer.status}: {message}", request_id=answer.request_id, code=code)
+
+
+def mask_body(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a CCE body with the node login password masked."""
+    template = body.get("spec", {}).get("nodeTemplate") or {}
+    user_password = template.get("login", {}).get("userPassword")
+    if not user_password:
+        return dict(body)
+    login = {**template["login"], "userPassword": {**user_password, "password": MASK}}
+    return {**body, "spec": {**body["spec"], "nodeTemplate": {**template, "login": login}}}
+
+
+def _segment(value: str) -> str:
+    if not ID_PATTERN.fullmatch(value):
+        raise EventError("an ID is not valid for a URL")
+    return quote(value, safe="")
+
+
+class CCEClient:
+    """Talks to CCE for one process: a shared session, no redirects, timeouts within the deadline."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        session: requests.Session,
+        user_agent: str,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not settings.cce_endpoint:
+            raise ConfigurationError("no CCE endpoint: set HUAWEICLOUD_SDK_REGION or CCE_ENDPOINT")
+        self._settings, self._session, self._sleep = settings, session, sleep
+        self._user_agent = user_agent
+
+    def sync_url(self, target: Target) -> str:
+        return (
+            f"{self._settings.cce_endpoint}/api/v3/projects/{_segment(target.project_id)}"
+            f"/clusters/{_segment(target.cluster_id)}/nodepools/{_segment(target.nodepool_id)}/operation/upgrade"
+        )
+
+    def nodepool_url(self, target: Target) -> str:
+        return (
+            f"{self._settings.cce_endpoint}/api/v3/projects/{_segment(target.project_id)}"
+            f"/clusters/{_segment(target.cluster_id)}/nodepools/{_segment(target.nodepool_id)}"
+        )
+
+    def _headers(self, project_id: str) -> dict[str, str]:
+        return {"Content-Type": "application/json", "X-Project-Id": project_id, "User-Agent": self._user_agent}
+
+    def preview(self, target: Target, body: Mapping[str, Any], credential: Credential) -> dict[str, Any]:
+        """The request a sync would send, with every secret masked; nothing is sent."""
+        headers = self._headers(target.project_id)
+        auth_names = {"token": "X-Auth-Token", "password": "X-Auth-Token", "agency-token": "X-Auth-Token"}
+        if credential.kind in auth_names:
+            headers[auth_names[credential.kind]] = MASK
+        else:
+            data = json.dumps(body, separators=(",", ":")).encode()
+            for name, value in credential.authorize("POST", self.sync_url(target), headers, data).items():
+                headers[name] = MASK if name in ("Authorization", "X-Security-Token") else value
+        return {"method": "POST", "url": self.sync_url(target), "headers": headers, "body": mask_body(body)}
+
+    def _send(
+        self, method: str, url: str, project_id: str, body: bytes | None, credential: Credential, deadline: Deadline
+    ) -> Answer:
+        """One HTTP exchange; raises requests exceptions for the policy to read, maps nothing else."""
+        settings = self._settings
+        if deadline.remaining() < 0.05:
+            raise UpstreamTimeout("no time left in the invocation to call CCE")
+        headers = self._headers(project_id)
+        headers.update(credential.authorize(method, url, headers, body or b""))
+        response = self._session.request(
+            method,
+            url,
+            data=body,
+            headers=headers,
+            timeout=(deadline.cap(settings.connect_timeout_seconds), deadline.cap(settings.read_timeout_seconds)),
+            allow_redirects=False,
+        )
+        request_id = response.headers.get("X-Request-Id", "")[:128]
+        if 300 <= response.status_code < 400:
+            raise ConfigurationError(
+                f"CCE answered with a redirect (HTTP {response.status_code}), which is never followed: "
+                "check CCE_ENDPOINT",
+                request_id=request_id,
+            )
+        try:
+            parsed: Any = response.json() if response.content.strip() else None
+        except ValueError:
+            parsed = response.text[:200]
+        return Answer(response.status_code, parsed, request_id, response.headers)
+
+    def _exchange(
+        self, method: str, url: str, project_id: str, body: bytes | None, credential: Credential, deadline: Deadline
+    ) -> Answer:
+        """One exchange, plus the single retry with a new token after a 401 on a cached one."""
+        answer = self._send(method, url, project_id, body, credential, deadline)
+        if answer.status == 401 and credential.refresh():
+            log.info(json.dumps({"event": "token-refresh", "reason": "CCE answered 401"}))
+            answer = self._send(method, url, project_id, body, credential, deadline)
+        return answer
+
+    def get_json(self, url: str, project_id: str, credential: Credential, deadline: Deadline) -> Any:
+        """GET a CCE resource; non-2xx answers raise the mapped error."""
+        try:
+            answer = self._exchange("GET", url, project_id, None, credential, deadline)
+        except requests.Timeout:
+            raise UpstreamTimeout("CCE did not answer in time") from None
+        except requests.RequestException as exc:
+            raise UpstreamError(f"could not reach CCE ({type(exc).__name__})") from None
+        if not 200 <= answer.status < 300:
+            raise _rejection(answer)
+        return answer.body
+
+    def sync_in_progress(self, target: Target, credential: Credential, deadline: Deadline) -> bool:
+        """Whether the node pool shows a configuration sync running (raises when it cannot tell)."""
+        pool = self.get_json(self.nodepool_url(target), target.project_id, credential, deadline)
+        status = pool.get("status") if isinstance(pool, dict) else None
+        conditions = status.get("conditions") if isinstance(status, dict) else None
+        if not isinstance(conditions, list):
+            return False
+        return any(
+            isinstance(c, dict) and c.get("type") == SYNC_CONDITION and c.get("status") == "True" for c in conditions
+        )
+
+    def _backoff(self, attempt: int, decision: RetryDecision) -> float:
+        settings = self._settings
+        if decision.retry_after is not None:
+            return min(decision.retry_after, settings.retry_after_cap_seconds)
+        return random.uniform(0, min(settings.retry_cap_seconds, settings.retry_base_seconds * 2**attempt))
+
+    def sync(self, target: Target, body: Mapping[str, Any], credential: Credential, deadline: Deadline) -> Accepted:
+        """POST the sync under the retry policy of this module's table."""
+        url, data = self.sync_url(target), json.dumps(body, separators=(",", ":")).encode()
+        settings = self._settings
+        attempt = 0
+        while True:
+            attempt += 1
+            outcome: Answer | requests.RequestException
+            try:
+                outcome = self._exchange("POST", url, target.project_id, data, credential, deadline)
+            except requests.RequestException as exc:
+                outcome = exc
+            if isinstance(outcome, Answer) and 200 <= outcome.status < 300:
+                jobid = outcome.body.get("jobid") if isinstance(outcome.body, dict) else None
+                return Accepted(str(jobid) if jobid else "", outcome.request_id, attempt)
+            decision = classify(outcome)
+            if decision.kind == "final":
+                assert isinstance(outcome, Answer)
+                raise _rejection(outcome)
+            if decision.kind == "ambiguous":
+                request_id = outcome.request_id if isinstance(outcome, Answer) else ""
+                try:
+                    running = self.sync_in_progress(target, credential, deadline)
+                except SyncError as exc:
+                    raise AmbiguousFailure(
+                        f"CCE may have accepted the sync ({decision.reason}) and the node pool could not be "
+                        f"checked ({exc.message}); not resent",
+                        request_id=request_id,
+                    ) from None
+                if running:
+                    return Accepted("", request_id, attempt, confirmed_after_ambiguity=True)
+            wait = self._backoff(attempt, decision)
+            fits = deadline.remaining() - wait > settings.connect_timeout_seconds
+            if attempt >= settings.retry_max_attempts or not fits:
+                raise self._final_error(outcome, decision, attempt)
+            log.warning(
+                json.dumps({"event": "retry", "attempt": attempt, "reason": decision.reason, "wait_s": round(wait, 3)})
+            )
+            self._sleep(wait)
+
+    @staticmethod
+    def _final_error(outcome: Answer | requests.RequestException, decision: RetryDecision, attempts: int) -> SyncError:
+        tried = f"after {attempts} attempt{'s' * (attempts != 1)}"
+        if isinstance(outcome, Answer):
+            error = _rejection(outcome)
+            error.message = f"{error.message} ({tried})"
+            return error
+        if isinstance(outcome, requests.Timeout):
+            return UpstreamTimeout(f"CCE did not answer in time ({decision.reason}, {tried})")
+        return UpstreamError(f"could not reach CCE ({decision.reason}, {tried})")

@@ -1,0 +1,365 @@
+"""Where the function's authority comes from: a token, an IAM password (token cached), AK/SK, or the agency.
+
+The first complete source wins, in the order of SOURCES; HUAWEICLOUD_AUTH_MODE forces one. A source that is
+partly configured is an error naming what is missing, never a silent fall-through to the next.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Protocol
+from urllib.parse import quote, unquote, urlsplit
+
+import requests
+
+from .errors import ConfigurationError, UpstreamError, UpstreamTimeout
+from .runtime import Deadline, RuntimeContext
+from .settings import Secret, Settings
+
+__all__ = [
+    "SOURCES",
+    "Credential",
+    "IamPasswordToken",
+    "Signer",
+    "StaticToken",
+    "TokenCache",
+    "resolve",
+    "sign_request",
+]
+
+SOURCES = (
+    ("token", ("HUAWEICLOUD_AUTH_TOKEN",)),
+    ("password", ("HUAWEICLOUD_IAM_USERNAME", "HUAWEICLOUD_IAM_PASSWORD", "HUAWEICLOUD_IAM_DOMAIN_NAME")),
+    ("aksk", ("HUAWEICLOUD_SDK_AK", "HUAWEICLOUD_SDK_SK")),
+    ("agency", ("an agency on the function (context.getToken or its temporary AK/SK)",)),
+)
+SIGNING_ALGORITHM = "SDK-HMAC-SHA256"
+# Used when IAM omits expires_at: short enough that a revoked token is not used for long.
+UNKNOWN_EXPIRY_SECONDS = 900.0
+
+
+class Credential(Protocol):
+    """Something that can authorize a CCE request."""
+
+    kind: str
+
+    def authorize(self, method: str, url: str, headers: Mapping[str, str], body: bytes) -> dict[str, str]:
+        """The headers to add to the request (token or signature)."""
+
+    def refresh(self) -> bool:
+        """Forget a cached token after CCE answered 401; True when a second try can use a new one."""
+
+    def secrets(self) -> tuple[str, ...]:
+        """The secret values this credential may put on the wire, for masking."""
+
+
+@dataclass(frozen=True)
+class StaticToken:
+    """A ready IAM token: from HUAWEICLOUD_AUTH_TOKEN or from the agency's context.getToken()."""
+
+    token: Secret
+    kind: str = "token"
+
+    def authorize(self, method: str, url: str, headers: Mapping[str, str], body: bytes) -> dict[str, str]:
+        return {"X-Auth-Token": self.token.reveal()}
+
+    def refresh(self) -> bool:
+        return False
+
+    def secrets(self) -> tuple[str, ...]:
+        return (self.token.reveal(),)
+
+
+def _canonical_uri(path: str) -> str:
+    uri = "/".join(quote(segment, safe="~") for segment in unquote(path).split("/"))
+    return uri if uri.endswith("/") else uri + "/"
+
+
+def _canonical_query(query: str) -> str:
+    pairs = sorted(tuple(p.split("=", 1)) if "=" in p else (p, "") for p in query.split("&") if p)
+    return "&".join(f"{quote(unquote(k), safe='~')}={quote(unquote(v), safe='~')}" for k, v in pairs)
+
+
+def sign_request(
+    method: str, url: str, headers: Mapping[str, str], body: bytes, access_key: str, secret_key: str, now: datetime
+) -> dict[str, str]:
+    """SDK-HMAC-SHA256 as the official SDK signs: returns X-Sdk-Date, Host and Authorization to add."""
+    parts = urlsplit(url)
+    added = {"X-Sdk-Date": now.strftime("%Y%m%dT%H%M%SZ")}
+    if not any(name.lower() == "host" for name in headers):
+        added["Host"] = parts.netloc
+    signed = {name.lower(): value.strip() for name, value in {**headers, **added}.items() if "_" not in name}
+    names = sorted(signed)
+    canonical = "\n".join(
+        (
+            method.upper(),
+            _canonical_uri(parts.path or "/"),
+            _canonical_query(parts.query),
+            "".join(f"{name}:{signed[name]}\n" for name in names),
+            ";".join(names),
+            hashlib.sha256(body).hexdigest(),
+        )
+    )
+    string_to_sign = f"{SIGNING_ALGORITHM}\n{added['X-Sdk-Date']}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
+    signature = hmac.new(secret_key.encode(), string_to_sign.encode(), hashlib.sha256).hexdigest()
+    added["Authorization"] = (
+        f"{SIGNING_ALGORITHM} Access={access_key}, SignedHeaders={';'.join(names)}, Signature={signature}"
+    )
+    return added
+
+
+@dataclass(frozen=True)
+class Signer:
+    """AK/SK request signing, permanent keys or the agency's temporary ones (with a security token)."""
+
+    access_key: str
+    secret_key: Secret
+    security_token: Secret | None = None
+    kind: str = "aksk"
+
+    def authorize(self, method: str, url: str, headers: Mapping[str, str], body: bytes) -> dict[str, str]:
+        extra = {"X-Security-Token": self.security_token.reveal()} if self.security_token else {}
+        signed = sign_request(
+            method,
+            url,
+            {**headers, **extra},
+            body,
+            self.access_key,
+            self.secret_key.reveal(),
+            datetime.now(timezone.utc),
+        )
+        return {**extra, **signed}
+
+    def refresh(self) -> bool:
+        return False
+
+    def secrets(self) -> tuple[str, ...]:
+        return tuple(s.reveal() for s in (self.secret_key, self.security_token) if s)
+
+
+TokenKey = tuple[str, str, str, str]
+
+
+class TokenCache:
+    """IAM tokens per (endpoint, user, domain, project), shared by the invocations of one process.
+
+    Fetches are single flight: concurrent invocations that need the same token wait for one IAM request.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._tokens: dict[TokenKey, tuple[Secret, float]] = {}
+        self._flights: dict[TokenKey, threading.Lock] = {}
+        self.fetches = 0
+
+    def get(self, key: TokenKey, margin: float, fetch: Callable[[], tuple[Secret, float]]) -> Secret:
+        """A token valid for more than `margin` seconds, fetching one when there is none."""
+        cached = self._tokens.get(key)
+        if cached and cached[1] - margin > self._clock():
+            return cached[0]
+        with self._lock:
+            flight = self._flights.setdefault(key, threading.Lock())
+        with flight:
+            cached = self._tokens.get(key)
+            if cached and cached[1] - margin > self._clock():
+                return cached[0]
+            self.fetches += 1
+            token, expires_at = fetch()
+            self._tokens[key] = (token, expires_at)
+            return token
+
+    def drop(self, key: TokenKey, token: Secret) -> None:
+        """Forget `token` (and only it: another thread may already have stored a newer one)."""
+        with self._lock:
+            if self._tokens.get(key, (None, 0.0))[0] == token:
+                del self._tokens[key]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._tokens.clear()
+
+    def known_secrets(self) -> tuple[str, ...]:
+        return tuple(token.reveal() for token, _ in list(self._tokens.values()))
+
+
+def _parse_expiry(value: Any, now: float) -> float:
+    if not isinstance(value, str):
+        return now + UNKNOWN_EXPIRY_SECONDS
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return now + UNKNOWN_EXPIRY_SECONDS
+
+
+class IamPasswordToken:
+    """A project-scoped token that IAM gives for the user's password, cached in a TokenCache."""
+
+    kind = "password"
+
+    def __init__(
+        self,
+        settings: Settings,
+        project_id: str,
+        session: requests.Session,
+        cache: TokenCache,
+        deadline: Deadline,
+    ) -> None:
+        assert settings.iam_password is not None
+        self._settings, self._project_id, self._session = settings, project_id, session
+        self._cache, self._deadline, self._password = cache, deadline, settings.iam_password
+        self._key: TokenKey = (settings.iam_endpoint, settings.iam_username, settings.iam_domain_name, project_id)
+        self._token: Secret | None = None
+
+    def token(self) -> Secret:
+        self._token = self._cache.get(self._key, self._settings.token_refresh_margin_seconds, self._fetch)
+        return self._token
+
+    def authorize(self, method: str, url: str, headers: Mapping[str, str], body: bytes) -> dict[str, str]:
+        return {"X-Auth-Token": self.token().reveal()}
+
+    def refresh(self) -> bool:
+        if self._token is not None:
+            self._cache.drop(self._key, self._token)
+        return True
+
+    def secrets(self) -> tuple[str, ...]:
+        return tuple(s.reveal() for s in (self._password, self._token) if s)
+
+    def _who(self) -> str:
+        return f"IAM user {self._settings.iam_username!r} of account {self._settings.iam_domain_name!r}"
+
+    def _fetch(self) -> tuple[Secret, float]:
+        settings = self._settings
+        if not settings.iam_endpoint:
+            raise ConfigurationError("no IAM endpoint: set HUAWEICLOUD_SDK_REGION or IAM_ENDPOINT")
+        body = {
+            "auth": {
+                "identity": {
+                    "methods": ["password"],
+                    "password": {
+                        "user": {
+                            "domain": {"name": settings.iam_domain_name},
+                            "name": settings.iam_username,
+                            "password": self._password.reveal(),
+                        }
+                    },
+                },
+                "scope": {"project": {"id": self._project_id}},
+            }
+        }
+        if self._deadline.expired():
+            raise UpstreamTimeout("no time left to ask IAM for a token")
+        try:
+            response = self._session.post(
+                f"{settings.iam_endpoint}/v3/auth/tokens?nocatalog=true",
+                json=body,
+                headers={"Content-Type": "application/json;charset=utf8"},
+                timeout=(
+                    self._deadline.cap(settings.connect_timeout_seconds),
+                    self._deadline.cap(settings.read_timeout_seconds),
+                ),
+                allow_redirects=False,
+            )
+        except requests.Timeout:
+            raise UpstreamTimeout("IAM did not answer the token request in time") from None
+        except requests.RequestException as exc:
+            raise UpstreamError(f"could not reach IAM for a token ({type(exc).__name__})") from None
+        return self._read_answer(response)
+
+    def _read_answer(self, response: requests.Response) -> tuple[Secret, float]:
+        status = response.status_code
+        if status in (400, 401, 403):
+            raise ConfigurationError(
+                f"IAM refused a token for {self._who()} (HTTP {status}): "
+                "check HUAWEICLOUD_IAM_USERNAME, HUAWEICLOUD_IAM_PASSWORD, HUAWEICLOUD_IAM_DOMAIN_NAME "
+                "and the project"
+            )
+        if status >= 500 or status == 429:
+            raise UpstreamError(f"IAM failed to issue a token (HTTP {status})", code="FUNC.IAM")
+        token = response.headers.get("X-Subject-Token", "")
+        if status != 201 or not token:
+            raise UpstreamError(f"IAM answered HTTP {status} without a token", code="FUNC.IAM")
+        try:
+            expires = response.json()["token"].get("expires_at")
+        except (ValueError, KeyError, TypeError, AttributeError):
+            expires = None
+        return Secret(token), _parse_expiry(expires, time.time())
+
+
+def _missing(names_values: Mapping[str, object]) -> list[str]:
+    return [name for name, value in names_values.items() if not value]
+
+
+def _partial(group: str, names_values: Mapping[str, object]) -> ConfigurationError:
+    missing = ", ".join(_missing(names_values))
+    return ConfigurationError(f"{group} credentials are incomplete: set {missing}")
+
+
+def resolve(
+    settings: Settings,
+    context: RuntimeContext,
+    project_id: str,
+    session: requests.Session,
+    cache: TokenCache,
+    deadline: Deadline,
+) -> Credential:
+    """The credential to use now, by the order of SOURCES or the forced HUAWEICLOUD_AUTH_MODE."""
+    groups: dict[str, Mapping[str, object]] = {
+        "token": {"HUAWEICLOUD_AUTH_TOKEN": settings.auth_token},
+        "password": {
+            "HUAWEICLOUD_IAM_USERNAME": settings.iam_username,
+            "HUAWEICLOUD_IAM_PASSWORD": settings.iam_password,
+            "HUAWEICLOUD_IAM_DOMAIN_NAME": settings.iam_domain_name,
+        },
+        "aksk": {"HUAWEICLOUD_SDK_AK": settings.access_key, "HUAWEICLOUD_SDK_SK": settings.secret_key},
+    }
+    if settings.security_token and not settings.access_key and not settings.secret_key:
+        raise _partial("AK/SK", groups["aksk"])
+    order = [settings.auth_mode] if settings.auth_mode else [name for name, _ in SOURCES]
+    for mode in order:
+        if mode == "agency":
+            credential = _agency(context)
+            if credential is not None:
+                return credential
+            if settings.auth_mode:
+                raise ConfigurationError(
+                    "HUAWEICLOUD_AUTH_MODE is agency but the context has no agency token or temporary AK/SK: "
+                    "set an agency on the function"
+                )
+            continue
+        values = groups[mode]
+        missing = _missing(values)
+        if len(missing) == len(values):
+            if settings.auth_mode:
+                raise _partial(mode, values)
+            continue
+        if missing:
+            raise _partial(mode, values)
+        if mode == "token":
+            assert settings.auth_token is not None
+            return StaticToken(settings.auth_token)
+        if mode == "password":
+            return IamPasswordToken(settings, project_id, session, cache, deadline)
+        assert settings.secret_key is not None
+        return Signer(settings.access_key, settings.secret_key, settings.security_token)
+    wanted = "; or ".join(", ".join(names) for _, names in SOURCES)
+    raise ConfigurationError(f"no credentials: set {wanted}")
+
+
+def _agency(context: RuntimeContext) -> Credential | None:
+    token = context.text("getToken")
+    if token:
+        return StaticToken(Secret(token), kind="agency-token")
+    access_key = context.text("getSecurityAccessKey")
+    secret_key = context.text("getSecuritySecretKey")
+    security_token = context.text("getSecurityToken")
+    if access_key and secret_key:
+        return Signer(access_key, Secret(secret_key), Secret(security_token) if security_token else None, "agency-aksk")
+    return None

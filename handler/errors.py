@@ -1,0 +1,139 @@
+"""Every error the function reports, in one hierarchy; each class knows its HTTP status and whether it is transient.
+
+SyncError
+├── ConfigurationError        500  the function's own settings or credentials are wrong
+├── InputError                400  the event or document cannot be synced as it is
+│   ├── EventError            400  unrecognisable event, body that is not JSON
+│   ├── DocumentInvalid       400  schema or rule violations, with one FieldError each
+│   ├── MethodNotAllowed      405  API Gateway method other than POST
+│   ├── PayloadTooLarge       413  API Gateway body over the limit
+│   └── UnsupportedMediaType  415  API Gateway content type that is not JSON
+├── TargetNotAllowed          403  the target is outside SYNC_ALLOWED_TARGETS
+├── CCERejected               4xx  CCE refused the request (404, 409, 429 ... passed through)
+│   └── CCECredentialsRejected 502 CCE answered 401/403: the function's credentials or permissions
+├── UpstreamError             502  transient: CCE or IAM 5xx, malformed answer, connection failure
+│   └── UpstreamTimeout       504  transient: no answer in time
+└── AmbiguousFailure          502  transient: CCE may have acted; not resent (see the retry table)
+
+Messages never carry secrets: callers build them from names and IDs only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "AmbiguousFailure",
+    "CCECredentialsRejected",
+    "CCERejected",
+    "ConfigurationError",
+    "DocumentInvalid",
+    "EventError",
+    "FieldError",
+    "InputError",
+    "MethodNotAllowed",
+    "PayloadTooLarge",
+    "SyncError",
+    "TargetNotAllowed",
+    "UnsupportedMediaType",
+    "UpstreamError",
+    "UpstreamTimeout",
+]
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One problem in a document: a JSON Pointer to the field and a sentence about it."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path or '/'}: {self.message}"
+
+
+class SyncError(Exception):
+    """Base class: `status` is the API Gateway status, `transient` says whether trying later may succeed."""
+
+    status: int = 500
+    transient: bool = False
+    code: str = "FUNC.0500"
+
+    def __init__(self, message: str, *, request_id: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.request_id = request_id
+
+
+class ConfigurationError(SyncError):
+    status, code = 500, "FUNC.CONFIG"
+
+
+class InputError(SyncError):
+    status, code = 400, "FUNC.0400"
+
+
+class EventError(InputError):
+    code = "FUNC.EVENT"
+
+
+class DocumentInvalid(InputError):
+    code = "FUNC.INVALID"
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        count = len(errors)
+        summary = "; ".join(str(e) for e in errors[:3]) + ("; ..." if count > 3 else "")
+        super().__init__(f"the sync request is invalid ({count} error{'s' * (count != 1)}): {summary}")
+        self.errors = errors
+
+
+class MethodNotAllowed(InputError):
+    status, code = 405, "FUNC.METHOD"
+
+
+class PayloadTooLarge(InputError):
+    status, code = 413, "FUNC.TOO_LARGE"
+
+
+class UnsupportedMediaType(InputError):
+    status, code = 415, "FUNC.MEDIA_TYPE"
+
+
+class TargetNotAllowed(SyncError):
+    status, code = 403, "FUNC.FORBIDDEN"
+
+
+class CCERejected(SyncError):
+    """CCE answered 4xx; the status and CCE's own error code are passed through."""
+
+    def __init__(self, status: int, code: str, message: str, *, request_id: str = "") -> None:
+        super().__init__(message, request_id=request_id)
+        self.status = status
+        self.code = code
+        self.transient = status == 429
+
+
+class CCECredentialsRejected(CCERejected):
+    """CCE answered 401/403: a fault of the function's own credentials, so the caller sees 502."""
+
+    def __init__(self, status: int, code: str, message: str, *, request_id: str = "") -> None:
+        super().__init__(status, code, message, request_id=request_id)
+        self.upstream_status = status
+        self.status = 502
+
+
+class UpstreamError(SyncError):
+    status, transient, code = 502, True, "FUNC.UPSTREAM"
+
+    def __init__(self, message: str, *, request_id: str = "", code: str = "") -> None:
+        super().__init__(message, request_id=request_id)
+        if code:
+            self.code = code
+
+
+class UpstreamTimeout(UpstreamError):
+    status, code = 504, "FUNC.TIMEOUT"
+
+
+class AmbiguousFailure(UpstreamError):
+    code = "FUNC.AMBIGUOUS"

@@ -1,0 +1,252 @@
+"""The composition root: `handler(event, context)` runs the pipeline, `initializer(context)` warms it.
+
+event -> triggers (unwrap) -> validation (document) -> passwords (salt) -> credentials -> cce (send) -> answers
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from . import __version__, answers, logs, passwords, triggers, validation
+from .cce import CCEClient, new_session
+from .credentials import TokenCache, resolve
+from .errors import ConfigurationError, MethodNotAllowed, SyncError, UpstreamError
+from .runtime import Deadline, RuntimeContext
+from .settings import Settings
+from .triggers import Trigger, Unwrapped
+
+__all__ = ["handler", "initializer", "reset"]
+
+
+@dataclass
+class _Process:
+    """What one function instance builds once and reuses across invocations."""
+
+    settings: Settings
+    session: requests.Session
+    client: CCEClient
+    tokens: TokenCache
+    recent: triggers.RecentEvents[_Result]
+    secrets: list[str] = field(default_factory=list)
+
+
+_lock = threading.Lock()
+_process: _Process | None = None
+
+
+def _current() -> _Process:
+    global _process  # noqa: PLW0603 - the per-instance state of a serverless function
+    if _process is None:
+        with _lock:
+            if _process is None:
+                settings = Settings.from_environ(os.environ)
+                session = new_session()
+                user_agent = f"nodepool-sync/{__version__} ({settings.function_name})"
+                _process = _Process(
+                    settings,
+                    session,
+                    CCEClient(settings, session, user_agent),
+                    TokenCache(),
+                    triggers.RecentEvents(settings.dedup_window_seconds),
+                    list(settings.secrets()),
+                )
+    return _process
+
+
+def reset() -> None:
+    """Forget the per-process state, so the next invocation reads the environment again (tests, local CLI)."""
+    global _process  # noqa: PLW0603
+    with _lock:
+        if _process is not None:
+            _process.session.close()
+        _process = None
+
+
+def _defaults(settings: Settings, context: RuntimeContext) -> validation.Defaults:
+    return validation.Defaults(
+        project_id=settings.project_id or context.project_id or settings.runtime_project_id,
+        cluster_id=settings.cluster_id,
+        nodepool_id=settings.nodepool_id,
+        spec=settings.sync_spec,
+        node_login_password=settings.node_login_password.reveal() if settings.node_login_password else "",
+        dry_run=settings.dry_run,
+    )
+
+
+@dataclass
+class _Result:
+    """One sync's outcome, for the answer and the log line."""
+
+    document: dict[str, Any] | None = None
+    error: SyncError | None = None
+    target: validation.Target | None = None
+    secrets: tuple[str, ...] = ()
+
+
+def _sync(process: _Process, unwrapped: Unwrapped, context: RuntimeContext, deadline: Deadline) -> _Result:
+    result = _Result()
+    try:
+        settings = process.settings
+        sync = validation.prepare(unwrapped.document, unwrapped.overrides, _defaults(settings, context))
+        result.target = sync.target
+        credential = resolve(settings, context, sync.target.project_id, process.session, process.tokens, deadline)
+        result.secrets = credential.secrets()
+        if sync.dry_run:
+            result.document = answers.dry_run(sync.target, process.client.preview(sync.target, sync.body, credential))
+            return result
+        accepted = process.client.sync(sync.target, passwords.salt_body(sync.body), credential, deadline)
+        result.secrets = credential.secrets()
+        result.document = answers.accepted(sync.target, accepted)
+    except SyncError as error:
+        result.error = error
+    return result
+
+
+def _log(
+    process: _Process | None,
+    trigger: str,
+    result: _Result,
+    context: RuntimeContext,
+    started: float,
+    extra: dict[str, Any],
+) -> None:
+    error, target, document = result.error, result.target, result.document or {}
+    fields: dict[str, Any] = {
+        "message": "sync",
+        "trigger": trigger,
+        "outcome": document.get("status") or ("failed" if error and error.transient else "rejected"),
+        "http_status": error.status if error else 200,
+        "project_id": target.project_id if target else None,
+        "cluster_id": target.cluster_id if target else None,
+        "nodepool_id": target.nodepool_id if target else None,
+        "jobid": document.get("jobid"),
+        "cce_request_id": document.get("request_id") or (error.request_id if error else None),
+        "error_code": error.code if error else None,
+        "error_msg": error.message if error else None,
+        "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+        "request_id": context.request_id,
+        **extra,
+    }
+    secrets = [*(process.secrets if process else ()), *result.secrets]
+    logs.write(logging.WARNING if error else logging.INFO, fields, secrets)
+
+
+def _answer_apig(process: _Process | None, result: _Result, correlation_id: str) -> dict[str, Any]:
+    secrets = [*(process.secrets if process else ()), *result.secrets]
+    if result.error is None:
+        return answers.apig_response(200, answers.scrub(result.document or {}, secrets), correlation_id)
+    headers = {"Allow": "POST"} if isinstance(result.error, MethodNotAllowed) else None
+    body = answers.scrub(answers.error_body(result.error), secrets)
+    return answers.apig_response(result.error.status, body, correlation_id, headers)
+
+
+def _answer_plain(process: _Process | None, result: _Result) -> dict[str, Any]:
+    secrets = [*(process.secrets if process else ()), *result.secrets]
+    if result.error is None:
+        return answers.scrub(result.document or {}, secrets)  # type: ignore[no-any-return]
+    if result.error.transient:
+        raise result.error
+    return answers.scrub(answers.rejected(result.error), secrets)  # type: ignore[no-any-return]
+
+
+def _one(process: _Process, event: dict[str, Any], trigger: Trigger, context: RuntimeContext) -> tuple[_Result, str]:
+    """Unwrap and sync one (non-batch) event; returns the result and the event's correlation id."""
+    try:
+        unwrapped = triggers.unwrap(event, trigger, process.settings.max_body_bytes)
+    except SyncError as error:
+        return _Result(error=error), triggers.apig_request_id(event) if trigger is Trigger.APIG else ""
+    deadline = context.deadline(process.settings.answer_reserve_ms)
+    if unwrapped.event_id:
+        result = process.recent.once(
+            unwrapped.event_id,
+            lambda: _sync(process, unwrapped, context, deadline),
+            keep=lambda r: r.error is None or not r.error.transient,
+        )
+        return result, unwrapped.correlation_id
+    return _sync(process, unwrapped, context, deadline), unwrapped.correlation_id
+
+
+def handler(event: Any, context: Any = None) -> Any:
+    """FunctionGraph entry point: sync the node pool the event asks for and answer as its trigger expects."""
+    try:
+        return _handle(event, context)
+    except SyncError:
+        raise
+    except Exception as exc:
+        # A bug must still give API Gateway a well-formed answer; other triggers see it raised and retry.
+        logs.write(logging.ERROR, {"message": "internal error", "error": type(exc).__name__}, [])
+        if isinstance(event, dict) and "httpMethod" in event:
+            body = {"error_code": "FUNC.INTERNAL", "error_msg": "internal error", "request_id": ""}
+            return answers.apig_response(500, body, triggers.apig_request_id(event))
+        raise
+
+
+def _handle(event: Any, context: Any) -> Any:
+    started = time.perf_counter()
+    view = RuntimeContext(context)
+    process: _Process | None = None
+    trigger = Trigger.DIRECT
+    try:
+        trigger = triggers.recognize(event)
+        process = _current()
+    except SyncError as error:
+        result = _Result(error=error)
+        _log(process, trigger.value, result, view, started, {})
+        if trigger is Trigger.APIG:
+            return _answer_apig(process, result, triggers.apig_request_id(event))
+        return _answer_plain(process, result)
+
+    if trigger is Trigger.EVENTGRID_BATCH:
+        return _batch(process, event, view, started)
+    result, correlation_id = _one(process, event, trigger, view)
+    _log(process, trigger.value, result, view, started, {"correlation_id": correlation_id})
+    if trigger is Trigger.APIG:
+        return _answer_apig(process, result, correlation_id or view.request_id)
+    return _answer_plain(process, result)
+
+
+def _batch(process: _Process, event: dict[str, Any], context: RuntimeContext, started: float) -> dict[str, Any]:
+    """An EventGrid `{"events": [...]}` delivery: one result per event; a transient failure raises at the end."""
+    results: list[dict[str, Any]] = []
+    failed: list[str] = []
+    for item in triggers.unwrap_batch(event):
+        if isinstance(item, dict) and "specversion" in item:
+            result, correlation_id = _one(process, item, Trigger.EVENTGRID, context)
+        else:
+            result = _Result(error=triggers.not_a_cloudevent(item))
+            correlation_id = ""
+        _log(process, Trigger.EVENTGRID.value, result, context, started, {"correlation_id": correlation_id})
+        if result.error is not None and result.error.transient:
+            failed.append(correlation_id or f"#{len(results)}")
+            results.append({"status": "failed", "event_id": correlation_id, **answers.error_body(result.error)})
+        else:
+            results.append({"event_id": correlation_id, **_answer_plain(process, result)})
+    if failed:
+        raise UpstreamError(f"{len(failed)} event(s) of the batch failed transiently: {', '.join(failed)[:300]}")
+    return {"status": "batch", "results": results}
+
+
+def initializer(context: Any = None) -> None:
+    """FunctionGraph initializer: read the settings, compile the schema and, for IAM passwords, fetch the token."""
+    process = _current()
+    validation.warm()
+    view = RuntimeContext(context)
+    project_id = _defaults(process.settings, view).project_id
+    if not project_id:
+        return
+    try:
+        credential = resolve(
+            process.settings, view, project_id, process.session, process.tokens, view.deadline(500)
+        )
+        warm_token = getattr(credential, "token", None)
+        if callable(warm_token):
+            warm_token()
+    except (ConfigurationError, UpstreamError) as error:
+        logs.write(logging.WARNING, {"message": "initializer", "warning": error.message}, process.secrets)

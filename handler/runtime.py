@@ -1,0 +1,68 @@
+"""The FunctionGraph context as the function uses it, tolerant of partial contexts and `None`, and deadlines."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+__all__ = ["Deadline", "RuntimeContext"]
+
+
+class RuntimeContext:
+    """Reads the context's methods safely: a missing method, an error or a non-string answer reads as empty."""
+
+    __slots__ = ("_context",)
+
+    def __init__(self, context: object) -> None:
+        self._context = context
+
+    def _call(self, name: str) -> object:
+        method = getattr(self._context, name, None)
+        if not callable(method):
+            return None
+        try:
+            return method()
+        except Exception:  # noqa: BLE001 - a broken context method must not break the invocation
+            return None
+
+    def text(self, name: str) -> str:
+        value = self._call(name)
+        return value.strip() if isinstance(value, str) else ""
+
+    @property
+    def request_id(self) -> str:
+        return self.text("getRequestID")[:128]
+
+    @property
+    def project_id(self) -> str:
+        return self.text("getProjectID")
+
+    def remaining_ms(self) -> float | None:
+        value = self._call("getRemainingTimeInMilliSeconds")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:  # NaN
+            return None
+        return float(value)
+
+    def deadline(self, reserve_ms: float) -> Deadline:
+        """The moment the function must stop waiting, leaving `reserve_ms` to answer; no context, no deadline."""
+        remaining = self.remaining_ms()
+        if remaining is None:
+            return Deadline(None)
+        return Deadline(time.monotonic() + max(0.0, remaining - reserve_ms) / 1000.0)
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """A monotonic point in time (or None for no limit) that every wait and timeout must fit in."""
+
+    at: float | None
+
+    def remaining(self) -> float:
+        """Seconds left; infinity when there is no deadline."""
+        return float("inf") if self.at is None else max(0.0, self.at - time.monotonic())
+
+    def cap(self, seconds: float) -> float:
+        return min(seconds, self.remaining())
+
+    def expired(self) -> bool:
+        return self.remaining() <= 0.0

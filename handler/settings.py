@@ -1,0 +1,202 @@
+"""The function's environment, read and checked once per process into one frozen `Settings`."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import ConfigurationError
+
+__all__ = ["AUTH_MODES", "Secret", "Settings", "endpoint_is_allowed"]
+
+AUTH_MODES = ("token", "password", "aksk", "agency")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class Secret:
+    """A secret string whose repr and str are masked; `reveal()` is the only way to the value."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+def endpoint_is_allowed(url: str) -> bool:
+    """Credentials travel only over https, except to a loopback host (the local emulator)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return True
+    if parts.scheme != "http" or not parts.hostname:
+        return False
+    if parts.hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(parts.hostname).is_loopback
+    except ValueError:
+        return False
+
+
+def _region_domain(region: str) -> str:
+    return "myhuaweicloud.eu" if region == "eu-west-101" else "myhuaweicloud.com"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the function reads from its environment; secrets are `Secret`s."""
+
+    region: str = ""
+    cce_endpoint: str = ""
+    iam_endpoint: str = ""
+    project_id: str = ""
+    runtime_project_id: str = ""
+    cluster_id: str = ""
+    nodepool_id: str = ""
+    sync_spec: Mapping[str, Any] | None = None
+    dry_run: bool = False
+    auth_mode: str = ""
+    auth_token: Secret | None = field(default=None, repr=False)
+    iam_username: str = ""
+    iam_password: Secret | None = field(default=None, repr=False)
+    iam_domain_name: str = ""
+    access_key: str = ""
+    secret_key: Secret | None = field(default=None, repr=False)
+    security_token: Secret | None = field(default=None, repr=False)
+    node_login_password: Secret | None = field(default=None, repr=False)
+    token_refresh_margin_seconds: float = 600.0
+    connect_timeout_seconds: float = 3.05
+    read_timeout_seconds: float = 30.0
+    answer_reserve_ms: float = 500.0
+    max_body_bytes: int = 256 * 1024
+    retry_max_attempts: int = 3
+    retry_base_seconds: float = 0.2
+    retry_cap_seconds: float = 5.0
+    retry_after_cap_seconds: float = 10.0
+    dedup_window_seconds: float = 600.0
+    function_name: str = "nodepool-sync"
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Settings:
+        """Read and check every variable; a malformed one is a ConfigurationError naming it."""
+        env = _Reader(environ)
+        region = env.text("HUAWEICLOUD_SDK_REGION")
+        domain = _region_domain(region)
+        auth_mode = env.text("HUAWEICLOUD_AUTH_MODE").lower()
+        if auth_mode and auth_mode not in AUTH_MODES:
+            raise ConfigurationError(f"HUAWEICLOUD_AUTH_MODE must be one of {', '.join(AUTH_MODES)}")
+        return cls(
+            region=region,
+            cce_endpoint=env.endpoint("CCE_ENDPOINT", f"https://cce.{region}.{domain}" if region else ""),
+            iam_endpoint=env.endpoint(
+                "IAM_ENDPOINT",
+                env.text("HUAWEICLOUD_SDK_IAM_ENDPOINT") or (f"https://iam.{region}.{domain}" if region else ""),
+            ),
+            project_id=env.text("HUAWEICLOUD_SDK_PROJECT_ID"),
+            runtime_project_id=env.text("RUNTIME_PROJECT_ID"),
+            cluster_id=env.text("CCE_CLUSTER_ID"),
+            nodepool_id=env.text("CCE_NODEPOOL_ID"),
+            sync_spec=env.json_object("CCE_SYNC_SPEC"),
+            dry_run=env.boolean("SYNC_DRY_RUN", False),
+            auth_mode=auth_mode,
+            auth_token=env.secret("HUAWEICLOUD_AUTH_TOKEN"),
+            iam_username=env.text("HUAWEICLOUD_IAM_USERNAME"),
+            iam_password=env.secret("HUAWEICLOUD_IAM_PASSWORD"),
+            iam_domain_name=env.text("HUAWEICLOUD_IAM_DOMAIN_NAME"),
+            access_key=env.text("HUAWEICLOUD_SDK_AK"),
+            secret_key=env.secret("HUAWEICLOUD_SDK_SK"),
+            security_token=env.secret("HUAWEICLOUD_SDK_SECURITY_TOKEN"),
+            node_login_password=env.secret("NODE_LOGIN_PASSWORD"),
+            token_refresh_margin_seconds=env.number("TOKEN_REFRESH_MARGIN_SECONDS", 600.0, 0, 86400),
+            connect_timeout_seconds=env.number("HTTP_CONNECT_TIMEOUT_SECONDS", 3.05, 0.01, 900),
+            read_timeout_seconds=env.number("HTTP_READ_TIMEOUT_SECONDS", 30.0, 0.01, 900),
+            answer_reserve_ms=env.number("ANSWER_RESERVE_MS", 500.0, 0, 60000),
+            max_body_bytes=int(env.number("APIG_MAX_BODY_BYTES", 256 * 1024, 1, 6 * 1024 * 1024)),
+            retry_max_attempts=int(env.number("RETRY_MAX_ATTEMPTS", 3, 1, 10)),
+            retry_base_seconds=env.number("RETRY_BASE_SECONDS", 0.2, 0, 60),
+            retry_cap_seconds=env.number("RETRY_CAP_SECONDS", 5.0, 0, 300),
+            retry_after_cap_seconds=env.number("RETRY_AFTER_CAP_SECONDS", 10.0, 0, 300),
+            dedup_window_seconds=env.number("EVENT_DEDUP_WINDOW_SECONDS", 600.0, 0, 86400),
+            function_name=env.text("RUNTIME_FUNC_NAME") or "nodepool-sync",
+        )
+
+    def secrets(self) -> tuple[str, ...]:
+        """The revealed secret values, for last-line scrubbing of logs and answers."""
+        values = (self.auth_token, self.iam_password, self.secret_key, self.security_token)
+        return tuple(s.reveal() for s in (*values, self.node_login_password) if s)
+
+
+class _Reader:
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+
+    def text(self, name: str) -> str:
+        return self._environ.get(name, "").strip()
+
+    def secret(self, name: str) -> Secret | None:
+        value = self._environ.get(name, "")
+        return Secret(value) if value else None
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self.text(name).lower()
+        if not value:
+            return default
+        if value in _TRUE:
+            return True
+        if value in _FALSE:
+            return False
+        raise ConfigurationError(f"{name} must be true or false, not {value[:20]!r}")
+
+    def number(self, name: str, default: float, low: float, high: float) -> float:
+        value = self.text(name)
+        if not value:
+            return default
+        try:
+            number = float(value)
+        except ValueError:
+            raise ConfigurationError(f"{name} must be a number, not {value[:20]!r}") from None
+        if not math.isfinite(number) or not low <= number <= high:
+            raise ConfigurationError(f"{name} must be between {low:g} and {high:g}, not {value[:20]!r}")
+        return number
+
+    def endpoint(self, name: str, default: str) -> str:
+        value = (self.text(name) or default).rstrip("/")
+        if value and not endpoint_is_allowed(value):
+            raise ConfigurationError(
+                f"{name} must be an https:// URL (http:// only for a loopback host), not {value[:80]!r}"
+            )
+        return value
+
+    def json_object(self, name: str) -> Mapping[str, Any] | None:
+        value = self.text(name)
+        if not value:
+            return None
+        try:
+            parsed = json.loads(value)
+        except ValueError as exc:
+            raise ConfigurationError(f"{name} is not valid JSON: {exc.msg} at position {exc.pos}") from None
+        if not isinstance(parsed, dict):
+            raise ConfigurationError(f"{name} must be a JSON object (the spec of the sync request)")
+        return parsed

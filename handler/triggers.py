@@ -1,0 +1,251 @@
+"""Recognise the trigger behind an event and unwrap it into sync request documents."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Generic, TypeVar
+
+from .errors import EventError, MethodNotAllowed, PayloadTooLarge, UnsupportedMediaType
+
+__all__ = [
+    "RecentEvents",
+    "Trigger",
+    "Unwrapped",
+    "apig_request_id",
+    "not_a_cloudevent",
+    "parse_json",
+    "recognize",
+    "unwrap",
+    "unwrap_batch",
+]
+
+T = TypeVar("T")
+
+# Keys that only a sync request document has; an object with none of them and no trigger shape is not ours.
+_DOCUMENT_KEYS = frozenset({"spec", "project_id", "cluster_id", "nodepool_id", "dry_run", "kind", "apiVersion"})
+_TARGET_KEYS = ("project_id", "cluster_id", "nodepool_id")
+EXPECTED = (
+    "expected a timer event (trigger_type TIMER), an EventGrid CloudEvent (specversion), "
+    "an API Gateway request (httpMethod) or a sync request document (an object with spec)"
+)
+
+
+class Trigger(str, Enum):
+    TIMER = "timer"
+    EVENTGRID = "eventgrid"
+    EVENTGRID_BATCH = "eventgrid-batch"
+    APIG = "apig"
+    DIRECT = "direct"
+
+
+@dataclass(frozen=True)
+class Unwrapped:
+    """One sync request document and what its trigger said about it."""
+
+    trigger: Trigger
+    document: dict[str, Any]
+    event_id: str = ""
+    correlation_id: str = ""
+    overrides: Mapping[str, str] = field(default_factory=dict)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed in JSON")
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+def parse_json(text: str | bytes, what: str) -> Any:
+    """Strict JSON: no NaN/Infinity, no duplicate keys, valid UTF-8; errors say what was being read."""
+    try:
+        if isinstance(text, bytes):
+            text = text.decode("utf-8")
+        return json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_reject_constant)
+    except UnicodeDecodeError:
+        raise EventError(f"{what} is not valid UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise EventError(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except (ValueError, RecursionError) as exc:
+        raise EventError(f"{what} is not acceptable JSON: {str(exc)[:100]}") from None
+
+
+def recognize(event: object) -> Trigger:
+    """Name the trigger kind of an event, or raise EventError saying what was expected."""
+    if not isinstance(event, dict):
+        raise EventError(f"the event is a {type(event).__name__}; {EXPECTED}")
+    if "httpMethod" in event:
+        return Trigger.APIG
+    if event.get("trigger_type") == "TIMER":
+        return Trigger.TIMER
+    if "specversion" in event:
+        return Trigger.EVENTGRID
+    if isinstance(event.get("events"), list) and len(event) == 1:
+        return Trigger.EVENTGRID_BATCH
+    if _DOCUMENT_KEYS & event.keys():
+        return Trigger.DIRECT
+    raise EventError(f"the event has none of the expected shapes; {EXPECTED}")
+
+
+def _object(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise EventError(f"{what} must be a JSON object (a sync request document), not {_kind(value)}")
+    return value
+
+
+def _kind(value: Any) -> str:
+    return {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number" if isinstance(value, (int, float)) else type(value).__name__
+    )
+
+
+def _timer(event: dict[str, Any]) -> Unwrapped:
+    user_event = event.get("user_event")
+    if user_event is None or (isinstance(user_event, str) and not user_event.strip()):
+        document: dict[str, Any] = {}
+    elif isinstance(user_event, str):
+        document = _object(parse_json(user_event, "the timer's user_event"), "the timer's user_event")
+    else:
+        document = _object(user_event, "the timer's user_event")
+    return Unwrapped(Trigger.TIMER, document, correlation_id=str(event.get("trigger_name", ""))[:128])
+
+
+def _eventgrid(event: dict[str, Any]) -> Unwrapped:
+    data = event.get("data")
+    if isinstance(data, str):
+        data = parse_json(data, "the CloudEvent's data") if data.strip() else {}
+    elif data is None:
+        data = {}
+    event_id = event.get("id")
+    return Unwrapped(
+        Trigger.EVENTGRID,
+        _object(data, "the CloudEvent's data"),
+        event_id=event_id if isinstance(event_id, str) else "",
+        correlation_id=event_id[:128] if isinstance(event_id, str) else "",
+    )
+
+
+def _header(event: dict[str, Any], name: str) -> str:
+    headers = event.get("headers")
+    if not isinstance(headers, dict):
+        return ""
+    for key, value in headers.items():
+        if isinstance(key, str) and key.lower() == name and isinstance(value, str):
+            return value
+    return ""
+
+
+def apig_request_id(event: Mapping[str, Any]) -> str:
+    """The API Gateway request id, used as correlation id (empty when absent or not a string)."""
+    context = event.get("requestContext")
+    request_id = context.get("requestId") if isinstance(context, dict) else None
+    return request_id[:128] if isinstance(request_id, str) else ""
+
+
+def _apig(event: dict[str, Any], max_body_bytes: int) -> Unwrapped:
+    method = event.get("httpMethod")
+    if method != "POST":
+        raise MethodNotAllowed(f"method {str(method)[:16]!r} is not allowed; send POST")
+    body = event.get("body")
+    if body is None:
+        body = ""
+    if not isinstance(body, str):
+        raise EventError("the API Gateway body must be a string")
+    # Base64 inflates by 4/3: checking the encoded length first keeps a huge body from being decoded at all.
+    encoded = event.get("isBase64Encoded") is True
+    if len(body) > (max_body_bytes * 4 // 3 + 4 if encoded else max_body_bytes):
+        raise PayloadTooLarge(f"the request body is larger than {max_body_bytes} bytes")
+    raw: bytes
+    if encoded:
+        try:
+            raw = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise EventError("the request body is marked Base64 but is not valid Base64") from None
+    else:
+        raw = body.encode("utf-8", "surrogatepass")
+    if len(raw) > max_body_bytes:
+        raise PayloadTooLarge(f"the request body is larger than {max_body_bytes} bytes")
+    content_type = _header(event, "content-type").split(";")[0].strip().lower()
+    if raw.strip() and content_type and content_type != "application/json" and not content_type.endswith("+json"):
+        raise UnsupportedMediaType(f"content type {content_type[:60]!r} is not supported; send application/json")
+    document = _object(parse_json(raw, "the request body"), "the request body") if raw.strip() else {}
+    path = event.get("pathParameters")
+    overrides = {
+        key: value
+        for key, value in (path.items() if isinstance(path, dict) else ())
+        if key in _TARGET_KEYS and isinstance(value, str)
+    }
+    return Unwrapped(Trigger.APIG, document, correlation_id=apig_request_id(event), overrides=overrides)
+
+
+def unwrap(event: dict[str, Any], trigger: Trigger, max_body_bytes: int) -> Unwrapped:
+    """Turn one event of a known (non-batch) trigger kind into its sync request document."""
+    if trigger is Trigger.TIMER:
+        return _timer(event)
+    if trigger is Trigger.EVENTGRID:
+        return _eventgrid(event)
+    if trigger is Trigger.APIG:
+        return _apig(event, max_body_bytes)
+    return Unwrapped(Trigger.DIRECT, event)
+
+
+def unwrap_batch(event: dict[str, Any]) -> list[Any]:
+    """The CloudEvents of an EventGrid `{"events": [...]}` delivery, in order."""
+    events: list[Any] = event["events"]
+    return events
+
+
+def not_a_cloudevent(item: object) -> EventError:
+    """The error for a batch entry that is not a CloudEvent."""
+    return EventError(f"a batch entry is {_kind(item)}, not a CloudEvent (an object with specversion)")
+
+
+class RecentEvents(Generic[T]):
+    """EventGrid delivers at least once: the result of an event id is kept for a window and given again.
+
+    Results that `keep` rejects (transient failures) are not kept, so a redelivery really retries.
+    Concurrent deliveries of one id run once; the others wait for its result.
+    """
+
+    def __init__(self, window_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._window, self._clock = window_seconds, clock
+        self._lock = threading.Lock()
+        self._done: dict[str, tuple[float, T]] = {}
+        self._running: dict[str, threading.Event] = {}
+
+    def once(self, event_id: str, run: Callable[[], T], keep: Callable[[T], bool] = lambda _: True) -> T:
+        while True:
+            with self._lock:
+                now = self._clock()
+                for key in [k for k, (at, _) in self._done.items() if now - at > self._window]:
+                    del self._done[key]
+                if event_id in self._done:
+                    return self._done[event_id][1]
+                running = self._running.get(event_id)
+                if running is None:
+                    running = self._running[event_id] = threading.Event()
+                    break
+            running.wait()
+        try:
+            result = run()
+            if self._window > 0 and keep(result):
+                with self._lock:
+                    self._done[event_id] = (self._clock(), result)
+            return result
+        finally:
+            with self._lock:
+                del self._running[event_id]
+            running.set()

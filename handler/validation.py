@@ -1,0 +1,296 @@
+"""Turn a sync request document into a validated sync: defaults, `lifeCycle` spelling, schema and rules.
+
+The JSON Schemas are generated from the CCE API reference (schemas/generate.py); rules JSON Schema cannot
+say (Base64 that really decodes, the node password rules) live here with the same error shape.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import difflib
+import json
+import re
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError as SchemaViolation
+
+from .errors import DocumentInvalid, FieldError
+
+__all__ = [
+    "ID_PATTERN",
+    "SCHEMA_DIR",
+    "Defaults",
+    "Target",
+    "ValidSync",
+    "is_salted_password",
+    "password_problems",
+    "prepare",
+    "validate_document",
+]
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+DOCUMENT_SCHEMA = "sync-request.schema.json"
+ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+SPECIAL_CHARACTERS = "!@$%^-_=+[{}]:,./?"
+_SALTED = re.compile(r"\$6\$(rounds=\d+\$)?[./0-9A-Za-z]{1,16}\$[./0-9A-Za-z]{86}")
+_TARGET_FIELDS = ("project_id", "cluster_id", "nodepool_id")
+_CONTROL_FIELDS = (*_TARGET_FIELDS, "dry_run")
+_TARGET_SOURCES = {
+    "project_id": "HUAWEICLOUD_SDK_PROJECT_ID (or the FunctionGraph context's project)",
+    "cluster_id": "CCE_CLUSTER_ID",
+    "nodepool_id": "CCE_NODEPOOL_ID",
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    """The node pool a sync is for; every ID matched ID_PATTERN before it got here."""
+
+    project_id: str
+    cluster_id: str
+    nodepool_id: str
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """What the environment (and the context) supply when the document is silent."""
+
+    project_id: str = ""
+    cluster_id: str = ""
+    nodepool_id: str = ""
+    spec: Mapping[str, Any] | None = None
+    node_login_password: str = ""
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class ValidSync:
+    """A validated sync: where it goes, the CCE body to send, and whether to only show it."""
+
+    target: Target
+    body: dict[str, Any]
+    dry_run: bool
+
+
+_lock = threading.Lock()
+_validator: Draft202012Validator | None = None
+
+
+def _compiled() -> Draft202012Validator:
+    """The document validator, built once per process from the generated schema (checked by the tests)."""
+    global _validator  # noqa: PLW0603 - one compiled validator per process is the point
+    if _validator is None:
+        with _lock:
+            if _validator is None:
+                schema = json.loads((SCHEMA_DIR / DOCUMENT_SCHEMA).read_text(encoding="utf-8"))
+                _validator = Draft202012Validator(schema)
+    return _validator
+
+
+def warm() -> None:
+    """Load and compile the schema now (for the initializer) instead of on the first event."""
+    _compiled()
+
+
+def _pointer(parts: Iterator[str | int] | Any) -> str:
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    return {str: "a string", list: "an array", dict: "an object", type(None): "null"}.get(type(value), "a value")
+
+
+_ARTICLE = {"integer": "an integer", "object": "an object", "array": "an array"}
+
+
+def _explain(error: SchemaViolation) -> Iterator[FieldError]:
+    """Restate one schema violation for a person, without echoing strings (they may be secrets)."""
+    path = _pointer(error.absolute_path)
+    keyword, expected, schema = error.validator, error.validator_value, error.schema
+    instance = error.instance
+    if keyword == "required":
+        for name in expected:
+            if isinstance(instance, dict) and name not in instance and error.message.startswith(repr(name)):
+                yield FieldError(f"{path}/{name}", "is required")
+        return
+    if keyword == "additionalProperties":
+        allowed = list(schema.get("properties", {}))
+        for name in instance:
+            if name not in allowed:
+                close = difflib.get_close_matches(name, allowed, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                yield FieldError(
+                    f"{path}/{_pointer([name])[1:]}",
+                    f"unknown field {name[:64]!r}{hint}; allowed: {', '.join(allowed)}",
+                )
+        return
+    if keyword == "type":
+        yield FieldError(path, f"must be {_ARTICLE.get(expected, 'a ' + str(expected))}, not {_kind(instance)}")
+        return
+    yield FieldError(path, _sentence(keyword, expected, schema, instance) or error.message[:200])
+
+
+def _sentence(keyword: str, expected: Any, schema: Mapping[str, Any], instance: Any) -> str:
+    if keyword == "pattern":
+        return str(schema.get("x-messages", {}).get("pattern", "has an invalid format"))
+    if keyword == "maxLength":
+        return f"is longer than {expected} characters ({len(instance)})"
+    if keyword == "minLength":
+        return "must not be empty" if expected == 1 else f"is shorter than {expected} characters"
+    if keyword == "enum":
+        return f"must be one of: {', '.join(map(str, expected))}"
+    if keyword in ("maxItems", "maxProperties"):
+        return f"has more than {expected} {'items' if keyword == 'maxItems' else 'properties'}"
+    if keyword == "minimum":
+        return f"{instance!r} is less than the minimum of {expected}"
+    if keyword == "maximum":
+        return f"{instance!r} is greater than the maximum of {expected}"
+    return ""
+
+
+def is_salted_password(value: str) -> bool:
+    """True for a value CCE takes as is: the Base64 of a SHA-512 crypt string."""
+    try:
+        decoded = base64.b64decode(value, validate=True).decode("ascii")
+    except (binascii.Error, ValueError):
+        return False
+    return _SALTED.fullmatch(decoded) is not None
+
+
+def password_problems(password: str, username: str) -> list[str]:
+    """The node login password rules of the CCE reference, one sentence per rule broken."""
+    problems = []
+    if not 8 <= len(password) <= 26:
+        problems.append(f"must be 8 to 26 characters long (it has {len(password)})")
+    classes = [
+        any(c.isascii() and c.isupper() for c in password),
+        any(c.isascii() and c.islower() for c in password),
+        any(c.isascii() and c.isdigit() for c in password),
+        any(c in SPECIAL_CHARACTERS for c in password),
+    ]
+    if sum(classes) < 3:
+        problems.append(
+            "must contain at least three of: uppercase letters, lowercase letters, digits, "
+            f"special characters {SPECIAL_CHARACTERS}"
+        )
+    if any(not (c.isascii() and c.isalnum()) and c not in SPECIAL_CHARACTERS for c in password):
+        problems.append(f"may contain only letters, digits and the special characters {SPECIAL_CHARACTERS}")
+    lowered, user = password.lower(), username.lower()
+    if user and user in lowered:
+        problems.append("must not contain the username")
+    if user and user[::-1] in lowered:
+        problems.append("must not contain the username reversed")
+    return problems
+
+
+def _rule_errors(document: Mapping[str, Any]) -> Iterator[FieldError]:
+    """Rules beyond the schema, run on a document that already passed it."""
+    for name in _TARGET_FIELDS:
+        value = document.get(name)
+        if isinstance(value, str) and not ID_PATTERN.fullmatch(value):
+            yield FieldError(f"/{name}", "is not a valid ID")
+    template = document["spec"].get("nodeTemplate") or {}
+    for script in ("preInstall", "postInstall"):
+        value = template.get("lifeCycle", {}).get(script)
+        if isinstance(value, str):
+            try:
+                decoded = base64.b64decode(value, validate=True)
+            except (binascii.Error, ValueError):
+                yield FieldError(f"/spec/nodeTemplate/lifeCycle/{script}", "is not valid Base64")
+                continue
+            if len(decoded) > 7680:
+                yield FieldError(
+                    f"/spec/nodeTemplate/lifeCycle/{script}",
+                    f"decodes to {len(decoded)} bytes; at most 7680 fit in 10240 Base64 characters",
+                )
+    user_password = template.get("login", {}).get("userPassword")
+    if user_password and not is_salted_password(user_password["password"]):
+        for problem in password_problems(user_password["password"], user_password.get("username", "root")):
+            yield FieldError("/spec/nodeTemplate/login/userPassword/password", problem)
+
+
+def validate_document(document: Any) -> list[FieldError]:
+    """Every error of a (normalized) document: schema violations first, then the rules beyond it."""
+    validator = _compiled()
+    errors = [e for violation in validator.iter_errors(document) for e in _explain(violation)]
+    if errors or not isinstance(document, dict):
+        if not isinstance(document, dict) and not errors:
+            errors = [FieldError("", f"must be an object, not {_kind(document)}")]
+        return errors
+    return list(_rule_errors(document))
+
+
+def _normalized_spec(spec: Any, nodepool_id: str, node_login_password: str, errors: list[FieldError]) -> Any:
+    """A copy of the spec with `lifeCycle` spelled as on the wire, nodePoolID and the login secret filled."""
+    if not isinstance(spec, dict):
+        return spec
+    spec = dict(spec)
+    if "nodePoolID" not in spec and nodepool_id:
+        spec["nodePoolID"] = nodepool_id
+    elif nodepool_id and spec["nodePoolID"] != nodepool_id:
+        errors.append(FieldError("/spec/nodePoolID", "must equal the target node pool ID (nodepool_id)"))
+    template = spec.get("nodeTemplate")
+    if not isinstance(template, dict):
+        return spec
+    template = spec["nodeTemplate"] = dict(template)
+    if "lifecycle" in template:
+        if "lifeCycle" in template:
+            errors.append(
+                FieldError("/spec/nodeTemplate", "has both 'lifecycle' and 'lifeCycle'; send one ('lifeCycle')")
+            )
+        else:
+            template = spec["nodeTemplate"] = {
+                ("lifeCycle" if key == "lifecycle" else key): value for key, value in template.items()
+            }
+    login = template.get("login")
+    user_password = login.get("userPassword") if isinstance(login, dict) else None
+    if node_login_password and isinstance(user_password, dict) and "password" not in user_password:
+        assert isinstance(login, dict)
+        template["login"] = {**login, "userPassword": {**user_password, "password": node_login_password}}
+    return spec
+
+
+def prepare(document: Mapping[str, Any], overrides: Mapping[str, str], defaults: Defaults) -> ValidSync:
+    """Merge overrides and defaults into the document, validate it, and split it into target and body."""
+    merged = dict(document)
+    merged.update(overrides)
+    for name in _TARGET_FIELDS:
+        if name not in merged and getattr(defaults, name):
+            merged[name] = getattr(defaults, name)
+    if "spec" not in merged and defaults.spec is not None:
+        merged["spec"] = dict(defaults.spec)
+    errors: list[FieldError] = []
+    nodepool_id = merged.get("nodepool_id")
+    if "spec" in merged:
+        merged["spec"] = _normalized_spec(
+            merged["spec"],
+            nodepool_id if isinstance(nodepool_id, str) else "",
+            defaults.node_login_password,
+            errors,
+        )
+    errors.extend(
+        FieldError(e.path, "is required: set it in the document or CCE_SYNC_SPEC")
+        if e.path == "/spec" and e.message == "is required"
+        else e
+        for e in validate_document(merged)
+    )
+    for name in _TARGET_FIELDS:
+        if name not in merged:
+            errors.append(FieldError(f"/{name}", f"is required: set it in the document or {_TARGET_SOURCES[name]}"))
+    if errors:
+        raise DocumentInvalid(errors)
+    target = Target(merged["project_id"], merged["cluster_id"], merged["nodepool_id"])
+    body = {key: value for key, value in merged.items() if key not in _CONTROL_FIELDS}
+    return ValidSync(target, body, bool(merged.get("dry_run", defaults.dry_run)))

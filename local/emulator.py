@@ -1,0 +1,466 @@
+"""A local CCE + IAM emulator: a real threaded HTTP server on loopback, for tests, `make run` and the CLI.
+
+IAM: POST /v3/auth/tokens (password method). CCE: the node pool sync, GET node pool, GET node pool list,
+GET job. Every request is recorded; faults can be injected for the next N matching requests. Signatures are
+verified with code written here from the published algorithm, independent of handler/credentials.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
+
+from jsonschema import Draft202012Validator
+
+SCHEMA = Path(__file__).resolve().parent.parent / "schemas" / "cce-upgrade-request.schema.json"
+_POOL = re.compile(r"^/api/v3/projects/([^/]+)/clusters/([^/]+)/nodepools/([^/]+)$")
+_POOLS = re.compile(r"^/api/v3/projects/([^/]+)/clusters/([^/]+)/nodepools$")
+_SYNC = re.compile(r"^/api/v3/projects/([^/]+)/clusters/([^/]+)/nodepools/([^/]+)/operation/upgrade$")
+_JOB = re.compile(r"^/api/v3/projects/([^/]+)/jobs/([^/]+)$")
+_SALTED = re.compile(r"^\$6\$[./0-9A-Za-z]{1,16}\$[./0-9A-Za-z]{86}$")
+
+
+@dataclass
+class Recorded:
+    """One request the emulator received, as it arrived."""
+
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else None
+
+    @property
+    def is_iam(self) -> bool:
+        return self.path.startswith("/v3/")
+
+
+@dataclass
+class Fault:
+    """What to do instead of (or after) answering normally, for the next `times` matching requests."""
+
+    times: int = 1
+    method: str | None = None
+    path_contains: str | None = None
+    status: int | None = None
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    drop: bool = False  # close the connection without answering
+    malformed: bool = False  # answer 200 with a body that is not JSON
+    redirect_to: str | None = None
+    process_first: bool = False  # act on the request (accept the sync) before failing
+
+    def matches(self, method: str, path: str) -> bool:
+        return (self.method is None or self.method == method) and (
+            self.path_contains is None or self.path_contains in path
+        )
+
+
+@dataclass
+class Job:
+    id: str
+    project_id: str
+    cluster_id: str
+    nodepool_id: str
+    created: float
+    seconds: float
+    outcome: str
+
+    def phase(self, now: float) -> str:
+        elapsed = now - self.created
+        if elapsed >= self.seconds:
+            return self.outcome
+        return "Initializing" if elapsed < self.seconds / 4 else "Running"
+
+
+class Emulator:
+    """The emulated cloud; start() binds a free loopback port, `url` is its base URL."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host, self.port = host, port
+        self.lock = threading.RLock()
+        self.requests: list[Recorded] = []
+        self.faults: list[Fault] = []
+        self.users: dict[tuple[str, str], str] = {}
+        self.tokens: dict[str, tuple[str, float]] = {}  # token -> (project_id or "*", expires epoch)
+        self.keys: dict[str, tuple[str, str | None]] = {}  # AK -> (SK, security token or None)
+        self.pools: dict[tuple[str, str], dict[str, str]] = {}  # (project, cluster) -> {pool id: name}
+        self.jobs: dict[str, Job] = {}
+        self.busy: dict[tuple[str, str, str], str] = {}  # pools shown as synchronizing -> job id
+        self.token_lifetime = 86400.0
+        self.omit_expires_at = False
+        self.job_seconds = 0.0
+        self.job_outcome = "Success"
+        self._validator = Draft202012Validator(json.loads(SCHEMA.read_text(encoding="utf-8")))
+        self._server: ThreadingHTTPServer | None = None
+
+    # --- control -------------------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> Emulator:
+        emulator = self
+
+        class Handler(_Handler):
+            pass
+
+        Handler.emulator = emulator
+        self._server = ThreadingHTTPServer((self.host, self.port), Handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, name="emulator", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def add_user(self, domain: str, name: str, password: str) -> None:
+        self.users[(domain, name)] = password
+
+    def add_token(self, token: str, project_id: str = "*", lifetime: float = 86400.0) -> None:
+        self.tokens[token] = (project_id, time.time() + lifetime)
+
+    def add_keys(self, access_key: str, secret_key: str, security_token: str | None = None) -> None:
+        self.keys[access_key] = (secret_key, security_token)
+
+    def add_pool(self, project_id: str, cluster_id: str, pool_id: str, name: str) -> None:
+        self.pools.setdefault((project_id, cluster_id), {})[pool_id] = name
+
+    def set_busy(self, project_id: str, cluster_id: str, pool_id: str, job_id: str = "running-job") -> None:
+        self.busy[(project_id, cluster_id, pool_id)] = job_id
+
+    def inject(self, **fault: Any) -> Fault:
+        """Queue a fault (see Fault's fields); the first matching queued fault applies."""
+        made = Fault(**fault)
+        with self.lock:
+            self.faults.append(made)
+        return made
+
+    def clear(self) -> None:
+        with self.lock:
+            self.requests.clear()
+            self.faults.clear()
+            self.busy.clear()
+            self.jobs.clear()
+
+    def cce_requests(self, method: str | None = None) -> list[Recorded]:
+        with self.lock:
+            return [r for r in self.requests if not r.is_iam and (method is None or r.method == method)]
+
+    def syncs(self) -> list[Recorded]:
+        return [r for r in self.cce_requests("POST") if r.path.endswith("/operation/upgrade")]
+
+    def iam_requests(self) -> list[Recorded]:
+        with self.lock:
+            return [r for r in self.requests if r.is_iam]
+
+    def take_fault(self, method: str, path: str) -> Fault | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault.times > 0 and fault.matches(method, path):
+                    fault.times -= 1
+                    return fault
+        return None
+
+    # --- behaviour -----------------------------------------------------------------------------------------
+
+    def issue_token(self, body: Any) -> tuple[int, dict[str, str], Any]:
+        try:
+            identity = body["auth"]["identity"]
+            user = identity["password"]["user"]
+            domain, name, password = user["domain"]["name"], user["name"], user["password"]
+            project_id = body["auth"]["scope"]["project"]["id"]
+            assert identity["methods"] == ["password"]
+        except (KeyError, TypeError, AssertionError):
+            return 400, {}, {"error": {"code": 400, "message": "The request body is invalid.", "title": "Bad Request"}}
+        if self.users.get((domain, name)) != password:
+            return 401, {}, {"error": {"code": 401, "message": "The username or password is wrong.", "title": "Unauthorized"}}
+        token = "MIIemu" + secrets.token_urlsafe(1500)
+        expires = time.time() + self.token_lifetime
+        with self.lock:
+            self.tokens[token] = (project_id, expires)
+        expires_at = datetime.fromtimestamp(expires, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
+        answer: dict[str, Any] = {"methods": ["password"], "project": {"id": project_id}, "user": {"name": name}}
+        if not self.omit_expires_at:
+            answer["expires_at"] = expires_at
+        return 201, {"X-Subject-Token": token}, {"token": answer}
+
+    def authenticate(self, request: Recorded, project_id: str) -> str | None:
+        """None when the request carries valid credentials for the project, else the reason."""
+        token = request.headers.get("x-auth-token")
+        if token is not None:
+            scope, expires = self.tokens.get(token, ("", 0.0))
+            if expires <= time.time():
+                return "Incorrect token or token resolution failed"
+            if scope not in ("*", project_id):
+                return "The token is scoped to another project"
+            return None
+        authorization = request.headers.get("authorization", "")
+        if authorization.startswith("SDK-HMAC-SHA256 "):
+            return verify_signature(request, self.keys)
+        return "No credentials: X-Auth-Token or an SDK-HMAC-SHA256 signature is required"
+
+    def job_for(self, project_id: str, cluster_id: str, pool_id: str) -> Job | None:
+        now = time.time()
+        for job in self.jobs.values():
+            if (job.project_id, job.cluster_id, job.nodepool_id) == (project_id, cluster_id, pool_id) and job.phase(
+                now
+            ) not in ("Success", "Failed"):
+                return job
+        return None
+
+    def pool_view(self, project_id: str, cluster_id: str, pool_id: str) -> dict[str, Any]:
+        running = self.job_for(project_id, cluster_id, pool_id)
+        busy_job = self.busy.get((project_id, cluster_id, pool_id)) or (running.id if running else None)
+        name = self.pools.get((project_id, cluster_id), {}).get(pool_id, pool_id)
+        conditions = [{"type": "ConfigurationSynchronizing", "status": "True" if busy_job else "False"}]
+        status: dict[str, Any] = {"phase": "Synchronizing" if busy_job else "", "conditions": conditions}
+        if busy_job:
+            status["jobId"] = busy_job
+        return {
+            "kind": "NodePool",
+            "apiVersion": "v3",
+            "metadata": {"name": name, "uid": pool_id},
+            "spec": {"type": "vm"},
+            "status": status,
+        }
+
+    def accept_sync(self, project_id: str, cluster_id: str, pool_id: str, body: Any) -> tuple[int, Any]:
+        errors = sorted(self._validator.iter_errors(body), key=lambda e: list(e.absolute_path))
+        if errors:
+            return 400, {"errorCode": "CCE.01400001", "errorMessage": f"Invalid request: {errors[0].message[:200]}"}
+        if body["spec"]["nodePoolID"] != pool_id:
+            return 400, {"errorCode": "CCE.01400001", "errorMessage": "spec.nodePoolID does not match the path"}
+        password = body["spec"].get("nodeTemplate", {}).get("login", {}).get("userPassword", {}).get("password")
+        if password is not None and not _is_salted(password):
+            return 400, {"errorCode": "CCE.01400001", "errorMessage": "userPassword.password must be salted"}
+        job = Job(str(uuid.uuid4()), project_id, cluster_id, pool_id, time.time(), self.job_seconds, self.job_outcome)
+        with self.lock:
+            self.jobs[job.id] = job
+        return 200, {"jobid": job.id}
+
+
+def _is_salted(value: str) -> bool:
+    try:
+        return bool(_SALTED.match(base64.b64decode(value, validate=True).decode("ascii")))
+    except (binascii.Error, ValueError):
+        return False
+
+
+def verify_signature(request: Recorded, keys: dict[str, tuple[str, str | None]]) -> str | None:
+    """Check an SDK-HMAC-SHA256 Authorization header against the request as received."""
+    match = re.fullmatch(
+        r"SDK-HMAC-SHA256 Access=([^,]+), SignedHeaders=([^,]+), Signature=([0-9a-f]+)",
+        request.headers.get("authorization", ""),
+    )
+    if not match:
+        return "Malformed Authorization header"
+    access_key, signed, signature = match.groups()
+    if access_key not in keys:
+        return "Unknown access key"
+    secret_key, security_token = keys[access_key]
+    if security_token is not None and request.headers.get("x-security-token") != security_token:
+        return "Missing or wrong X-Security-Token"
+    date = request.headers.get("x-sdk-date", "")
+    try:
+        when = datetime.strptime(date, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return "Missing or malformed X-Sdk-Date"
+    if abs(datetime.now(timezone.utc) - when) > timedelta(minutes=15):
+        return "X-Sdk-Date is more than 15 minutes off"
+    names = signed.split(";")
+    if "host" not in names or any(n not in request.headers for n in names):
+        return "A signed header is missing"
+    path = "/".join(quote(part, safe="~") for part in unquote(request.path).split("/"))
+    query = "&".join(
+        f"{quote(k, safe='~')}={quote(v, safe='~')}" for k, v in sorted(parse_qsl(request.query, keep_blank_values=True))
+    )
+    lines = [
+        request.method,
+        path if path.endswith("/") else path + "/",
+        query,
+        "".join(f"{n}:{request.headers[n].strip()}\n" for n in names),
+        signed,
+        hashlib.sha256(request.body).hexdigest(),
+    ]
+    digest = hashlib.sha256("\n".join(lines).encode()).hexdigest()
+    expected = hmac.new(secret_key.encode(), f"SDK-HMAC-SHA256\n{date}\n{digest}".encode(), hashlib.sha256).hexdigest()
+    return None if hmac.compare_digest(expected, signature) else "Signature mismatch"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    emulator: Emulator
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        pass
+
+    def _answer(self, status: int, body: Any = None, headers: dict[str, str] | None = None, raw: bytes | None = None) -> None:
+        data = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
+        self.send_response(status)
+        for name, value in {"Content-Type": "application/json", **(headers or {})}.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _receive(self) -> Recorded:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        parts = urlsplit(self.path)
+        recorded = Recorded(
+            self.command, parts.path, parts.query, {k.lower(): v for k, v in self.headers.items()}, body
+        )
+        with self.emulator.lock:
+            self.emulator.requests.append(recorded)
+        return recorded
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        request = self._receive()
+        emulator = self.emulator
+        fault = emulator.take_fault(request.method, request.path)
+        request_id = uuid.uuid4().hex
+        if fault is not None and fault.delay:
+            time.sleep(fault.delay)
+        if fault is not None and fault.process_first:
+            self._route(request, request_id, send=False)
+        if fault is not None and fault.drop:
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if fault is not None and fault.redirect_to:
+            self._answer(fault.status or 307, {}, {"Location": fault.redirect_to, "X-Request-Id": request_id})
+            return
+        if fault is not None and fault.malformed:
+            self._answer(fault.status or 200, raw=b"<html>not json", headers={"X-Request-Id": request_id})
+            return
+        if fault is not None and fault.status is not None:
+            body = fault.body if fault.body is not None else {"errorCode": f"CCE.01{fault.status}000", "errorMessage": "injected fault"}
+            self._answer(fault.status, body, {"X-Request-Id": request_id, **fault.headers})
+            return
+        self._route(request, request_id, send=True)
+
+    def _route(self, request: Recorded, request_id: str, send: bool) -> None:
+        emulator = self.emulator
+        status, headers, body = 404, {"X-Request-Id": request_id}, {"errorCode": "CCE.01404001", "errorMessage": "Not found"}
+        path = request.path
+        if request.method == "POST" and path == "/v3/auth/tokens":
+            try:
+                parsed = json.loads(request.body)
+            except ValueError:
+                parsed = None
+            status, extra, body = emulator.issue_token(parsed)
+            headers.update(extra)
+        elif (match := _SYNC.match(path)) and request.method == "POST":
+            status, body = self._authorized(request, match.group(1), lambda: self._sync(request, match.groups()))
+        elif (match := _POOL.match(path)) and request.method == "GET":
+            status, body = self._authorized(request, match.group(1), lambda: (200, emulator.pool_view(*match.groups())))
+        elif (match := _POOLS.match(path)) and request.method == "GET":
+            status, body = self._authorized(request, match.group(1), lambda: (200, self._pool_list(*match.groups())))
+        elif (match := _JOB.match(path)) and request.method == "GET":
+            status, body = self._authorized(request, match.group(1), lambda: self._job(match.group(2)))
+        if send:
+            self._answer(status, body, headers)
+
+    def _authorized(self, request: Recorded, project_id: str, then: Any) -> tuple[int, Any]:
+        problem = self.emulator.authenticate(request, project_id)
+        if problem is not None:
+            return 401, {"error_code": "APIG.1002", "error_msg": problem}
+        result: tuple[int, Any] = then()
+        return result
+
+    def _sync(self, request: Recorded, ids: tuple[str, ...]) -> tuple[int, Any]:
+        if not request.headers.get("content-type", "").startswith("application/json"):
+            return 400, {"errorCode": "CCE.01400001", "errorMessage": "Content-Type must be application/json"}
+        if request.headers.get("x-project-id") != ids[0]:
+            return 400, {"errorCode": "CCE.01400001", "errorMessage": "X-Project-Id does not match the path"}
+        try:
+            body = json.loads(request.body)
+        except ValueError:
+            return 400, {"errorCode": "CCE.01400001", "errorMessage": "The body is not JSON"}
+        return self.emulator.accept_sync(ids[0], ids[1], ids[2], body)
+
+    def _pool_list(self, project_id: str, cluster_id: str) -> dict[str, Any]:
+        pools = self.emulator.pools.get((project_id, cluster_id), {})
+        return {"kind": "List", "apiVersion": "v3", "items": [self.emulator.pool_view(project_id, cluster_id, p) for p in pools]}
+
+    def _job(self, job_id: str) -> tuple[int, Any]:
+        job = self.emulator.jobs.get(job_id)
+        if job is None:
+            return 404, {"errorCode": "CCE.01404001", "errorMessage": "Job not found"}
+        phase = job.phase(time.time())
+        status: dict[str, Any] = {"phase": phase}
+        if phase == "Failed":
+            status["reason"] = "Node reset failed"
+        return 200, {
+            "kind": "Job",
+            "metadata": {"uid": job.id},
+            "spec": {"type": "SyncNodePool", "clusterUID": job.cluster_id, "resourceID": job.nodepool_id},
+            "status": status,
+        }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Run the local CCE + IAM emulator until interrupted.")
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    parser.add_argument("--user", default="acme/sync-bot", help="DOMAIN/USER accepted by IAM")
+    parser.add_argument("--password", default="Emulat0r-Pass!", help="that user's password")
+    parser.add_argument("--token", action="append", default=[], help="a token accepted as is (repeatable)")
+    args = parser.parse_args()
+    emulator = Emulator(port=args.port)
+    domain, _, user = args.user.partition("/")
+    emulator.add_user(domain, user, args.password)
+    for token in args.token:
+        emulator.add_token(token)
+    emulator.start()
+    print(f"emulator listening on {emulator.url} (Ctrl-C to stop)", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        emulator.stop()
+
+
+if __name__ == "__main__":
+    main()

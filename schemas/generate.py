@@ -1,0 +1,146 @@
+"""Generate the JSON Schemas (draft 2020-12) in this folder from source/cce-sync-node-pools.yaml.
+
+Run `make schemas` (or `python schemas/generate.py`); `--check` exits 1 when a committed file is stale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+SOURCE = HERE / "source" / "cce-sync-node-pools.yaml"
+DIALECT = "https://json-schema.org/draft/2020-12/schema"
+ID_BASE = "https://nodepool-sync.local/schemas/"
+SCALARS = {"string", "integer", "boolean", "object"}
+
+# Which table constraint becomes which JSON Schema keyword (same name unless listed).
+PASSTHROUGH = {"minimum", "maximum", "minLength", "maxLength", "maxItems", "maxProperties", "enum"}
+
+
+def _merge(*parts: dict[str, Any] | None) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for part in parts:
+        for key, value in (part or {}).items():
+            if isinstance(value, dict) and isinstance(merged.get(key), dict):
+                merged[key] = _merge(merged[key], value)
+            else:
+                merged[key] = value
+    return merged
+
+
+def _apply(target: dict[str, Any], rules: dict[str, Any], patterns: dict[str, Any]) -> None:
+    for key, value in rules.items():
+        if key == "pattern":
+            target["pattern"] = patterns[value]["regex"]
+            target["x-messages"] = {"pattern": patterns[value]["says"]}
+        elif key == "items":
+            _apply(target["items"], value, patterns)
+        elif key in PASSTHROUGH:
+            target[key] = value
+        else:
+            raise SystemExit(f"unknown constraint {key!r} in {SOURCE.name}")
+
+
+def field_schema(field: dict[str, Any], patterns: dict[str, Any]) -> dict[str, Any]:
+    kind = field["type"]
+    schema: dict[str, Any]
+    if kind in SCALARS:
+        schema = {"type": kind}
+    elif kind.startswith("array<") and kind.endswith(">"):
+        schema = {"type": "array", "items": {"type": kind[6:-1]}}
+    else:
+        schema = {"$ref": f"#/$defs/{kind}"}
+    schema["description"] = field["description"]
+    _apply(schema, _merge(field.get("constraints"), field.get("bounds")), patterns)
+    return schema
+
+
+def object_schema(spec: dict[str, Any], patterns: dict[str, Any], title: str) -> dict[str, Any]:
+    fields = spec["fields"]
+    schema: dict[str, Any] = {
+        "title": title,
+        "description": spec["description"],
+        "type": "object",
+        "properties": {f["name"]: field_schema(f, patterns) for f in fields},
+    }
+    required = [f["name"] for f in fields if f["mandatory"]]
+    if required:
+        schema["required"] = required
+    schema["additionalProperties"] = False
+    return schema
+
+
+def _defs_reachable(root: str, objects: dict[str, Any]) -> list[str]:
+    seen: list[str] = []
+    stack = [root]
+    while stack:
+        name = stack.pop()
+        if name in seen:
+            continue
+        seen.append(name)
+        stack.extend(f["type"] for f in objects[name]["fields"] if f["type"] in objects)
+    return sorted(seen)
+
+
+def document(name: str, title: str, body: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    return {"$schema": DIALECT, "$id": ID_BASE + name, **body, **({"$defs": defs} if defs else {})}
+
+
+def render(source: dict[str, Any]) -> dict[str, str]:
+    """Return {file name: JSON text} for every generated schema."""
+    patterns, objects = source["patterns"], source["objects"]
+    body_name = "UpgradeNodePoolRequestBody"
+    defs = {n: object_schema(objects[n], patterns, n) for n in _defs_reachable(body_name, objects)}
+    body_root = defs.pop(body_name)
+
+    doc = source["document"]
+    doc_root = object_schema(
+        {"description": doc["description"], "fields": objects[doc["extends"]]["fields"] + doc["fields"]},
+        patterns,
+        "SyncRequestDocument",
+    )
+    schemas = {
+        "cce-upgrade-request.schema.json": document(
+            "cce-upgrade-request.schema.json", body_name, body_root, defs
+        ),
+        "sync-request.schema.json": document("sync-request.schema.json", "SyncRequestDocument", doc_root, defs),
+        "path-parameters.schema.json": document(
+            "path-parameters.schema.json",
+            "PathParameters",
+            object_schema(source["path_parameters"], patterns, "PathParameters"),
+            {},
+        ),
+        "request-headers.schema.json": document(
+            "request-headers.schema.json",
+            "RequestHeaders",
+            {**object_schema(source["headers"], patterns, "RequestHeaders"), "additionalProperties": True},
+            {},
+        ),
+    }
+    return {name: json.dumps(schema, indent=2, ensure_ascii=False) + "\n" for name, schema in schemas.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--check", action="store_true", help="fail if a generated file is out of date")
+    args = parser.parse_args(argv)
+    rendered = render(yaml.safe_load(SOURCE.read_text(encoding="utf-8")))
+    stale = [n for n, text in rendered.items() if not (HERE / n).exists() or (HERE / n).read_text() != text]
+    if args.check:
+        for name in stale:
+            print(f"stale: schemas/{name} (run `make schemas`)", file=sys.stderr)
+        return 1 if stale else 0
+    for name, text in rendered.items():
+        (HERE / name).write_text(text, encoding="utf-8")
+        print(f"{'wrote' if name in stale else 'unchanged'} schemas/{name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
