@@ -250,6 +250,7 @@ def _normalized_spec(spec: Any, nodepool_id: str, node_login_password: str, erro
             errors.append(
                 FieldError("/spec/nodeTemplate", "has both 'lifecycle' and 'lifeCycle'; send one ('lifeCycle')")
             )
+            del template["lifecycle"]  # reported once here, not again as an unknown field
         else:
             template = spec["nodeTemplate"] = {
                 ("lifeCycle" if key == "lifecycle" else key): value for key, value in template.items()

@@ -1,0 +1,187 @@
+"""Shared fixtures: the loopback emulator, a clean environment, log capture, and the secret-leak guard.
+
+Every answer that goes through `invoke` and every log line is scanned for planted and issued secrets when
+the test ends: no test can pass while a secret leaks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from handler import index  # noqa: E402
+from handler.logs import LOGGER_NAME  # noqa: E402
+from local.emulator import Emulator  # noqa: E402
+
+EVENTS = Path(__file__).resolve().parent / "events"
+
+PROJECT = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+CLUSTER = "7c3e1b2a-5d4f-11ee-9a3b-0255ac100b04"
+NODEPOOL = "np-0c1d2e3f-4a5b-6c7d-8e9f-a0b1c2d3e4f5"
+TOKEN = "MIIplanted-token-" + "x" * 40
+IAM_DOMAIN, IAM_USER, IAM_PASSWORD = "acme-account", "sync-bot", "Pl4nted-IAM-Passw0rd!"
+ACCESS_KEY, SECRET_KEY, SECURITY_TOKEN = "AKPLANTED0001", "planted-secret-key-0001", "planted-security-token-01"
+NODE_PASSWORD = "Pl4nted-Node-Pw!"
+PLANTED = (TOKEN, IAM_PASSWORD, SECRET_KEY, SECURITY_TOKEN, NODE_PASSWORD)
+
+_VARIABLES = (
+    "HUAWEICLOUD_SDK_REGION", "CCE_ENDPOINT", "IAM_ENDPOINT", "HUAWEICLOUD_SDK_IAM_ENDPOINT",
+    "HUAWEICLOUD_SDK_PROJECT_ID", "RUNTIME_PROJECT_ID", "CCE_CLUSTER_ID", "CCE_NODEPOOL_ID", "CCE_SYNC_SPEC",
+    "SYNC_DRY_RUN", "HUAWEICLOUD_AUTH_MODE", "HUAWEICLOUD_AUTH_TOKEN", "HUAWEICLOUD_IAM_USERNAME",
+    "HUAWEICLOUD_IAM_PASSWORD", "HUAWEICLOUD_IAM_DOMAIN_NAME", "HUAWEICLOUD_SDK_AK", "HUAWEICLOUD_SDK_SK",
+    "HUAWEICLOUD_SDK_SECURITY_TOKEN", "NODE_LOGIN_PASSWORD", "TOKEN_REFRESH_MARGIN_SECONDS", "RUNTIME_FUNC_NAME",
+    "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "NO_PROXY", "no_proxy",
+)  # fmt: skip
+
+
+class FakeContext:
+    """A FunctionGraph context with the documented methods; pass only some to model partial contexts."""
+
+    def __init__(self, request_id: str = "fg-req-0001", remaining_ms: float = 30000, **values: str) -> None:
+        self._values = values
+        self._request_id, self._remaining = request_id, remaining_ms
+
+    def getRequestID(self) -> str:  # noqa: N802 - the platform's method names
+        return self._request_id
+
+    def getRemainingTimeInMilliSeconds(self) -> float:  # noqa: N802
+        return self._remaining
+
+    def __getattr__(self, name: str) -> Callable[[], str]:
+        keys = {
+            "getToken": "token",
+            "getSecurityAccessKey": "access_key",
+            "getSecuritySecretKey": "secret_key",
+            "getSecurityToken": "security_token",
+            "getProjectID": "project_id",
+        }
+        if name in keys and keys[name] in self._values:
+            return lambda: self._values[keys[name]]
+        raise AttributeError(name)
+
+
+@pytest.fixture(scope="session")
+def _emulator() -> Iterator[Emulator]:
+    with Emulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def emulator(_emulator: Emulator) -> Iterator[Emulator]:
+    """The loopback emulator, cleared and set back to its defaults for each test."""
+    _emulator.clear()
+    _emulator.users = {(IAM_DOMAIN, IAM_USER): IAM_PASSWORD}
+    _emulator.tokens = {}
+    _emulator.keys = {}
+    _emulator.pools = {}
+    _emulator.add_token(TOKEN)
+    _emulator.token_lifetime, _emulator.omit_expires_at = 86400.0, False
+    _emulator.job_seconds, _emulator.job_outcome = 0.0, "Success"
+    yield _emulator
+    _emulator.clear()
+
+
+@pytest.fixture
+def env(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
+    """A clean environment pointing at the emulator with a token; call it to set or unset (None) variables."""
+    for name in _VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    base = {
+        "CCE_ENDPOINT": emulator.url,
+        "IAM_ENDPOINT": emulator.url,
+        "HUAWEICLOUD_SDK_PROJECT_ID": PROJECT,
+        "CCE_CLUSTER_ID": CLUSTER,
+        "CCE_NODEPOOL_ID": NODEPOOL,
+        "HUAWEICLOUD_AUTH_TOKEN": TOKEN,
+        "RETRY_BASE_SECONDS": "0.01",
+        "RETRY_CAP_SECONDS": "0.05",
+    }
+
+    def set_env(**values: str | None) -> None:
+        for name, value in values.items():
+            if value is None:
+                monkeypatch.delenv(name, raising=False)
+            else:
+                monkeypatch.setenv(name, value)
+        index.reset()
+
+    set_env(**base)
+    yield set_env
+    index.reset()
+
+
+class LogCapture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+    def records(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.lines]
+
+    def syncs(self) -> list[dict[str, Any]]:
+        return [r for r in self.records() if r.get("message") == "sync"]
+
+
+@pytest.fixture
+def logs() -> Iterator[LogCapture]:
+    capture = LogCapture()
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.addHandler(capture)
+    yield capture
+    logger.removeHandler(capture)
+
+
+@pytest.fixture
+def answers() -> list[Any]:
+    return []
+
+
+@pytest.fixture
+def invoke(env: Any, answers: list[Any]) -> Callable[..., Any]:
+    """Call the real handler; the answer is kept for the secret-leak guard."""
+
+    def call(event: Any, context: Any = None) -> Any:
+        answer = index.handler(event, context)
+        answers.append(answer)
+        return answer
+
+    return call
+
+
+@pytest.fixture(autouse=True)
+def _no_secret_leaks(request: pytest.FixtureRequest, answers: list[Any]) -> Iterator[None]:
+    """Fail the test if any planted or emulator-issued secret appears in an answer or a log line."""
+    capture = LogCapture()
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.addHandler(capture)
+    yield
+    logger.removeHandler(capture)
+    secrets = list(PLANTED)
+    if "emulator" in request.fixturenames:
+        secrets += list(request.getfixturevalue("_emulator").tokens)
+    text = json.dumps(answers, default=str) + "\n".join(capture.lines)
+    leaked = [s[:12] + "..." for s in secrets if s and s in text]
+    assert not leaked, f"secrets leaked into answers or logs: {leaked}"
+
+
+def load_event(name: str) -> Any:
+    return json.loads((EVENTS / name).read_text(encoding="utf-8"))
+
+
+@pytest.fixture(autouse=True)
+def _clean_process() -> Iterator[None]:
+    index.reset()
+    yield
+    index.reset()
