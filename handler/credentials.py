@@ -47,7 +47,9 @@ UNKNOWN_EXPIRY_SECONDS = 900.0
 class Credential(Protocol):
     """Something that can authorize a CCE request."""
 
-    kind: str
+    @property
+    def kind(self) -> str:
+        """Which source this is: token, password, aksk, agency-token or agency-aksk."""
 
     def authorize(self, method: str, url: str, headers: Mapping[str, str], body: bytes) -> dict[str, str]:
         """The headers to add to the request (token or signature)."""

@@ -242,9 +242,7 @@ def initializer(context: Any = None) -> None:
     if not project_id:
         return
     try:
-        credential = resolve(
-            process.settings, view, project_id, process.session, process.tokens, view.deadline(500)
-        )
+        credential = resolve(process.settings, view, project_id, process.session, process.tokens, view.deadline(500))
         warm_token = getattr(credential, "token", None)
         if callable(warm_token):
             warm_token()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -22,7 +23,7 @@ class RuntimeContext:
             return None
         try:
             return method()
-        except Exception:  # noqa: BLE001 - a broken context method must not break the invocation
+        except Exception:
             return None
 
     def text(self, name: str) -> str:
@@ -39,7 +40,7 @@ class RuntimeContext:
 
     def remaining_ms(self) -> float | None:
         value = self._call("getRemainingTimeInMilliSeconds")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:  # NaN
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
             return None
         return float(value)
 

@@ -195,7 +195,7 @@ class _Reader:
             return None
         try:
             parsed = json.loads(value)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             raise ConfigurationError(f"{name} is not valid JSON: {exc.msg} at position {exc.pos}") from None
         if not isinstance(parsed, dict):
             raise ConfigurationError(f"{name} must be a JSON object (the spec of the sync request)")

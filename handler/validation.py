@@ -118,16 +118,16 @@ _ARTICLE = {"integer": "an integer", "object": "an object", "array": "an array"}
 def _explain(error: SchemaViolation) -> Iterator[FieldError]:
     """Restate one schema violation for a person, without echoing strings (they may be secrets)."""
     path = _pointer(error.absolute_path)
-    keyword, expected, schema = error.validator, error.validator_value, error.schema
-    instance = error.instance
+    keyword, expected, instance = str(error.validator), error.validator_value, error.instance
+    schema: Mapping[str, Any] = error.schema if isinstance(error.schema, Mapping) else {}
     if keyword == "required":
-        for name in expected:
+        for name in expected if isinstance(expected, list) else ():
             if isinstance(instance, dict) and name not in instance and error.message.startswith(repr(name)):
                 yield FieldError(f"{path}/{name}", "is required")
         return
     if keyword == "additionalProperties":
         allowed = list(schema.get("properties", {}))
-        for name in instance:
+        for name in instance if isinstance(instance, dict) else ():
             if name not in allowed:
                 close = difflib.get_close_matches(name, allowed, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -137,7 +137,7 @@ def _explain(error: SchemaViolation) -> Iterator[FieldError]:
                 )
         return
     if keyword == "type":
-        yield FieldError(path, f"must be {_ARTICLE.get(expected, 'a ' + str(expected))}, not {_kind(instance)}")
+        yield FieldError(path, f"must be {_ARTICLE.get(str(expected), 'a ' + str(expected))}, not {_kind(instance)}")
         return
     yield FieldError(path, _sentence(keyword, expected, schema, instance) or error.message[:200])
 

@@ -206,7 +206,11 @@ class Emulator:
         except (KeyError, TypeError, AssertionError):
             return 400, {}, {"error": {"code": 400, "message": "The request body is invalid.", "title": "Bad Request"}}
         if self.users.get((domain, name)) != password:
-            return 401, {}, {"error": {"code": 401, "message": "The username or password is wrong.", "title": "Unauthorized"}}
+            return (
+                401,
+                {},
+                {"error": {"code": 401, "message": "The username or password is wrong.", "title": "Unauthorized"}},
+            )
         token = "MIIemu" + secrets.token_urlsafe(1500)
         expires = time.time() + self.token_lifetime
         with self.lock:
@@ -305,7 +309,8 @@ def verify_signature(request: Recorded, keys: dict[str, tuple[str, str | None]])
         return "A signed header is missing"
     path = "/".join(quote(part, safe="~") for part in unquote(request.path).split("/"))
     query = "&".join(
-        f"{quote(k, safe='~')}={quote(v, safe='~')}" for k, v in sorted(parse_qsl(request.query, keep_blank_values=True))
+        f"{quote(k, safe='~')}={quote(v, safe='~')}"
+        for k, v in sorted(parse_qsl(request.query, keep_blank_values=True))
     )
     lines = [
         request.method,
@@ -324,10 +329,12 @@ class _Handler(BaseHTTPRequestHandler):
     emulator: Emulator
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
-    def _answer(self, status: int, body: Any = None, headers: dict[str, str] | None = None, raw: bytes | None = None) -> None:
+    def _answer(
+        self, status: int, body: Any = None, headers: dict[str, str] | None = None, raw: bytes | None = None
+    ) -> None:
         data = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
         self.send_response(status)
         for name, value in {"Content-Type": "application/json", **(headers or {})}.items():
@@ -376,14 +383,22 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(fault.status or 200, raw=b"<html>not json", headers={"X-Request-Id": request_id})
             return
         if fault is not None and fault.status is not None:
-            body = fault.body if fault.body is not None else {"errorCode": f"CCE.01{fault.status}000", "errorMessage": "injected fault"}
+            body = (
+                fault.body
+                if fault.body is not None
+                else {"errorCode": f"CCE.01{fault.status}000", "errorMessage": "injected fault"}
+            )
             self._answer(fault.status, body, {"X-Request-Id": request_id, **fault.headers})
             return
         self._route(request, request_id, send=True)
 
     def _route(self, request: Recorded, request_id: str, send: bool) -> None:
         emulator = self.emulator
-        status, headers, body = 404, {"X-Request-Id": request_id}, {"errorCode": "CCE.01404001", "errorMessage": "Not found"}
+        status, headers, body = (
+            404,
+            {"X-Request-Id": request_id},
+            {"errorCode": "CCE.01404001", "errorMessage": "Not found"},
+        )
         path = request.path
         if request.method == "POST" and path == "/v3/auth/tokens":
             try:
@@ -423,7 +438,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _pool_list(self, project_id: str, cluster_id: str) -> dict[str, Any]:
         pools = self.emulator.pools.get((project_id, cluster_id), {})
-        return {"kind": "List", "apiVersion": "v3", "items": [self.emulator.pool_view(project_id, cluster_id, p) for p in pools]}
+        return {
+            "kind": "List",
+            "apiVersion": "v3",
+            "items": [self.emulator.pool_view(project_id, cluster_id, p) for p in pools],
+        }
 
     def _job(self, job_id: str) -> tuple[int, Any]:
         job = self.emulator.jobs.get(job_id)

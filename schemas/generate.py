@@ -106,9 +106,7 @@ def render(source: dict[str, Any]) -> dict[str, str]:
         "SyncRequestDocument",
     )
     schemas = {
-        "cce-upgrade-request.schema.json": document(
-            "cce-upgrade-request.schema.json", body_name, body_root, defs
-        ),
+        "cce-upgrade-request.schema.json": document("cce-upgrade-request.schema.json", body_name, body_root, defs),
         "sync-request.schema.json": document("sync-request.schema.json", "SyncRequestDocument", doc_root, defs),
         "path-parameters.schema.json": document(
             "path-parameters.schema.json",

@@ -61,7 +61,9 @@ FULL = {
 }
 
 
-@pytest.mark.parametrize("document", [PAGE_EXAMPLE_NODES, PAGE_EXAMPLE_TEMPLATE, FULL], ids=["nodes", "template", "full"])
+@pytest.mark.parametrize(
+    "document", [PAGE_EXAMPLE_NODES, PAGE_EXAMPLE_TEMPLATE, FULL], ids=["nodes", "template", "full"]
+)
 def test_valid_documents_have_no_errors(document: dict[str, Any]) -> None:
     assert validate_document(document) == []
 
