@@ -3,33 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from .cce import Accepted
 from .errors import CCECredentialsRejected, DocumentInvalid, SyncError
+from .logs import scrub
 from .validation import Target
 
 __all__ = ["accepted", "apig_response", "dry_run", "error_body", "rejected", "scrub"]
 
-MASK = "***"
 CONFIRMED = "accepted (confirmed after an ambiguous failure)"
-
-
-def scrub(value: Any, secrets: Sequence[str]) -> Any:
-    """A copy of `value` with every secret string replaced by ***: the last line of defence for answers and logs."""
-    if not secrets:
-        return value
-    if isinstance(value, str):
-        for secret in secrets:
-            if secret and secret in value:
-                value = value.replace(secret, MASK)
-        return value
-    if isinstance(value, dict):
-        return {scrub(k, secrets): scrub(v, secrets) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [scrub(v, secrets) for v in value]
-    return value
 
 
 def _target(target: Target) -> dict[str, str]:

@@ -26,6 +26,7 @@ from urllib.parse import quote
 import requests
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
+from . import logs
 from .credentials import Credential
 from .errors import (
     AmbiguousFailure,
@@ -43,8 +44,7 @@ from .validation import ID_PATTERN, Target
 
 __all__ = ["Accepted", "CCEClient", "RetryDecision", "classify", "mask_body", "new_session"]
 
-log = logging.getLogger("nodepool_sync")
-MASK = "***"
+MASK = logs.MASK
 SYNC_CONDITION = "ConfigurationSynchronizing"
 _AMBIGUOUS_STATUS = frozenset({500, 502, 504})
 _NOT_ACTED_STATUS = frozenset({429, 503})
@@ -54,7 +54,6 @@ def new_session() -> requests.Session:
     """One session per process: connection reuse, no proxies or netrc from the environment."""
     session = requests.Session()
     session.trust_env = False
-    session.max_redirects = 0
     return session
 
 
@@ -236,7 +235,7 @@ class CCEClient:
         """One exchange, plus the single retry with a new token after a 401 on a cached one."""
         answer = self._send(method, url, project_id, body, credential, deadline)
         if answer.status == 401 and credential.refresh():
-            log.info(json.dumps({"event": "token-refresh", "reason": "CCE answered 401"}))
+            logs.write(logging.INFO, {"message": "token-refresh", "reason": "CCE answered 401"}, credential.secrets())
             answer = self._send(method, url, project_id, body, credential, deadline)
         return answer
 
@@ -286,8 +285,7 @@ class CCEClient:
                 return Accepted(str(jobid) if jobid else "", outcome.request_id, attempt)
             decision = classify(outcome)
             if decision.kind == "final":
-                assert isinstance(outcome, Answer)
-                raise _rejection(outcome)
+                raise self._final_error(outcome, decision, attempt)
             if decision.kind == "ambiguous":
                 request_id = outcome.request_id if isinstance(outcome, Answer) else ""
                 try:
@@ -304,9 +302,8 @@ class CCEClient:
             fits = deadline.remaining() - wait > settings.connect_timeout_seconds
             if attempt >= settings.retry_max_attempts or not fits:
                 raise self._final_error(outcome, decision, attempt)
-            log.warning(
-                json.dumps({"event": "retry", "attempt": attempt, "reason": decision.reason, "wait_s": round(wait, 3)})
-            )
+            fields = {"message": "retry", "attempt": attempt, "reason": decision.reason, "wait_s": round(wait, 3)}
+            logs.write(logging.WARNING, fields, credential.secrets())
             self._sleep(wait)
 
     @staticmethod
@@ -314,7 +311,8 @@ class CCEClient:
         tried = f"after {attempts} attempt{'s' * (attempts != 1)}"
         if isinstance(outcome, Answer):
             error = _rejection(outcome)
-            error.message = f"{error.message} ({tried})"
+            if attempts > 1:
+                error.message = f"{error.message} ({tried})"
             return error
         if isinstance(outcome, requests.Timeout):
             return UpstreamTimeout(f"CCE did not answer in time ({decision.reason}, {tried})")

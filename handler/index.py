@@ -141,19 +141,19 @@ def _log(
 def _answer_apig(process: _Process | None, result: _Result, correlation_id: str) -> dict[str, Any]:
     secrets = [*(process.secrets if process else ()), *result.secrets]
     if result.error is None:
-        return answers.apig_response(200, answers.scrub(result.document or {}, secrets), correlation_id)
+        return answers.apig_response(200, logs.scrub(result.document or {}, secrets), correlation_id)
     headers = {"Allow": "POST"} if isinstance(result.error, MethodNotAllowed) else None
-    body = answers.scrub(answers.error_body(result.error), secrets)
+    body = logs.scrub(answers.error_body(result.error), secrets)
     return answers.apig_response(result.error.status, body, correlation_id, headers)
 
 
 def _answer_plain(process: _Process | None, result: _Result) -> dict[str, Any]:
     secrets = [*(process.secrets if process else ()), *result.secrets]
     if result.error is None:
-        return answers.scrub(result.document or {}, secrets)  # type: ignore[no-any-return]
+        return logs.scrub(result.document or {}, secrets)  # type: ignore[no-any-return]
     if result.error.transient:
         raise result.error
-    return answers.scrub(answers.rejected(result.error), secrets)  # type: ignore[no-any-return]
+    return logs.scrub(answers.rejected(result.error), secrets)  # type: ignore[no-any-return]
 
 
 def _one(process: _Process, event: dict[str, Any], trigger: Trigger, context: RuntimeContext) -> tuple[_Result, str]:

@@ -9,22 +9,43 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .answers import scrub
-
-__all__ = ["LOGGER_NAME", "logger", "write"]
+__all__ = ["LOGGER_NAME", "MASK", "logger", "scrub", "write"]
 
 LOGGER_NAME = "nodepool_sync"
+MASK = "***"
+
+
+def scrub(value: Any, secrets: Sequence[str]) -> Any:
+    """A copy of `value` with every secret string replaced by ***: the last line of defence for answers and logs."""
+    if not secrets:
+        return value
+    if isinstance(value, str):
+        for secret in secrets:
+            if secret and secret in value:
+                value = value.replace(secret, MASK)
+        return value
+    if isinstance(value, dict):
+        return {scrub(k, secrets): scrub(v, secrets) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [scrub(v, secrets) for v in value]
+    return value
+
+
+_configured: list[logging.Logger] = []
 
 
 def logger() -> logging.Logger:
-    """The function's logger: JSON lines on stdout, level from LOG_LEVEL (default INFO)."""
+    """The function's logger: JSON lines on stdout, level from LOG_LEVEL (default INFO), set up once."""
+    if _configured:
+        return _configured[0]
     log = logging.getLogger(LOGGER_NAME)
-    if not log.handlers:
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        log.addHandler(handler)
-        log.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper() or "INFO")
-        log.propagate = False
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log.addHandler(handler)
+    level = logging.getLevelName(os.environ.get("LOG_LEVEL", "INFO").upper())
+    log.setLevel(level if isinstance(level, int) else logging.INFO)
+    log.propagate = False
+    _configured.append(log)
     return log
 
 

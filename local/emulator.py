@@ -45,6 +45,7 @@ class Recorded:
     query: str
     headers: dict[str, str]
     body: bytes
+    request_id: str = ""
 
     @property
     def json(self) -> Any:
@@ -181,6 +182,11 @@ class Emulator:
 
     def syncs(self) -> list[Recorded]:
         return [r for r in self.cce_requests("POST") if r.path.endswith("/operation/upgrade")]
+
+    @property
+    def request_ids(self) -> list[str]:
+        """The X-Request-Id answered to each CCE request, in order."""
+        return [r.request_id for r in self.cce_requests()]
 
     def iam_requests(self) -> list[Recorded]:
         with self.lock:
@@ -367,7 +373,7 @@ class _Handler(BaseHTTPRequestHandler):
         request = self._receive()
         emulator = self.emulator
         fault = emulator.take_fault(request.method, request.path)
-        request_id = uuid.uuid4().hex
+        request_id = request.request_id = uuid.uuid4().hex
         if fault is not None and fault.delay:
             time.sleep(fault.delay)
         if fault is not None and fault.process_first:
