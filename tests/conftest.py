@@ -153,7 +153,11 @@ def invoke(env: Any, answers: list[Any]) -> Callable[..., Any]:
     """Call the real handler; the answer is kept for the secret-leak guard."""
 
     def call(event: Any, context: Any = None) -> Any:
-        answer = index.handler(event, context)
+        try:
+            answer = index.handler(event, context)
+        except Exception as exc:
+            answers.append(f"{type(exc).__name__}: {exc} {getattr(exc, 'message', '')}")
+            raise
         answers.append(answer)
         return answer
 
