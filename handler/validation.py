@@ -28,6 +28,7 @@ __all__ = [
     "Defaults",
     "Target",
     "ValidSync",
+    "check_document",
     "is_salted_password",
     "password_problems",
     "prepare",
@@ -261,6 +262,16 @@ def _normalized_spec(spec: Any, nodepool_id: str, node_login_password: str, erro
         assert isinstance(login, dict)
         template["login"] = {**login, "userPassword": {**user_password, "password": node_login_password}}
     return spec
+
+
+def check_document(document: Any) -> list[FieldError]:
+    """Every error of a document as it stands (no defaults): for tools that validate files."""
+    if not isinstance(document, dict) or "spec" not in document:
+        return validate_document(document)
+    errors: list[FieldError] = []
+    nodepool_id = document.get("nodepool_id")
+    spec = _normalized_spec(document["spec"], nodepool_id if isinstance(nodepool_id, str) else "", "", errors)
+    return errors + validate_document({**document, "spec": spec})
 
 
 def prepare(document: Mapping[str, Any], overrides: Mapping[str, str], defaults: Defaults) -> ValidSync:

@@ -334,6 +334,9 @@ def verify_signature(request: Recorded, keys: dict[str, tuple[str, str | None]])
 class _Handler(BaseHTTPRequestHandler):
     emulator: Emulator
     protocol_version = "HTTP/1.1"
+    # One write per answer and no Nagle delay: otherwise delayed ACKs add ~40 ms to every exchange.
+    wbufsize = -1
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
