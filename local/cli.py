@@ -52,8 +52,8 @@ def _print_json(label: str, value: Any) -> None:
 def read_env_file(path: Path) -> dict[str, str]:
     """KEY=VALUE lines; blank lines and # comments are skipped; quotes around a value are removed."""
     values: dict[str, str] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        line = line.strip()
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        line = raw.strip()
         if not line or line.startswith("#"):
             continue
         key, sep, value = line.removeprefix("export ").partition("=")
@@ -259,7 +259,7 @@ class _GatewayHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    do_POST = do_GET = do_PUT = do_DELETE = do_PATCH = _serve
+    do_POST = do_GET = do_PUT = do_DELETE = do_PATCH = _serve  # noqa: N815 - http.server's names
 
 
 def make_gateway(template: dict[str, Any], host: str, port: int) -> ThreadingHTTPServer:
@@ -288,9 +288,8 @@ def command_serve(args: argparse.Namespace) -> int:
         _apply_environment(environment)
         _say(f"API Gateway emulation on {url}  (route: POST {route}; Ctrl-C to stop)")
         example = route.format(cluster_id=environment.get("CCE_CLUSTER_ID", "CLUSTER"), nodepool_id="NODEPOOL")
-        _say(
-            f"try: curl -s -X POST {url}{example} -H 'content-type: application/json' -d '{{\"spec\":{{\"maxUnavailable\":1}}}}'"
-        )
+        body = json.dumps({"spec": {"maxUnavailable": 1}})
+        _say(f"try: curl -s -X POST {url}{example} -H 'content-type: application/json' -d '{body}'")
         try:
             server.serve_forever()
         except KeyboardInterrupt:
