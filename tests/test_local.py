@@ -1,0 +1,236 @@
+"""The local tools: template.yaml, the Terraform rendering, the CLI commands, the local gateway, the zip."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import threading
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import yaml
+
+from handler.triggers import Trigger, recognize
+from local import template as templates
+from local.cli import make_gateway
+from local.emulator import Emulator
+from local.package import build
+from tests.conftest import CLUSTER, NODEPOOL, PROJECT, TOKEN
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _cli(*args: str, stdin: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "local", *args],
+        cwd=ROOT,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_template_validates() -> None:
+    template = templates.load()
+    assert template["function"]["handler"] == "index.handler"
+    assert template["triggers"]["apig"]["auth"] in ("IAM", "App")
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "words"),
+    [
+        (("triggers", "apig", "auth"), "NONE", "auth"),
+        (("function", "runtime"), "Python3.11", "runtime"),
+        (("function", "timeout"), 901, "timeout"),
+        (("triggers", "timer", "schedule_type"), "Hourly", "schedule_type"),
+    ],
+)
+def test_an_invalid_template_is_refused(tmp_path: Path, path: tuple[str, ...], value: Any, words: str) -> None:
+    data = yaml.safe_load((ROOT / "template.yaml").read_text())
+    node = data
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    bad = tmp_path / "template.yaml"
+    bad.write_text(yaml.safe_dump(data))
+    with pytest.raises(templates.TemplateError, match=words):
+        templates.load(bad)
+
+
+def test_terraform_rendering_has_the_provider_resources() -> None:
+    config = templates.render_terraform(templates.load())
+    resources = config["resource"]
+    function = resources["huaweicloud_fgs_function"]["nodepool_sync"]
+    required = {"name", "app", "runtime", "handler", "memory_size", "timeout", "code_type", "func_code"}
+    assert required <= function.keys()
+    assert (function["runtime"], function["handler"], function["code_type"]) == ("Python3.12", "index.handler", "zip")
+    assert function["func_code"] == "${filebase64(var.function_zip)}"
+    assert json.loads(function["user_data"])["CCE_CLUSTER_ID"] == CLUSTER
+    assert "HUAWEICLOUD_IAM_PASSWORD" in function["encrypted_user_data"]
+    assert "HUAWEICLOUD_IAM_PASSWORD" not in function["user_data"]
+    assert config["variable"]["huaweicloud_iam_password"]["sensitive"] is True
+
+    triggers = resources["huaweicloud_fgs_function_trigger"]
+    assert {t["type"] for t in triggers.values()} == {"TIMER", "APIG"}
+    timer = json.loads(triggers["timer"]["event_data"])
+    assert set(timer) == {"name", "schedule_type", "schedule", "user_event"}
+    apig = json.loads(triggers["apig"]["event_data"])
+    assert apig["auth"] in ("IAM", "APP") and apig["req_method"] == "POST"
+    assert apig["path"] == "/clusters/{cluster_id}/nodepools/{nodepool_id}/sync"
+
+    subscription = resources["huaweicloud_eg_event_subscription"]["sync_requests"]
+    assert {"channel_id", "name", "sources", "targets"} <= subscription.keys()
+    [source], [target] = subscription["sources"], subscription["targets"]
+    assert json.loads(source["filter_rule"])["source"] == [{"op": "StringIn", "values": ["ops.nodepool-sync"]}]
+    assert (target["provider_type"], target["name"], target["detail_name"]) == (
+        "OFFICIAL",
+        "HC.FunctionGraph",
+        "detail",
+    )
+    assert json.loads(target["detail"])["urn"] == "${huaweicloud_fgs_function.nodepool_sync.urn}"
+    assert json.loads(target["transform"]) == {"type": "ORIGINAL"}
+
+
+def test_deploy_config_writes_terraform_json(tmp_path: Path) -> None:
+    output = tmp_path / "main.tf.json"
+    result = _cli("deploy-config", "--output", str(output))
+    assert result.returncode == 0, result.stderr
+    assert "huaweicloud_fgs_function" in json.loads(output.read_text())["resource"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "trigger"), [("timer", Trigger.TIMER), ("eventgrid", Trigger.EVENTGRID), ("apig", Trigger.APIG)]
+)
+def test_generate_event_prints_an_event_of_that_kind(kind: str, trigger: Trigger) -> None:
+    result = _cli("generate-event", kind, "--cluster", "c-1", "--nodepool", "np-1", "--max-unavailable", "2")
+    assert result.returncode == 0, result.stderr
+    assert recognize(json.loads(result.stdout)) is trigger
+
+
+@pytest.mark.parametrize(
+    "command", ["run", "invoke", "serve", "generate-event", "validate", "package", "deploy-config"]
+)
+def test_every_command_has_help(command: str) -> None:
+    result = _cli(command, "--help")
+    assert result.returncode == 0 and "usage: python -m local" in result.stdout
+
+
+def test_validate_prints_every_error_with_its_path(tmp_path: Path) -> None:
+    document = tmp_path / "doc.json"
+    document.write_text(json.dumps({"spec": {"maxUnavailable": 25, "maxUnavailble": 1, "nodePoolID": "x"}}))
+    result = _cli("validate", str(document))
+    assert result.returncode == 1
+    assert f"{document}: /spec/maxUnavailable: 25 is greater than the maximum of 20" in result.stdout
+    assert "/spec/maxUnavailble: unknown field" in result.stdout
+
+
+def test_validate_accepts_a_valid_document() -> None:
+    result = _cli("validate", "-", stdin=json.dumps({"spec": {"maxUnavailable": 1, "nodePoolID": "DefaultPool"}}))
+    assert result.returncode == 0 and "valid" in result.stdout
+
+
+def test_invoke_runs_an_event_file_against_the_emulator(tmp_path: Path) -> None:
+    env_file = tmp_path / "env"
+    env_file.write_text(f"# demo\nCCE_CLUSTER_ID={CLUSTER}\nCCE_NODEPOOL_ID='{NODEPOOL}'\n")
+    result = _cli("invoke", str(ROOT / "tests" / "events" / "timer.json"), "--env-file", str(env_file))
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout[result.stdout.index("{\n") :])
+    assert answer["status"] == "accepted" and answer["nodepool_id"] == NODEPOOL
+
+
+def test_invoke_exit_code_reflects_failure() -> None:
+    result = _cli("invoke", "-", stdin=json.dumps({"spec": {"maxUnavailable": 0}}))
+    assert result.returncode == 1 and '"status": "rejected"' in result.stdout
+
+
+def test_make_run_drives_all_three_triggers() -> None:
+    result = _cli("run")
+    assert result.returncode == 0, result.stderr
+    assert "3/3 steps succeeded; IAM token requests: 1" in result.stdout
+    assert "IAM received" in result.stdout and "CCE received" in result.stdout
+    assert "Demo-IAM-Passw0rd!" not in result.stdout + result.stderr
+
+
+@pytest.fixture
+def gateway(env: Any, emulator: Emulator) -> Any:
+    server = make_gateway(templates.load(), "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_local_gateway_turns_http_into_api_gateway_events(gateway: str, emulator: Emulator) -> None:
+    response = requests.post(
+        f"{gateway}/clusters/{CLUSTER}/nodepools/{NODEPOOL}/sync", json={"spec": {"maxUnavailable": 4}}, timeout=10
+    )
+    assert response.status_code == 200 and response.json()["status"] == "accepted"
+    assert response.headers["Content-Type"] == "application/json" and response.headers["X-Correlation-Id"]
+    [sync] = emulator.syncs()
+    assert sync.path == f"/api/v3/projects/{PROJECT}/clusters/{CLUSTER}/nodepools/{NODEPOOL}/operation/upgrade"
+    assert sync.json == {"spec": {"maxUnavailable": 4, "nodePoolID": NODEPOOL}}
+    assert sync.headers["x-auth-token"] == TOKEN
+
+
+def test_local_gateway_answers_405_and_404(gateway: str, emulator: Emulator) -> None:
+    wrong_method = requests.get(f"{gateway}/clusters/{CLUSTER}/nodepools/{NODEPOOL}/sync", timeout=10)
+    assert wrong_method.status_code == 405 and wrong_method.headers["Allow"] == "POST"
+    assert requests.post(f"{gateway}/elsewhere", json={}, timeout=10).status_code == 404
+    assert emulator.syncs() == []
+
+
+@pytest.fixture(scope="module")
+def local_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    output = tmp_path_factory.mktemp("dist") / "nodepool-sync.zip"
+    return build(output, sys.executable)
+
+
+def test_zip_holds_what_functiongraph_needs_and_nothing_else(local_zip: Path) -> None:
+    names = zipfile.ZipFile(local_zip).namelist()
+    assert "index.py" in names and "handler/index.py" in names
+    assert "schemas/sync-request.schema.json" in names
+    assert any(n.startswith("requests/") for n in names) and any(n.startswith("jsonschema/") for n in names)
+    assert any(n.endswith(".pyc") for n in names)
+    for unwanted in (
+        "tests/",
+        "local/",
+        "bench/",
+        "yaml/",
+        "_yaml/",
+        "pytest",
+        "schemas/generate.py",
+        "schemas/source",
+    ):
+        assert not any(n.startswith(unwanted) for n in names), unwanted
+
+
+def test_the_unpacked_zip_runs_one_invocation_in_isolation(local_zip: Path, tmp_path: Path, emulator: Emulator) -> None:
+    zipfile.ZipFile(local_zip).extractall(tmp_path / "code")
+    script = textwrap.dedent(
+        f"""
+        import json, os, sys
+        sys.path[:] = [p for p in sys.path if "site-packages" not in p and p not in ("", {str(ROOT)!r})]
+        sys.path.insert(0, {str(tmp_path / "code")!r})
+        os.environ.update(CCE_ENDPOINT={emulator.url!r}, HUAWEICLOUD_AUTH_TOKEN={TOKEN!r},
+                          HUAWEICLOUD_SDK_PROJECT_ID={PROJECT!r}, CCE_CLUSTER_ID={CLUSTER!r},
+                          CCE_NODEPOOL_ID={NODEPOOL!r})
+        import index
+        assert index.__file__.startswith({str(tmp_path / "code")!r}), index.__file__
+        import requests, jsonschema
+        assert requests.__file__.startswith({str(tmp_path / "code")!r}), requests.__file__
+        print(json.dumps(index.handler({{"spec": {{"maxUnavailable": 1}}}}, None)))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1])["status"] == "accepted"
+    assert len(emulator.syncs()) == 1
