@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
+from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from . import logs
@@ -54,6 +55,10 @@ def new_session() -> requests.Session:
     """One session per process: connection reuse, no proxies or netrc from the environment."""
     session = requests.Session()
     session.trust_env = False
+    # Multi-concurrency instances run invocations in threads: one pooled connection each, not ten in all.
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=64)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
     return session
 
 

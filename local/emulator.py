@@ -129,7 +129,7 @@ class Emulator:
             pass
 
         Handler.emulator = emulator
-        self._server = ThreadingHTTPServer((self.host, self.port), Handler)
+        self._server = _Server((self.host, self.port), Handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         threading.Thread(target=self._server.serve_forever, name="emulator", daemon=True).start()
@@ -331,6 +331,10 @@ def verify_signature(request: Recorded, keys: dict[str, tuple[str, str | None]])
     return None if hmac.compare_digest(expected, signature) else "Signature mismatch"
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # many concurrent clients in the concurrency tests
+
+
 class _Handler(BaseHTTPRequestHandler):
     emulator: Emulator
     protocol_version = "HTTP/1.1"
@@ -377,10 +381,10 @@ class _Handler(BaseHTTPRequestHandler):
         emulator = self.emulator
         fault = emulator.take_fault(request.method, request.path)
         request_id = request.request_id = uuid.uuid4().hex
-        if fault is not None and fault.delay:
-            time.sleep(fault.delay)
         if fault is not None and fault.process_first:
             self._route(request, request_id, send=False)
+        if fault is not None and fault.delay:
+            time.sleep(fault.delay)
         if fault is not None and fault.drop:
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)

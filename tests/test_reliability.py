@@ -1,0 +1,258 @@
+"""Reliability: the retry table, one test per fault, deadlines, duplicate deliveries, limits, concurrency."""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import json
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import requests
+from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
+
+from handler import index
+from handler.cce import Answer, classify
+from handler.errors import SyncError
+from local.emulator import Emulator
+from tests.conftest import CLUSTER, IAM_DOMAIN, IAM_PASSWORD, IAM_USER, NODEPOOL, FakeContext, LogCapture, load_event
+
+Invoke = Callable[..., Any]
+SYNC = "/operation/upgrade"
+
+
+def _refused() -> requests.ConnectionError:
+    reason = NewConnectionError(None, "Connection refused")  # type: ignore[arg-type]
+    return requests.ConnectionError(MaxRetryError(None, "/", reason))  # type: ignore[arg-type]
+
+
+RETRY_TABLE = [
+    # (outcome, kind): "not-acted" retries with backoff; "ambiguous" checks the pool first; "final" reports.
+    (_refused(), "not-acted"),
+    (requests.ConnectTimeout(), "not-acted"),
+    (requests.exceptions.SSLError(), "not-acted"),
+    (requests.ReadTimeout(), "ambiguous"),
+    (requests.ConnectionError(ProtocolError("Connection aborted", ConnectionResetError())), "ambiguous"),
+    (Answer(429, None, ""), "not-acted"),
+    (Answer(503, None, ""), "not-acted"),
+    (Answer(500, None, ""), "ambiguous"),
+    (Answer(502, None, ""), "ambiguous"),
+    (Answer(504, None, ""), "ambiguous"),
+    (Answer(400, None, ""), "final"),
+    (Answer(404, None, ""), "final"),
+    (Answer(409, None, ""), "final"),
+    (Answer(403, None, ""), "final"),
+]
+
+
+@pytest.mark.parametrize(("outcome", "kind"), RETRY_TABLE, ids=[f"{type(o).__name__}-{k}" for o, k in RETRY_TABLE])
+def test_retry_table(outcome: Any, kind: str) -> None:
+    assert classify(outcome).kind == kind
+
+
+def _retry_after(header: str) -> float | None:
+    return classify(Answer(429, None, "", {"Retry-After": header})).retry_after
+
+
+def test_retry_after_in_seconds() -> None:
+    assert _retry_after("3") == 3.0
+
+
+def test_retry_after_as_an_http_date() -> None:
+    waited = _retry_after(email.utils.formatdate(time.time() + 4, usegmt=True))
+    assert waited is not None and 2.5 <= waited <= 4.0
+
+
+def test_an_unreadable_retry_after_falls_back_to_backoff() -> None:
+    assert _retry_after("soon") is None
+
+
+def _syncs_and_jobs(emulator: Emulator) -> tuple[int, int]:
+    return len(emulator.syncs()), len(emulator.jobs)
+
+
+# One row per fault: the fault, the expected outcome, POSTs CCE received, syncs CCE accepted (never 2).
+FAULTS = [
+    ("400", {"status": 400}, ("rejected", 400), 1, 0),
+    ("403", {"status": 403}, ("rejected", 502), 1, 0),
+    ("404", {"status": 404}, ("rejected", 404), 1, 0),
+    ("409", {"status": 409}, ("rejected", 409), 1, 0),
+    ("429 then success", {"status": 429}, ("accepted", 200), 2, 1),
+    ("429 Retry-After then success", {"status": 429, "headers": {"Retry-After": "1"}}, ("accepted", 200), 2, 1),
+    ("429 always", {"status": 429, "times": 9}, ("raised", 429), 3, 0),
+    ("503 then success", {"status": 503}, ("accepted", 200), 2, 1),
+    ("500, pool shows the sync accepted", {"status": 500, "process_first": True}, ("confirmed", 200), 1, 1),
+    ("502, pool shows the sync accepted", {"status": 502, "process_first": True}, ("confirmed", 200), 1, 1),
+    ("504, pool shows the sync accepted", {"status": 504, "process_first": True}, ("confirmed", 200), 1, 1),
+    ("500, pool idle", {"status": 500}, ("accepted", 200), 2, 1),
+    ("502, pool idle", {"status": 502}, ("accepted", 200), 2, 1),
+    ("504, pool idle", {"status": 504}, ("accepted", 200), 2, 1),
+    ("read timeout, sync accepted", {"delay": 1.0, "status": 200, "process_first": True}, ("confirmed", 200), 1, 1),
+    ("read timeout, not accepted", {"delay": 1.0, "status": 500}, ("accepted", 200), 2, 1),
+    ("reset after sending, accepted", {"drop": True, "process_first": True}, ("confirmed", 200), 1, 1),
+    ("reset after sending, not accepted", {"drop": True}, ("accepted", 200), 2, 1),
+    ("non-JSON 200 body", {"malformed": True}, ("accepted", 200), 1, 0),
+]
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected", "posts", "accepted"), [f[1:] for f in FAULTS], ids=[f[0] for f in FAULTS]
+)
+def test_cce_faults(
+    fault: dict[str, Any],
+    expected: tuple[str, int],
+    posts: int,
+    accepted: int,
+    invoke: Invoke,
+    emulator: Emulator,
+    env: Any,
+    logs: LogCapture,
+) -> None:
+    env(HTTP_READ_TIMEOUT_SECONDS="0.4", RETRY_AFTER_CAP_SECONDS="0.1")
+    emulator.job_seconds = 60.0  # an accepted sync keeps the pool synchronizing: a resend would stack
+    emulator.inject(path_contains=SYNC, method="POST", **fault)
+    outcome, status = expected
+    if outcome == "raised":
+        with pytest.raises(SyncError) as caught:
+            invoke(load_event("timer.json"))
+        assert caught.value.transient and caught.value.status == status
+    else:
+        answer = invoke(load_event("timer.json"))
+        assert answer["status"] == ("accepted" if outcome == "confirmed" else outcome)
+        assert answer.get("http_status", 200) == status
+        assert (answer.get("detail") == "accepted (confirmed after an ambiguous failure)") is (outcome == "confirmed")
+    assert _syncs_and_jobs(emulator) == (posts, accepted)
+    retries = [r for r in logs.records() if r.get("message") == "retry"]
+    assert len(retries) == max(0, posts - 1) and all(r["reason"] for r in retries)
+
+
+def test_retry_after_is_honoured_up_to_the_cap(invoke: Invoke, emulator: Emulator, env: Any, logs: LogCapture) -> None:
+    env(RETRY_AFTER_CAP_SECONDS="0.25")
+    emulator.inject(path_contains=SYNC, status=429, headers={"Retry-After": "7"})
+    emulator.inject(path_contains=SYNC, status=429, headers={"Retry-After": "0"})
+    assert invoke(load_event("timer.json"))["status"] == "accepted"
+    assert [r["wait_s"] for r in logs.records() if r.get("message") == "retry"] == [0.25, 0.0]
+
+
+def test_the_ambiguity_check_failing_is_transient_without_resending(invoke: Invoke, emulator: Emulator) -> None:
+    emulator.inject(path_contains=SYNC, status=502)
+    emulator.inject(path_contains=NODEPOOL, method="GET", status=500)
+    with pytest.raises(SyncError) as caught:
+        invoke(load_event("timer.json"))
+    assert caught.value.code == "FUNC.AMBIGUOUS" and caught.value.transient
+    assert len(emulator.syncs()) == 1
+
+
+def test_no_retry_is_started_that_cannot_finish(invoke: Invoke, emulator: Emulator, env: Any) -> None:
+    env(RETRY_BASE_SECONDS="5", RETRY_CAP_SECONDS="5", RETRY_AFTER_CAP_SECONDS="5")
+    emulator.inject(path_contains=SYNC, status=503, headers={"Retry-After": "4"}, times=9)
+    status, _ = _apig_status(invoke(load_event("apig.json"), FakeContext(remaining_ms=2500)))
+    assert status == 502 and len(emulator.syncs()) == 1
+
+
+def test_requests_fit_in_the_remaining_time(invoke: Invoke, emulator: Emulator) -> None:
+    """With 1.5 s left (0.5 s reserved) a CCE that answers 200 after 5 s is cut off: had the 30 s read timeout
+    applied, the late 200 would read as accepted; cut off, the node pool check has no time left either."""
+    emulator.inject(path_contains=SYNC, delay=5.0, status=200)
+    status, body = _apig_status(invoke(load_event("apig.json"), FakeContext(remaining_ms=1500)))
+    assert (status, body["error_code"]) == (502, "FUNC.AMBIGUOUS")
+    assert len(emulator.syncs()) == 1
+
+
+def test_the_attempt_limit_applies(invoke: Invoke, emulator: Emulator, env: Any) -> None:
+    env(RETRY_MAX_ATTEMPTS="2")
+    emulator.inject(path_contains=SYNC, status=503, times=9)
+    with pytest.raises(SyncError):
+        invoke(load_event("timer.json"))
+    assert len(emulator.syncs()) == 2
+
+
+def test_a_redelivered_eventgrid_event_gets_the_earlier_result(invoke: Invoke, emulator: Emulator) -> None:
+    event = load_event("eventgrid.json")
+    first, second = invoke(event), invoke(event)
+    assert first == second and first["status"] == "accepted"
+    assert len(emulator.syncs()) == 1
+
+
+def test_the_duplicate_window_can_be_turned_off(invoke: Invoke, emulator: Emulator, env: Any) -> None:
+    env(EVENT_DEDUP_WINDOW_SECONDS="0")
+    event = load_event("eventgrid.json")
+    invoke(event), invoke(event)
+    assert len(emulator.syncs()) == 2
+
+
+def test_a_transient_failure_is_not_remembered(invoke: Invoke, emulator: Emulator) -> None:
+    emulator.inject(path_contains=SYNC, status=503, times=3)
+    event = load_event("eventgrid.json")
+    with pytest.raises(SyncError):
+        invoke(event)
+    assert invoke(event)["status"] == "accepted"
+
+
+def _apig_status(answer: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    return answer["statusCode"], json.loads(answer["body"])
+
+
+def test_an_oversized_body_gets_413_before_parsing(invoke: Invoke, emulator: Emulator, env: Any) -> None:
+    env(APIG_MAX_BODY_BYTES="1024")
+    event = load_event("apig.json")
+    event["body"] = base64.b64encode(b"{" + b" " * 2000 + b"}").decode()
+    assert _apig_status(invoke(event))[0] == 413
+    event["body"], event["isBase64Encoded"] = "[" * 5000, False
+    assert _apig_status(invoke(event))[0] == 413
+    assert emulator.requests == []
+
+
+@pytest.mark.parametrize("field", ["nodeIDs", "skippedNodes"])
+def test_array_sizes_are_bounded_by_the_schema(field: str, invoke: Invoke, emulator: Emulator) -> None:
+    answer = invoke({"spec": {"maxUnavailable": 1, field: ["n"] * 2001}})
+    assert answer["status"] == "rejected" and answer["errors"][0]["path"] == f"/spec/{field}"
+
+
+def test_deep_nesting_is_an_input_error(invoke: Invoke, emulator: Emulator) -> None:
+    event = load_event("apig.json")
+    event["body"], event["isBase64Encoded"] = '{"metadata":' * 15_000 + "1" + "}" * 15_000, False
+    event["headers"]["content-type"] = "application/json"
+    status, body = _apig_status(invoke(event))
+    assert (status, body["error_code"]) == (400, "FUNC.EVENT") and emulator.requests == []
+
+
+def test_concurrent_invocations_in_one_process(emulator: Emulator, env: Any, answers: list[Any]) -> None:
+    """16 threads x 200 invocations: all answered for their own target and correlation id, one IAM request."""
+    env(
+        HUAWEICLOUD_AUTH_TOKEN=None,
+        HUAWEICLOUD_IAM_USERNAME=IAM_USER,
+        HUAWEICLOUD_IAM_PASSWORD=IAM_PASSWORD,
+        HUAWEICLOUD_IAM_DOMAIN_NAME=IAM_DOMAIN,
+        EVENT_DEDUP_WINDOW_SECONDS="0",
+    )
+    base = load_event("apig.json")
+    problems: list[str] = []
+
+    def worker(thread: int) -> None:
+        for i in range(200):
+            pool = f"np-{thread}-{i}"
+            event = {
+                **base,
+                "pathParameters": {"cluster_id": CLUSTER, "nodepool_id": pool},
+                "requestContext": {**base["requestContext"], "requestId": f"corr-{thread}-{i}"},
+            }
+            answer = index.handler(event, FakeContext(request_id=f"fg-{thread}-{i}"))
+            body = json.loads(answer["body"])
+            if answer["statusCode"] != 200 or body["nodepool_id"] != pool:
+                problems.append(f"{thread}/{i}: {answer['statusCode']} {body}")
+            if answer["headers"]["X-Correlation-Id"] != f"corr-{thread}-{i}":
+                problems.append(f"{thread}/{i}: correlation {answer['headers']['X-Correlation-Id']}")
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert problems == []
+    assert len(emulator.syncs()) == 3200 and len(emulator.iam_requests()) == 1
+    sent_pools = {s.json["spec"]["nodePoolID"] for s in emulator.syncs()}
+    assert len(sent_pools) == 3200
