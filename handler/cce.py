@@ -19,8 +19,8 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 import requests
@@ -62,8 +62,7 @@ def new_session() -> requests.Session:
     return session
 
 
-@dataclass(frozen=True)
-class Accepted:
+class Accepted(NamedTuple):
     """CCE accepted the sync; `jobid` is empty when CCE answered with an empty body."""
 
     jobid: str
@@ -72,16 +71,16 @@ class Accepted:
     confirmed_after_ambiguity: bool = False
 
 
-@dataclass(frozen=True)
-class Answer:
+class Answer(NamedTuple):
+    """One HTTP answer from CCE, read."""
+
     status: int
     body: Any
     request_id: str
-    headers: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = MappingProxyType({})
 
 
-@dataclass(frozen=True)
-class RetryDecision:
+class RetryDecision(NamedTuple):
     """How the policy reads one failed attempt."""
 
     kind: str  # "not-acted" | "ambiguous" | "final"

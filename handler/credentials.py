@@ -11,9 +11,8 @@ import hmac
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 from urllib.parse import quote, unquote, urlsplit
 
 import requests
@@ -61,8 +60,7 @@ class Credential(Protocol):
         """The secret values this credential may put on the wire, for masking."""
 
 
-@dataclass(frozen=True)
-class StaticToken:
+class StaticToken(NamedTuple):
     """A ready IAM token: from HUAWEICLOUD_AUTH_TOKEN or from the agency's context.getToken()."""
 
     token: Secret
@@ -116,8 +114,7 @@ def sign_request(
     return added
 
 
-@dataclass(frozen=True)
-class Signer:
+class Signer(NamedTuple):
     """AK/SK request signing, permanent keys or the agency's temporary ones (with a security token)."""
 
     access_key: str

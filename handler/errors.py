@@ -20,7 +20,7 @@ Messages never carry secrets: callers build them from names and IDs only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = [
     "AmbiguousFailure",
@@ -41,8 +41,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class FieldError:
+class FieldError(NamedTuple):
     """One problem in a document: a JSON Pointer to the field and a sentence about it."""
 
     path: str

@@ -9,8 +9,7 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import requests
 
@@ -25,8 +24,7 @@ from .triggers import Trigger, Unwrapped
 __all__ = ["handler", "initializer", "reset"]
 
 
-@dataclass
-class _Process:
+class _Process(NamedTuple):
     """What one function instance builds once and reuses across invocations."""
 
     settings: Settings
@@ -34,7 +32,7 @@ class _Process:
     client: CCEClient
     tokens: TokenCache
     recent: triggers.RecentEvents[_Result]
-    secrets: list[str] = field(default_factory=list)
+    secrets: tuple[str, ...]
 
 
 _lock = threading.Lock()
@@ -55,7 +53,7 @@ def _current() -> _Process:
                     CCEClient(settings, session, user_agent),
                     TokenCache(),
                     triggers.RecentEvents(settings.dedup_window_seconds),
-                    list(settings.secrets()),
+                    settings.secrets(),
                 )
     return _process
 
@@ -80,14 +78,16 @@ def _defaults(settings: Settings, context: RuntimeContext) -> validation.Default
     )
 
 
-@dataclass
 class _Result:
     """One sync's outcome, for the answer and the log line."""
 
-    document: dict[str, Any] | None = None
-    error: SyncError | None = None
-    target: validation.Target | None = None
-    secrets: tuple[str, ...] = ()
+    __slots__ = ("document", "error", "secrets", "target")
+
+    def __init__(self, error: SyncError | None = None) -> None:
+        self.document: dict[str, Any] | None = None
+        self.error = error
+        self.target: validation.Target | None = None
+        self.secrets: tuple[str, ...] = ()
 
 
 def _sync(process: _Process, unwrapped: Unwrapped, context: RuntimeContext, deadline: Deadline) -> _Result:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["Deadline", "RuntimeContext"]
 
@@ -52,8 +52,7 @@ class RuntimeContext:
         return Deadline(time.monotonic() + max(0.0, remaining - reserve_ms) / 1000.0)
 
 
-@dataclass(frozen=True)
-class Deadline:
+class Deadline(NamedTuple):
     """A monotonic point in time (or None for no limit) that every wait and timeout must fit in."""
 
     at: float | None

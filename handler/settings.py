@@ -6,8 +6,7 @@ import ipaddress
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
@@ -64,8 +63,7 @@ def _region_domain(region: str) -> str:
     return "myhuaweicloud.eu" if region == "eu-west-101" else "myhuaweicloud.com"
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     """Everything the function reads from its environment; secrets are `Secret`s."""
 
     region: str = ""
@@ -78,14 +76,14 @@ class Settings:
     sync_spec: Mapping[str, Any] | None = None
     dry_run: bool = False
     auth_mode: str = ""
-    auth_token: Secret | None = field(default=None, repr=False)
+    auth_token: Secret | None = None
     iam_username: str = ""
-    iam_password: Secret | None = field(default=None, repr=False)
+    iam_password: Secret | None = None
     iam_domain_name: str = ""
     access_key: str = ""
-    secret_key: Secret | None = field(default=None, repr=False)
-    security_token: Secret | None = field(default=None, repr=False)
-    node_login_password: Secret | None = field(default=None, repr=False)
+    secret_key: Secret | None = None
+    security_token: Secret | None = None
+    node_login_password: Secret | None = None
     token_refresh_margin_seconds: float = 600.0
     connect_timeout_seconds: float = 3.05
     read_timeout_seconds: float = 30.0

@@ -8,9 +8,9 @@ import json
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Generic, TypeVar
+from types import MappingProxyType
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from .errors import EventError, MethodNotAllowed, PayloadTooLarge, UnsupportedMediaType
 
@@ -45,15 +45,14 @@ class Trigger(str, Enum):
     DIRECT = "direct"
 
 
-@dataclass(frozen=True)
-class Unwrapped:
+class Unwrapped(NamedTuple):
     """One sync request document and what its trigger said about it."""
 
     trigger: Trigger
     document: dict[str, Any]
     event_id: str = ""
     correlation_id: str = ""
-    overrides: Mapping[str, str] = field(default_factory=dict)
+    overrides: Mapping[str, str] = MappingProxyType({})
 
 
 def _reject_constant(name: str) -> Any:

@@ -1,0 +1,337 @@
+"""`make bench`: cold start, warm overhead, validation cost, package size and IAM calls, against the emulator.
+
+Prints a table and writes bench/results.json. Timings are medians of repeated runs on this machine; the
+targets are ratios to floors measured in the same run, so they travel between machines better than ms do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+TOKEN = "MIIbench-token-" + "t" * 64
+PROJECT, CLUSTER, NODEPOOL = "0a1b2c3d4e5f60718293a4b5c6d7e8f9", "7c3e1b2a-5d4f-11ee-9a3b-0255ac100b04", "np-bench-1"
+DOCUMENT = {"spec": {"maxUnavailable": 2, "nodeIDs": ["5ea3c41e-1d2b-11ee-b8a5-0255ac100b05"]}}
+
+
+def _say(message: str) -> None:
+    print(f"==> {message}", file=sys.stderr, flush=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _run_child(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of one child process, measured with wait4."""
+    started = time.perf_counter()
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise SystemExit(f"child failed: {argv[-1][:200]}\n{process.stderr.read().decode() if process.stderr else ''}")
+    return elapsed, usage.ru_maxrss / 1024
+
+
+def _medians(commands: dict[str, list[str]], env: dict[str, str], runs: int) -> dict[str, dict[str, float]]:
+    """Median wall time and peak RSS per command; runs are interleaved so machine drift hits all alike."""
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
+    for argv in commands.values():
+        _run_child(argv, env)  # warm the page cache
+    for _ in range(runs):
+        for name, argv in commands.items():
+            samples[name].append(_run_child(argv, env))
+    return {
+        name: {
+            "wall_ms": round(statistics.median(s[0] for s in taken) * 1000, 1),
+            "peak_rss_mib": round(statistics.median(s[1] for s in taken), 1),
+        }
+        for name, taken in samples.items()
+    }
+
+
+def _isolated(code_dir: Path, body: str) -> list[str]:
+    """A python -I -S command that sees only `code_dir` (like FunctionGraph's code folder) and the stdlib."""
+    script = f"import sys; sys.path.insert(0, {str(code_dir)!r})\n" + textwrap.dedent(body)
+    return [sys.executable, "-I", "-S", "-c", script]
+
+
+def cold_start(emulator_url: str, runs: int, zips: dict[str, Path]) -> dict[str, Any]:
+    """Fresh processes: bare interpreter, the import floor, and the function's first invocation."""
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        # FunctionGraph's code folder may not be writable: a run must not leave bytecode for the next one.
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "CCE_ENDPOINT": emulator_url,
+        "HUAWEICLOUD_AUTH_TOKEN": TOKEN,
+        "HUAWEICLOUD_SDK_PROJECT_ID": PROJECT,
+        "CCE_CLUSTER_ID": CLUSTER,
+        "CCE_NODEPOOL_ID": NODEPOOL,
+        "LOG_LEVEL": "WARNING",
+    }
+    invocation = f"""
+        import index
+        answer = index.handler({json.dumps(DOCUMENT)}, None)
+        assert answer["status"] == "accepted", answer
+    """
+    commands = {"bare python -c pass": [sys.executable, "-I", "-S", "-c", "pass"]}
+    with tempfile.TemporaryDirectory() as temp:
+        for label, zip_path in zips.items():
+            code = Path(temp) / label
+            zipfile.ZipFile(zip_path).extractall(code)
+            commands[f"import requests+jsonschema ({label})"] = _isolated(code, "import requests, jsonschema")
+            commands[f"function: import + first invocation ({label})"] = _isolated(code, invocation)
+        return _medians(commands, env, runs)
+
+
+def _percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
+
+
+def _timed(run: Callable[[], Any], count: int) -> dict[str, float]:
+    for _ in range(50):
+        run()
+    samples = []
+    for _ in range(count):
+        started = time.perf_counter()
+        run()
+        samples.append(time.perf_counter() - started)
+    return {
+        "median_us": round(statistics.median(samples) * 1e6, 1),
+        "p99_us": round(_percentile(samples, 0.99) * 1e6, 1),
+    }
+
+
+def warm_overhead(emulator_url: str, count: int) -> dict[str, Any]:
+    """A warm handler against a plain requests post of the same body to the same emulator."""
+    import logging
+
+    import requests
+
+    os.environ.update(
+        CCE_ENDPOINT=emulator_url,
+        HUAWEICLOUD_AUTH_TOKEN=TOKEN,
+        HUAWEICLOUD_SDK_PROJECT_ID=PROJECT,
+        CCE_CLUSTER_ID=CLUSTER,
+        CCE_NODEPOOL_ID=NODEPOOL,
+        EVENT_DEDUP_WINDOW_SECONDS="0",
+    )
+    from handler import index
+    from handler.logs import LOGGER_NAME
+
+    index.reset()
+    log = logging.getLogger(LOGGER_NAME)
+    index.handler(DOCUMENT, None)  # sets up the logger; then send its lines nowhere, as a quiet platform would
+    for handler in log.handlers:
+        handler.setStream(open(os.devnull, "w"))  # type: ignore[attr-defined]  # noqa: SIM115
+    session = requests.Session()
+    url = f"{emulator_url}/api/v3/projects/{PROJECT}/clusters/{CLUSTER}/nodepools/{NODEPOOL}/operation/upgrade"
+    body = json.dumps({"spec": {**DOCUMENT["spec"], "nodePoolID": NODEPOOL}}).encode()
+    headers = {"Content-Type": "application/json", "X-Auth-Token": TOKEN, "X-Project-Id": PROJECT}
+
+    def plain() -> None:
+        response = session.post(url, data=body, headers=headers, timeout=10)
+        assert response.status_code == 200
+
+    def function() -> None:
+        assert index.handler(DOCUMENT, None)["status"] == "accepted"
+
+    # Interleave the two so drift of the machine or the emulator affects both alike.
+    plain_runs, function_runs = [], []
+    for _ in range(5):
+        plain_runs.append(_timed(plain, count // 5))
+        function_runs.append(_timed(function, count // 5))
+    floor = statistics.median(r["median_us"] for r in plain_runs)
+    ours = statistics.median(r["median_us"] for r in function_runs)
+    return {
+        "plain requests post": {"median_us": floor, "p99_us": max(r["p99_us"] for r in plain_runs)},
+        "warm handler": {"median_us": ours, "p99_us": max(r["p99_us"] for r in function_runs)},
+        "ratio": round(ours / floor, 3),
+    }
+
+
+def _full_document() -> dict[str, Any]:
+    script = "ZWNobyAx" * 1280  # 10240 characters, the longest script allowed
+    return {
+        "kind": "NodePool",
+        "apiVersion": "v3",
+        "project_id": PROJECT,
+        "cluster_id": CLUSTER,
+        "nodepool_id": NODEPOOL,
+        "spec": {
+            "maxUnavailable": 20,
+            "nodePoolID": NODEPOOL,
+            "nodeIDs": [f"5ea3c41e-1d2b-11ee-b8a5-{i:012d}" for i in range(50)],
+            "force": True,
+            "retryTimes": 3,
+            "nodeTemplate": {
+                "lifeCycle": {"preInstall": script, "postInstall": script, "waitPostInstallFinish": True},
+                "login": {"sshKey": "kp-ops", "userPassword": {"username": "root", "password": "Node-Pass-2026"}},
+            },
+        },
+    }
+
+
+def validation(count: int) -> dict[str, Any]:
+    from handler.validation import validate_document, warm
+
+    warm()
+    small = {"spec": {"maxUnavailable": 1, "nodePoolID": "cccccccc-cccc-cccc-cccc-cccccccccccc"}}
+    full = _full_document()
+    maximal = json.loads(json.dumps(full))
+    maximal["spec"]["nodeIDs"] = [f"{i:064d}" for i in range(2000)]
+    maximal["spec"]["skippedNodes"] = [f"{i:064d}" for i in range(2000)]
+    results = {}
+    for label, document in (
+        ("small (page example)", small),
+        ("largest realistic", full),
+        ("maximal (all bounds)", maximal),
+    ):
+        assert validate_document(document) == [], label
+        results[label] = _timed(lambda d=document: validate_document(d), count if "maximal" not in label else 50)
+    return results
+
+
+def iam_calls(invocations: int) -> dict[str, Any]:
+    from handler import index
+    from local.emulator import Emulator
+
+    with Emulator() as emulator:
+        emulator.add_user("bench", "bench-user", "Bench-Passw0rd!")
+        for name in ("HUAWEICLOUD_AUTH_TOKEN",):
+            os.environ.pop(name, None)
+        os.environ.update(
+            CCE_ENDPOINT=emulator.url,
+            IAM_ENDPOINT=emulator.url,
+            HUAWEICLOUD_IAM_USERNAME="bench-user",
+            HUAWEICLOUD_IAM_PASSWORD="Bench-Passw0rd!",
+            HUAWEICLOUD_IAM_DOMAIN_NAME="bench",
+        )
+        index.reset()
+        for _ in range(invocations):
+            assert index.handler(DOCUMENT, None)["status"] == "accepted"
+        return {"invocations": invocations, "iam_requests": len(emulator.iam_requests())}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=15, help="fresh processes per cold start figure")
+    parser.add_argument("--warm", type=int, default=3000, help="warm invocations (and plain posts)")
+    parser.add_argument("--output", default=str(ROOT / "bench" / "results.json"))
+    args = parser.parse_args()
+    started = time.monotonic()
+    from local.package import build
+
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    port = _free_port()
+    _say(f"starting the emulator in its own process on port {port}")
+    emulator = subprocess.Popen(
+        [sys.executable, "-m", "local.emulator", "--port", str(port), "--token", TOKEN],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert emulator.stdout is not None
+        emulator.stdout.readline()  # "emulator listening on ..."
+        url = f"http://127.0.0.1:{port}"
+        with tempfile.TemporaryDirectory() as temp:
+            zips = {}
+            for label, bytecode in (("zip with bytecode", True), ("zip, sources only", False)):
+                _say(f"building the {label} for Python {version}")
+                zips[label] = build(Path(temp) / f"{bytecode}.zip", sys.executable, bytecode=bytecode)
+            package = {
+                "zip_mb": round(zips["zip with bytecode"].stat().st_size / 1e6, 2),
+                "unpacked_mb": round(
+                    sum(i.file_size for i in zipfile.ZipFile(zips["zip with bytecode"]).infolist()) / 1e6, 2
+                ),
+            }
+            _say(f"cold start: {args.runs} fresh processes per figure")
+            cold = cold_start(url, args.runs, zips)
+        _say(f"warm overhead: {args.warm} invocations and as many plain posts")
+        warm = warm_overhead(url, args.warm)
+    finally:
+        emulator.terminate()
+        emulator.wait()
+    _say("validation cost")
+    valid = validation(2000)
+    _say("IAM requests per 1,000 invocations")
+    iam = iam_calls(1000)
+
+    floor = cold["import requests+jsonschema (zip with bytecode)"]["wall_ms"]
+    ours = cold["function: import + first invocation (zip with bytecode)"]["wall_ms"]
+    results = {
+        "machine": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+        },
+        "cold_start": cold,
+        "cold_start_ratio": round(ours / floor, 3),
+        "warm": warm,
+        "validation": valid,
+        "package": package,
+        "iam": iam,
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    Path(args.output).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    _print_table(results)
+    print(f"\nwritten to {args.output} in {results['seconds']} s")
+    return 0
+
+
+def _print_table(results: dict[str, Any]) -> None:
+    rows = [("figure", "value", "target")]
+    for label, figure in results["cold_start"].items():
+        rows.append((f"cold start: {label}", f"{figure['wall_ms']} ms, {figure['peak_rss_mib']} MiB peak RSS", ""))
+    rows.append(
+        ("cold start ratio (function / import floor, with bytecode)", f"{results['cold_start_ratio']}x", "<= 1.15x")
+    )
+    warm = results["warm"]
+    for label in ("plain requests post", "warm handler"):
+        rows.append((f"warm: {label}", f"median {warm[label]['median_us']} us, p99 {warm[label]['p99_us']} us", ""))
+    rows.append(("warm ratio (handler / plain post)", f"{warm['ratio']}x", "<= 1.2x"))
+    for label, figure in results["validation"].items():
+        target = "< 200 us" if label == "largest realistic" else ""
+        rows.append((f"validation: {label}", f"median {figure['median_us']} us, p99 {figure['p99_us']} us", target))
+    package = results["package"]
+    rows.append(
+        (
+            "package: zip (with bytecode)",
+            f"{package['zip_mb']} MB zipped, {package['unpacked_mb']} MB unpacked",
+            "< 5 MB",
+        )
+    )
+    iam = results["iam"]
+    rows.append(("IAM requests per 1,000 invocations", str(iam["iam_requests"]), "1"))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    for number, row in enumerate(rows):
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+        if number == 0:
+            print("  ".join("-" * width for width in widths))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
