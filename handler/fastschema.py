@@ -73,6 +73,10 @@ def _items(sub: Check) -> Check:
     return check
 
 
+def _only(allowed: frozenset[str]) -> Check:
+    return lambda v: type(v) is not dict or allowed.issuperset(v)
+
+
 def _keyword(key: str, value: Any, build: Callable[[Any], Check], refs: dict[str, Check]) -> Check:
     if key == "type":
         return _TYPES[value]
@@ -112,15 +116,14 @@ def compile_schema(schema: Mapping[str, Any]) -> Check:
     refs: dict[str, Check] = {}
 
     def build(node: Mapping[str, Any]) -> Check:
-        checks = []
+        checks: list[Check] = []
         for key, value in node.items():
             if key in _ANNOTATIONS:
                 continue
             if key == "additionalProperties":
                 if value is not False:
                     raise ValueError("fastschema compiles only additionalProperties: false")
-                allowed = frozenset(node.get("properties", {}))
-                checks.append(lambda v, allowed=allowed: type(v) is not dict or allowed.issuperset(v))
+                checks.append(_only(frozenset(node.get("properties", {}))))
                 continue
             checks.append(_keyword(key, value, build, refs))
         return _all(checks) if checks else (lambda v: True)
