@@ -49,6 +49,7 @@ MASK = logs.MASK
 SYNC_CONDITION = "ConfigurationSynchronizing"
 _AMBIGUOUS_STATUS = frozenset({500, 502, 504})
 _NOT_ACTED_STATUS = frozenset({429, 503})
+_POLL_RESERVE_SECONDS = 0.25  # one job read on loopback or in-region takes far less
 
 
 def new_session() -> requests.Session:
@@ -244,27 +245,73 @@ class CCEClient:
         return answer
 
     def get_json(self, url: str, project_id: str, credential: Credential, deadline: Deadline) -> Any:
-        """GET a CCE resource; non-2xx answers raise the mapped error."""
-        try:
-            answer = self._exchange("GET", url, project_id, None, credential, deadline)
-        except requests.Timeout:
-            raise UpstreamTimeout("CCE did not answer in time") from None
-        except requests.RequestException as exc:
-            raise UpstreamError(f"could not reach CCE ({type(exc).__name__})") from None
-        if not 200 <= answer.status < 300:
-            raise _rejection(answer)
-        return answer.body
+        """GET a CCE resource; reading is safe to repeat, so every failure but a final 4xx is retried."""
+        attempt = 0
+        while True:
+            attempt += 1
+            outcome: Answer | requests.RequestException
+            try:
+                outcome = self._exchange("GET", url, project_id, None, credential, deadline)
+            except requests.RequestException as exc:
+                outcome = exc
+            if isinstance(outcome, Answer) and 200 <= outcome.status < 300:
+                return outcome.body
+            decision = classify(outcome)
+            wait = self._backoff(attempt, decision)
+            fits = deadline.remaining() - wait > self._settings.connect_timeout_seconds
+            if decision.kind == "final" or attempt >= self._settings.retry_max_attempts or not fits:
+                raise self._final_error(outcome, decision, attempt)
+            self._sleep(wait)
 
-    def sync_in_progress(self, target: Target, credential: Credential, deadline: Deadline) -> bool:
-        """Whether the node pool shows a configuration sync running (raises when it cannot tell)."""
+    def running_sync(self, target: Target, credential: Credential, deadline: Deadline) -> str | None:
+        """None when the node pool is idle; when a configuration sync runs, its job id ("" if CCE names none).
+
+        Raises when it cannot tell."""
         pool = self.get_json(self.nodepool_url(target), target.project_id, credential, deadline)
         status = pool.get("status") if isinstance(pool, dict) else None
         conditions = status.get("conditions") if isinstance(status, dict) else None
-        if not isinstance(conditions, list):
-            return False
-        return any(
+        if not isinstance(conditions, list) or not any(
             isinstance(c, dict) and c.get("type") == SYNC_CONDITION and c.get("status") == "True" for c in conditions
-        )
+        ):
+            return None
+        assert isinstance(status, dict)
+        jobid = status.get("jobId")
+        return jobid if isinstance(jobid, str) else ""
+
+    def list_nodepools(
+        self, project_id: str, cluster_id: str, credential: Credential, deadline: Deadline
+    ) -> list[tuple[str, str]]:
+        """(id, name) of every node pool of the cluster, as CCE lists them."""
+        url = f"{self._settings.cce_endpoint}/api/v3/projects/{_segment(project_id)}/clusters/{_segment(cluster_id)}"
+        listing = self.get_json(f"{url}/nodepools", project_id, credential, deadline)
+        items = listing.get("items") if isinstance(listing, dict) else None
+        pools = []
+        for item in items if isinstance(items, list) else ():
+            metadata = item.get("metadata") if isinstance(item, dict) else None
+            if isinstance(metadata, dict) and isinstance(metadata.get("uid"), str):
+                pools.append((metadata["uid"], str(metadata.get("name", metadata["uid"]))))
+        return pools
+
+    def follow_job(self, project_id: str, jobid: str, credential: Credential, deadline: Deadline) -> tuple[str, str]:
+        """Poll the job until it ends or time runs out: (phase, reason); "Running" when out of time."""
+        if not ID_PATTERN.fullmatch(jobid):
+            return "Running", "CCE gave no job id that can be followed"
+        url = f"{self._settings.cce_endpoint}/api/v3/projects/{_segment(project_id)}/jobs/{_segment(jobid)}"
+        interval = self._settings.job_poll_interval_seconds
+        while True:
+            try:
+                job = self.get_json(url, project_id, credential, deadline)
+            except SyncError as exc:
+                return "Running", f"the job could not be read ({exc.message})"
+            status = job.get("status") if isinstance(job, dict) else None
+            phase = str(status.get("phase", "")) if isinstance(status, dict) else ""
+            if phase in ("Success", "Failed"):
+                reason = status.get("reason", "") if isinstance(status, dict) else ""
+                return phase, str(reason)[:300]
+            if deadline.remaining() < interval + _POLL_RESERVE_SECONDS:
+                return "Running", "still running when the invocation's time ran out"
+            self._sleep(interval)
+            interval = min(interval * 2, self._settings.job_poll_max_interval_seconds)
 
     def _backoff(self, attempt: int, decision: RetryDecision) -> float:
         settings = self._settings
@@ -293,7 +340,7 @@ class CCEClient:
             if decision.kind == "ambiguous":
                 request_id = outcome.request_id if isinstance(outcome, Answer) else ""
                 try:
-                    running = self.sync_in_progress(target, credential, deadline)
+                    running = self.running_sync(target, credential, deadline) is not None
                 except SyncError as exc:
                     raise AmbiguousFailure(
                         f"CCE may have accepted the sync ({decision.reason}) and the node pool could not be "

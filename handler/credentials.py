@@ -217,7 +217,9 @@ class IamPasswordToken:
         self._token: Secret | None = None
 
     def token(self) -> Secret:
-        self._token = self._cache.get(self._key, self._settings.token_refresh_margin_seconds, self._fetch)
+        """The token for this invocation: taken from the cache once, then kept until `refresh()`."""
+        if self._token is None:
+            self._token = self._cache.get(self._key, self._settings.token_refresh_margin_seconds, self._fetch)
         return self._token
 
     def authorize(self, method: str, url: str, headers: Mapping[str, str], body: bytes) -> dict[str, str]:
@@ -226,6 +228,7 @@ class IamPasswordToken:
     def refresh(self) -> bool:
         if self._token is not None:
             self._cache.drop(self._key, self._token)
+            self._token = None
         return True
 
     def secrets(self) -> tuple[str, ...]:

@@ -9,6 +9,8 @@ SyncError
 │   ├── PayloadTooLarge       413  API Gateway body over the limit
 │   └── UnsupportedMediaType  415  API Gateway content type that is not JSON
 ├── TargetNotAllowed          403  the target is outside SYNC_ALLOWED_TARGETS
+├── SyncInProgress            409  skipped: the node pool is still synchronizing (SYNC_SKIP_IF_BUSY)
+├── JobFailed                 502  CCE accepted the sync, and its job ended Failed
 ├── CCERejected               4xx  CCE refused the request (404, 409, 429 ... passed through)
 │   └── CCECredentialsRejected 502 CCE answered 401/403: the function's credentials or permissions
 ├── UpstreamError             502  transient: CCE or IAM 5xx, malformed answer, connection failure
@@ -31,9 +33,11 @@ __all__ = [
     "EventError",
     "FieldError",
     "InputError",
+    "JobFailed",
     "MethodNotAllowed",
     "PayloadTooLarge",
     "SyncError",
+    "SyncInProgress",
     "TargetNotAllowed",
     "UnsupportedMediaType",
     "UpstreamError",
@@ -100,6 +104,25 @@ class UnsupportedMediaType(InputError):
 
 class TargetNotAllowed(SyncError):
     status, code = 403, "FUNC.FORBIDDEN"
+
+
+class SyncInProgress(SyncError):
+    """Not an error of CCE's: the guard skipped a sync that would stack on a running one."""
+
+    status, code = 409, "FUNC.BUSY"
+
+    def __init__(self, jobid: str) -> None:
+        running = f" (job {jobid})" if jobid else ""
+        super().__init__(f"skipped: sync in progress{running}")
+        self.jobid = jobid
+
+
+class JobFailed(SyncError):
+    status, code = 502, "FUNC.JOB_FAILED"
+
+    def __init__(self, jobid: str, reason: str, *, request_id: str = "") -> None:
+        super().__init__(f"the sync job {jobid} failed: {reason or 'no reason given'}", request_id=request_id)
+        self.jobid = jobid
 
 
 class CCERejected(SyncError):

@@ -16,12 +16,22 @@ import requests
 from . import __version__, answers, logs, passwords, triggers, validation
 from .cce import CCEClient, new_session
 from .credentials import TokenCache, resolve
-from .errors import ConfigurationError, MethodNotAllowed, SyncError, UpstreamError
+from .errors import (
+    ConfigurationError,
+    JobFailed,
+    MethodNotAllowed,
+    SyncError,
+    SyncInProgress,
+    TargetNotAllowed,
+    UpstreamError,
+)
 from .runtime import Deadline, RuntimeContext
 from .settings import Settings
 from .triggers import Trigger, Unwrapped
 
 __all__ = ["handler", "initializer", "reset"]
+
+DEFAULT_POOL = "DefaultPool"
 
 
 class _Process(NamedTuple):
@@ -75,38 +85,121 @@ def _defaults(settings: Settings, context: RuntimeContext) -> validation.Default
         spec=settings.sync_spec,
         node_login_password=settings.node_login_password.reveal() if settings.node_login_password else "",
         dry_run=settings.dry_run,
+        wait=settings.wait,
     )
 
 
 class _Result:
-    """One sync's outcome, for the answer and the log line."""
+    """One sync's (or one fleet's) outcome, for the answer and the log line."""
 
-    __slots__ = ("document", "error", "secrets", "target")
+    __slots__ = ("document", "error", "secrets", "status", "target")
 
     def __init__(self, error: SyncError | None = None) -> None:
         self.document: dict[str, Any] | None = None
         self.error = error
         self.target: validation.Target | None = None
         self.secrets: tuple[str, ...] = ()
+        self.status = 200
+
+
+def _sync_target(
+    process: _Process, sync: validation.ValidSync, context: RuntimeContext, deadline: Deadline, result: _Result
+) -> None:
+    """Allowlist, credentials, busy guard, the POST and, when asked, following the job; fills `result`."""
+    settings, client = process.settings, process.client
+    result.target = target = sync.target
+    if not validation.target_allowed(target, settings.allowed_targets):
+        raise TargetNotAllowed(f"{target.cluster_id}/{target.nodepool_id} is not in SYNC_ALLOWED_TARGETS")
+    credential = resolve(settings, context, target.project_id, process.session, process.tokens, deadline)
+    result.secrets = credential.secrets()
+    if sync.dry_run:
+        result.document = answers.dry_run(target, client.preview(target, sync.body, credential))
+        return
+    if settings.skip_if_busy:
+        running = client.running_sync(target, credential, deadline)
+        if running is not None:
+            raise SyncInProgress(running)
+    accepted = client.sync(target, passwords.salt_body(sync.body), credential, deadline)
+    result.secrets = credential.secrets()
+    result.document = answers.accepted(target, accepted)
+    if sync.wait:
+        phase, reason = client.follow_job(target.project_id, accepted.jobid, credential, deadline)
+        if phase == "Failed":
+            raise JobFailed(accepted.jobid, reason, request_id=accepted.request_id)
+        result.document = answers.followed(target, accepted, phase, reason)
+        result.status = 200 if phase == "Success" else 202
 
 
 def _sync(process: _Process, unwrapped: Unwrapped, context: RuntimeContext, deadline: Deadline) -> _Result:
     result = _Result()
     try:
-        settings = process.settings
-        sync = validation.prepare(unwrapped.document, unwrapped.overrides, _defaults(settings, context))
-        result.target = sync.target
-        credential = resolve(settings, context, sync.target.project_id, process.session, process.tokens, deadline)
-        result.secrets = credential.secrets()
-        if sync.dry_run:
-            result.document = answers.dry_run(sync.target, process.client.preview(sync.target, sync.body, credential))
-            return result
-        accepted = process.client.sync(sync.target, passwords.salt_body(sync.body), credential, deadline)
-        result.secrets = credential.secrets()
-        result.document = answers.accepted(sync.target, accepted)
+        defaults = _defaults(process.settings, context)
+        if validation.is_fleet(unwrapped.document):
+            fleet = validation.plan_fleet(unwrapped.document, unwrapped.overrides, defaults)
+            return _sync_fleet(process, fleet, defaults, context, deadline)
+        sync = validation.prepare(unwrapped.document, unwrapped.overrides, defaults)
+        _sync_target(process, sync, context, deadline, result)
     except SyncError as error:
         result.error = error
     return result
+
+
+def _fleet_documents(
+    process: _Process, fleet: validation.Fleet, context: RuntimeContext, deadline: Deadline
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The per-pool documents of a fleet, resolving a name selection with CCE's node pool list; and the
+    results of names that matched no pool."""
+    if fleet.names is not None and not fleet.names:
+        return fleet.documents, []
+    credential = resolve(process.settings, context, fleet.project_id, process.session, process.tokens, deadline)
+    pools = process.client.list_nodepools(fleet.project_id, fleet.cluster_id, credential, deadline)
+    if fleet.names is None:
+        chosen = [pool_id for pool_id, name in pools if fleet.include_default or pool_id != DEFAULT_POOL]
+        unknown: list[str] = []
+    else:
+        by_name = {name: pool_id for pool_id, name in pools}
+        chosen = [by_name[name] for name in fleet.names if name in by_name]
+        unknown = [name for name in fleet.names if name not in by_name]
+    base = {**fleet.shared, "project_id": fleet.project_id, "cluster_id": fleet.cluster_id}
+    missing = [
+        {"cluster_id": fleet.cluster_id, "nodepool_name": name, "status": "rejected", "error_code": "FUNC.NO_POOL",
+         "error_msg": f"the cluster has no node pool named {name[:64]!r}"}
+        for name in unknown
+    ]  # fmt: skip
+    return [{**base, "nodepool_id": pool_id} for pool_id in chosen], missing
+
+
+def _sync_fleet(
+    process: _Process,
+    fleet: validation.Fleet,
+    defaults: validation.Defaults,
+    context: RuntimeContext,
+    deadline: Deadline,
+) -> _Result:
+    """Each target in turn while time allows; one result per target, the unreached named for a retry."""
+    fleet_result = _Result()
+    documents, results = _fleet_documents(process, fleet, context, deadline)
+    not_reached: list[dict[str, Any]] = []
+    first_error: SyncError | None = None
+    for index, document in enumerate(documents):
+        if deadline.remaining() < process.settings.target_min_seconds:
+            not_reached = [{k: d.get(k) for k in ("cluster_id", "nodepool_id")} for d in documents[index:]]
+            break
+        one = _Result()
+        try:
+            _sync_target(process, validation.prepare(document, {}, defaults), context, deadline, one)
+        except SyncError as error:
+            one.error = error
+            first_error = first_error or error
+        fleet_result.secrets += one.secrets
+        results.append(answers.target_result(document, one.document, one.error))
+    fleet_result.document = answers.fleet(results, not_reached)
+    status = fleet_result.document["status"]
+    if status == "some_accepted":
+        fleet_result.status = 207
+    elif status == "none_accepted":
+        fleet_result.status = first_error.status if first_error else 400
+    return fleet_result
 
 
 def _log(
@@ -121,8 +214,8 @@ def _log(
     fields: dict[str, Any] = {
         "message": "sync",
         "trigger": trigger,
-        "outcome": document.get("status") or ("failed" if error and error.transient else "rejected"),
-        "http_status": error.status if error else 200,
+        "outcome": document.get("status") or answers.outcome(error),
+        "http_status": error.status if error else result.status,
         "project_id": target.project_id if target else None,
         "cluster_id": target.cluster_id if target else None,
         "nodepool_id": target.nodepool_id if target else None,
@@ -132,6 +225,11 @@ def _log(
         "error_msg": error.message if error else None,
         "latency_ms": round((time.perf_counter() - started) * 1000, 2),
         "request_id": context.request_id,
+        "targets": [
+            {"nodepool_id": r.get("nodepool_id") or r.get("nodepool_name"), "status": r["status"]}
+            for r in document.get("results", ())
+        ]
+        or None,
         **extra,
     }
     secrets = [*(process.secrets if process else ()), *result.secrets]
@@ -141,7 +239,7 @@ def _log(
 def _answer_apig(process: _Process | None, result: _Result, correlation_id: str) -> dict[str, Any]:
     secrets = [*(process.secrets if process else ()), *result.secrets]
     if result.error is None:
-        return answers.apig_response(200, logs.scrub(result.document or {}, secrets), correlation_id)
+        return answers.apig_response(result.status, logs.scrub(result.document or {}, secrets), correlation_id)
     headers = {"Allow": "POST"} if isinstance(result.error, MethodNotAllowed) else None
     body = logs.scrub(answers.error_body(result.error), secrets)
     return answers.apig_response(result.error.status, body, correlation_id, headers)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import math
+import re
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
@@ -14,6 +15,7 @@ from .errors import ConfigurationError
 __all__ = ["AUTH_MODES", "Secret", "Settings", "endpoint_is_allowed"]
 
 AUTH_MODES = ("token", "password", "aksk", "agency")
+_SEGMENT = re.compile(r"\*|[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -95,6 +97,12 @@ class Settings(NamedTuple):
     retry_after_cap_seconds: float = 10.0
     dedup_window_seconds: float = 600.0
     function_name: str = "nodepool-sync"
+    wait: bool = False
+    skip_if_busy: bool = True
+    allowed_targets: tuple[tuple[str, str], ...] | None = None
+    job_poll_interval_seconds: float = 2.0
+    job_poll_max_interval_seconds: float = 10.0
+    target_min_seconds: float = 1.0
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -138,6 +146,12 @@ class Settings(NamedTuple):
             retry_after_cap_seconds=env.number("RETRY_AFTER_CAP_SECONDS", 10.0, 0, 300),
             dedup_window_seconds=env.number("EVENT_DEDUP_WINDOW_SECONDS", 600.0, 0, 86400),
             function_name=env.text("RUNTIME_FUNC_NAME") or "nodepool-sync",
+            wait=env.boolean("SYNC_WAIT", False),
+            skip_if_busy=env.boolean("SYNC_SKIP_IF_BUSY", True),
+            allowed_targets=env.targets("SYNC_ALLOWED_TARGETS"),
+            job_poll_interval_seconds=env.number("JOB_POLL_INTERVAL_SECONDS", 2.0, 0.01, 300),
+            job_poll_max_interval_seconds=env.number("JOB_POLL_MAX_INTERVAL_SECONDS", 10.0, 0.01, 600),
+            target_min_seconds=env.number("TARGET_MIN_SECONDS", 1.0, 0, 900),
         )
 
     def secrets(self) -> tuple[str, ...]:
@@ -186,6 +200,21 @@ class _Reader:
                 f"{name} must be an https:// URL (http:// only for a loopback host), not {value[:80]!r}"
             )
         return value
+
+    def targets(self, name: str) -> tuple[tuple[str, str], ...] | None:
+        """`cluster/nodepool` entries, `*` allowed as a whole segment; unset means no limit."""
+        value = self.text(name)
+        if not value:
+            return None
+        entries = []
+        for entry in (e.strip() for e in value.split(",") if e.strip()):
+            cluster, slash, pool = entry.partition("/")
+            if not slash or not all(_SEGMENT.fullmatch(part) for part in (cluster, pool)):
+                raise ConfigurationError(
+                    f"{name} entries must be cluster_id/nodepool_id (each an ID or *), not {entry[:80]!r}"
+                )
+            entries.append((cluster, pool))
+        return tuple(entries)
 
     def json_object(self, name: str) -> Mapping[str, Any] | None:
         value = self.text(name)

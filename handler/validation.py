@@ -25,12 +25,16 @@ __all__ = [
     "ID_PATTERN",
     "SCHEMA_DIR",
     "Defaults",
+    "Fleet",
     "Target",
     "ValidSync",
     "check_document",
+    "is_fleet",
     "is_salted_password",
     "password_problems",
+    "plan_fleet",
     "prepare",
+    "target_allowed",
     "validate_document",
 ]
 
@@ -41,7 +45,9 @@ SPECIAL_CHARACTERS = "!@$%^-_=+[{}]:,./?"
 MAX_SCRIPT_BYTES = 7680
 _SALTED = re.compile(r"\$6\$(rounds=\d+\$)?[./0-9A-Za-z]{1,16}\$[./0-9A-Za-z]{86}")
 _TARGET_FIELDS = ("project_id", "cluster_id", "nodepool_id")
-_CONTROL_FIELDS = (*_TARGET_FIELDS, "dry_run")
+_CONTROL_FIELDS = (*_TARGET_FIELDS, "dry_run", "wait")
+_FLEET_FIELDS = ("targets", "nodepools")
+FLEET_SCHEMA = "sync-fleet.schema.json"
 _TARGET_SOURCES = {
     "project_id": "HUAWEICLOUD_SDK_PROJECT_ID (or the FunctionGraph context's project)",
     "cluster_id": "CCE_CLUSTER_ID",
@@ -66,6 +72,7 @@ class Defaults(NamedTuple):
     spec: Mapping[str, Any] | None = None
     node_login_password: str = ""
     dry_run: bool = False
+    wait: bool = False
 
 
 class ValidSync(NamedTuple):
@@ -74,6 +81,7 @@ class ValidSync(NamedTuple):
     target: Target
     body: dict[str, Any]
     dry_run: bool
+    wait: bool = False
 
 
 _lock = threading.Lock()
@@ -308,4 +316,64 @@ def prepare(document: Mapping[str, Any], overrides: Mapping[str, str], defaults:
         raise DocumentInvalid(errors)
     target = Target(merged["project_id"], merged["cluster_id"], merged["nodepool_id"])
     body = {key: value for key, value in merged.items() if key not in _CONTROL_FIELDS}
-    return ValidSync(target, body, bool(merged.get("dry_run", defaults.dry_run)))
+    return ValidSync(
+        target, body, bool(merged.get("dry_run", defaults.dry_run)), bool(merged.get("wait", defaults.wait))
+    )
+
+
+class Fleet(NamedTuple):
+    """A validated fleet document: the listed targets' documents, or a selection to resolve with CCE."""
+
+    documents: list[dict[str, Any]]
+    project_id: str
+    cluster_id: str
+    names: tuple[str, ...] | None  # None: every pool (all: true); empty when targets are listed
+    include_default: bool
+    shared: dict[str, Any]
+
+
+def is_fleet(document: Mapping[str, Any]) -> bool:
+    return any(name in document for name in _FLEET_FIELDS)
+
+
+def _fleet_validator() -> Draft202012Validator:
+    global _fleet  # noqa: PLW0603 - compiled once per process, like the document validator
+    if _fleet is None:
+        _fleet = Draft202012Validator(json.loads((SCHEMA_DIR / FLEET_SCHEMA).read_text(encoding="utf-8")))
+    return _fleet
+
+
+_fleet: Draft202012Validator | None = None
+
+
+def plan_fleet(document: Mapping[str, Any], overrides: Mapping[str, str], defaults: Defaults) -> Fleet:
+    """Check a fleet document's shape; each target is validated later as a document of its own."""
+    merged = {**document, **{k: v for k, v in overrides.items() if k != "nodepool_id"}}
+    errors = [e for violation in _fleet_validator().iter_errors(merged) for e in _explain(violation)]
+    if "targets" in merged and "nodepools" in merged:
+        errors.append(FieldError("/nodepools", "give either targets or nodepools, not both"))
+    selection = merged.get("nodepools")
+    if isinstance(selection, dict) and ("names" in selection) == bool(selection.get("all")):
+        errors.append(FieldError("/nodepools", "give either names or all: true"))
+    project_id = merged.get("project_id") or defaults.project_id
+    cluster_id = merged.get("cluster_id") or defaults.cluster_id
+    if "nodepools" in merged and not cluster_id:
+        errors.append(FieldError("/cluster_id", "is required to select node pools: set it or CCE_CLUSTER_ID"))
+    if errors:
+        raise DocumentInvalid(errors)
+    shared: dict[str, Any] = {key: merged[key] for key in ("spec", "dry_run", "wait") if key in merged}
+    ids = {"project_id": project_id} if project_id else {}
+    documents = [
+        {**shared, **ids, **({"cluster_id": cluster_id} if cluster_id else {}), **target}
+        for target in merged.get("targets", [])
+    ]
+    names = None if isinstance(selection, dict) and selection.get("all") else tuple((selection or {}).get("names", ()))
+    include_default = bool(isinstance(selection, dict) and selection.get("include_default"))
+    return Fleet(documents, project_id, cluster_id, names, include_default, shared)
+
+
+def target_allowed(target: Target, allowed: tuple[tuple[str, str], ...] | None) -> bool:
+    """Whether SYNC_ALLOWED_TARGETS (cluster/nodepool entries, `*` a whole segment) lets this target through."""
+    if allowed is None:
+        return True
+    return any(cluster in ("*", target.cluster_id) and pool in ("*", target.nodepool_id) for cluster, pool in allowed)

@@ -53,7 +53,8 @@ def field_schema(field: dict[str, Any], patterns: dict[str, Any]) -> dict[str, A
     if kind in SCALARS:
         schema = {"type": kind}
     elif kind.startswith("array<") and kind.endswith(">"):
-        schema = {"type": "array", "items": {"type": kind[6:-1]}}
+        inner = kind[6:-1]
+        schema = {"type": "array", "items": {"type": inner} if inner in SCALARS else {"$ref": f"#/$defs/{inner}"}}
     else:
         schema = {"$ref": f"#/$defs/{kind}"}
     schema["description"] = field["description"]
@@ -76,52 +77,51 @@ def object_schema(spec: dict[str, Any], patterns: dict[str, Any], title: str) ->
     return schema
 
 
-def _defs_reachable(root: str, objects: dict[str, Any]) -> list[str]:
+def _defs_reachable(fields: list[dict[str, Any]], objects: dict[str, Any]) -> list[str]:
+    """The object names the fields refer to, directly or through other objects."""
     seen: list[str] = []
-    stack = [root]
+    stack = [_object_name(f["type"]) for f in fields]
     while stack:
         name = stack.pop()
-        if name in seen:
+        if name not in objects or name in seen:
             continue
         seen.append(name)
-        stack.extend(f["type"] for f in objects[name]["fields"] if f["type"] in objects)
+        stack.extend(_object_name(f["type"]) for f in objects[name]["fields"])
     return sorted(seen)
 
 
-def document(name: str, title: str, body: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+def _object_name(kind: str) -> str:
+    return kind[6:-1] if kind.startswith("array<") else kind
+
+
+def document(name: str, body: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     return {"$schema": DIALECT, "$id": ID_BASE + name, **body, **({"$defs": defs} if defs else {})}
+
+
+def _schema(name: str, root: dict[str, Any], title: str, source: dict[str, Any]) -> dict[str, Any]:
+    patterns, objects = source["patterns"], source["objects"]
+    defs = {n: object_schema(objects[n], patterns, n) for n in _defs_reachable(root["fields"], objects)}
+    return document(name, object_schema(root, patterns, title), defs)
 
 
 def render(source: dict[str, Any]) -> dict[str, str]:
     """Return {file name: JSON text} for every generated schema."""
-    patterns, objects = source["patterns"], source["objects"]
-    body_name = "UpgradeNodePoolRequestBody"
-    defs = {n: object_schema(objects[n], patterns, n) for n in _defs_reachable(body_name, objects)}
-    body_root = defs.pop(body_name)
-
+    objects = source["objects"]
+    body = objects["UpgradeNodePoolRequestBody"]
     doc = source["document"]
-    doc_root = object_schema(
-        {"description": doc["description"], "fields": objects[doc["extends"]]["fields"] + doc["fields"]},
-        patterns,
-        "SyncRequestDocument",
-    )
+    doc_root = {"description": doc["description"], "fields": objects[doc["extends"]]["fields"] + doc["fields"]}
+    headers = {**source["headers"]}
     schemas = {
-        "cce-upgrade-request.schema.json": document("cce-upgrade-request.schema.json", body_name, body_root, defs),
-        "sync-request.schema.json": document("sync-request.schema.json", "SyncRequestDocument", doc_root, defs),
-        "path-parameters.schema.json": document(
-            "path-parameters.schema.json",
-            "PathParameters",
-            object_schema(source["path_parameters"], patterns, "PathParameters"),
-            {},
-        ),
-        "request-headers.schema.json": document(
-            "request-headers.schema.json",
-            "RequestHeaders",
-            {**object_schema(source["headers"], patterns, "RequestHeaders"), "additionalProperties": True},
-            {},
-        ),
+        "cce-upgrade-request.schema.json": ({**body}, "UpgradeNodePoolRequestBody"),
+        "sync-request.schema.json": (doc_root, "SyncRequestDocument"),
+        "sync-fleet.schema.json": (source["fleet"], "FleetSyncDocument"),
+        "path-parameters.schema.json": (source["path_parameters"], "PathParameters"),
+        "request-headers.schema.json": (headers, "RequestHeaders"),
     }
-    return {name: json.dumps(schema, indent=2, ensure_ascii=False) + "\n" for name, schema in schemas.items()}
+    rendered = {name: _schema(name, root, title, source) for name, (root, title) in schemas.items()}
+    # Headers are open-ended (the client adds its own); the table lists only what CCE requires.
+    rendered["request-headers.schema.json"]["additionalProperties"] = True
+    return {name: json.dumps(schema, indent=2, ensure_ascii=False) + "\n" for name, schema in rendered.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
