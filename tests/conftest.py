@@ -39,7 +39,10 @@ _VARIABLES = (
     "SYNC_DRY_RUN", "HUAWEICLOUD_AUTH_MODE", "HUAWEICLOUD_AUTH_TOKEN", "HUAWEICLOUD_IAM_USERNAME",
     "HUAWEICLOUD_IAM_PASSWORD", "HUAWEICLOUD_IAM_DOMAIN_NAME", "HUAWEICLOUD_SDK_AK", "HUAWEICLOUD_SDK_SK",
     "HUAWEICLOUD_SDK_SECURITY_TOKEN", "NODE_LOGIN_PASSWORD", "TOKEN_REFRESH_MARGIN_SECONDS", "RUNTIME_FUNC_NAME",
-    "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "NO_PROXY", "no_proxy",
+    "SYNC_WAIT", "SYNC_SKIP_IF_BUSY", "SYNC_ALLOWED_TARGETS", "JOB_POLL_INTERVAL_SECONDS",
+    "JOB_POLL_MAX_INTERVAL_SECONDS", "TARGET_MIN_SECONDS", "EVENT_DEDUP_WINDOW_SECONDS", "APIG_MAX_BODY_BYTES",
+    "HTTP_CONNECT_TIMEOUT_SECONDS", "HTTP_READ_TIMEOUT_SECONDS", "ANSWER_RESERVE_MS", "RETRY_MAX_ATTEMPTS",
+    "RETRY_AFTER_CAP_SECONDS", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "NO_PROXY", "no_proxy",
 )  # fmt: skip
 
 
@@ -104,6 +107,7 @@ def env(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callabl
         "HUAWEICLOUD_AUTH_TOKEN": TOKEN,
         "RETRY_BASE_SECONDS": "0.01",
         "RETRY_CAP_SECONDS": "0.05",
+        "SYNC_SKIP_IF_BUSY": "false",  # the guard has its own tests (test_fleet.py); here one request per sync
     }
 
     def set_env(**values: str | None) -> None:
