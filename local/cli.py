@@ -128,7 +128,7 @@ def _succeeded(answer: Any) -> bool:
         return 200 <= int(answer["statusCode"]) < 300
     if isinstance(answer, dict) and answer.get("status") == "batch":
         return all(r.get("status") in ("accepted", "dry_run") for r in answer["results"])
-    return isinstance(answer, dict) and answer.get("status") in ("accepted", "dry_run", "succeeded")
+    return isinstance(answer, dict) and answer.get("status") in ("accepted", "dry_run", "succeeded", "all_accepted")
 
 
 def _invoke_handler(event: Any, timeout: float) -> tuple[Any, bool]:
@@ -150,11 +150,16 @@ def command_run(args: argparse.Namespace) -> int:
     """The function doing its job against the emulator: a timer, an EventGrid and an API Gateway event."""
     template = templates.load(args.template)
     environment = _base_environment(template)
+    environment.setdefault("JOB_POLL_INTERVAL_SECONDS", "0.25")
     timeout = float(template["function"]["timeout"])
     cluster, nodepool = environment["CCE_CLUSTER_ID"], environment["CCE_NODEPOOL_ID"]
     with emulated_cloud(environment) as emulator:
         _apply_environment(environment)
         doc = templates.document(cluster, nodepool, {"maxUnavailable": 2, "nodeIDs": ["node-0001", "node-0002"]})
+        for pool_id, name in (("np-web-0001", "web"), ("np-batch-0001", "batch"), ("DefaultPool", "DefaultPool")):
+            emulator.add_pool(environment["HUAWEICLOUD_SDK_PROJECT_ID"], cluster, pool_id, name)
+        fleet = {"cluster_id": cluster, "nodepools": {"names": ["web", "batch"]}, "spec": {"maxUnavailable": 1}}
+        waited = templates.document(cluster, nodepool, {"maxUnavailable": 1})
         steps = [
             ("timer trigger (template triggers.timer, its user_event)", templates.timer_event(template)),
             ("EventGrid CloudEvent", templates.eventgrid_event(template, doc)),
@@ -166,11 +171,17 @@ def command_run(args: argparse.Namespace) -> int:
                     {"cluster_id": cluster, "nodepool_id": nodepool},
                 ),
             ),
-        ]
+            ("fleet sync: the cluster's node pools named web and batch, one after another", fleet),
+            ("EventGrid CloudEvent with wait: follow the job until it ends", templates.eventgrid_event(
+                template, {**waited, "wait": True})),
+        ]  # fmt: skip
         failures = 0
         for number, (title, event) in enumerate(steps, 1):
             print(f"\n--- {number}/{len(steps)}: {title}")
             _print_json("event", event)
+            if "wait" in json.dumps(event):
+                emulator.job_seconds = 2.0
+                _say("the emulator's job takes 2 s: the function polls it (JOB_POLL_INTERVAL_SECONDS=0.25)")
             seen = len(emulator.requests)
             answer, ok = _invoke_handler(event, timeout)
             for recorded in emulator.requests[seen:]:

@@ -108,6 +108,7 @@ class Emulator:
         self.keys: dict[str, tuple[str, str | None]] = {}  # AK -> (SK, security token or None)
         self.pools: dict[tuple[str, str], dict[str, str]] = {}  # (project, cluster) -> {pool id: name}
         self.jobs: dict[str, Job] = {}
+        self.latest_job: dict[tuple[str, str, str], Job] = {}
         self.busy: dict[tuple[str, str, str], str] = {}  # pools shown as synchronizing -> job id
         self.token_lifetime = 86400.0
         self.omit_expires_at = False
@@ -175,6 +176,7 @@ class Emulator:
             self.faults.clear()
             self.busy.clear()
             self.jobs.clear()
+            self.latest_job.clear()
 
     def cce_requests(self, method: str | None = None) -> list[Recorded]:
         with self.lock:
@@ -243,12 +245,10 @@ class Emulator:
         return "No credentials: X-Auth-Token or an SDK-HMAC-SHA256 signature is required"
 
     def job_for(self, project_id: str, cluster_id: str, pool_id: str) -> Job | None:
-        now = time.time()
-        for job in self.jobs.values():
-            if (job.project_id, job.cluster_id, job.nodepool_id) == (project_id, cluster_id, pool_id) and job.phase(
-                now
-            ) not in ("Success", "Failed"):
-                return job
+        """The pool's latest job while it runs (one lookup: benchmarks post thousands of jobs)."""
+        job = self.latest_job.get((project_id, cluster_id, pool_id))
+        if job is not None and job.phase(time.time()) not in ("Success", "Failed"):
+            return job
         return None
 
     def pool_view(self, project_id: str, cluster_id: str, pool_id: str) -> dict[str, Any]:
@@ -279,6 +279,7 @@ class Emulator:
         job = Job(str(uuid.uuid4()), project_id, cluster_id, pool_id, time.time(), self.job_seconds, self.job_outcome)
         with self.lock:
             self.jobs[job.id] = job
+            self.latest_job[(project_id, cluster_id, pool_id)] = job
         return 200, {"jobid": job.id}
 
 

@@ -150,10 +150,11 @@ def test_invoke_exit_code_reflects_failure() -> None:
     assert result.returncode == 1 and '"status": "rejected"' in result.stdout
 
 
-def test_make_run_drives_all_three_triggers() -> None:
+def test_make_run_drives_the_triggers_a_fleet_and_a_waited_job() -> None:
     result = _cli("run")
     assert result.returncode == 0, result.stderr
-    assert "3/3 steps succeeded; IAM token requests: 1" in result.stdout
+    assert "5/5 steps succeeded; IAM token requests: 1" in result.stdout
+    assert '"status": "all_accepted"' in result.stdout and '"status": "succeeded"' in result.stdout
     assert "IAM received" in result.stdout and "CCE received" in result.stdout
     assert "Demo-IAM-Passw0rd!" not in result.stdout + result.stderr
 
