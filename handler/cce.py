@@ -244,24 +244,49 @@ class CCEClient:
             answer = self._send(method, url, project_id, body, credential, deadline)
         return answer
 
-    def get_json(self, url: str, project_id: str, credential: Credential, deadline: Deadline) -> Any:
-        """GET a CCE resource; reading is safe to repeat, so every failure but a final 4xx is retried."""
+    def _request(
+        self,
+        method: str,
+        url: str,
+        project_id: str,
+        data: bytes | None,
+        credential: Credential,
+        deadline: Deadline,
+        acted: Callable[[RetryDecision], bool] | None = None,
+    ) -> tuple[Answer | None, int]:
+        """One request under the retry policy: the 2xx answer and the attempts it took.
+
+        `acted` settles an ambiguous failure (True: CCE acted, answer None); without it, as for reads, an
+        ambiguous failure is simply retried.
+        """
         attempt = 0
         while True:
             attempt += 1
             outcome: Answer | requests.RequestException
             try:
-                outcome = self._exchange("GET", url, project_id, None, credential, deadline)
+                outcome = self._exchange(method, url, project_id, data, credential, deadline)
             except requests.RequestException as exc:
                 outcome = exc
             if isinstance(outcome, Answer) and 200 <= outcome.status < 300:
-                return outcome.body
+                return outcome, attempt
             decision = classify(outcome)
+            if decision.kind == "final":
+                raise self._final_error(outcome, decision, attempt)
+            if decision.kind == "ambiguous" and acted is not None and acted(decision):
+                return None, attempt
             wait = self._backoff(attempt, decision)
             fits = deadline.remaining() - wait > self._settings.connect_timeout_seconds
-            if decision.kind == "final" or attempt >= self._settings.retry_max_attempts or not fits:
+            if attempt >= self._settings.retry_max_attempts or not fits:
                 raise self._final_error(outcome, decision, attempt)
+            fields = {"message": "retry", "method": method, "attempt": attempt, "reason": decision.reason}
+            logs.write(logging.WARNING, {**fields, "wait_s": round(wait, 3)}, credential.secrets())
             self._sleep(wait)
+
+    def get_json(self, url: str, project_id: str, credential: Credential, deadline: Deadline) -> Any:
+        """GET a CCE resource; reading is safe to repeat, so every failure but a final 4xx is retried."""
+        answer, _ = self._request("GET", url, project_id, None, credential, deadline)
+        assert answer is not None
+        return answer.body
 
     def running_sync(self, target: Target, credential: Credential, deadline: Deadline) -> str | None:
         """None when the node pool is idle; when a configuration sync runs, its job id ("" if CCE names none).
@@ -321,41 +346,24 @@ class CCEClient:
 
     def sync(self, target: Target, body: Mapping[str, Any], credential: Credential, deadline: Deadline) -> Accepted:
         """POST the sync under the retry policy of this module's table."""
-        url, data = self.sync_url(target), json.dumps(body, separators=(",", ":")).encode()
-        settings = self._settings
-        attempt = 0
-        while True:
-            attempt += 1
-            outcome: Answer | requests.RequestException
+        data = json.dumps(body, separators=(",", ":")).encode()
+
+        def acted(decision: RetryDecision) -> bool:
             try:
-                outcome = self._exchange("POST", url, target.project_id, data, credential, deadline)
-            except requests.RequestException as exc:
-                outcome = exc
-            if isinstance(outcome, Answer) and 200 <= outcome.status < 300:
-                jobid = outcome.body.get("jobid") if isinstance(outcome.body, dict) else None
-                return Accepted(str(jobid) if jobid else "", outcome.request_id, attempt)
-            decision = classify(outcome)
-            if decision.kind == "final":
-                raise self._final_error(outcome, decision, attempt)
-            if decision.kind == "ambiguous":
-                request_id = outcome.request_id if isinstance(outcome, Answer) else ""
-                try:
-                    running = self.running_sync(target, credential, deadline) is not None
-                except SyncError as exc:
-                    raise AmbiguousFailure(
-                        f"CCE may have accepted the sync ({decision.reason}) and the node pool could not be "
-                        f"checked ({exc.message}); not resent",
-                        request_id=request_id,
-                    ) from None
-                if running:
-                    return Accepted("", request_id, attempt, confirmed_after_ambiguity=True)
-            wait = self._backoff(attempt, decision)
-            fits = deadline.remaining() - wait > settings.connect_timeout_seconds
-            if attempt >= settings.retry_max_attempts or not fits:
-                raise self._final_error(outcome, decision, attempt)
-            fields = {"message": "retry", "attempt": attempt, "reason": decision.reason, "wait_s": round(wait, 3)}
-            logs.write(logging.WARNING, fields, credential.secrets())
-            self._sleep(wait)
+                return self.running_sync(target, credential, deadline) is not None
+            except SyncError as exc:
+                raise AmbiguousFailure(
+                    f"CCE may have accepted the sync ({decision.reason}) and the node pool could not be "
+                    f"checked ({exc.message}); not resent"
+                ) from None
+
+        answer, attempts = self._request(
+            "POST", self.sync_url(target), target.project_id, data, credential, deadline, acted
+        )
+        if answer is None:
+            return Accepted("", "", attempts, confirmed_after_ambiguity=True)
+        jobid = answer.body.get("jobid") if isinstance(answer.body, dict) else None
+        return Accepted(str(jobid) if jobid else "", answer.request_id, attempts)
 
     @staticmethod
     def _final_error(outcome: Answer | requests.RequestException, decision: RetryDecision, attempts: int) -> SyncError:
