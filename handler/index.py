@@ -15,7 +15,7 @@ import requests
 
 from . import __version__, answers, logs, passwords, triggers, validation
 from .cce import CCEClient, new_session
-from .credentials import TokenCache, resolve
+from .credentials import IamPasswordToken, TokenCache, resolve
 from .errors import (
     ConfigurationError,
     JobFailed,
@@ -232,12 +232,16 @@ def _log(
         or None,
         **extra,
     }
-    secrets = [*(process.secrets if process else ()), *result.secrets]
-    logs.write(logging.WARNING if error else logging.INFO, fields, secrets)
+    logs.write(logging.WARNING if error else logging.INFO, fields, _secrets(process, result))
+
+
+def _secrets(process: _Process | None, result: _Result) -> list[str]:
+    """Every secret value this invocation may have touched: the settings' and the credential's."""
+    return [*(process.secrets if process else ()), *result.secrets]
 
 
 def _answer_apig(process: _Process | None, result: _Result, correlation_id: str) -> dict[str, Any]:
-    secrets = [*(process.secrets if process else ()), *result.secrets]
+    secrets = _secrets(process, result)
     if result.error is None:
         return answers.apig_response(result.status, logs.scrub(result.document or {}, secrets), correlation_id)
     headers = {"Allow": "POST"} if isinstance(result.error, MethodNotAllowed) else None
@@ -246,7 +250,7 @@ def _answer_apig(process: _Process | None, result: _Result, correlation_id: str)
 
 
 def _answer_plain(process: _Process | None, result: _Result) -> dict[str, Any]:
-    secrets = [*(process.secrets if process else ()), *result.secrets]
+    secrets = _secrets(process, result)
     if result.error is None:
         return logs.scrub(result.document or {}, secrets)  # type: ignore[no-any-return]
     if result.error.transient:
@@ -341,8 +345,7 @@ def initializer(context: Any = None) -> None:
         return
     try:
         credential = resolve(process.settings, view, project_id, process.session, process.tokens, view.deadline(500))
-        warm_token = getattr(credential, "token", None)
-        if callable(warm_token):
-            warm_token()
+        if isinstance(credential, IamPasswordToken):
+            credential.token()
     except (ConfigurationError, UpstreamError) as error:
         logs.write(logging.WARNING, {"message": "initializer", "warning": error.message}, process.secrets)

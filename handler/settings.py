@@ -117,8 +117,8 @@ class Settings(NamedTuple):
             region=region,
             cce_endpoint=env.endpoint("CCE_ENDPOINT", f"https://cce.{region}.{domain}" if region else ""),
             iam_endpoint=env.endpoint(
-                "IAM_ENDPOINT",
-                env.text("HUAWEICLOUD_SDK_IAM_ENDPOINT") or (f"https://iam.{region}.{domain}" if region else ""),
+                "IAM_ENDPOINT" if env.text("IAM_ENDPOINT") else "HUAWEICLOUD_SDK_IAM_ENDPOINT",
+                f"https://iam.{region}.{domain}" if region else "",
             ),
             project_id=env.text("HUAWEICLOUD_SDK_PROJECT_ID"),
             runtime_project_id=env.text("RUNTIME_PROJECT_ID"),

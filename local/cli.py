@@ -118,7 +118,10 @@ def masked_request(recorded: Any) -> dict[str, Any]:
     if isinstance(body, dict) and "spec" in body:
         body = mask_body(body)
     elif isinstance(body, dict) and "auth" in body:
-        body = json.loads(json.dumps(body).replace(json.dumps(DEMO_PASSWORD)[1:-1], "***"))
+        body = json.loads(json.dumps(body))
+        user = body["auth"].get("identity", {}).get("password", {}).get("user", {})
+        if "password" in user:
+            user["password"] = "***"
     target = recorded.path + (f"?{recorded.query}" if recorded.query else "")
     return {"method": recorded.method, "path": target, "headers": headers, "body": body}
 

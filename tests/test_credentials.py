@@ -304,3 +304,15 @@ def test_the_signature_matches_an_independent_verifier() -> None:
     recorded = Recorded("POST", "/api/v3/projects/p/clusters/c/nodepools/n", "b=2&a=1%20x", received, body)
     assert verify_signature(recorded, {"AK1": ("SK1", None)}) is None
     assert verify_signature(recorded, {"AK1": ("SK2", None)}) == "Signature mismatch"
+
+
+def test_the_sdk_iam_endpoint_variable_is_honoured(invoke: Invoke, emulator: Any, env: Any) -> None:
+    env(**NO_TOKEN, **PASSWORD_VARS, IAM_ENDPOINT=None, HUAWEICLOUD_SDK_IAM_ENDPOINT=emulator.url)
+    assert invoke(load_event("direct.json"))["status"] == "accepted"
+    assert len(emulator.iam_requests()) == 1
+
+
+def test_a_bad_sdk_iam_endpoint_is_named(invoke: Invoke, env: Any) -> None:
+    env(**NO_TOKEN, **PASSWORD_VARS, IAM_ENDPOINT=None, HUAWEICLOUD_SDK_IAM_ENDPOINT="http://iam.example.com")
+    answer = invoke(load_event("apig.json"))
+    assert answer["statusCode"] == 500 and "HUAWEICLOUD_SDK_IAM_ENDPOINT" in answer["body"]
