@@ -327,7 +327,8 @@ def _batch(process: _Process, event: dict[str, Any], context: RuntimeContext, st
         _log(process, Trigger.EVENTGRID.value, result, context, started, {"correlation_id": correlation_id})
         if result.error is not None and result.error.transient:
             failed.append(correlation_id or f"#{len(results)}")
-            results.append({"status": "failed", "event_id": correlation_id, **answers.error_body(result.error)})
+            body = logs.scrub(answers.error_body(result.error), _secrets(process, result))
+            results.append({"status": "failed", "event_id": correlation_id, **body})
         else:
             results.append({"event_id": correlation_id, **_answer_plain(process, result)})
     if failed:
