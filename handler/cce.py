@@ -52,10 +52,11 @@ _NOT_ACTED_STATUS = frozenset({429, 503})
 _POLL_RESERVE_SECONDS = 0.25  # one job read on loopback or in-region takes far less
 
 
-def new_session() -> requests.Session:
-    """One session per process: connection reuse, no proxies or netrc from the environment."""
+def new_session(user_agent: str) -> requests.Session:
+    """One session per process: connection reuse, no proxies or netrc from the environment, our User-Agent."""
     session = requests.Session()
     session.trust_env = False
+    session.headers["User-Agent"] = user_agent
     # Multi-concurrency instances run invocations in threads: one pooled connection each, not ten in all.
     adapter = HTTPAdapter(pool_connections=4, pool_maxsize=64)
     session.mount("https://", adapter)

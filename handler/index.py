@@ -55,8 +55,8 @@ def _current() -> _Process:
         with _lock:
             if _process is None:
                 settings = Settings.from_environ(os.environ)
-                session = new_session()
                 user_agent = f"nodepool-sync/{__version__} ({settings.function_name})"
+                session = new_session(user_agent)
                 _process = _Process(
                     settings,
                     session,

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import base64
+import importlib
 import json
 import os
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -66,12 +67,16 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
-def _apply_environment(values: Mapping[str, str]) -> None:
-    from handler import index
-
+def _apply_environment(template: dict[str, Any], values: Mapping[str, str]) -> None:
+    """Set the environment and start the function afresh on it (initializer included)."""
     for key, value in values.items():
         os.environ[key] = value
-    index.reset()
+    _initialize(template)
+
+
+def _show_requests(emulator: Emulator, seen: int) -> None:
+    for recorded in emulator.requests[seen:]:
+        _print_json(f"{'IAM' if recorded.is_iam else 'CCE'} received", masked_request(recorded))
 
 
 @contextmanager
@@ -134,15 +139,38 @@ def _succeeded(answer: Any) -> bool:
     return isinstance(answer, dict) and answer.get("status") in ("accepted", "dry_run", "succeeded", "all_accepted")
 
 
-def _invoke_handler(event: Any, timeout: float) -> tuple[Any, bool]:
-    from handler import index
+def entry_points(template: dict[str, Any]) -> tuple[Callable[..., Any], Callable[..., Any] | None]:
+    """The handler and initializer the template names (e.g. index.handler), imported as FunctionGraph would."""
+
+    def resolve(spec: str) -> Callable[..., Any]:
+        module, _, name = spec.rpartition(".")
+        function: Callable[..., Any] = getattr(importlib.import_module(module), name)
+        return function
+
+    function = template["function"]
+    initializer = function.get("initializer")
+    return resolve(function["handler"]), resolve(initializer) if initializer else None
+
+
+def _invoke_handler(template: dict[str, Any], event: Any) -> tuple[Any, bool]:
     from handler.errors import SyncError
 
+    handler, _ = entry_points(template)
     try:
-        answer = index.handler(event, LocalContext(timeout))
+        answer = handler(event, LocalContext(float(template["function"]["timeout"])))
     except SyncError as error:
         return {"raised": type(error).__name__, "transient": error.transient, "error_msg": error.message}, False
     return answer, _succeeded(answer)
+
+
+def _initialize(template: dict[str, Any]) -> None:
+    """Reset the function's process state to the current environment and run its initializer, as a new instance."""
+    from handler import index
+
+    index.reset()
+    _, initializer = entry_points(template)
+    if initializer is not None:
+        initializer(LocalContext(float(template["function"].get("initializer_timeout", 30))))
 
 
 def _base_environment(template: dict[str, Any]) -> dict[str, str]:
@@ -154,10 +182,12 @@ def command_run(args: argparse.Namespace) -> int:
     template = templates.load(args.template)
     environment = _base_environment(template)
     environment.setdefault("JOB_POLL_INTERVAL_SECONDS", "0.25")
-    timeout = float(template["function"]["timeout"])
     cluster, nodepool = environment["CCE_CLUSTER_ID"], environment["CCE_NODEPOOL_ID"]
     with emulated_cloud(environment) as emulator:
-        _apply_environment(environment)
+        initializer = template["function"].get("initializer", "none")
+        print(f"--- 0: a new instance: the initializer {initializer} reads the settings and fetches the token")
+        _apply_environment(template, environment)
+        _show_requests(emulator, 0)
         doc = templates.document(cluster, nodepool, {"maxUnavailable": 2, "nodeIDs": ["node-0001", "node-0002"]})
         for pool_id, name in (("np-web-0001", "web"), ("np-batch-0001", "batch"), ("DefaultPool", "DefaultPool")):
             emulator.add_pool(environment["HUAWEICLOUD_SDK_PROJECT_ID"], cluster, pool_id, name)
@@ -186,10 +216,8 @@ def command_run(args: argparse.Namespace) -> int:
                 emulator.job_seconds = 2.0
                 _say("the emulator's job takes 2 s: the function polls it (JOB_POLL_INTERVAL_SECONDS=0.25)")
             seen = len(emulator.requests)
-            answer, ok = _invoke_handler(event, timeout)
-            for recorded in emulator.requests[seen:]:
-                who = "IAM" if recorded.is_iam else "CCE"
-                _print_json(f"{who} received", masked_request(recorded))
+            answer, ok = _invoke_handler(template, event)
+            _show_requests(emulator, seen)
             _print_json("answer", answer)
             print(f"result: {'OK' if ok else 'FAILED'}")
             failures += not ok
@@ -211,16 +239,15 @@ def command_invoke(args: argparse.Namespace) -> int:
     environment.update({k: v for k, v in os.environ.items() if k.startswith(("HUAWEICLOUD_", "CCE_", "SYNC_", "IAM_"))})
     if args.env_file:
         environment.update(read_env_file(Path(args.env_file)))
-    timeout = float(template["function"]["timeout"])
     real_cloud = not args.emulator and any(environment.get(name) for name in CREDENTIAL_VARIABLES)
     if real_cloud:
         _say("credentials given and no --emulator: invoking against Huawei Cloud")
-        _apply_environment(environment)
-        answer, ok = _invoke_handler(event, timeout)
+        _apply_environment(template, environment)
+        answer, ok = _invoke_handler(template, event)
     else:
         with emulated_cloud(environment):
-            _apply_environment(environment)
-            answer, ok = _invoke_handler(event, timeout)
+            _apply_environment(template, environment)
+            answer, ok = _invoke_handler(template, event)
     print(json.dumps(answer, indent=2, ensure_ascii=False))
     return 0 if ok else 1
 
@@ -229,7 +256,6 @@ class _GatewayHandler(BaseHTTPRequestHandler):
     """Turns HTTP requests into API Gateway events and the function's answers back into HTTP responses."""
 
     template: dict[str, Any]
-    timeout: float
     protocol_version = "HTTP/1.1"
     # One write per answer and no Nagle delay: otherwise delayed ACKs add ~40 ms to every exchange.
     wbufsize = -1
@@ -256,7 +282,7 @@ class _GatewayHandler(BaseHTTPRequestHandler):
             path=parts.path,
             query=dict(parse_qsl(parts.query)),
         )
-        answer, _ = _invoke_handler(event, self.timeout)
+        answer, _ = _invoke_handler(self.template, event)
         if not isinstance(answer, dict) or "statusCode" not in answer:
             self._send(500, {"Content-Type": "application/json"}, json.dumps(answer))
             return
@@ -282,7 +308,7 @@ def make_gateway(template: dict[str, Any], host: str, port: int) -> ThreadingHTT
     class Handler(_GatewayHandler):
         pass
 
-    Handler.template, Handler.timeout = template, float(template["function"]["timeout"])
+    Handler.template = template
     server = ThreadingHTTPServer((host, port), Handler)
     server.daemon_threads = True
     return server
@@ -299,7 +325,7 @@ def command_serve(args: argparse.Namespace) -> int:
     url = f"http://127.0.0.1:{server.server_address[1]}"
 
     def serve() -> None:
-        _apply_environment(environment)
+        _apply_environment(template, environment)
         _say(f"API Gateway emulation on {url}  (route: POST {route}; Ctrl-C to stop)")
         example = route.format(cluster_id=environment.get("CCE_CLUSTER_ID", "CLUSTER"), nodepool_id="NODEPOOL")
         body = json.dumps({"spec": {"maxUnavailable": 1}})

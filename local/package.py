@@ -12,12 +12,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUIREMENTS = ROOT / "requirements-zip.txt"
-ZIP_INDEX = '''"""FunctionGraph entry point (handler `index.handler`, initializer `index.initializer`)."""
-
-from handler.index import handler, initializer
-
-__all__ = ["handler", "initializer"]
-'''
 # Nothing of these is needed at run time in FunctionGraph.
 _PRUNE_DIRS = {"__pycache__", "tests", "bin"}
 _EPOCH = (2020, 1, 1, 0, 0, 0)
@@ -53,7 +47,7 @@ def _copy_sources(build: Path) -> None:
     for schema in sorted((ROOT / "schemas").glob("*.schema.json")):
         if schema.name != "template.schema.json":
             shutil.copy2(schema, build / "schemas" / schema.name)
-    (build / "index.py").write_text(ZIP_INDEX, encoding="utf-8")
+    shutil.copy2(ROOT / "index.py", build / "index.py")
 
 
 def _install_dependencies(build: Path, version: str) -> None:

@@ -63,6 +63,7 @@ def test_password_source_fetches_a_project_scoped_token(invoke: Invoke, emulator
     assert invoke(load_event("direct.json"))["status"] == "accepted"
     [iam] = emulator.iam_requests()
     assert iam.path == "/v3/auth/tokens" and iam.query == "nocatalog=true"
+    assert iam.headers["user-agent"].startswith("nodepool-sync/")
     assert iam.json == {
         "auth": {
             "identity": {
