@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import threading
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -239,13 +240,28 @@ def test_wrong_iam_password_names_the_user_not_the_password(invoke: Invoke, emul
     assert emulator.syncs() == []
 
 
-@pytest.mark.parametrize("fault", [{"status": 500}, {"delay": 1.0}, {"drop": True}])
+@pytest.mark.parametrize(
+    "fault",
+    [{"status": 500}, {"delay": 1.0}, {"drop": True}, {"malformed": True, "status": 201}, {"status": 429}],
+    ids=["500", "timeout", "reset", "malformed-body-no-token", "429"],
+)
 def test_iam_outages_are_transient(fault: dict[str, Any], invoke: Invoke, emulator: Any, env: Any) -> None:
     env(**NO_TOKEN, **PASSWORD_VARS, HTTP_READ_TIMEOUT_SECONDS="0.3")
     emulator.inject(path_contains="/v3/auth/tokens", **fault)
     with pytest.raises(SyncError) as caught:
         invoke(load_event("direct.json"))
     assert caught.value.transient and emulator.syncs() == []
+
+
+def test_an_injected_iam_401_is_a_configuration_error(invoke: Invoke, emulator: Any, env: Any) -> None:
+    env(**NO_TOKEN, **PASSWORD_VARS)
+    emulator.inject(path_contains="/v3/auth/tokens", status=401, body={"error": {"code": 401, "title": "Unauthorized"}})
+    status, body = answer_of(invoke(load_event("apig.json")))
+    assert status == 500 and body["error_code"] == "FUNC.CONFIG" and IAM_USER in body["error_msg"]
+
+
+def answer_of(answer: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    return answer["statusCode"], json.loads(answer["body"])
 
 
 def test_a_token_without_expires_at_is_used(invoke: Invoke, emulator: Any, env: Any) -> None:
