@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -37,6 +38,26 @@ def _interpreter_version(python: str) -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return result.stdout.strip()
+
+
+def find_interpreter(python: str) -> tuple[str, str] | None:
+    """(path, 'X.Y') of a working interpreter for `python` (a name like python3.12 or a path).
+
+    A name that is only a pyenv shim for another version fails to run; then pyenv's own installs and the
+    usual system paths of that version are tried.
+    """
+    candidates = [python]
+    wanted = re.fullmatch(r"python(\d+\.\d+)", python)
+    if wanted:
+        version = wanted.group(1)
+        pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+        candidates += sorted((str(p) for p in pyenv.glob(f"{version}.*/bin/python{version}")), reverse=True)
+        candidates += [f"/usr/local/bin/python{version}", f"/usr/bin/python{version}"]
+    for candidate in candidates:
+        found = _interpreter_version(candidate)
+        if found and (not wanted or found == wanted.group(1)):
+            return shutil.which(candidate) or candidate, found
+    return None
 
 
 def _copy_sources(build: Path) -> None:
@@ -87,8 +108,8 @@ def _zip(build: Path, output: Path) -> None:
 
 def build(output: Path, python: str, bytecode: bool = True) -> Path:
     """Build the zip at `output` for the Python version of interpreter `python`; returns the zip's path."""
-    version = _interpreter_version(python)
-    if version is None:
+    found = find_interpreter(python)
+    if found is None:
         target = python.removeprefix("python")
         print(
             f"WARNING: no interpreter {python!r} on this machine: the zip gets sources only, so every cold start "
@@ -96,6 +117,8 @@ def build(output: Path, python: str, bytecode: bool = True) -> Path:
             file=sys.stderr,
         )
         version, bytecode = target, False
+    else:
+        python, version = found
     with tempfile.TemporaryDirectory(prefix="nodepool-sync-build-") as temp:
         build_dir = Path(temp)
         _say("copying handler/, schemas/ and index.py")

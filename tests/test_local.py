@@ -19,7 +19,7 @@ from handler.triggers import Trigger, recognize
 from local import template as templates
 from local.cli import make_gateway
 from local.emulator import Emulator
-from local.package import build
+from local.package import build, find_interpreter
 from tests.conftest import CLUSTER, NODEPOOL, PROJECT, TOKEN
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -187,16 +187,27 @@ def test_local_gateway_answers_405_and_404(gateway: str, emulator: Emulator) -> 
     assert emulator.syncs() == []
 
 
-@pytest.fixture(scope="module")
-def local_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def _interpreters() -> list[Any]:
+    """This interpreter, and the template's runtime when this machine has it (the zip users deploy)."""
+    runtime = f"python{templates.python_version(templates.load())}"
+    found = find_interpreter(runtime)
+    mine = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    targets = [pytest.param(sys.executable, id=f"local-{mine}")]
+    if found is not None and found[1] != mine:
+        targets.append(pytest.param(found[0], id=f"template-{found[1]}"))
+    return targets
+
+
+@pytest.fixture(scope="module", params=_interpreters())
+def built_zip(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     output = tmp_path_factory.mktemp("dist") / "nodepool-sync.zip"
-    return build(output, sys.executable)
+    return build(output, request.param), request.param
 
 
-def test_zip_holds_what_functiongraph_needs_and_nothing_else(local_zip: Path) -> None:
-    names = zipfile.ZipFile(local_zip).namelist()
+def test_zip_holds_what_functiongraph_needs_and_nothing_else(built_zip: tuple[Path, str]) -> None:
+    names = zipfile.ZipFile(built_zip[0]).namelist()
     assert "index.py" in names and "handler/index.py" in names
-    assert "schemas/sync-request.schema.json" in names
+    assert "schemas/sync-request.schema.json" in names and "schemas/sync-fleet.schema.json" in names
     assert any(n.startswith("requests/") for n in names) and any(n.startswith("jsonschema/") for n in names)
     assert any(n.endswith(".pyc") for n in names)
     for unwanted in (
@@ -212,26 +223,27 @@ def test_zip_holds_what_functiongraph_needs_and_nothing_else(local_zip: Path) ->
         assert not any(n.startswith(unwanted) for n in names), unwanted
 
 
-def test_the_unpacked_zip_runs_one_invocation_in_isolation(local_zip: Path, tmp_path: Path, emulator: Emulator) -> None:
-    zipfile.ZipFile(local_zip).extractall(tmp_path / "code")
+def test_the_unpacked_zip_runs_one_invocation_in_isolation(
+    built_zip: tuple[Path, str], tmp_path: Path, emulator: Emulator
+) -> None:
+    zip_path, python = built_zip
+    zipfile.ZipFile(zip_path).extractall(tmp_path / "code")
     script = textwrap.dedent(
         f"""
         import json, os, sys
-        sys.path[:] = [p for p in sys.path if "site-packages" not in p and p not in ("", {str(ROOT)!r})]
         sys.path.insert(0, {str(tmp_path / "code")!r})
         os.environ.update(CCE_ENDPOINT={emulator.url!r}, HUAWEICLOUD_AUTH_TOKEN={TOKEN!r},
                           HUAWEICLOUD_SDK_PROJECT_ID={PROJECT!r}, CCE_CLUSTER_ID={CLUSTER!r},
                           CCE_NODEPOOL_ID={NODEPOOL!r})
         import index
-        assert index.__file__.startswith({str(tmp_path / "code")!r}), index.__file__
         import requests, jsonschema
-        assert requests.__file__.startswith({str(tmp_path / "code")!r}), requests.__file__
+        for module in (index, requests, jsonschema):
+            assert module.__file__.startswith({str(tmp_path / "code")!r}), module.__file__
+        index.initializer(None)
         print(json.dumps(index.handler({{"spec": {{"maxUnavailable": 1}}}}, None)))
         """
     )
-    result = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", script], capture_output=True, text=True, timeout=60, check=False
-    )
+    result = subprocess.run([python, "-I", "-S", "-c", script], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1])["status"] == "accepted"
     assert len(emulator.syncs()) == 1
