@@ -39,16 +39,17 @@ from .errors import (
     UpstreamError,
     UpstreamTimeout,
 )
+from .passwords import mask_body
 from .runtime import Deadline
 from .settings import Settings
 from .validation import ID_PATTERN, Target
 
-__all__ = ["Accepted", "CCEClient", "RetryDecision", "classify", "mask_body", "new_session"]
+__all__ = ["Accepted", "CCEClient", "RetryDecision", "classify", "new_session"]
 
-MASK = logs.MASK
 SYNC_CONDITION = "ConfigurationSynchronizing"
 _AMBIGUOUS_STATUS = frozenset({500, 502, 504})
 _NOT_ACTED_STATUS = frozenset({429, 503})
+_TOKEN_KINDS = frozenset({"token", "password", "agency-token"})  # credentials that send X-Auth-Token
 _POLL_RESERVE_SECONDS = 0.25  # one job read on loopback or in-region takes far less
 
 
@@ -147,16 +148,6 @@ def _rejection(answer: Answer) -> SyncError:
     return UpstreamError(f"CCE answered HTTP {answer.status}: {message}", request_id=answer.request_id, code=code)
 
 
-def mask_body(body: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of a CCE body with the node login password masked."""
-    template = body.get("spec", {}).get("nodeTemplate") or {}
-    user_password = template.get("login", {}).get("userPassword")
-    if not user_password:
-        return dict(body)
-    login = {**template["login"], "userPassword": {**user_password, "password": MASK}}
-    return {**body, "spec": {**body["spec"], "nodeTemplate": {**template, "login": login}}}
-
-
 def _segment(value: str) -> str:
     if not ID_PATTERN.fullmatch(value):
         raise EventError("an ID is not valid for a URL")
@@ -193,16 +184,15 @@ class CCEClient:
     def _headers(self, project_id: str) -> dict[str, str]:
         return {"Content-Type": "application/json", "X-Project-Id": project_id, "User-Agent": self._user_agent}
 
-    def preview(self, target: Target, body: Mapping[str, Any], credential: Credential) -> dict[str, Any]:
+    def preview(self, target: Target, body: dict[str, Any], credential: Credential) -> dict[str, Any]:
         """The request a sync would send, with every secret masked; nothing is sent."""
         headers = self._headers(target.project_id)
-        auth_names = {"token": "X-Auth-Token", "password": "X-Auth-Token", "agency-token": "X-Auth-Token"}
-        if credential.kind in auth_names:
-            headers[auth_names[credential.kind]] = MASK
+        if credential.kind in _TOKEN_KINDS:
+            headers["X-Auth-Token"] = logs.MASK
         else:
             data = json.dumps(body, separators=(",", ":")).encode()
             for name, value in credential.authorize("POST", self.sync_url(target), headers, data).items():
-                headers[name] = MASK if name in ("Authorization", "X-Security-Token") else value
+                headers[name] = logs.MASK if name in ("Authorization", "X-Security-Token") else value
         return {"method": "POST", "url": self.sync_url(target), "headers": headers, "body": mask_body(body)}
 
     def _send(

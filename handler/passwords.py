@@ -9,11 +9,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+from collections.abc import Callable
 from typing import Any
 
+from .logs import MASK
 from .validation import is_salted_password
 
-__all__ = ["salt_body", "sha512_crypt"]
+__all__ = ["mask_body", "replace_password", "salt_body", "sha512_crypt"]
 
 _ALPHABET = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _DEFAULT_ROUNDS = 5000
@@ -72,12 +74,30 @@ def sha512_crypt(password: str, salt: str | None = None, rounds: int = _DEFAULT_
     return f"{prefix}{salt_bytes.decode()}${_encode(digest)}"
 
 
-def salt_body(body: dict[str, Any]) -> dict[str, Any]:
-    """The CCE body with a plain `userPassword.password` replaced by its salted form (others unchanged)."""
+def replace_password(body: dict[str, Any], replace: Callable[[str], str]) -> dict[str, Any]:
+    """A copy of a CCE body with `userPassword.password` replaced; the body itself when nothing changes."""
     template = body.get("spec", {}).get("nodeTemplate")
     user_password = (template or {}).get("login", {}).get("userPassword")
-    if not user_password or is_salted_password(user_password["password"]):
+    if not user_password or "password" not in user_password:
         return body
-    salted = base64.b64encode(sha512_crypt(user_password["password"]).encode("ascii")).decode("ascii")
-    login = {**template["login"], "userPassword": {**user_password, "password": salted}}
+    password = replace(user_password["password"])
+    if password == user_password["password"]:
+        return body
+    login = {**template["login"], "userPassword": {**user_password, "password": password}}
     return {**body, "spec": {**body["spec"], "nodeTemplate": {**template, "login": login}}}
+
+
+def _salted(password: str) -> str:
+    if is_salted_password(password):
+        return password
+    return base64.b64encode(sha512_crypt(password).encode("ascii")).decode("ascii")
+
+
+def salt_body(body: dict[str, Any]) -> dict[str, Any]:
+    """The CCE body with a plain `userPassword.password` replaced by its salted form (others unchanged)."""
+    return replace_password(body, _salted)
+
+
+def mask_body(body: dict[str, Any]) -> dict[str, Any]:
+    """The CCE body with the node login password masked, for dry runs and for showing requests."""
+    return replace_password(body, lambda _: MASK)

@@ -116,7 +116,7 @@ def emulated_cloud(environment: dict[str, str]) -> Iterator[Emulator]:
 
 def masked_request(recorded: Any) -> dict[str, Any]:
     """A request the emulator received, as shown to a person: credentials and passwords masked."""
-    from handler.cce import mask_body
+    from handler.passwords import mask_body
 
     headers = {k: ("***" if k in MASKED_HEADERS else v) for k, v in recorded.headers.items()}
     body = recorded.json
