@@ -169,31 +169,31 @@ class CCEClient:
         self._settings, self._session, self._sleep = settings, session, sleep
         self._user_agent = user_agent
 
-    def sync_url(self, target: Target) -> str:
-        return (
-            f"{self._settings.cce_endpoint}/api/v3/projects/{_segment(target.project_id)}"
-            f"/clusters/{_segment(target.cluster_id)}/nodepools/{_segment(target.nodepool_id)}/operation/upgrade"
-        )
+    def _project_url(self, project_id: str) -> str:
+        return f"{self._settings.cce_endpoint}/api/v3/projects/{_segment(project_id)}"
 
     def nodepool_url(self, target: Target) -> str:
         return (
-            f"{self._settings.cce_endpoint}/api/v3/projects/{_segment(target.project_id)}"
-            f"/clusters/{_segment(target.cluster_id)}/nodepools/{_segment(target.nodepool_id)}"
+            f"{self._project_url(target.project_id)}/clusters/{_segment(target.cluster_id)}"
+            f"/nodepools/{_segment(target.nodepool_id)}"
         )
+
+    def sync_url(self, target: Target) -> str:
+        return self.nodepool_url(target) + "/operation/upgrade"
 
     def _headers(self, project_id: str) -> dict[str, str]:
         return {"Content-Type": "application/json", "X-Project-Id": project_id, "User-Agent": self._user_agent}
 
     def preview(self, target: Target, body: dict[str, Any], credential: Credential) -> dict[str, Any]:
         """The request a sync would send, with every secret masked; nothing is sent."""
-        headers = self._headers(target.project_id)
+        url, headers = self.sync_url(target), self._headers(target.project_id)
         if credential.kind in _TOKEN_KINDS:
             headers["X-Auth-Token"] = logs.MASK
         else:
             data = json.dumps(body, separators=(",", ":")).encode()
-            for name, value in credential.authorize("POST", self.sync_url(target), headers, data).items():
+            for name, value in credential.authorize("POST", url, headers, data).items():
                 headers[name] = logs.MASK if name in ("Authorization", "X-Security-Token") else value
-        return {"method": "POST", "url": self.sync_url(target), "headers": headers, "body": mask_body(body)}
+        return {"method": "POST", "url": url, "headers": headers, "body": mask_body(body)}
 
     def _send(
         self, method: str, url: str, project_id: str, body: bytes | None, credential: Credential, deadline: Deadline
@@ -298,8 +298,8 @@ class CCEClient:
         self, project_id: str, cluster_id: str, credential: Credential, deadline: Deadline
     ) -> list[tuple[str, str]]:
         """(id, name) of every node pool of the cluster, as CCE lists them."""
-        url = f"{self._settings.cce_endpoint}/api/v3/projects/{_segment(project_id)}/clusters/{_segment(cluster_id)}"
-        listing = self.get_json(f"{url}/nodepools", project_id, credential, deadline)
+        url = f"{self._project_url(project_id)}/clusters/{_segment(cluster_id)}/nodepools"
+        listing = self.get_json(url, project_id, credential, deadline)
         items = listing.get("items") if isinstance(listing, dict) else None
         pools = []
         for item in items if isinstance(items, list) else ():
@@ -312,7 +312,7 @@ class CCEClient:
         """Poll the job until it ends or time runs out: (phase, reason); "Running" when out of time."""
         if not ID_PATTERN.fullmatch(jobid):
             return "Running", "CCE gave no job id that can be followed"
-        url = f"{self._settings.cce_endpoint}/api/v3/projects/{_segment(project_id)}/jobs/{_segment(jobid)}"
+        url = f"{self._project_url(project_id)}/jobs/{_segment(jobid)}"
         interval = self._settings.job_poll_interval_seconds
         while True:
             try:
