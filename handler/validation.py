@@ -1,16 +1,16 @@
 """Turn a sync request document into a validated sync: defaults, `lifeCycle` spelling, schema and rules.
 
 The JSON Schemas are generated from the CCE API reference (schemas/generate.py); rules JSON Schema cannot
-say (Base64 that really decodes, the node password rules) live here with the same error shape.
+say (a script's decoded size, the node password rules) live here with the same error shape.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import re
-import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -84,25 +84,29 @@ class ValidSync(NamedTuple):
     wait: bool = False
 
 
-_lock = threading.Lock()
-_validators: tuple[Check, Draft202012Validator] | None = None
+@functools.cache
+def _schema(name: str) -> dict[str, Any]:
+    """A generated schema, read once per process (`check_schema` is the tests' job, not the cold start's)."""
+    schema: dict[str, Any] = json.loads((SCHEMA_DIR / name).read_text(encoding="utf-8"))
+    return schema
 
 
-def _compiled() -> tuple[Check, Draft202012Validator]:
-    """The document validators, built once per process from the generated schema (checked by the tests):
-    a fast yes/no check for the hot path and jsonschema to explain what is wrong."""
-    global _validators  # noqa: PLW0603 - one compiled validator per process is the point
-    if _validators is None:
-        with _lock:
-            if _validators is None:
-                schema = json.loads((SCHEMA_DIR / DOCUMENT_SCHEMA).read_text(encoding="utf-8"))
-                _validators = (compile_schema(schema), Draft202012Validator(schema))
-    return _validators
+@functools.cache
+def _validator(name: str) -> Draft202012Validator:
+    """jsonschema's validator of a generated schema: it explains what is wrong."""
+    return Draft202012Validator(_schema(name))
+
+
+@functools.cache
+def _is_valid() -> Check:
+    """The document schema compiled into a yes/no check for the hot path."""
+    return compile_schema(_schema(DOCUMENT_SCHEMA))
 
 
 def warm() -> None:
     """Load and compile the schema now (for the initializer) instead of on the first event."""
-    _compiled()
+    _is_valid()
+    _validator(DOCUMENT_SCHEMA)
 
 
 def _pointer(parts: Iterator[str | int] | Any) -> str:
@@ -233,15 +237,12 @@ def _rule_errors(document: Mapping[str, Any]) -> Iterator[FieldError]:
 
 def validate_document(document: Any) -> list[FieldError]:
     """Every error of a (normalized) document: schema violations first, then the rules beyond it."""
-    is_valid, validator = _compiled()
-    if is_valid(document):
+    if _is_valid()(document):
         return list(_rule_errors(document))
-    errors = [e for violation in validator.iter_errors(document) for e in _explain(violation)]
-    if errors or not isinstance(document, dict):
-        if not isinstance(document, dict) and not errors:
-            errors = [FieldError("", f"must be an object, not {_kind(document)}")]
-        return errors
-    return list(_rule_errors(document))
+    errors = [e for violation in _validator(DOCUMENT_SCHEMA).iter_errors(document) for e in _explain(violation)]
+    if not isinstance(document, dict):
+        return errors or [FieldError("", f"must be an object, not {_kind(document)}")]
+    return errors or list(_rule_errors(document))
 
 
 def _normalized_spec(spec: Any, nodepool_id: str, node_login_password: str, errors: list[FieldError]) -> Any:
@@ -275,14 +276,22 @@ def _normalized_spec(spec: Any, nodepool_id: str, node_login_password: str, erro
     return spec
 
 
+def _normalized(document: dict[str, Any], node_login_password: str, errors: list[FieldError]) -> dict[str, Any]:
+    """The document with its spec normalized (see _normalized_spec) against its own nodepool_id."""
+    if "spec" not in document:
+        return document
+    nodepool_id = document.get("nodepool_id")
+    nodepool_id = nodepool_id if isinstance(nodepool_id, str) else ""
+    return {**document, "spec": _normalized_spec(document["spec"], nodepool_id, node_login_password, errors)}
+
+
 def check_document(document: Any) -> list[FieldError]:
     """Every error of a document as it stands (no defaults): for tools that validate files."""
-    if not isinstance(document, dict) or "spec" not in document:
+    if not isinstance(document, dict):
         return validate_document(document)
     errors: list[FieldError] = []
-    nodepool_id = document.get("nodepool_id")
-    spec = _normalized_spec(document["spec"], nodepool_id if isinstance(nodepool_id, str) else "", "", errors)
-    return errors + validate_document({**document, "spec": spec})
+    normalized = _normalized(document, "", errors)
+    return errors + validate_document(normalized)
 
 
 def prepare(document: Mapping[str, Any], overrides: Mapping[str, str], defaults: Defaults) -> ValidSync:
@@ -295,14 +304,7 @@ def prepare(document: Mapping[str, Any], overrides: Mapping[str, str], defaults:
     if "spec" not in merged and defaults.spec is not None:
         merged["spec"] = dict(defaults.spec)
     errors: list[FieldError] = []
-    nodepool_id = merged.get("nodepool_id")
-    if "spec" in merged:
-        merged["spec"] = _normalized_spec(
-            merged["spec"],
-            nodepool_id if isinstance(nodepool_id, str) else "",
-            defaults.node_login_password,
-            errors,
-        )
+    merged = _normalized(merged, defaults.node_login_password, errors)
     errors.extend(
         FieldError(e.path, "is required: set it in the document or CCE_SYNC_SPEC")
         if e.path == "/spec" and e.message == "is required"
@@ -336,20 +338,10 @@ def is_fleet(document: Mapping[str, Any]) -> bool:
     return any(name in document for name in _FLEET_FIELDS)
 
 
-def _fleet_validator() -> Draft202012Validator:
-    global _fleet  # noqa: PLW0603 - compiled once per process, like the document validator
-    if _fleet is None:
-        _fleet = Draft202012Validator(json.loads((SCHEMA_DIR / FLEET_SCHEMA).read_text(encoding="utf-8")))
-    return _fleet
-
-
-_fleet: Draft202012Validator | None = None
-
-
 def plan_fleet(document: Mapping[str, Any], overrides: Mapping[str, str], defaults: Defaults) -> Fleet:
     """Check a fleet document's shape; each target is validated later as a document of its own."""
     merged = {**document, **{k: v for k, v in overrides.items() if k != "nodepool_id"}}
-    errors = [e for violation in _fleet_validator().iter_errors(merged) for e in _explain(violation)]
+    errors = [e for violation in _validator(FLEET_SCHEMA).iter_errors(merged) for e in _explain(violation)]
     if "targets" in merged and "nodepools" in merged:
         errors.append(FieldError("/nodepools", "give either targets or nodepools, not both"))
     selection = merged.get("nodepools")
