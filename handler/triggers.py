@@ -228,9 +228,10 @@ class RecentEvents(Generic[T]):
     def once(self, event_id: str, run: Callable[[], T], keep: Callable[[T], bool] = lambda _: True) -> T:
         while True:
             with self._lock:
+                # Results are stored in the order they finish, so the expired ones are at the front.
                 now = self._clock()
-                for key in [k for k, (at, _) in self._done.items() if now - at > self._window]:
-                    del self._done[key]
+                while self._done and now - next(iter(self._done.values()))[0] > self._window:
+                    del self._done[next(iter(self._done))]
                 if event_id in self._done:
                     return self._done[event_id][1]
                 running = self._running.get(event_id)

@@ -259,3 +259,23 @@ def test_concurrent_invocations_in_one_process(emulator: Emulator, env: Any, ans
     assert len(emulator.syncs()) == 3200 and len(emulator.iam_requests()) == 1
     sent_pools = {s.json["spec"]["nodePoolID"] for s in emulator.syncs()}
     assert len(sent_pools) == 3200
+
+
+def test_remembered_results_expire_after_the_window() -> None:
+    from handler.triggers import RecentEvents
+
+    now = [0.0]
+    recent: RecentEvents[str] = RecentEvents(10.0, clock=lambda: now[0])
+    runs: list[str] = []
+
+    def run(name: str) -> Callable[[], str]:
+        return lambda: runs.append(name) or name
+
+    assert recent.once("a", run("a1")) == "a1"
+    now[0] = 5.0
+    assert recent.once("b", run("b1")) == "b1"
+    assert recent.once("a", run("a2")) == "a1"  # within the window: the earlier result
+    now[0] = 12.0
+    assert recent.once("a", run("a3")) == "a3"  # a expired, b (stored at 5) not yet
+    assert recent.once("b", run("b2")) == "b1"
+    assert runs == ["a1", "b1", "a3"]
