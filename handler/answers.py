@@ -8,10 +8,19 @@ from typing import Any
 
 from .cce import Accepted
 from .errors import CCECredentialsRejected, DocumentInvalid, JobFailed, SyncError, SyncInProgress
-from .logs import scrub
 from .validation import Target
 
-__all__ = ["accepted", "apig_response", "dry_run", "error_body", "rejected", "scrub"]
+__all__ = [
+    "accepted",
+    "apig_response",
+    "dry_run",
+    "error_body",
+    "fleet",
+    "followed",
+    "outcome",
+    "rejected",
+    "target_result",
+]
 
 CONFIRMED = "accepted (confirmed after an ambiguous failure)"
 

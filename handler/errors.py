@@ -22,7 +22,7 @@ Messages never carry secrets: callers build them from names and IDs only.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 __all__ = [
     "AmbiguousFailure",
@@ -42,7 +42,19 @@ __all__ = [
     "UnsupportedMediaType",
     "UpstreamError",
     "UpstreamTimeout",
+    "kind_of",
 ]
+
+
+def kind_of(value: Any) -> str:
+    """How messages name a JSON value: by its type, never its content (which may be a secret)."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    return {str: "a string", list: "an array", dict: "an object", type(None): "null"}.get(type(value), "a value")
 
 
 class FieldError(NamedTuple):

@@ -12,7 +12,7 @@ from enum import Enum
 from types import MappingProxyType
 from typing import Any, Generic, NamedTuple, TypeVar
 
-from .errors import EventError, MethodNotAllowed, PayloadTooLarge, UnsupportedMediaType
+from .errors import EventError, MethodNotAllowed, PayloadTooLarge, UnsupportedMediaType, kind_of
 
 __all__ = [
     "RecentEvents",
@@ -101,14 +101,8 @@ def recognize(event: object) -> Trigger:
 
 def _object(value: Any, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise EventError(f"{what} must be a JSON object (a sync request document), not {_kind(value)}")
+        raise EventError(f"{what} must be a JSON object (a sync request document), not {kind_of(value)}")
     return value
-
-
-def _kind(value: Any) -> str:
-    return {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
-        type(value), "a number" if isinstance(value, (int, float)) else type(value).__name__
-    )
 
 
 def _timer(event: dict[str, Any]) -> Unwrapped:
@@ -209,7 +203,7 @@ def unwrap_batch(event: dict[str, Any]) -> list[Any]:
 
 def not_a_cloudevent(item: object) -> EventError:
     """The error for a batch entry that is not a CloudEvent."""
-    return EventError(f"a batch entry is {_kind(item)}, not a CloudEvent (an object with specversion)")
+    return EventError(f"a batch entry is {kind_of(item)}, not a CloudEvent (an object with specversion)")
 
 
 class RecentEvents(Generic[T]):

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError as SchemaViolation
 
-from .errors import DocumentInvalid, FieldError
+from .errors import DocumentInvalid, FieldError, kind_of
 from .fastschema import Check, compile_schema
 
 __all__ = [
@@ -113,16 +113,6 @@ def _pointer(parts: Iterator[str | int] | Any) -> str:
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
 
 
-def _kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number"
-    return {str: "a string", list: "an array", dict: "an object", type(None): "null"}.get(type(value), "a value")
-
-
 _ARTICLE = {"integer": "an integer", "object": "an object", "array": "an array"}
 
 
@@ -150,7 +140,7 @@ def _explain(error: SchemaViolation) -> Iterator[FieldError]:
                 )
         return
     if keyword == "type":
-        yield FieldError(path, f"must be {_ARTICLE.get(str(expected), 'a ' + str(expected))}, not {_kind(instance)}")
+        yield FieldError(path, f"must be {_ARTICLE.get(str(expected), 'a ' + str(expected))}, not {kind_of(instance)}")
         return
     yield FieldError(path, _sentence(keyword, expected, schema, instance) or error.message[:200])
 
@@ -241,7 +231,7 @@ def validate_document(document: Any) -> list[FieldError]:
         return list(_rule_errors(document))
     errors = [e for violation in _validator(DOCUMENT_SCHEMA).iter_errors(document) for e in _explain(violation)]
     if not isinstance(document, dict):
-        return errors or [FieldError("", f"must be an object, not {_kind(document)}")]
+        return errors or [FieldError("", f"must be an object, not {kind_of(document)}")]
     return errors or list(_rule_errors(document))
 
 
