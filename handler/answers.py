@@ -17,6 +17,7 @@ __all__ = [
     "error_body",
     "fleet",
     "followed",
+    "no_such_pool",
     "outcome",
     "rejected",
     "target_result",
@@ -89,6 +90,17 @@ def target_result(
         return {**ids, "status": outcome(error), **error_body(error), "http_status": error.status}
     body = {k: v for k, v in (result or {}).items() if k not in ("project_id", "cluster_id", "nodepool_id")}
     return {**ids, **body}
+
+
+def no_such_pool(cluster_id: str, name: str) -> dict[str, Any]:
+    """A fleet result for a selected name that matches no node pool of the cluster."""
+    return {
+        "cluster_id": cluster_id,
+        "nodepool_name": name,
+        "status": "rejected",
+        "error_code": "FUNC.NO_POOL",
+        "error_msg": f"the cluster has no node pool named {name[:64]!r}",
+    }
 
 
 def fleet(results: list[dict[str, Any]], not_reached: list[dict[str, Any]]) -> dict[str, Any]:

@@ -161,11 +161,7 @@ def _fleet_documents(
         chosen = [by_name[name] for name in fleet.names if name in by_name]
         unknown = [name for name in fleet.names if name not in by_name]
     base = {**fleet.shared, "project_id": fleet.project_id, "cluster_id": fleet.cluster_id}
-    missing = [
-        {"cluster_id": fleet.cluster_id, "nodepool_name": name, "status": "rejected", "error_code": "FUNC.NO_POOL",
-         "error_msg": f"the cluster has no node pool named {name[:64]!r}"}
-        for name in unknown
-    ]  # fmt: skip
+    missing = [answers.no_such_pool(fleet.cluster_id, name) for name in unknown]
     return [{**base, "nodepool_id": pool_id} for pool_id in chosen], missing
 
 
