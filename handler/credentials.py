@@ -36,7 +36,7 @@ SOURCES = (
     ("token", ("HUAWEICLOUD_AUTH_TOKEN",)),
     ("password", ("HUAWEICLOUD_IAM_USERNAME", "HUAWEICLOUD_IAM_PASSWORD", "HUAWEICLOUD_IAM_DOMAIN_NAME")),
     ("aksk", ("HUAWEICLOUD_SDK_AK", "HUAWEICLOUD_SDK_SK")),
-    ("agency", ("an agency on the function (context.getToken or its temporary AK/SK)",)),
+    ("agency", ("an agency on the function (context.getToken/getAuthToken or its temporary AK/SK)",)),
 )
 SIGNING_ALGORITHM = "SDK-HMAC-SHA256"
 # Used when IAM omits expires_at: short enough that a revoked token is not used for long.
@@ -61,7 +61,7 @@ class Credential(Protocol):
 
 
 class StaticToken(NamedTuple):
-    """A ready IAM token: from HUAWEICLOUD_AUTH_TOKEN or from the agency's context.getToken()."""
+    """A ready IAM token: from HUAWEICLOUD_AUTH_TOKEN or from the agency's context.getToken()/getAuthToken()."""
 
     token: Secret
     kind: str = "token"
@@ -356,7 +356,7 @@ def resolve(
 
 
 def _agency(context: RuntimeContext) -> Credential | None:
-    token = context.text("getToken")
+    token = context.agency_token()
     if token:
         return StaticToken(Secret(token), kind="agency-token")
     access_key = context.text("getSecurityAccessKey")

@@ -26,7 +26,7 @@ from .errors import (
     UpstreamError,
 )
 from .runtime import Deadline, RuntimeContext
-from .settings import Settings
+from .settings import Environment, Settings
 from .triggers import Trigger, Unwrapped
 
 __all__ = ["handler", "initializer", "reset"]
@@ -49,12 +49,13 @@ _lock = threading.Lock()
 _process: _Process | None = None
 
 
-def _current() -> _Process:
+def _current(context: RuntimeContext) -> _Process:
+    """The instance's state, built on first use from the environment and the first context's user data."""
     global _process  # noqa: PLW0603 - the per-instance state of a serverless function
     if _process is None:
         with _lock:
             if _process is None:
-                settings = Settings.from_environ(os.environ)
+                settings = Settings.from_environ(Environment(os.environ, context.user_data))
                 user_agent = f"nodepool-sync/{__version__} ({settings.function_name})"
                 session = new_session(user_agent)
                 _process = _Process(
@@ -293,7 +294,7 @@ def _handle(event: Any, context: Any) -> Any:
     trigger = Trigger.DIRECT
     try:
         trigger = triggers.recognize(event)
-        process = _current()
+        process = _current(view)
     except SyncError as error:
         result = _Result(error=error)
         _log(process, trigger.value, result, view, started, {})
@@ -334,9 +335,9 @@ def _batch(process: _Process, event: dict[str, Any], context: RuntimeContext, st
 
 def initializer(context: Any = None) -> None:
     """FunctionGraph initializer: read the settings, compile the schema and, for IAM passwords, fetch the token."""
-    process = _current()
-    validation.warm()
     view = RuntimeContext(context)
+    process = _current(view)
+    validation.warm()
     project_id = _defaults(process.settings, view).project_id
     if not project_id:
         return

@@ -17,12 +17,12 @@ class RuntimeContext:
     def __init__(self, context: object) -> None:
         self._context = context
 
-    def _call(self, name: str) -> object:
+    def _call(self, name: str, *args: str) -> object:
         method = getattr(self._context, name, None)
         if not callable(method):
             return None
         try:
-            return method()
+            return method(*args)
         except Exception:
             return None
 
@@ -37,6 +37,21 @@ class RuntimeContext:
     @property
     def project_id(self) -> str:
         return self.text("getProjectID")
+
+    def agency_token(self) -> str:
+        """The agency's IAM token: `getToken()` as documented, `getAuthToken()` as the open-source runtime names it.
+
+        https://github.com/openyuanrong/runtime/blob/main/api/python/yr/functionsdk/context.py (getAuthToken)
+        """
+        return self.text("getToken") or self.text("getAuthToken")
+
+    def user_data(self, name: str) -> str | None:
+        """A variable of the function's configuration, encrypted ones included (`getUserData(key)`); None if absent.
+
+        https://github.com/openyuanrong/runtime/blob/main/api/python/yr/functionsdk/context.py (getUserData)
+        """
+        value = self._call("getUserData", name)
+        return value if isinstance(value, str) else None
 
     def remaining_ms(self) -> float | None:
         value = self._call("getRemainingTimeInMilliSeconds")

@@ -6,13 +6,13 @@ import ipaddress
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
 
-__all__ = ["AUTH_MODES", "Secret", "Settings", "endpoint_is_allowed"]
+__all__ = ["AUTH_MODES", "Environment", "Secret", "Settings", "endpoint_is_allowed"]
 
 AUTH_MODES = ("token", "password", "aksk", "agency")
 _SEGMENT = re.compile(r"\*|[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
@@ -44,6 +44,43 @@ class Secret:
 
     def __bool__(self) -> bool:
         return bool(self._value)
+
+
+class Environment(Mapping[str, str]):
+    """The function's variables where FunctionGraph puts them: `os.environ`, then the context's user data.
+
+    Encrypted variables never reach `os.environ`: the Python runtime keeps them in the context's user data,
+    read with `getUserData(key)`, and serialises that whole map as JSON into RUNTIME_USERDATA (the fallback).
+    https://github.com/openyuanrong/runtime/blob/main/api/python/yr/functionsdk/context.py (load_user_data)
+    """
+
+    def __init__(self, environ: Mapping[str, str], user_data: Callable[[str], str | None] | None = None) -> None:
+        self._environ, self._user_data = environ, user_data
+        self._runtime_user_data: dict[str, str] | None = None
+
+    def _serialised(self) -> dict[str, str]:
+        if self._runtime_user_data is None:
+            try:
+                parsed = json.loads(self._environ.get("RUNTIME_USERDATA") or "{}")
+            except ValueError:
+                parsed = None
+            items = parsed.items() if isinstance(parsed, dict) else ()
+            self._runtime_user_data = {k: v for k, v in items if isinstance(k, str) and isinstance(v, str)}
+        return self._runtime_user_data
+
+    def __getitem__(self, name: str) -> str:
+        if name in self._environ:
+            return self._environ[name]
+        value = self._user_data(name) if self._user_data is not None else None
+        if value is not None:
+            return value
+        return self._serialised()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({**dict.fromkeys(self._environ), **dict.fromkeys(self._serialised())})
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 def endpoint_is_allowed(url: str) -> bool:

@@ -42,15 +42,26 @@ _VARIABLES = (
     "SYNC_WAIT", "SYNC_SKIP_IF_BUSY", "SYNC_ALLOWED_TARGETS", "JOB_POLL_INTERVAL_SECONDS",
     "JOB_POLL_MAX_INTERVAL_SECONDS", "TARGET_MIN_SECONDS", "EVENT_DEDUP_WINDOW_SECONDS", "APIG_MAX_BODY_BYTES",
     "HTTP_CONNECT_TIMEOUT_SECONDS", "HTTP_READ_TIMEOUT_SECONDS", "ANSWER_RESERVE_MS", "RETRY_MAX_ATTEMPTS",
-    "RETRY_AFTER_CAP_SECONDS", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "NO_PROXY", "no_proxy",
+    "RETRY_AFTER_CAP_SECONDS", "RUNTIME_USERDATA", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy",
+    "NO_PROXY", "no_proxy", "RETRY_BASE_SECONDS", "RETRY_CAP_SECONDS",
 )  # fmt: skip
 
 
 class FakeContext:
-    """A FunctionGraph context with the documented methods; pass only some to model partial contexts."""
+    """A FunctionGraph context with the documented methods; pass only some to model partial contexts.
 
-    def __init__(self, request_id: str = "fg-req-0001", remaining_ms: float = 30000, **values: str) -> None:
-        self._values = values
+    `user_data` is the function's configuration as `getUserData(key, default=None)` serves it (encrypted
+    variables included); `auth_token` answers the open-source runtime's `getAuthToken()`.
+    """
+
+    def __init__(
+        self,
+        request_id: str = "fg-req-0001",
+        remaining_ms: float = 30000,
+        user_data: dict[str, str] | None = None,
+        **values: str,
+    ) -> None:
+        self._values, self._user_data = values, user_data
         self._request_id, self._remaining = request_id, remaining_ms
 
     def getRequestID(self) -> str:  # noqa: N802 - the platform's method names
@@ -60,8 +71,11 @@ class FakeContext:
         return self._remaining
 
     def __getattr__(self, name: str) -> Callable[[], str]:
+        if name == "getUserData" and self._user_data is not None:
+            return self._user_data.get  # type: ignore[return-value]
         keys = {
             "getToken": "token",
+            "getAuthToken": "auth_token",
             "getSecurityAccessKey": "access_key",
             "getSecuritySecretKey": "secret_key",
             "getSecurityToken": "security_token",

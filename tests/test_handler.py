@@ -357,9 +357,10 @@ def test_a_failure_is_logged_with_its_code(invoke: Invoke, emulator: Emulator, l
 
 def test_the_session_is_reused_across_invocations(invoke: Invoke, emulator: Emulator) -> None:
     from handler import index
+    from handler.runtime import RuntimeContext
 
     invoke(load_event("direct.json"))
-    first = index._current().session
+    first = index._current(RuntimeContext(None)).session
     invoke(load_event("direct.json"))
-    assert index._current().session is first
+    assert index._current(RuntimeContext(None)).session is first
     assert len(emulator.syncs()) == 2
