@@ -51,6 +51,12 @@ _AMBIGUOUS_STATUS = frozenset({500, 502, 504})
 _NOT_ACTED_STATUS = frozenset({429, 503})
 _TOKEN_KINDS = frozenset({"token", "password", "agency-token"})  # credentials that send X-Auth-Token
 _POLL_RESERVE_SECONDS = 0.25  # one job read on loopback or in-region takes far less
+# Node pool reads ask for the whole pool's state: without advanceStatus=true `status.conditions` reflect only
+# the default scaling group (huaweicloudsdkcce ShowNodePoolRequest / ListNodePoolsRequest, `advance_status`).
+# https://github.com/huaweicloud/huaweicloud-sdk-python-v3/blob/master/huaweicloud-sdk-cce/huaweicloudsdkcce/v3/model/show_node_pool_request.py
+_WHOLE_POOL = "advanceStatus=true"
+# ListNodePools hides DefaultPool unless asked (`show_default_node_pool`, list_node_pools_request.py, same SDK).
+_WITH_DEFAULT_POOL = "showDefaultNodePool=true"
 
 
 def new_session(user_agent: str) -> requests.Session:
@@ -283,7 +289,7 @@ class CCEClient:
         """None when the node pool is idle; when a configuration sync runs, its job id ("" if CCE names none).
 
         Raises when it cannot tell."""
-        pool = self.get_json(self.nodepool_url(target), target.project_id, credential, deadline)
+        pool = self.get_json(f"{self.nodepool_url(target)}?{_WHOLE_POOL}", target.project_id, credential, deadline)
         status = pool.get("status") if isinstance(pool, dict) else None
         conditions = status.get("conditions") if isinstance(status, dict) else None
         if not isinstance(conditions, list) or not any(
@@ -295,10 +301,11 @@ class CCEClient:
         return jobid if isinstance(jobid, str) else ""
 
     def list_nodepools(
-        self, project_id: str, cluster_id: str, credential: Credential, deadline: Deadline
+        self, project_id: str, cluster_id: str, credential: Credential, deadline: Deadline, with_default: bool
     ) -> list[tuple[str, str]]:
-        """(id, name) of every node pool of the cluster, as CCE lists them."""
-        url = f"{self._project_url(project_id)}/clusters/{_segment(cluster_id)}/nodepools"
+        """(id, name) of the cluster's node pools as CCE lists them; DefaultPool only `with_default`."""
+        query = f"{_WHOLE_POOL}&{_WITH_DEFAULT_POOL}" if with_default else _WHOLE_POOL
+        url = f"{self._project_url(project_id)}/clusters/{_segment(cluster_id)}/nodepools?{query}"
         listing = self.get_json(url, project_id, credential, deadline)
         items = listing.get("items") if isinstance(listing, dict) else None
         pools = []

@@ -153,7 +153,8 @@ def _fleet_documents(
     if fleet.names is not None and not fleet.names:
         return fleet.documents, []
     credential = resolve(process.settings, context, fleet.project_id, process.session, process.tokens, deadline)
-    pools = process.client.list_nodepools(fleet.project_id, fleet.cluster_id, credential, deadline)
+    with_default = fleet.include_default if fleet.names is None else DEFAULT_POOL in fleet.names
+    pools = process.client.list_nodepools(fleet.project_id, fleet.cluster_id, credential, deadline, with_default)
     if fleet.names is None:
         chosen = [pool_id for pool_id, name in pools if fleet.include_default or pool_id != DEFAULT_POOL]
         unknown: list[str] = []

@@ -1,8 +1,11 @@
 """A local CCE + IAM emulator: a real threaded HTTP server on loopback, for tests, `make run` and the CLI.
 
 IAM: POST /v3/auth/tokens (password method). CCE: the node pool sync, GET node pool, GET node pool list,
-GET job. Every request is recorded; faults can be injected for the next N matching requests. Signatures are
-verified with code written here from the published algorithm, independent of handler/credentials.py.
+GET job. Node pool reads answer as the SDK documents (huaweicloudsdkcce ShowNodePoolRequest,
+ListNodePoolsRequest): without `advanceStatus=true` the status reflects only the default scaling group, and the
+list hides `DefaultPool` unless asked `showDefaultNodePool=true`. Every request is recorded; faults can be
+injected for the next N matching requests. Signatures are verified with code written here from the published
+algorithm, independent of handler/credentials.py.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from urllib.parse import parse_qs, parse_qsl, quote, unquote, urlsplit
 
 from jsonschema import Draft202012Validator
 
@@ -34,6 +37,7 @@ _POOLS = re.compile(r"^/api/v3/projects/([^/]+)/clusters/([^/]+)/nodepools$")
 _SYNC = re.compile(r"^/api/v3/projects/([^/]+)/clusters/([^/]+)/nodepools/([^/]+)/operation/upgrade$")
 _JOB = re.compile(r"^/api/v3/projects/([^/]+)/jobs/([^/]+)$")
 _SALTED = re.compile(r"^\$6\$[./0-9A-Za-z]{1,16}\$[./0-9A-Za-z]{86}$")
+DEFAULT_POOL = "DefaultPool"
 
 
 @dataclass
@@ -114,6 +118,9 @@ class Emulator:
         self.omit_expires_at = False
         self.job_seconds = 0.0
         self.job_outcome = "Success"
+        # Pools have several scaling groups and a sync's nodes sit outside the default one, so a read without
+        # advanceStatus=true (the default group only) does not see the sync running.
+        self.multi_group = True
         self._validator = Draft202012Validator(json.loads(SCHEMA.read_text(encoding="utf-8")))
         self._server: ThreadingHTTPServer | None = None
 
@@ -251,11 +258,13 @@ class Emulator:
             return job
         return None
 
-    def pool_view(self, project_id: str, cluster_id: str, pool_id: str) -> dict[str, Any]:
+    def pool_view(self, project_id: str, cluster_id: str, pool_id: str, advance: bool = True) -> dict[str, Any]:
+        """The node pool as CCE shows it; `advance` is the query's advanceStatus=true (the whole pool)."""
         running = self.job_for(project_id, cluster_id, pool_id)
         busy_job = self.busy.get((project_id, cluster_id, pool_id)) or (running.id if running else None)
         name = self.pools.get((project_id, cluster_id), {}).get(pool_id, pool_id)
-        conditions = [{"type": "ConfigurationSynchronizing", "status": "True" if busy_job else "False"}]
+        syncing = busy_job is not None and (advance or not self.multi_group)
+        conditions = [{"type": "ConfigurationSynchronizing", "status": "True" if syncing else "False"}]
         status: dict[str, Any] = {"phase": "Synchronizing" if busy_job else "", "conditions": conditions}
         if busy_job:
             status["jobId"] = busy_job
@@ -281,6 +290,11 @@ class Emulator:
             self.jobs[job.id] = job
             self.latest_job[(project_id, cluster_id, pool_id)] = job
         return 200, {"jobid": job.id}
+
+
+def _flag(query: str, name: str) -> bool:
+    """A boolean query parameter as CCE reads it: true only when given as `true`."""
+    return parse_qs(query).get(name) == ["true"]
 
 
 def _is_salted(value: str) -> bool:
@@ -424,9 +438,14 @@ class _Handler(BaseHTTPRequestHandler):
         elif (match := _SYNC.match(path)) and request.method == "POST":
             status, body = self._authorized(request, match.group(1), lambda: self._sync(request, match.groups()))
         elif (match := _POOL.match(path)) and request.method == "GET":
-            status, body = self._authorized(request, match.group(1), lambda: (200, emulator.pool_view(*match.groups())))
+            advance = _flag(request.query, "advanceStatus")
+            status, body = self._authorized(
+                request, match.group(1), lambda: (200, emulator.pool_view(*match.groups(), advance=advance))
+            )
         elif (match := _POOLS.match(path)) and request.method == "GET":
-            status, body = self._authorized(request, match.group(1), lambda: (200, self._pool_list(*match.groups())))
+            status, body = self._authorized(
+                request, match.group(1), lambda: (200, self._pool_list(*match.groups(), query=request.query))
+            )
         elif (match := _JOB.match(path)) and request.method == "GET":
             status, body = self._authorized(request, match.group(1), lambda: self._job(match.group(2)))
         if send:
@@ -450,12 +469,14 @@ class _Handler(BaseHTTPRequestHandler):
             return 400, {"errorCode": "CCE.01400001", "errorMessage": "The body is not JSON"}
         return self.emulator.accept_sync(ids[0], ids[1], ids[2], body)
 
-    def _pool_list(self, project_id: str, cluster_id: str) -> dict[str, Any]:
+    def _pool_list(self, project_id: str, cluster_id: str, query: str) -> dict[str, Any]:
         pools = self.emulator.pools.get((project_id, cluster_id), {})
+        shown = [p for p in pools if p != DEFAULT_POOL or _flag(query, "showDefaultNodePool")]
+        advance = _flag(query, "advanceStatus")
         return {
             "kind": "List",
             "apiVersion": "v3",
-            "items": [self.emulator.pool_view(project_id, cluster_id, p) for p in pools],
+            "items": [self.emulator.pool_view(project_id, cluster_id, p, advance) for p in shown],
         }
 
     def _job(self, job_id: str) -> tuple[int, Any]:

@@ -85,6 +85,14 @@ def test_aksk_source_signs_as_the_sdk_does(invoke: Invoke, emulator: Any, env: A
     assert "x-sdk-date" in emulator.syncs()[0].headers
 
 
+def test_aksk_signs_a_node_pool_read_with_its_query(invoke: Invoke, emulator: Any, env: Any) -> None:
+    env(**NO_TOKEN, **AKSK_VARS, SYNC_SKIP_IF_BUSY=None)
+    emulator.add_keys(ACCESS_KEY, SECRET_KEY)
+    assert invoke(load_event("direct.json"))["status"] == "accepted"
+    [read] = emulator.cce_requests("GET")
+    assert read.query == "advanceStatus=true" and "authorization" in read.headers
+
+
 def test_aksk_with_security_token(invoke: Invoke, emulator: Any, env: Any) -> None:
     env(**NO_TOKEN, **AKSK_VARS, HUAWEICLOUD_SDK_SECURITY_TOKEN=SECURITY_TOKEN)
     emulator.add_keys(ACCESS_KEY, SECRET_KEY, SECURITY_TOKEN)

@@ -145,6 +145,12 @@ def test_select_pools_by_name(invoke: Invoke, pools: Emulator) -> None:
     assert missing["nodepool_name"] == "missing" and missing["error_code"] == "FUNC.NO_POOL"
     [listing] = [r for r in pools.cce_requests("GET") if r.path.endswith("/nodepools")]
     assert listing.path == f"/api/v3/projects/{PROJECT}/clusters/{CLUSTER}/nodepools"
+    assert listing.query == "advanceStatus=true"
+
+
+def test_naming_the_default_pool_asks_cce_to_list_it(invoke: Invoke, pools: Emulator) -> None:
+    assert invoke({"spec": SPEC, "nodepools": {"names": ["DefaultPool"]}})["status"] == "all_accepted"
+    assert [s.json["spec"]["nodePoolID"] for s in pools.syncs()] == ["DefaultPool"]
 
 
 def test_select_all_pools_leaves_out_the_default_pool(invoke: Invoke, pools: Emulator) -> None:
@@ -186,6 +192,7 @@ def test_busy_guard_lets_an_idle_pool_through(invoke: Invoke, emulator: Emulator
     env(SYNC_SKIP_IF_BUSY=None)
     assert invoke({"spec": SPEC})["status"] == "accepted"
     assert [r.method for r in emulator.cce_requests()] == ["GET", "POST"]
+    assert emulator.cce_requests("GET")[0].query == "advanceStatus=true"
 
 
 def test_busy_guard_sees_a_sync_started_by_another_instance(invoke: Invoke, emulator: Emulator, env: Any) -> None:
