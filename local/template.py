@@ -8,7 +8,7 @@ import re
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 from jsonschema import Draft202012Validator
@@ -17,13 +17,38 @@ ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
 SCHEMA = ROOT / "schemas" / "template.schema.json"
 RESOURCE = "nodepool_sync"
+EG_RESOURCE = "sync_requests"
+# The Terraform variable behind each encrypted variable of the function.
 SECRET_VARIABLES = {
-    "HUAWEICLOUD_AUTH_TOKEN": "huaweicloud_auth_token",
     "HUAWEICLOUD_IAM_PASSWORD": "huaweicloud_iam_password",
     "HUAWEICLOUD_SDK_SK": "huaweicloud_sdk_sk",
-    "HUAWEICLOUD_SDK_SECURITY_TOKEN": "huaweicloud_sdk_security_token",
     "NODE_LOGIN_PASSWORD": "node_login_password",
 }
+# Every Terraform variable a rendering may reference: (description, sensitive).
+VARIABLES = {
+    "region": ("Region of the function and the cluster, e.g. ap-southeast-1 (provider and function)", False),
+    "function_zip": ("Path of the zip built by `make package`", False),
+    "apig_instance_id": ("ID of the dedicated API Gateway instance that serves the sync API", False),
+    "apig_group_id": ("ID of the API group (in that gateway) that publishes the sync API", False),
+    "eg_channel_id": ("ID of the custom EventGrid channel that sync requests are published to", False),
+    "huaweicloud_iam_password": ("Password of the IAM user named in template.yaml (encrypted variable)", True),
+    "huaweicloud_sdk_ak": ("Access key the function signs CCE requests with", False),
+    "huaweicloud_sdk_sk": ("Secret key of that access key (encrypted variable)", True),
+    "node_login_password": ("Node login password for syncs that set one; empty for none (encrypted variable)", True),
+}
+# The CCE actions the function calls, one per request handler/cce.py makes; the agency's custom policy grants
+# exactly these. (Action names follow CCE's fine-grained policy naming; not verified against a live account.)
+CCE_ACTIONS = (
+    "cce:nodepool:update",  # POST .../nodepools/{id}/operation/upgrade: the sync
+    "cce:nodepool:get",  # GET .../nodepools/{id}?advanceStatus=true: busy guard and ambiguity check
+    "cce:nodepool:list",  # GET .../nodepools: selecting pools by name or all
+    "cce:job:get",  # GET .../jobs/{id}: following the job
+)
+# Cloud-service agencies trust the domain op_svc_<service>; FunctionGraph's is op_svc_cff (IAM "Delegating
+# Another Service for Resource Management",
+# https://support.huaweicloud.com/intl/en-us/usermanual-iam/iam_06_0004.html; the provider reads
+# `^op_svc_[A-Za-z]+$` as a service, huaweicloud/services/iam/resource_huaweicloud_identity_agency.go).
+FUNCTIONGRAPH_SERVICE = "op_svc_cff"
 
 
 class TemplateError(Exception):
@@ -128,46 +153,79 @@ def _stable_id(*parts: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, "nodepool-sync/" + "/".join(parts)))
 
 
-def render_terraform(template: dict[str, Any], zip_path: str = "../dist/nodepool-sync.zip") -> dict[str, Any]:
-    """The Terraform JSON configuration (huaweicloud provider) for the function and its three triggers."""
-    function, triggers = template["function"], template["triggers"]
-    urn = f"${{huaweicloud_fgs_function.{RESOURCE}.urn}}"
-    secrets = function.get("secret_environment", [])
-    variables: dict[str, Any] = {
-        "function_zip": {"type": "string", "default": zip_path, "description": "the zip from make package"},
-        "apig_group_id": {"type": "string", "description": "API Gateway group of the sync API"},
-        "eg_channel_id": {"type": "string", "description": "EventGrid channel the sync events arrive on"},
-    }
-    for name in secrets:
-        variables[SECRET_VARIABLES[name]] = {"type": "string", "sensitive": True, "description": f"value of {name}"}
-    fgs: dict[str, Any] = {
-        "name": function["name"],
-        "app": function["app"],
-        "description": function.get("description", ""),
-        "runtime": function["runtime"],
-        "handler": function["handler"],
-        "memory_size": function["memory_size"],
-        "timeout": function["timeout"],
-        "agency": function["agency"],
-        "app_agency": function["agency"],
-        "code_type": "zip",
-        "code_filename": "nodepool-sync.zip",
-        "func_code": "${filebase64(var.function_zip)}",
-        "user_data": json.dumps(function.get("environment", {}), sort_keys=True),
-    }
-    if secrets:
-        pairs = ", ".join(f'"{name}" = var.{SECRET_VARIABLES[name]}' for name in secrets)
-        fgs["encrypted_user_data"] = f"${{jsonencode({{{pairs}}})}}"
-    if "initializer" in function:
-        fgs["initializer_handler"] = function["initializer"]
-        fgs["initializer_timeout"] = function.get("initializer_timeout", 30)
-    if "max_instance_num" in function:
-        fgs["max_instance_num"] = function["max_instance_num"]
+class Var(NamedTuple):
+    """A reference to a Terraform variable, rendered as `var.NAME`."""
 
-    timer, apig, eventgrid = triggers["timer"], triggers["apig"], triggers["eventgrid"]
-    timer_data = {k: timer[k] for k in ("name", "schedule_type", "schedule")}
-    timer_data["user_event"] = timer.get("user_event", "")
-    apig_data = {
+    name: str
+
+
+def _hcl_string(value: str) -> str:
+    """An HCL string literal: JSON escapes, and `${`/`%{` escaped so Terraform takes them literally."""
+    return json.dumps(value).replace("${", "$${").replace("%{", "%%{")
+
+
+def _jsonencode(values: dict[str, str | Var]) -> str:
+    """`${jsonencode({...})}`: the JSON text FunctionGraph wants for user_data, with variables filled by Terraform."""
+    entries = ", ".join(
+        f"{_hcl_string(k)} = {f'var.{v.name}' if isinstance(v, Var) else _hcl_string(v)}" for k, v in values.items()
+    )
+    return f"${{jsonencode({{{entries}}})}}"
+
+
+def _variables_used(config: Any) -> set[str]:
+    text = json.dumps(config)
+    return set(re.findall(r"\bvar\.([A-Za-z_][A-Za-z0-9_]*)", text))
+
+
+def _function_variables(function: dict[str, Any]) -> tuple[dict[str, str | Var], dict[str, str | Var]]:
+    """The function's plain (user_data) and encrypted (encrypted_user_data) variables, by credential mode."""
+    credentials = function["credentials"]
+    mode = credentials["mode"]
+    plain: dict[str, str | Var] = {
+        **function.get("environment", {}),
+        "HUAWEICLOUD_SDK_REGION": Var("region"),
+        "HUAWEICLOUD_AUTH_MODE": mode,
+    }
+    secret: dict[str, str | Var] = {}
+    if mode == "password":
+        plain["HUAWEICLOUD_IAM_USERNAME"] = credentials["iam_username"]
+        plain["HUAWEICLOUD_IAM_DOMAIN_NAME"] = credentials["iam_domain_name"]
+        secret["HUAWEICLOUD_IAM_PASSWORD"] = Var(SECRET_VARIABLES["HUAWEICLOUD_IAM_PASSWORD"])
+    elif mode == "aksk":
+        plain["HUAWEICLOUD_SDK_AK"] = Var("huaweicloud_sdk_ak")
+        secret["HUAWEICLOUD_SDK_SK"] = Var(SECRET_VARIABLES["HUAWEICLOUD_SDK_SK"])
+    for name in function.get("secret_environment", []):
+        secret[name] = Var(SECRET_VARIABLES[name])
+    return plain, secret
+
+
+def _agency_resources(function: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    """The agency name to give the function and, when the template asks, the agency and its custom policy."""
+    credentials = function["credentials"]
+    if credentials["mode"] != "agency":
+        return None, {}
+    if not credentials.get("create_agency", False):
+        return credentials["agency"], {}
+    policy = {"Version": "1.1", "Statement": [{"Effect": "Allow", "Action": list(CCE_ACTIONS)}]}
+    role = {
+        "name": credentials["policy"],
+        "description": f"What {function['name']} calls on CCE, and nothing else",
+        "type": "XA",  # a project-level service's policy (CCE)
+        "policy": json.dumps(policy),
+    }
+    agency = {
+        "name": credentials["agency"],
+        "description": f"Lets the FunctionGraph function {function['name']} sync CCE node pools",
+        "delegated_domain_name": FUNCTIONGRAPH_SERVICE,
+        "project_role": [{"project": "${var.region}", "roles": [f"${{huaweicloud_identity_role.{RESOURCE}.name}}"]}],
+    }
+    resources = {"huaweicloud_identity_role": {RESOURCE: role}, "huaweicloud_identity_agency": {RESOURCE: agency}}
+    return f"${{huaweicloud_identity_agency.{RESOURCE}.name}}", resources
+
+
+def _apig_trigger(apig: dict[str, Any], urn: str) -> dict[str, Any]:
+    """A dedicated gateway's trigger (DEDICATEDGATEWAY with instance_id) unless the template asks for the shared one."""
+    event_data: dict[str, Any] = {
         "name": apig["name"],
         "group_id": apig["group_id"],
         "env_name": apig["env_name"],
@@ -181,18 +239,37 @@ def render_terraform(template: dict[str, Any], zip_path: str = "../dist/nodepool
         "type": 1,
         "func_info": {"timeout": apig.get("timeout_ms", 5000)},
     }
+    shared = apig.get("gateway") == "shared"
+    if not shared:
+        event_data["instance_id"] = apig["instance_id"]
+    return {"function_urn": urn, "type": "APIG" if shared else "DEDICATEDGATEWAY", "event_data": json.dumps(event_data)}
+
+
+def _eventgrid_resources(eventgrid: dict[str, Any], urn: str) -> dict[str, Any]:
+    """The custom event source in the channel and the subscription that invokes the function through EventGrid's
+    own agency."""
+    source = {
+        "channel_id": eventgrid["channel_id"],
+        "name": eventgrid["source_name"],
+        "type": "APPLICATION",
+        "description": "Sync requests for nodepool-sync",
+    }
+    source_name = f"${{huaweicloud_eg_custom_event_source.{EG_RESOURCE}.name}}"
     filter_rule = {
         "source": [{"op": "StringIn", "values": [eventgrid["source_name"]]}],
         "type": [{"op": "StringIn", "values": eventgrid["event_types"]}],
     }
+    invoke_type = eventgrid.get("invoke_type", "SYNC")
+    detail = {"urn": urn, "agency_name": eventgrid["target_agency"], "invoke_type": invoke_type}
     subscription = {
         "channel_id": eventgrid["channel_id"],
         "name": eventgrid["name"],
+        "depends_on": [f"huaweicloud_eg_custom_event_source.{EG_RESOURCE}"],
         "sources": [
             {
                 "id": _stable_id("source", eventgrid["name"]),
-                "provider_type": eventgrid["source_provider_type"],
-                "name": eventgrid["source_name"],
+                "provider_type": "CUSTOM",
+                "name": source_name,
                 "filter_rule": json.dumps(filter_rule),
             }
         ],
@@ -202,30 +279,87 @@ def render_terraform(template: dict[str, Any], zip_path: str = "../dist/nodepool
                 "provider_type": "OFFICIAL",
                 "name": "HC.FunctionGraph",
                 "detail_name": "detail",
-                "detail": json.dumps(
-                    {"urn": urn, "agency_name": function["agency"], "invoke_type": eventgrid.get("invoke_type", "SYNC")}
-                ),
+                "detail": json.dumps(detail),
                 "transform": json.dumps({"type": "ORIGINAL"}),
             }
         ],
     }
     return {
+        "huaweicloud_eg_custom_event_source": {EG_RESOURCE: source},
+        "huaweicloud_eg_event_subscription": {EG_RESOURCE: subscription},
+    }
+
+
+def _declare(names: set[str], function: dict[str, Any], zip_path: str) -> dict[str, Any]:
+    """A `variable` block for each variable the configuration references; an unknown one is a TemplateError."""
+    unknown = sorted(names - VARIABLES.keys())
+    if unknown:
+        raise TemplateError(f"template.yaml references Terraform variables deploy-config does not know: {unknown}")
+    defaults = {
+        "region": function.get("environment", {}).get("HUAWEICLOUD_SDK_REGION"),
+        "function_zip": zip_path,
+        "node_login_password": "",
+    }
+    declared: dict[str, Any] = {}
+    for name in sorted(names):
+        description, sensitive = VARIABLES[name]
+        variable: dict[str, Any] = {"type": "string", "description": description}
+        if sensitive:
+            variable["sensitive"] = True
+        if defaults.get(name) is not None:
+            variable["default"] = defaults[name]
+        declared[name] = variable
+    return declared
+
+
+def render_terraform(template: dict[str, Any], zip_path: str = "../dist/nodepool-sync.zip") -> dict[str, Any]:
+    """The Terraform JSON configuration (huaweicloud provider) for the function, its credentials and its triggers."""
+    function, triggers = template["function"], template["triggers"]
+    urn = f"${{huaweicloud_fgs_function.{RESOURCE}.urn}}"
+    plain, secret = _function_variables(function)
+    agency, iam_resources = _agency_resources(function)
+    fgs: dict[str, Any] = {
+        "name": function["name"],
+        "app": function["app"],
+        "description": function.get("description", ""),
+        "runtime": function["runtime"],
+        "handler": function["handler"],
+        "memory_size": function["memory_size"],
+        "timeout": function["timeout"],
+        "code_type": "zip",
+        "code_filename": "nodepool-sync.zip",
+        "func_code": "${filebase64(var.function_zip)}",
+        "user_data": _jsonencode(plain),
+    }
+    if agency is not None:
+        fgs["agency"] = fgs["app_agency"] = agency  # app_agency: the execution agency behind getToken()
+    if secret:
+        fgs["encrypted_user_data"] = _jsonencode(secret)
+    if "initializer" in function:
+        fgs["initializer_handler"] = function["initializer"]
+        fgs["initializer_timeout"] = function.get("initializer_timeout", 30)
+    if "max_instance_num" in function:
+        fgs["max_instance_num"] = str(function["max_instance_num"])  # a string in the provider's schema
+
+    timer = triggers["timer"]
+    timer_data = {k: timer[k] for k in ("name", "schedule_type", "schedule")}
+    timer_data["user_event"] = timer.get("user_event", "")
+    resources: dict[str, Any] = {
+        **iam_resources,
+        "huaweicloud_fgs_function": {RESOURCE: fgs},
+        "huaweicloud_fgs_function_trigger": {
+            "timer": {"function_urn": urn, "type": "TIMER", "status": "ACTIVE", "event_data": json.dumps(timer_data)},
+            "apig": _apig_trigger(triggers["apig"], urn),
+        },
+        **_eventgrid_resources(triggers["eventgrid"], urn),
+    }
+    config: dict[str, Any] = {
         "terraform": {
             "required_providers": {"huaweicloud": {"source": "huaweicloud/huaweicloud", "version": ">= 1.60.0"}}
         },
-        "variable": variables,
-        "resource": {
-            "huaweicloud_fgs_function": {RESOURCE: fgs},
-            "huaweicloud_fgs_function_trigger": {
-                "timer": {
-                    "function_urn": urn,
-                    "type": "TIMER",
-                    "status": "ACTIVE",
-                    "event_data": json.dumps(timer_data),
-                },
-                "apig": {"function_urn": urn, "type": "APIG", "status": "ACTIVE", "event_data": json.dumps(apig_data)},
-            },
-            "huaweicloud_eg_event_subscription": {"sync_requests": subscription},
-        },
-        "output": {"function_urn": {"value": urn}},
+        # The provider's own credentials come from HW_ACCESS_KEY / HW_SECRET_KEY in the shell (see README).
+        "provider": {"huaweicloud": {"region": "${var.region}"}},
+        "resource": resources,
+        "output": {"function_urn": {"value": urn, "description": "URN of the deployed function"}},
     }
+    return {"variable": _declare(_variables_used(config), function, zip_path), **config}

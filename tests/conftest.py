@@ -137,6 +137,21 @@ def env(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callabl
     index.reset()
 
 
+def only_platform_variables(env: Callable[..., None]) -> None:
+    """os.environ as FunctionGraph leaves it when no setting is a plain variable: the platform's names only."""
+    env(
+        CCE_ENDPOINT=None,
+        IAM_ENDPOINT=None,
+        HUAWEICLOUD_SDK_PROJECT_ID=None,
+        CCE_CLUSTER_ID=None,
+        CCE_NODEPOOL_ID=None,
+        HUAWEICLOUD_AUTH_TOKEN=None,
+        SYNC_SKIP_IF_BUSY=None,
+        RUNTIME_PROJECT_ID=PROJECT,
+        RUNTIME_FUNC_NAME="nodepool-sync",
+    )
+
+
 class LogCapture(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)

@@ -64,40 +64,6 @@ def test_an_invalid_template_is_refused(tmp_path: Path, path: tuple[str, ...], v
         templates.load(bad)
 
 
-def test_terraform_rendering_has_the_provider_resources() -> None:
-    config = templates.render_terraform(templates.load())
-    resources = config["resource"]
-    function = resources["huaweicloud_fgs_function"]["nodepool_sync"]
-    required = {"name", "app", "runtime", "handler", "memory_size", "timeout", "code_type", "func_code"}
-    assert required <= function.keys()
-    assert (function["runtime"], function["handler"], function["code_type"]) == ("Python3.12", "index.handler", "zip")
-    assert function["func_code"] == "${filebase64(var.function_zip)}"
-    assert json.loads(function["user_data"])["CCE_CLUSTER_ID"] == CLUSTER
-    assert "HUAWEICLOUD_IAM_PASSWORD" in function["encrypted_user_data"]
-    assert "HUAWEICLOUD_IAM_PASSWORD" not in function["user_data"]
-    assert config["variable"]["huaweicloud_iam_password"]["sensitive"] is True
-
-    triggers = resources["huaweicloud_fgs_function_trigger"]
-    assert {t["type"] for t in triggers.values()} == {"TIMER", "APIG"}
-    timer = json.loads(triggers["timer"]["event_data"])
-    assert set(timer) == {"name", "schedule_type", "schedule", "user_event"}
-    apig = json.loads(triggers["apig"]["event_data"])
-    assert apig["auth"] in ("IAM", "APP") and apig["req_method"] == "POST"
-    assert apig["path"] == "/clusters/{cluster_id}/nodepools/{nodepool_id}/sync"
-
-    subscription = resources["huaweicloud_eg_event_subscription"]["sync_requests"]
-    assert {"channel_id", "name", "sources", "targets"} <= subscription.keys()
-    [source], [target] = subscription["sources"], subscription["targets"]
-    assert json.loads(source["filter_rule"])["source"] == [{"op": "StringIn", "values": ["ops.nodepool-sync"]}]
-    assert (target["provider_type"], target["name"], target["detail_name"]) == (
-        "OFFICIAL",
-        "HC.FunctionGraph",
-        "detail",
-    )
-    assert json.loads(target["detail"])["urn"] == "${huaweicloud_fgs_function.nodepool_sync.urn}"
-    assert json.loads(target["transform"]) == {"type": "ORIGINAL"}
-
-
 def test_deploy_config_writes_terraform_json(tmp_path: Path) -> None:
     output = tmp_path / "main.tf.json"
     result = _cli("deploy-config", "--output", str(output))

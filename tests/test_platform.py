@@ -28,27 +28,13 @@ from tests.conftest import (
     PROJECT,
     FakeContext,
     load_event,
+    only_platform_variables,
 )
 
 Invoke = Callable[..., Any]
 WITH_LOGIN = {
     "spec": {"maxUnavailable": 1, "nodeTemplate": {"lifeCycle": {}, "login": {"userPassword": {"username": "root"}}}}
 }
-
-
-def _only_platform_variables(env: Any) -> None:
-    """os.environ as FunctionGraph leaves it when every setting is an encrypted variable: platform names only."""
-    env(
-        CCE_ENDPOINT=None,
-        IAM_ENDPOINT=None,
-        HUAWEICLOUD_SDK_PROJECT_ID=None,
-        CCE_CLUSTER_ID=None,
-        CCE_NODEPOOL_ID=None,
-        HUAWEICLOUD_AUTH_TOKEN=None,
-        SYNC_SKIP_IF_BUSY=None,
-        RUNTIME_PROJECT_ID=PROJECT,
-        RUNTIME_FUNC_NAME="nodepool-sync",
-    )
 
 
 def _user_data(emulator: Emulator) -> dict[str, str]:
@@ -77,7 +63,7 @@ def _assert_salted_from(crypted: str, password: str) -> None:
 def test_a_function_configured_only_through_user_data_syncs_with_an_iam_password_and_salts_the_node_password(
     invoke: Invoke, emulator: Emulator, env: Any
 ) -> None:
-    _only_platform_variables(env)
+    only_platform_variables(env)
     context = FakeContext(user_data=_user_data(emulator))
     index.initializer(context)
     answer = invoke(WITH_LOGIN, context)
@@ -93,7 +79,7 @@ def test_a_function_configured_only_through_user_data_syncs_with_an_iam_password
 def test_runtime_userdata_serves_when_the_context_has_no_getuserdata(
     invoke: Invoke, emulator: Emulator, env: Any
 ) -> None:
-    _only_platform_variables(env)
+    only_platform_variables(env)
     env(RUNTIME_USERDATA=json.dumps(_user_data(emulator)))
     assert invoke(WITH_LOGIN, FakeContext())["status"] == "accepted"
     assert len(emulator.iam_requests()) == 1
@@ -101,7 +87,7 @@ def test_runtime_userdata_serves_when_the_context_has_no_getuserdata(
 
 
 def test_settings_are_read_once_from_the_first_context(invoke: Invoke, emulator: Emulator, env: Any) -> None:
-    _only_platform_variables(env)
+    only_platform_variables(env)
     index.initializer(FakeContext(user_data=_user_data(emulator)))
     later = FakeContext(user_data={**_user_data(emulator), "CCE_NODEPOOL_ID": "np-other"})
     assert invoke({"spec": {"maxUnavailable": 1}}, later)["nodepool_id"] == NODEPOOL
@@ -131,7 +117,7 @@ def test_an_encrypted_variable_is_a_masked_secret_like_the_others() -> None:
 
 
 def test_a_malformed_user_data_variable_is_named_in_the_error(invoke: Invoke, env: Any) -> None:
-    _only_platform_variables(env)
+    only_platform_variables(env)
     answer = invoke(load_event("timer.json"), FakeContext(user_data={"SYNC_WAIT": "maybe"}))
     assert answer["status"] == "rejected" and "SYNC_WAIT" in answer["error_msg"]
 

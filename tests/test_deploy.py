@@ -1,0 +1,403 @@
+"""The deployment as rendered: true to the provider's published schemas, and a function that syncs when run.
+
+Provider facts: tests/provider/schemas.json (made by tests/provider/extract.py from
+huaweicloud/terraform-provider-huaweicloud docs/json/resources, at the commit it records).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from handler import index
+from local import template as templates
+from local.emulator import Emulator
+from tests.conftest import (
+    ACCESS_KEY,
+    IAM_DOMAIN,
+    IAM_PASSWORD,
+    IAM_USER,
+    NODE_PASSWORD,
+    PROJECT,
+    SECRET_KEY,
+    FakeContext,
+    only_platform_variables,
+)
+
+PROVIDER = json.loads((Path(__file__).parent / "provider" / "schemas.json").read_text(encoding="utf-8"))
+META_ARGUMENTS = {"depends_on", "count", "for_each", "provider", "lifecycle"}
+# The event_data keys FunctionGraph knows (huaweicloudsdkfunctiongraph 3.1.219, TriggerEventDataRequestBody:
+# https://github.com/huaweicloud/huaweicloud-sdk-python-v3/blob/master/huaweicloud-sdk-functiongraph/huaweicloudsdkfunctiongraph/v2/model/trigger_event_data_request_body.py).
+TRIGGER_EVENT_DATA_KEYS = {
+    "name", "schedule_type", "schedule", "user_event", "type", "path", "protocol", "req_method", "group_id",
+    "group_name", "match_mode", "env_name", "env_id", "auth", "func_info", "sl_domain", "backend_type",
+    "operations", "instance_id",
+}  # fmt: skip
+AGENCY_TOKEN = "MIIagency-token-for-the-rendered-function"
+CREDENTIALS = {
+    "agency": {"mode": "agency", "agency": "nodepool-sync-agency", "create_agency": True, "policy": "sync-cce"},
+    "existing-agency": {"mode": "agency", "agency": "ops-agency"},
+    "password": {"mode": "password", "iam_username": IAM_USER, "iam_domain_name": IAM_DOMAIN},
+    "aksk": {"mode": "aksk"},
+}
+VALUES = {
+    "apig_instance_id": "a1b2c3d4e5f60718293a4b5c6d7e8f90",
+    "apig_group_id": "0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+    "eg_channel_id": "c0ffee00-0000-4000-8000-000000000001",
+    "huaweicloud_iam_password": IAM_PASSWORD,
+    "huaweicloud_sdk_ak": ACCESS_KEY,
+    "huaweicloud_sdk_sk": SECRET_KEY,
+    "node_login_password": NODE_PASSWORD,
+}
+
+
+def _template(credentials: str = "agency", gateway: str = "dedicated") -> dict[str, Any]:
+    template = copy.deepcopy(templates.load())
+    template["function"]["credentials"] = dict(CREDENTIALS[credentials])
+    if gateway == "shared":
+        template["triggers"]["apig"]["gateway"] = "shared"
+        del template["triggers"]["apig"]["instance_id"]
+    return template
+
+
+def _variables(config: dict[str, Any]) -> dict[str, str]:
+    """What `terraform apply -var ...` would fill: the declared defaults, then the values a user gives."""
+    defaults = {name: v["default"] for name, v in config["variable"].items() if "default" in v}
+    return {**defaults, **{k: v for k, v in VALUES.items() if k in config["variable"]}}
+
+
+_LITERAL = r'"(?:[^"\\]|\\.)*"'
+_ENTRY = re.compile(rf"\s*({_LITERAL})\s*=\s*(var\.\w+|{_LITERAL})\s*(,|$)")
+
+
+def evaluate(value: str, variables: dict[str, str]) -> str:
+    """Terraform's value for the string forms the rendering uses: `${jsonencode({...})}` and `${var.x}`."""
+    match = re.fullmatch(r"\$\{jsonencode\(\{(.*)\}\)\}", value, re.DOTALL)
+    if match is None:
+        return re.sub(r"\$\{var\.(\w+)\}", lambda m: variables[m[1]], value)
+    body, position, result = match[1], 0, {}
+    while position < len(body):
+        entry = _ENTRY.match(body, position)
+        assert entry is not None, f"not a rendering form this evaluator knows: {body[position:][:60]!r}"
+        key, expression = json.loads(entry[1]), entry[2]
+        literal = expression.startswith('"')
+        result[key] = json.loads(expression.replace("$${", "${")) if literal else variables[expression[4:]]
+        position = entry.end()
+    return json.dumps(result)
+
+
+# --- the provider's published schemas ------------------------------------------------------------------------
+
+
+def _check_block(path: str, rendered: dict[str, Any], schema: dict[str, Any], problems: list[str]) -> None:
+    attributes, blocks = schema["attributes"], schema["blocks"]
+    for name, value in rendered.items():
+        where = f"{path}.{name}"
+        if name in META_ARGUMENTS:
+            continue
+        if name in blocks:
+            items = value if isinstance(value, list) else [value]
+            for i, item in enumerate(items):
+                _check_block(f"{where}[{i}]", item, blocks[name], problems)
+            continue
+        spec = attributes.get(name)
+        if spec is None:
+            problems.append(f"{where}: no such attribute")
+        elif spec.get("deprecated"):
+            problems.append(f"{where}: deprecated")
+        elif spec.get("computed") and not (spec.get("optional") or spec.get("required")):
+            problems.append(f"{where}: computed only")
+        elif not _fits(value, spec["type"]):
+            problems.append(f"{where}: {type(value).__name__} where the schema says {spec['type']}")
+    for name, spec in attributes.items():
+        if spec.get("required") and name not in rendered:
+            problems.append(f"{path}.{name}: required and missing")
+    for name, spec in blocks.items():
+        if spec.get("min_items") and not rendered.get(name):
+            problems.append(f"{path}.{name}: at least {spec['min_items']} block(s) required")
+
+
+def _fits(value: Any, kind: Any) -> bool:
+    if kind == "string":
+        return isinstance(value, str)
+    if kind == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "bool":
+        return isinstance(value, bool)
+    if isinstance(kind, list) and kind[0] in ("set", "list"):
+        return isinstance(value, list) and all(_fits(item, kind[1]) for item in value)
+    return False
+
+
+def _problems(config: dict[str, Any]) -> list[str]:
+    problems: list[str] = []
+    for resource_type, resources in config["resource"].items():
+        schema = PROVIDER["resources"].get(resource_type)
+        if schema is None:
+            problems.append(f"{resource_type}: not a resource of the provider")
+            continue
+        for name, rendered in resources.items():
+            _check_block(f"{resource_type}.{name}", rendered, schema, problems)
+    return problems
+
+
+RENDERINGS = [
+    pytest.param(credentials, gateway, id=f"{credentials}-{gateway}")
+    for credentials in CREDENTIALS
+    for gateway in ("dedicated", "shared")
+]
+
+
+@pytest.mark.parametrize(("credentials", "gateway"), RENDERINGS)
+def test_every_rendered_resource_and_attribute_is_in_the_provider_schema(credentials: str, gateway: str) -> None:
+    assert _problems(templates.render_terraform(_template(credentials, gateway))) == []
+
+
+def test_the_schema_check_catches_unknown_missing_and_mistyped_attributes() -> None:
+    config = templates.render_terraform(_template())
+    function = config["resource"]["huaweicloud_fgs_function"]["nodepool_sync"]
+    del function["app"]
+    function["max_instance_num"] = 10
+    function["no_such_attribute"] = "x"
+    config["resource"]["huaweicloud_eg_event_subscription"]["sync_requests"]["sources"][0]["bogus"] = "y"
+    assert _problems(config) == [
+        "huaweicloud_fgs_function.nodepool_sync.max_instance_num: int where the schema says string",
+        "huaweicloud_fgs_function.nodepool_sync.no_such_attribute: no such attribute",
+        "huaweicloud_fgs_function.nodepool_sync.app: required and missing",
+        "huaweicloud_eg_event_subscription.sync_requests.sources[0].bogus: no such attribute",
+    ]
+
+
+def test_the_provider_facts_name_their_commit() -> None:
+    assert re.fullmatch(r"[0-9a-f]{40}", PROVIDER["commit"]) and PROVIDER["commit"] in PROVIDER["source"]
+
+
+@pytest.mark.parametrize(("credentials", "gateway"), RENDERINGS)
+def test_every_referenced_variable_is_declared_with_a_description(credentials: str, gateway: str) -> None:
+    config = templates.render_terraform(_template(credentials, gateway))
+    referenced = set(re.findall(r"\bvar\.(\w+)", json.dumps(config["resource"] | config["provider"])))
+    assert referenced == set(config["variable"])
+    assert all(v["description"] and v["type"] == "string" for v in config["variable"].values())
+
+
+def test_the_rendering_names_the_provider_and_its_region() -> None:
+    config = templates.render_terraform(_template())
+    assert config["terraform"]["required_providers"]["huaweicloud"]["source"] == "huaweicloud/huaweicloud"
+    assert config["provider"] == {"huaweicloud": {"region": "${var.region}"}}
+    assert config["variable"]["region"]["default"] == "ap-southeast-1"
+
+
+@pytest.mark.parametrize(("gateway", "kind"), [("dedicated", "DEDICATEDGATEWAY"), ("shared", "APIG")])
+def test_api_gateway_is_dedicated_unless_the_template_asks_for_the_shared_one(gateway: str, kind: str) -> None:
+    trigger = templates.render_terraform(_template(gateway=gateway))["resource"]["huaweicloud_fgs_function_trigger"]
+    event_data = json.loads(trigger["apig"]["event_data"])
+    assert trigger["apig"]["type"] == kind
+    assert ("instance_id" in event_data) is (gateway == "dedicated")
+    assert set(event_data) <= TRIGGER_EVENT_DATA_KEYS
+    assert set(json.loads(trigger["timer"]["event_data"])) <= TRIGGER_EVENT_DATA_KEYS
+
+
+def test_eventgrid_gets_its_custom_source_and_invokes_through_its_own_agency() -> None:
+    resources = templates.render_terraform(_template())["resource"]
+    source = resources["huaweicloud_eg_custom_event_source"]["sync_requests"]
+    assert re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,127}", source["name"]) and source["type"] == "APPLICATION"
+    subscription = resources["huaweicloud_eg_event_subscription"]["sync_requests"]
+    assert subscription["depends_on"] == ["huaweicloud_eg_custom_event_source.sync_requests"]
+    [rendered_source], [target] = subscription["sources"], subscription["targets"]
+    assert rendered_source["provider_type"] == "CUSTOM"
+    assert rendered_source["name"] == "${huaweicloud_eg_custom_event_source.sync_requests.name}"
+    assert json.loads(rendered_source["filter_rule"])["source"] == [{"op": "StringIn", "values": ["nodepool-sync"]}]
+    assert json.loads(target["detail"])["agency_name"] == "EG_TARGET_AGENCY"
+    assert (target["provider_type"], target["name"], target["detail_name"]) == (
+        "OFFICIAL",
+        "HC.FunctionGraph",
+        "detail",
+    )
+
+
+def test_the_created_agency_trusts_functiongraph_with_exactly_the_actions_the_function_calls() -> None:
+    resources = templates.render_terraform(_template("agency"))["resource"]
+    role = resources["huaweicloud_identity_role"]["nodepool_sync"]
+    assert json.loads(role["policy"]) == {
+        "Version": "1.1",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["cce:nodepool:update", "cce:nodepool:get", "cce:nodepool:list", "cce:job:get"],
+            }
+        ],
+    }
+    agency = resources["huaweicloud_identity_agency"]["nodepool_sync"]
+    assert agency["delegated_domain_name"] == "op_svc_cff"
+    assert agency["project_role"] == [
+        {"project": "${var.region}", "roles": ["${huaweicloud_identity_role.nodepool_sync.name}"]}
+    ]
+    function = resources["huaweicloud_fgs_function"]["nodepool_sync"]
+    assert function["agency"] == function["app_agency"] == "${huaweicloud_identity_agency.nodepool_sync.name}"
+
+
+@pytest.mark.parametrize(
+    ("credentials", "agency", "iam"),
+    [("existing-agency", "ops-agency", False), ("password", None, False), ("aksk", None, False)],
+)
+def test_only_a_created_agency_renders_iam_resources(credentials: str, agency: str | None, iam: bool) -> None:
+    resources = templates.render_terraform(_template(credentials))["resource"]
+    assert ("huaweicloud_identity_agency" in resources) is iam
+    assert resources["huaweicloud_fgs_function"]["nodepool_sync"].get("agency") == agency
+
+
+@pytest.mark.parametrize(
+    ("credentials", "plain", "encrypted"),
+    [
+        ("agency", {"HUAWEICLOUD_AUTH_MODE": "agency"}, {"NODE_LOGIN_PASSWORD"}),
+        (
+            "password",
+            {"HUAWEICLOUD_AUTH_MODE": "password", "HUAWEICLOUD_IAM_USERNAME": IAM_USER},
+            {"HUAWEICLOUD_IAM_PASSWORD", "NODE_LOGIN_PASSWORD"},
+        ),
+        (
+            "aksk",
+            {"HUAWEICLOUD_AUTH_MODE": "aksk", "HUAWEICLOUD_SDK_AK": ACCESS_KEY},
+            {"HUAWEICLOUD_SDK_SK", "NODE_LOGIN_PASSWORD"},
+        ),
+    ],
+)
+def test_secrets_go_only_to_encrypted_variables(credentials: str, plain: dict[str, str], encrypted: set[str]) -> None:
+    config = templates.render_terraform(_template(credentials))
+    function, variables = config["resource"]["huaweicloud_fgs_function"]["nodepool_sync"], _variables(config)
+    user_data = json.loads(evaluate(function["user_data"], variables))
+    assert plain.items() <= user_data.items() and user_data["HUAWEICLOUD_SDK_REGION"] == "ap-southeast-1"
+    assert set(json.loads(evaluate(function["encrypted_user_data"], variables))) == encrypted
+    assert not encrypted & set(user_data)
+    assert all(config["variable"][name].get("sensitive") for name in ("node_login_password",))
+
+
+# --- the template's schema -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"credentials": {"mode": "password", "iam_username": "u"}}, "credentials"),
+        ({"credentials": {"mode": "password", "iam_domain_name": "d"}}, "credentials"),
+        ({"credentials": {"mode": "agency", "agency": "a", "create_agency": True}}, "credentials"),
+        ({"credentials": {"mode": "aksk", "iam_username": "u"}}, "credentials"),
+        ({"credentials": {"mode": "token"}}, "credentials"),
+        ({"environment": {"HUAWEICLOUD_IAM_PASSWORD": "plain-text"}}, "environment"),
+        ({"secret_environment": ["HUAWEICLOUD_AUTH_TOKEN"]}, "secret_environment"),
+    ],
+)
+def test_the_template_schema_refuses_partial_or_misplaced_credentials(
+    tmp_path: Path, change: dict[str, Any], words: str
+) -> None:
+    data = yaml.safe_load((templates.TEMPLATE).read_text())
+    data["function"].update(change)
+    bad = tmp_path / "template.yaml"
+    bad.write_text(yaml.safe_dump(data))
+    with pytest.raises(templates.TemplateError, match=words):
+        templates.load(bad)
+
+
+@pytest.mark.parametrize(
+    ("trigger", "change"),
+    [
+        ("apig", {"instance_id": None}),
+        ("apig", {"gateway": "shared"}),
+        ("eventgrid", {"source_name": "ops.nodepool-sync"}),
+        ("eventgrid", {"target_agency": None}),
+    ],
+)
+def test_the_template_schema_refuses_triggers_the_platform_would_refuse(
+    tmp_path: Path, trigger: str, change: dict[str, Any]
+) -> None:
+    data = yaml.safe_load((templates.TEMPLATE).read_text())
+    for key, value in change.items():
+        if value is None:
+            del data["triggers"][trigger][key]
+        else:
+            data["triggers"][trigger][key] = value
+    bad = tmp_path / "template.yaml"
+    bad.write_text(yaml.safe_dump(data))
+    with pytest.raises(templates.TemplateError, match=trigger):
+        templates.load(bad)
+
+
+def test_an_unknown_terraform_variable_in_the_template_is_refused() -> None:
+    template = _template()
+    template["triggers"]["apig"]["group_id"] = "${var.apig_group}"
+    with pytest.raises(templates.TemplateError, match="apig_group"):
+        templates.render_terraform(template)
+
+
+# --- render, deploy as FunctionGraph would, run ------------------------------------------------------------------
+
+
+@pytest.fixture
+def deployed(
+    env: Callable[..., None], emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[[str, dict[str, str]], tuple[dict[str, Any], FakeContext]]]:
+    """Deploy a rendering as FunctionGraph does: plain variables in os.environ, every variable (encrypted ones
+    included) in the context's user data; the region's endpoints stand in for the emulator."""
+
+    def deploy(credentials: str, context_values: dict[str, str]) -> tuple[dict[str, Any], FakeContext]:
+        config = templates.render_terraform(_template(credentials))
+        function, variables = config["resource"]["huaweicloud_fgs_function"]["nodepool_sync"], _variables(config)
+        plain = json.loads(evaluate(function["user_data"], variables))
+        encrypted = json.loads(evaluate(function.get("encrypted_user_data", "{}"), variables))
+        only_platform_variables(env)
+        env(**plain, CCE_ENDPOINT=emulator.url, IAM_ENDPOINT=emulator.url)
+        return config, FakeContext(user_data={**plain, **encrypted}, **context_values)
+
+    yield deploy
+    for name in ("HUAWEICLOUD_SDK_REGION", "HUAWEICLOUD_AUTH_MODE", "LOG_LEVEL", "CCE_SYNC_SPEC"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def _timer_event(config: dict[str, Any]) -> dict[str, Any]:
+    """The event FunctionGraph makes from the rendered timer trigger."""
+    data = json.loads(config["resource"]["huaweicloud_fgs_function_trigger"]["timer"]["event_data"])
+    now = datetime.now(timezone.utc).isoformat()
+    return {
+        "version": "v1.0",
+        "time": now,
+        "trigger_type": "TIMER",
+        "trigger_name": data["name"],
+        "user_event": data["user_event"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("credentials", "context_values", "auth"),
+    [
+        ("agency", {"token": AGENCY_TOKEN}, "x-auth-token"),
+        ("agency", {"auth_token": AGENCY_TOKEN}, "x-auth-token"),
+        ("existing-agency", {"token": AGENCY_TOKEN}, "x-auth-token"),
+        ("password", {}, "x-auth-token"),
+        ("aksk", {}, "authorization"),
+    ],
+)
+def test_the_rendered_function_syncs_on_its_rendered_timer(
+    deployed: Any, emulator: Emulator, answers: list[Any], credentials: str, context_values: dict[str, str], auth: str
+) -> None:
+    emulator.add_token(AGENCY_TOKEN)
+    emulator.add_keys(ACCESS_KEY, SECRET_KEY)
+    config, context = deployed(credentials, context_values)
+    index.initializer(context)
+    answers.append(index.handler(_timer_event(config), context))
+    assert answers[-1]["status"] == "accepted", answers[-1]
+    template = templates.load()["function"]["environment"]
+    [sync] = emulator.syncs()
+    assert sync.path.endswith(
+        f"/clusters/{template['CCE_CLUSTER_ID']}/nodepools/{template['CCE_NODEPOOL_ID']}/operation/upgrade"
+    )
+    assert sync.path.startswith(f"/api/v3/projects/{PROJECT}/")
+    assert sync.json["spec"]["maxUnavailable"] == 2 and auth in sync.headers
+    assert len(emulator.iam_requests()) == (credentials == "password")
