@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -211,6 +212,13 @@ def _no_secret_leaks(request: pytest.FixtureRequest, answers: list[Any]) -> Iter
     text = json.dumps(answers, default=str) + "\n".join(capture.lines)
     leaked = [s[:12] + "..." for s in secrets if s and s in text]
     assert not leaked, f"secrets leaked into answers or logs: {leaked}"
+
+
+def readme_code(heading: str, language: str = "sh") -> str:
+    """The first ```language block of the README section with that heading (any level)."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = re.split(r"^#+ " + re.escape(heading) + r"\n", text, flags=re.MULTILINE)[1]
+    return section.split(f"```{language}\n", 1)[1].split("```", 1)[0]
 
 
 def load_event(name: str) -> Any:

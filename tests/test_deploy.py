@@ -9,6 +9,8 @@ from __future__ import annotations
 import copy
 import json
 import re
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,6 +32,7 @@ from tests.conftest import (
     SECRET_KEY,
     FakeContext,
     only_platform_variables,
+    readme_code,
 )
 
 PROVIDER = json.loads((Path(__file__).parent / "provider" / "schemas.json").read_text(encoding="utf-8"))
@@ -401,3 +404,36 @@ def test_the_rendered_function_syncs_on_its_rendered_timer(
     assert sync.path.startswith(f"/api/v3/projects/{PROJECT}/")
     assert sync.json["spec"]["maxUnavailable"] == 2 and auth in sync.headers
     assert len(emulator.iam_requests()) == (credentials == "password")
+
+
+# --- the README's deploy instructions --------------------------------------------------------------------------
+
+
+def test_the_readme_apply_command_gives_every_variable_without_a_default() -> None:
+    commands = readme_code("Apply")
+    assert "make package deploy-config" in commands and "terraform init" in commands
+    given = set(re.findall(r"-var (\w+)=", commands))
+    config = templates.render_terraform(templates.load())
+    needed = {name for name, variable in config["variable"].items() if "default" not in variable}
+    assert given == needed
+
+
+def test_the_readme_variables_table_lists_every_variable_deploy_config_may_declare() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    table = readme.split("### Variables\n\n", 1)[1].split("\n\n", 1)[0]
+    listed = set(re.findall(r"^\| `(\w+)`(?:, `(\w+)`)?", table, re.MULTILINE))
+    assert {name for pair in listed for name in pair if name} == set(templates.VARIABLES)
+
+
+def test_make_deploy_config_output_passes_the_schema_check(tmp_path: Path) -> None:
+    output = tmp_path / "main.tf.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "local", "deploy-config", "--output", str(output)],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert _problems(json.loads(output.read_text())) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 import textwrap
@@ -20,7 +21,7 @@ from local import template as templates
 from local.cli import make_gateway
 from local.emulator import Emulator
 from local.package import build, find_interpreter
-from tests.conftest import CLUSTER, NODEPOOL, PROJECT, TOKEN
+from tests.conftest import CLUSTER, NODEPOOL, PROJECT, TOKEN, readme_code
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -151,6 +152,38 @@ def test_local_gateway_answers_405_and_404(gateway: str, emulator: Emulator) -> 
     assert wrong_method.status_code == 405 and wrong_method.headers["Allow"] == "POST"
     assert requests.post(f"{gateway}/elsewhere", json={}, timeout=10).status_code == 404
     assert emulator.syncs() == []
+
+
+def _readme_local_commands() -> list[list[str]]:
+    """The README's "Local tools" example, one argv per command (continuation lines joined)."""
+    joined = readme_code("Local tools").replace("\\\n", " ")
+    return [shlex.split(line) for line in joined.splitlines() if line.strip()]
+
+
+def test_the_readme_api_example_syncs_through_the_local_gateway(gateway: str, emulator: Emulator) -> None:
+    [curl] = [argv for argv in _readme_local_commands() if argv[0] == "curl"]
+    url = next(a for a in curl if a.startswith("http://127.0.0.1:3000/"))
+    response = requests.post(
+        url.replace("http://127.0.0.1:3000", gateway),
+        data=curl[curl.index("-d") + 1],
+        headers={"content-type": "application/json"},
+        timeout=10,
+    )
+    assert response.status_code == 200 and response.json()["status"] == "accepted"
+    assert len(emulator.syncs()) == 1
+
+
+def test_the_readme_event_example_syncs(tmp_path: Path) -> None:
+    generate, invoke = [
+        argv[3:] for argv in _readme_local_commands() if argv[:3] == [".venv/bin/python", "-m", "local"]
+    ]
+    assert generate[-2] == ">" and invoke == ["invoke", generate[-1]]
+    event = _cli(*generate[:-2])
+    assert event.returncode == 0, event.stderr
+    (tmp_path / generate[-1]).write_text(event.stdout)
+    result = _cli("invoke", str(tmp_path / generate[-1]))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout[result.stdout.index("{\n") :])["status"] == "accepted"
 
 
 def _interpreters() -> list[Any]:
