@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -214,11 +215,28 @@ def _no_secret_leaks(request: pytest.FixtureRequest, answers: list[Any]) -> Iter
     assert not leaked, f"secrets leaked into answers or logs: {leaked}"
 
 
-def readme_code(heading: str, language: str = "sh") -> str:
-    """The first ```language block of the README section with that heading (any level)."""
+def run_cli(*args: str, stdin: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`python -m local ARGS` from the project root, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "local", *args],
+        cwd=ROOT,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def readme_section(heading: str) -> str:
+    """The README's text from the heading (any level) to the end of the file."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = re.split(r"^#+ " + re.escape(heading) + r"\n", text, flags=re.MULTILINE)[1]
-    return section.split(f"```{language}\n", 1)[1].split("```", 1)[0]
+    return re.split(r"^#+ " + re.escape(heading) + r"\n", text, flags=re.MULTILINE)[1]
+
+
+def readme_code(heading: str, language: str = "sh") -> str:
+    """The first ```language block of the README section with that heading."""
+    return readme_section(heading).split(f"```{language}\n", 1)[1].split("```", 1)[0]
 
 
 def load_event(name: str) -> Any:

@@ -9,8 +9,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,6 +31,8 @@ from tests.conftest import (
     FakeContext,
     only_platform_variables,
     readme_code,
+    readme_section,
+    run_cli,
 )
 
 PROVIDER = json.loads((Path(__file__).parent / "provider" / "schemas.json").read_text(encoding="utf-8"))
@@ -419,21 +419,13 @@ def test_the_readme_apply_command_gives_every_variable_without_a_default() -> No
 
 
 def test_the_readme_variables_table_lists_every_variable_deploy_config_may_declare() -> None:
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    table = readme.split("### Variables\n\n", 1)[1].split("\n\n", 1)[0]
+    table = readme_section("Variables").strip().split("\n\n", 1)[0]
     listed = set(re.findall(r"^\| `(\w+)`(?:, `(\w+)`)?", table, re.MULTILINE))
     assert {name for pair in listed for name in pair if name} == set(templates.VARIABLES)
 
 
 def test_make_deploy_config_output_passes_the_schema_check(tmp_path: Path) -> None:
     output = tmp_path / "main.tf.json"
-    result = subprocess.run(
-        [sys.executable, "-m", "local", "deploy-config", "--output", str(output)],
-        cwd=Path(__file__).resolve().parent.parent,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_cli("deploy-config", "--output", str(output))
     assert result.returncode == 0, result.stderr
     assert _problems(json.loads(output.read_text())) == []

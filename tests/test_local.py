@@ -21,21 +21,9 @@ from local import template as templates
 from local.cli import make_gateway
 from local.emulator import Emulator
 from local.package import build, find_interpreter
-from tests.conftest import CLUSTER, NODEPOOL, PROJECT, TOKEN, readme_code
+from tests.conftest import CLUSTER, NODEPOOL, PROJECT, TOKEN, readme_code, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _cli(*args: str, stdin: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "local", *args],
-        cwd=ROOT,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def test_template_validates() -> None:
@@ -67,7 +55,7 @@ def test_an_invalid_template_is_refused(tmp_path: Path, path: tuple[str, ...], v
 
 def test_deploy_config_writes_terraform_json(tmp_path: Path) -> None:
     output = tmp_path / "main.tf.json"
-    result = _cli("deploy-config", "--output", str(output))
+    result = run_cli("deploy-config", "--output", str(output))
     assert result.returncode == 0, result.stderr
     assert "huaweicloud_fgs_function" in json.loads(output.read_text())["resource"]
 
@@ -76,7 +64,7 @@ def test_deploy_config_writes_terraform_json(tmp_path: Path) -> None:
     ("kind", "trigger"), [("timer", Trigger.TIMER), ("eventgrid", Trigger.EVENTGRID), ("apig", Trigger.APIG)]
 )
 def test_generate_event_prints_an_event_of_that_kind(kind: str, trigger: Trigger) -> None:
-    result = _cli("generate-event", kind, "--cluster", "c-1", "--nodepool", "np-1", "--max-unavailable", "2")
+    result = run_cli("generate-event", kind, "--cluster", "c-1", "--nodepool", "np-1", "--max-unavailable", "2")
     assert result.returncode == 0, result.stderr
     assert recognize(json.loads(result.stdout)) is trigger
 
@@ -85,40 +73,40 @@ def test_generate_event_prints_an_event_of_that_kind(kind: str, trigger: Trigger
     "command", ["run", "invoke", "serve", "generate-event", "validate", "package", "deploy-config"]
 )
 def test_every_command_has_help(command: str) -> None:
-    result = _cli(command, "--help")
+    result = run_cli(command, "--help")
     assert result.returncode == 0 and "usage: python -m local" in result.stdout
 
 
 def test_validate_prints_every_error_with_its_path(tmp_path: Path) -> None:
     document = tmp_path / "doc.json"
     document.write_text(json.dumps({"spec": {"maxUnavailable": 25, "maxUnavailble": 1, "nodePoolID": "x"}}))
-    result = _cli("validate", str(document))
+    result = run_cli("validate", str(document))
     assert result.returncode == 1
     assert f"{document}: /spec/maxUnavailable: 25 is greater than the maximum of 20" in result.stdout
     assert "/spec/maxUnavailble: unknown field" in result.stdout
 
 
 def test_validate_accepts_a_valid_document() -> None:
-    result = _cli("validate", "-", stdin=json.dumps({"spec": {"maxUnavailable": 1, "nodePoolID": "DefaultPool"}}))
+    result = run_cli("validate", "-", stdin=json.dumps({"spec": {"maxUnavailable": 1, "nodePoolID": "DefaultPool"}}))
     assert result.returncode == 0 and "valid" in result.stdout
 
 
 def test_invoke_runs_an_event_file_against_the_emulator(tmp_path: Path) -> None:
     env_file = tmp_path / "env"
     env_file.write_text(f"# demo\nCCE_CLUSTER_ID={CLUSTER}\nCCE_NODEPOOL_ID='{NODEPOOL}'\n")
-    result = _cli("invoke", str(ROOT / "tests" / "events" / "timer.json"), "--env-file", str(env_file))
+    result = run_cli("invoke", str(ROOT / "tests" / "events" / "timer.json"), "--env-file", str(env_file))
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout[result.stdout.index("{\n") :])
     assert answer["status"] == "accepted" and answer["nodepool_id"] == NODEPOOL
 
 
 def test_invoke_exit_code_reflects_failure() -> None:
-    result = _cli("invoke", "-", stdin=json.dumps({"spec": {"maxUnavailable": 0}}))
+    result = run_cli("invoke", "-", stdin=json.dumps({"spec": {"maxUnavailable": 0}}))
     assert result.returncode == 1 and '"status": "rejected"' in result.stdout
 
 
 def test_make_run_drives_the_triggers_a_fleet_and_a_waited_job() -> None:
-    result = _cli("run")
+    result = run_cli("run")
     assert result.returncode == 0, result.stderr
     assert "5/5 steps succeeded; IAM token requests: 1" in result.stdout
     assert '"status": "all_accepted"' in result.stdout and '"status": "succeeded"' in result.stdout
@@ -178,10 +166,10 @@ def test_the_readme_event_example_syncs(tmp_path: Path) -> None:
         argv[3:] for argv in _readme_local_commands() if argv[:3] == [".venv/bin/python", "-m", "local"]
     ]
     assert generate[-2] == ">" and invoke == ["invoke", generate[-1]]
-    event = _cli(*generate[:-2])
+    event = run_cli(*generate[:-2])
     assert event.returncode == 0, event.stderr
     (tmp_path / generate[-1]).write_text(event.stdout)
-    result = _cli("invoke", str(tmp_path / generate[-1]))
+    result = run_cli("invoke", str(tmp_path / generate[-1]))
     assert result.returncode == 0, result.stdout + result.stderr
     assert json.loads(result.stdout[result.stdout.index("{\n") :])["status"] == "accepted"
 
