@@ -56,6 +56,7 @@ def _current(context: RuntimeContext) -> _Process:
         with _lock:
             if _process is None:
                 settings = Settings.from_environ(Environment(os.environ, context.user_data))
+                logs.logger().setLevel(settings.log_level)
                 user_agent = f"nodepool-sync/{__version__} ({settings.function_name})"
                 session = new_session(user_agent)
                 _process = _Process(

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["LOGGER_NAME", "MASK", "logger", "scrub", "write"]
+__all__ = ["LEVELS", "LOGGER_NAME", "MASK", "logger", "scrub", "write"]
 
 LOGGER_NAME = "nodepool_sync"
 MASK = "***"
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def scrub(value: Any, secrets: Sequence[str]) -> Any:
@@ -35,15 +35,14 @@ _configured: list[logging.Logger] = []
 
 
 def logger() -> logging.Logger:
-    """The function's logger: JSON lines on stdout, level from LOG_LEVEL (default INFO), set up once."""
+    """The function's logger: JSON lines on stdout, INFO until the settings say otherwise (LOG_LEVEL), set up once."""
     if _configured:
         return _configured[0]
     log = logging.getLogger(LOGGER_NAME)
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("%(message)s"))
     log.addHandler(handler)
-    level = logging.getLevelName(os.environ.get("LOG_LEVEL", "INFO").upper())
-    log.setLevel(level if isinstance(level, int) else logging.INFO)
+    log.setLevel(logging.INFO)
     log.propagate = False
     _configured.append(log)
     return log

@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
+from .logs import LEVELS
 
 __all__ = ["AUTH_MODES", "Environment", "Secret", "Settings", "endpoint_is_allowed"]
 
@@ -140,6 +141,7 @@ class Settings(NamedTuple):
     job_poll_interval_seconds: float = 2.0
     job_poll_max_interval_seconds: float = 10.0
     target_min_seconds: float = 1.0
+    log_level: str = "INFO"
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -189,6 +191,7 @@ class Settings(NamedTuple):
             job_poll_interval_seconds=env.number("JOB_POLL_INTERVAL_SECONDS", 2.0, 0.01, 300),
             job_poll_max_interval_seconds=env.number("JOB_POLL_MAX_INTERVAL_SECONDS", 10.0, 0.01, 600),
             target_min_seconds=env.number("TARGET_MIN_SECONDS", 1.0, 0, 900),
+            log_level=env.choice("LOG_LEVEL", "INFO", LEVELS),
         )
 
     def secrets(self) -> tuple[str, ...]:
@@ -207,6 +210,12 @@ class _Reader:
     def secret(self, name: str) -> Secret | None:
         value = self._environ.get(name, "")
         return Secret(value) if value else None
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        value = self.text(name).upper() or default
+        if value not in choices:
+            raise ConfigurationError(f"{name} must be one of {', '.join(choices)}, not {value[:20]!r}")
+        return value
 
     def boolean(self, name: str, default: bool) -> bool:
         value = self.text(name).lower()

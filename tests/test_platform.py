@@ -27,6 +27,7 @@ from tests.conftest import (
     NODEPOOL,
     PROJECT,
     FakeContext,
+    LogCapture,
     load_event,
     only_platform_variables,
 )
@@ -132,3 +133,17 @@ def test_the_open_source_runtime_agency_token_getter_authenticates(
     assert not hasattr(context, "getToken")
     assert invoke(load_event("direct.json"), context)["status"] == "accepted"
     assert emulator.syncs()[0].headers["x-auth-token"] == agency_token
+
+
+def test_log_level_comes_from_user_data_too(invoke: Invoke, emulator: Emulator, env: Any, logs: LogCapture) -> None:
+    assert invoke(load_event("direct.json"), FakeContext(user_data={"LOG_LEVEL": "warning"}))["status"] == "accepted"
+    assert logs.syncs() == []
+    env(LOG_LEVEL=None)
+    assert invoke(load_event("direct.json"))["status"] == "accepted"
+    assert len(logs.syncs()) == 1
+
+
+def test_a_log_level_that_is_not_one_is_named(invoke: Invoke, env: Any) -> None:
+    env(LOG_LEVEL="LOUD")
+    answer = invoke(load_event("direct.json"))
+    assert answer["status"] == "rejected" and "LOG_LEVEL" in answer["error_msg"]
