@@ -57,6 +57,8 @@ def error_body(error: SyncError) -> dict[str, Any]:
     body: dict[str, Any] = {"error_code": error.code, "error_msg": error.message, "request_id": error.request_id}
     if isinstance(error, DocumentInvalid):
         body["errors"] = [{"path": e.path, "message": e.message} for e in error.errors]
+        if error.omitted:
+            body["errors_omitted"] = error.omitted
     if isinstance(error, CCECredentialsRejected):
         body["upstream_status"] = error.upstream_status
     if isinstance(error, (SyncInProgress, JobFailed)):

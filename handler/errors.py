@@ -25,6 +25,8 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 __all__ = [
+    "MAX_ERRORS_FOUND",
+    "MAX_ERRORS_SHOWN",
     "AmbiguousFailure",
     "CCECredentialsRejected",
     "CCERejected",
@@ -92,14 +94,22 @@ class EventError(InputError):
     code = "FUNC.EVENT"
 
 
+MAX_ERRORS_SHOWN = 20  # an answer lists this many field errors, and says how many more there are
+MAX_ERRORS_FOUND = 1000  # validation stops looking after this many: the work per request stays bounded
+
+
 class DocumentInvalid(InputError):
+    """The document's field errors: the first MAX_ERRORS_SHOWN, and a count of the rest."""
+
     code = "FUNC.INVALID"
 
     def __init__(self, errors: list[FieldError]) -> None:
         count = len(errors)
+        total = f"at least {count} errors" if count >= MAX_ERRORS_FOUND else f"{count} error{'s' * (count != 1)}"
         summary = "; ".join(str(e) for e in errors[:3]) + ("; ..." if count > 3 else "")
-        super().__init__(f"the sync request is invalid ({count} error{'s' * (count != 1)}): {summary}")
-        self.errors = errors
+        super().__init__(f"the sync request is invalid ({total}): {summary}")
+        self.errors = errors[:MAX_ERRORS_SHOWN]
+        self.omitted = count - len(self.errors)
 
 
 class MethodNotAllowed(InputError):

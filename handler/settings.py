@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
+from . import strictjson
 from .errors import ConfigurationError
 from .logs import LEVELS
 
@@ -267,9 +268,9 @@ class _Reader:
         if not value:
             return None
         try:
-            parsed = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise ConfigurationError(f"{name} is not valid JSON: {exc.msg} at position {exc.pos}") from None
+            parsed = strictjson.loads(value)
+        except ValueError as exc:
+            raise ConfigurationError(f"{name} is not acceptable JSON: {str(exc)[:120]}") from None
         if not isinstance(parsed, dict):
             raise ConfigurationError(f"{name} must be a JSON object (the spec of the sync request)")
         return parsed

@@ -11,14 +11,15 @@ import binascii
 import functools
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from itertools import islice
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError as SchemaViolation
 
-from .errors import DocumentInvalid, FieldError, kind_of
+from .errors import MAX_ERRORS_FOUND, DocumentInvalid, FieldError, kind_of
 from .fastschema import Check, compile_schema
 
 __all__ = [
@@ -225,14 +226,23 @@ def _rule_errors(document: Mapping[str, Any]) -> Iterator[FieldError]:
             yield FieldError("/spec/nodeTemplate/login/userPassword/password", problem)
 
 
+def _found(errors: Iterable[FieldError]) -> list[FieldError]:
+    """The errors, up to MAX_ERRORS_FOUND: jsonschema finds them lazily, so the rest are never looked for."""
+    return list(islice(errors, MAX_ERRORS_FOUND))
+
+
+def _schema_errors(name: str, document: Any) -> list[FieldError]:
+    return _found(e for violation in _validator(name).iter_errors(document) for e in _explain(violation))
+
+
 def validate_document(document: Any) -> list[FieldError]:
-    """Every error of a (normalized) document: schema violations first, then the rules beyond it."""
+    """The errors of a (normalized) document, at most MAX_ERRORS_FOUND: schema violations, then the rules beyond."""
     if _is_valid()(document):
-        return list(_rule_errors(document))
-    errors = [e for violation in _validator(DOCUMENT_SCHEMA).iter_errors(document) for e in _explain(violation)]
+        return _found(_rule_errors(document))
+    errors = _schema_errors(DOCUMENT_SCHEMA, document)
     if not isinstance(document, dict):
         return errors or [FieldError("", f"must be an object, not {kind_of(document)}")]
-    return errors or list(_rule_errors(document))
+    return errors or _found(_rule_errors(document))
 
 
 def _normalized_spec(spec: Any, nodepool_id: str, node_login_password: str, errors: list[FieldError]) -> Any:
@@ -324,6 +334,13 @@ class Fleet(NamedTuple):
     shared: dict[str, Any]
 
 
+def _shared_spec_errors(spec: dict[str, Any], node_login_password: str) -> list[FieldError]:
+    """The shared spec's errors, found once for the whole fleet rather than once per target that uses it."""
+    errors: list[FieldError] = []
+    probe = {"spec": _normalized_spec(spec, spec.get("nodePoolID") or "fleet-target", node_login_password, errors)}
+    return _found([*errors, *validate_document(probe)])
+
+
 def is_fleet(document: Mapping[str, Any]) -> bool:
     return any(name in document for name in _FLEET_FIELDS)
 
@@ -331,7 +348,7 @@ def is_fleet(document: Mapping[str, Any]) -> bool:
 def plan_fleet(document: Mapping[str, Any], overrides: Mapping[str, str], defaults: Defaults) -> Fleet:
     """Check a fleet document's shape; each target is validated later as a document of its own."""
     merged = {**document, **{k: v for k, v in overrides.items() if k != "nodepool_id"}}
-    errors = [e for violation in _validator(FLEET_SCHEMA).iter_errors(merged) for e in _explain(violation)]
+    errors = _schema_errors(FLEET_SCHEMA, merged)
     if "targets" in merged and "nodepools" in merged:
         errors.append(FieldError("/nodepools", "give either targets or nodepools, not both"))
     selection = merged.get("nodepools")
@@ -341,6 +358,8 @@ def plan_fleet(document: Mapping[str, Any], overrides: Mapping[str, str], defaul
     cluster_id = merged.get("cluster_id") or defaults.cluster_id
     if "nodepools" in merged and not cluster_id:
         errors.append(FieldError("/cluster_id", "is required to select node pools: set it or CCE_CLUSTER_ID"))
+    if not errors and isinstance(merged.get("spec"), dict):
+        errors = _shared_spec_errors(merged["spec"], defaults.node_login_password)
     if errors:
         raise DocumentInvalid(errors)
     shared: dict[str, Any] = {key: merged[key] for key in ("spec", "dry_run", "wait") if key in merged}

@@ -6,6 +6,7 @@ the test ends: no test can pass while a secret leaks.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import re
@@ -241,6 +242,25 @@ def readme_code(heading: str, language: str = "sh") -> str:
 
 def load_event(name: str) -> Any:
     return json.loads((EVENTS / name).read_text(encoding="utf-8"))
+
+
+def apig_event(document: Any = None, path_parameters: dict[str, str] | None = None, **changes: Any) -> dict[str, Any]:
+    """tests/events/apig.json carrying `document` (JSON, or bytes as they are) as its Base64 body."""
+    event: dict[str, Any] = load_event("apig.json")
+    if document is not None:
+        raw = document if isinstance(document, bytes) else json.dumps(document).encode()
+        event["body"] = base64.b64encode(raw).decode()
+    if path_parameters is not None:
+        event["pathParameters"] = path_parameters
+    event.update(changes)
+    return event
+
+
+def status_body(answer: Any) -> tuple[int, dict[str, Any]]:
+    """The status and the parsed body of an API Gateway answer, which must be well formed."""
+    assert set(answer) == {"statusCode", "headers", "body", "isBase64Encoded"}
+    assert answer["headers"]["Content-Type"] == "application/json" and answer["isBase64Encoded"] is False
+    return answer["statusCode"], json.loads(answer["body"])
 
 
 @pytest.fixture(autouse=True)

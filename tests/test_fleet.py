@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from local.emulator import Emulator
-from tests.conftest import CLUSTER, NODEPOOL, PROJECT, FakeContext, LogCapture, load_event
+from tests.conftest import CLUSTER, NODEPOOL, PROJECT, FakeContext, LogCapture, apig_event, status_body
 
 Invoke = Callable[..., Any]
 SPEC = {"maxUnavailable": 1}
-
-
-def _apig(document: dict[str, Any], nodepool: str = NODEPOOL) -> dict[str, Any]:
-    event = load_event("apig-plain-body.json")
-    event["body"] = json.dumps(document)
-    event["pathParameters"] = {"cluster_id": CLUSTER, "nodepool_id": nodepool}
-    return event
-
-
-def _status_body(answer: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    return answer["statusCode"], json.loads(answer["body"])
 
 
 @pytest.fixture
@@ -45,13 +33,13 @@ def test_wait_until_failed(invoke: Invoke, fast_jobs: Emulator) -> None:
     answer = invoke({"wait": True, "spec": SPEC})
     assert answer["status"] == "job_failed" and answer["error_code"] == "FUNC.JOB_FAILED"
     assert answer["jobid"] and "Node reset failed" in answer["error_msg"]
-    status, body = _status_body(invoke(_apig({"wait": True, "spec": SPEC})))
+    status, body = status_body(invoke(apig_event({"wait": True, "spec": SPEC})))
     assert status == 502 and body["error_code"] == "FUNC.JOB_FAILED"
 
 
 def test_wait_out_of_time_answers_still_running(invoke: Invoke, fast_jobs: Emulator) -> None:
     fast_jobs.job_seconds = 60.0
-    status, body = _status_body(invoke(_apig({"wait": True, "spec": SPEC}), FakeContext(remaining_ms=1200)))
+    status, body = status_body(invoke(apig_event({"wait": True, "spec": SPEC}), FakeContext(remaining_ms=1200)))
     assert status == 202 and body["status"] == "running" and body["job"]["phase"] == "Running"
     assert body["jobid"] and body["job"]["id"] == body["jobid"]
 
@@ -92,7 +80,7 @@ def test_fleet_targets_may_carry_their_own_spec_and_cluster(invoke: Invoke, emul
 def test_fleet_with_one_rejected(invoke: Invoke, emulator: Emulator) -> None:
     emulator.inject(path_contains="/nodepools/np-b/operation/upgrade", status=404)
     targets = [*_targets("np-a", "np-b"), {"nodepool_id": "np-c", "spec": {"maxUnavailable": 99}}]
-    status, body = _status_body(invoke(_apig({"spec": SPEC, "targets": targets})))
+    status, body = status_body(invoke(apig_event({"spec": SPEC, "targets": targets})))
     assert status == 207 and body["status"] == "some_accepted"
     assert [r["status"] for r in body["results"]] == ["accepted", "rejected", "rejected"]
     assert body["results"][1]["http_status"] == 404 and body["results"][2]["error_code"] == "FUNC.INVALID"
@@ -113,8 +101,8 @@ def test_fleet_with_one_skipped_busy(invoke: Invoke, emulator: Emulator, env: An
 
 def test_fleet_running_out_of_time_names_the_unreached(invoke: Invoke, emulator: Emulator) -> None:
     emulator.inject(path_contains="/operation/upgrade", delay=0.6, times=9)
-    event = _apig({"spec": SPEC, "targets": _targets("np-a", "np-b", "np-c", "np-d")})
-    status, body = _status_body(invoke(event, FakeContext(remaining_ms=2500)))
+    event = apig_event({"spec": SPEC, "targets": _targets("np-a", "np-b", "np-c", "np-d")})
+    status, body = status_body(invoke(event, FakeContext(remaining_ms=2500)))
     assert status == 207 and body["status"] == "some_accepted"
     assert [r["nodepool_id"] for r in body["results"]] == ["np-a", "np-b"]
     assert body["not_reached"] == [
@@ -126,7 +114,7 @@ def test_fleet_running_out_of_time_names_the_unreached(invoke: Invoke, emulator:
 
 def test_fleet_with_none_accepted_answers_the_first_error(invoke: Invoke, emulator: Emulator) -> None:
     emulator.inject(path_contains="/operation/upgrade", status=409, times=2)
-    status, body = _status_body(invoke(_apig({"spec": SPEC, "targets": _targets("np-a", "np-b")})))
+    status, body = status_body(invoke(apig_event({"spec": SPEC, "targets": _targets("np-a", "np-b")})))
     assert status == 409 and body["status"] == "none_accepted"
 
 
@@ -182,7 +170,7 @@ def test_malformed_fleet_documents(document: dict[str, Any], path: str, invoke: 
 def test_busy_guard_skips_a_pool_that_is_synchronizing(invoke: Invoke, emulator: Emulator, env: Any) -> None:
     env(SYNC_SKIP_IF_BUSY=None)  # the default is on
     emulator.set_busy(PROJECT, CLUSTER, NODEPOOL, "job-0042")
-    status, body = _status_body(invoke(_apig({"spec": SPEC})))
+    status, body = status_body(invoke(apig_event({"spec": SPEC})))
     assert status == 409 and body["error_code"] == "FUNC.BUSY" and body["jobid"] == "job-0042"
     assert invoke({"spec": SPEC})["status"] == "skipped"
     assert emulator.syncs() == []
@@ -226,7 +214,7 @@ def test_allowed_targets(
     allowed: str, nodepool: str, outcome: str, invoke: Invoke, emulator: Emulator, env: Any, logs: LogCapture
 ) -> None:
     env(SYNC_ALLOWED_TARGETS=allowed)
-    status, body = _status_body(invoke(_apig({"spec": SPEC}, nodepool)))
+    status, body = status_body(invoke(apig_event({"spec": SPEC}, {"cluster_id": CLUSTER, "nodepool_id": nodepool})))
     if outcome == "accepted":
         assert status == 200 and len(emulator.syncs()) == 1
     else:
@@ -245,5 +233,5 @@ def test_allowed_targets_apply_to_every_fleet_target(invoke: Invoke, emulator: E
 @pytest.mark.parametrize("allowed", ["no-slash", "a/b/c", "a/../b", "a/*x"])
 def test_a_malformed_allowlist_is_a_configuration_error(allowed: str, invoke: Invoke, env: Any) -> None:
     env(SYNC_ALLOWED_TARGETS=allowed)
-    status, body = _status_body(invoke(_apig({"spec": SPEC})))
+    status, body = status_body(invoke(apig_event({"spec": SPEC})))
     assert status == 500 and "SYNC_ALLOWED_TARGETS" in body["error_msg"]

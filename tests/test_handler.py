@@ -12,7 +12,17 @@ import pytest
 from handler import __version__
 from handler.errors import SyncError
 from local.emulator import Emulator
-from tests.conftest import CLUSTER, NODEPOOL, PROJECT, TOKEN, FakeContext, LogCapture, load_event
+from tests.conftest import (
+    CLUSTER,
+    NODEPOOL,
+    PROJECT,
+    TOKEN,
+    FakeContext,
+    LogCapture,
+    apig_event,
+    load_event,
+    status_body,
+)
 
 SYNC_PATH = f"/api/v3/projects/{PROJECT}/clusters/{CLUSTER}/nodepools/{NODEPOOL}/operation/upgrade"
 Invoke = Callable[..., Any]
@@ -118,24 +128,10 @@ def test_unrecognizable_events_name_what_was_expected(
     assert emulator.requests == []
 
 
-def _apig(body: Any = None, **changes: Any) -> dict[str, Any]:
-    event = load_event("apig.json")
-    if body is not None:
-        event["body"] = base64.b64encode(body if isinstance(body, bytes) else json.dumps(body).encode()).decode()
-    event.update(changes)
-    return event
-
-
-def _status_and_body(answer: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    assert set(answer) == {"statusCode", "headers", "body", "isBase64Encoded"}
-    assert answer["headers"]["Content-Type"] == "application/json" and answer["isBase64Encoded"] is False
-    return answer["statusCode"], json.loads(answer["body"])
-
-
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
 def test_api_gateway_only_post_syncs(method: str, invoke: Invoke, emulator: Emulator) -> None:
-    answer = invoke(_apig(httpMethod=method))
-    status, body = _status_and_body(answer)
+    answer = invoke(apig_event(httpMethod=method))
+    status, body = status_body(answer)
     assert status == 405 and answer["headers"]["Allow"] == "POST"
     assert body["error_code"] == "FUNC.METHOD"
     assert emulator.requests == []
@@ -156,15 +152,15 @@ def test_api_gateway_only_post_syncs(method: str, invoke: Invoke, emulator: Emul
 def test_api_gateway_bad_requests(
     changes: dict[str, Any], status: int, code: str, invoke: Invoke, emulator: Emulator
 ) -> None:
-    answer = invoke(_apig(**changes))
-    got_status, body = _status_and_body(answer)
+    answer = invoke(apig_event(**changes))
+    got_status, body = status_body(answer)
     assert (got_status, body["error_code"]) == (status, code)
     assert emulator.requests == []
 
 
 def test_validation_errors_list_every_field(invoke: Invoke, emulator: Emulator) -> None:
-    answer = invoke(_apig({"spec": {"maxUnavailable": 25, "maxUnavailble": 1}}))
-    status, body = _status_and_body(answer)
+    answer = invoke(apig_event({"spec": {"maxUnavailable": 25, "maxUnavailble": 1}}))
+    status, body = status_body(answer)
     assert status == 400 and body["error_code"] == "FUNC.INVALID"
     assert [e["path"] for e in body["errors"]] == ["/spec/maxUnavailable", "/spec/maxUnavailble"]
     assert emulator.requests == []
@@ -252,14 +248,14 @@ def test_error_mapping_for_api_gateway(
 ) -> None:
     env(HTTP_READ_TIMEOUT_SECONDS="0.5")
     emulator.inject(path_contains="/operation/upgrade", **fault)
-    got_status, body = _status_and_body(invoke(_apig()))
+    got_status, body = status_body(invoke(apig_event()))
     assert (got_status, body["error_code"]) == (status, code)
     assert body["error_msg"] and "request_id" in body
 
 
 def test_cce_permission_errors_keep_cce_status_in_the_body(invoke: Invoke, emulator: Emulator) -> None:
     emulator.inject(path_contains="/operation/upgrade", status=403, body={"errorCode": "CCE.01403001"})
-    _, body = _status_and_body(invoke(_apig()))
+    _, body = status_body(invoke(apig_event()))
     assert body["upstream_status"] == 403
 
 
@@ -285,7 +281,7 @@ def test_transient_failures_raise_for_non_http_triggers(
 
 def test_configuration_error_names_the_setting(invoke: Invoke, emulator: Emulator, env: Any) -> None:
     env(CCE_ENDPOINT=None, HUAWEICLOUD_SDK_REGION=None)
-    status, body = _status_and_body(invoke(_apig()))
+    status, body = status_body(invoke(apig_event()))
     assert status == 500 and "HUAWEICLOUD_SDK_REGION" in body["error_msg"]
 
 
@@ -297,7 +293,7 @@ def test_configuration_error_names_the_setting(invoke: Invoke, emulator: Emulato
 )  # fmt: skip
 def test_a_malformed_variable_is_named(variable: str, value: str, invoke: Invoke, env: Any) -> None:
     env(**{variable: value})
-    status, body = _status_and_body(invoke(_apig()))
+    status, body = status_body(invoke(apig_event()))
     assert status == 500 and body["error_code"] == "FUNC.CONFIG" and variable in body["error_msg"]
 
 
@@ -333,7 +329,7 @@ def test_project_id_fallbacks(
 
 def test_redirects_are_not_followed_and_the_token_stays_home(invoke: Invoke, emulator: Emulator) -> None:
     emulator.inject(path_contains="/operation/upgrade", redirect_to=f"{emulator.url}/elsewhere", status=307)
-    status, body = _status_and_body(invoke(_apig()))
+    status, body = status_body(invoke(apig_event()))
     assert status == 500 and "redirect" in body["error_msg"]
     assert [r.path for r in emulator.requests if r.method == "POST"] == [SYNC_PATH]
     assert not any(r.path == "/elsewhere" for r in emulator.requests)

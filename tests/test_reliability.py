@@ -18,7 +18,17 @@ from handler import index
 from handler.cce import Answer, classify
 from handler.errors import SyncError
 from local.emulator import Emulator
-from tests.conftest import CLUSTER, IAM_DOMAIN, IAM_PASSWORD, IAM_USER, NODEPOOL, FakeContext, LogCapture, load_event
+from tests.conftest import (
+    CLUSTER,
+    IAM_DOMAIN,
+    IAM_PASSWORD,
+    IAM_USER,
+    NODEPOOL,
+    FakeContext,
+    LogCapture,
+    load_event,
+    status_body,
+)
 
 Invoke = Callable[..., Any]
 SYNC = "/operation/upgrade"
@@ -152,7 +162,7 @@ def test_the_ambiguity_check_failing_is_transient_without_resending(
 def test_no_retry_is_started_that_cannot_finish(invoke: Invoke, emulator: Emulator, env: Any) -> None:
     env(RETRY_BASE_SECONDS="5", RETRY_CAP_SECONDS="5", RETRY_AFTER_CAP_SECONDS="5")
     emulator.inject(path_contains=SYNC, status=503, headers={"Retry-After": "4"}, times=9)
-    status, _ = _apig_status(invoke(load_event("apig.json"), FakeContext(remaining_ms=2500)))
+    status, _ = status_body(invoke(load_event("apig.json"), FakeContext(remaining_ms=2500)))
     assert status == 502 and len(emulator.syncs()) == 1
 
 
@@ -160,7 +170,7 @@ def test_requests_fit_in_the_remaining_time(invoke: Invoke, emulator: Emulator) 
     """With 1.5 s left (0.5 s reserved) a CCE that answers 200 after 5 s is cut off: had the 30 s read timeout
     applied, the late 200 would read as accepted; cut off, the node pool check has no time left either."""
     emulator.inject(path_contains=SYNC, delay=5.0, status=200)
-    status, body = _apig_status(invoke(load_event("apig.json"), FakeContext(remaining_ms=1500)))
+    status, body = status_body(invoke(load_event("apig.json"), FakeContext(remaining_ms=1500)))
     assert (status, body["error_code"]) == (502, "FUNC.AMBIGUOUS")
     assert len(emulator.syncs()) == 1
 
@@ -195,17 +205,13 @@ def test_a_transient_failure_is_not_remembered(invoke: Invoke, emulator: Emulato
     assert invoke(event)["status"] == "accepted"
 
 
-def _apig_status(answer: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    return answer["statusCode"], json.loads(answer["body"])
-
-
 def test_an_oversized_body_gets_413_before_parsing(invoke: Invoke, emulator: Emulator, env: Any) -> None:
     env(APIG_MAX_BODY_BYTES="1024")
     event = load_event("apig.json")
     event["body"] = base64.b64encode(b"{" + b" " * 2000 + b"}").decode()
-    assert _apig_status(invoke(event))[0] == 413
+    assert status_body(invoke(event))[0] == 413
     event["body"], event["isBase64Encoded"] = "[" * 5000, False
-    assert _apig_status(invoke(event))[0] == 413
+    assert status_body(invoke(event))[0] == 413
     assert emulator.requests == []
 
 
@@ -219,7 +225,7 @@ def test_deep_nesting_is_an_input_error(invoke: Invoke, emulator: Emulator) -> N
     event = load_event("apig.json")
     event["body"], event["isBase64Encoded"] = '{"metadata":' * 15_000 + "1" + "}" * 15_000, False
     event["headers"]["content-type"] = "application/json"
-    status, body = _apig_status(invoke(event))
+    status, body = status_body(invoke(event))
     assert (status, body["error_code"]) == (400, "FUNC.EVENT") and emulator.requests == []
 
 

@@ -1,0 +1,83 @@
+"""JSON as the function accepts it from anyone: strict parsing, and a bounded shape for any value it will touch.
+
+Strict: no duplicate keys, no NaN/Infinity, no number too large for a float (`1e400`), valid UTF-8, no lone
+surrogates (they make a document that cannot be answered or logged). Bounded: at most MAX_DEPTH levels and
+MAX_VALUES values, checked without recursion, so the work per request stays small whatever arrives.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+__all__ = ["MAX_DEPTH", "MAX_VALUES", "loads", "problem"]
+
+MAX_DEPTH = 32  # the deepest legitimate document (fleet > target > spec > nodeTemplate > login ...) has 7
+MAX_VALUES = 20_000  # room for nodeIDs and skippedNodes at their 2,000-item maximum, and far less than 6 MB
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError("a key appears twice in one object")
+        result[key] = value
+    return result
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed in JSON")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError("a number is too large")
+    return number
+
+
+def loads(text: str | bytes) -> Any:
+    """Parse strict JSON and check its shape; ValueError (or UnicodeDecodeError) says what is wrong."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
+    try:
+        value = json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant, parse_float=_finite)
+    except RecursionError:
+        raise ValueError(f"it is nested deeper than {MAX_DEPTH} levels") from None
+    found = problem(value)
+    if found:
+        raise ValueError(f"it {found}")
+    return value
+
+
+def problem(value: Any) -> str:
+    """What makes a parsed value unacceptable, as a predicate ("is nested deeper than 32 levels"), or ""."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    count = 0
+    while stack:
+        item, depth = stack.pop()
+        count += 1
+        if count > MAX_VALUES:
+            return f"has more than {MAX_VALUES} values"
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return "holds a lone surrogate, which is not valid Unicode"
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                return "holds a number that is not finite"
+        elif isinstance(item, (dict, list)):
+            if depth > MAX_DEPTH:
+                return f"is nested deeper than {MAX_DEPTH} levels"
+            if count + len(stack) + len(item) > MAX_VALUES:
+                return f"has more than {MAX_VALUES} values"
+            if isinstance(item, dict):
+                for key, child in item.items():
+                    if not isinstance(key, str) or _SURROGATE.search(key):
+                        return "has a key that is not a valid string"
+                    stack.append((child, depth + 1))
+            else:
+                stack.extend((child, depth + 1) for child in item)
+    return ""
