@@ -1,31 +1,17 @@
-"""The CCE HTTP client and its retry policy: one sync is sent once, and resent only when CCE certainly did not act.
+"""CCE on top of the transport: the sync, node pool reads and job reads, under the retry policy of retry.py.
 
-| failure                                      | did CCE act? | what the client does                               |
-|----------------------------------------------|--------------|----------------------------------------------------|
-| connection refused, DNS, TLS, connect timeout| no           | retry with backoff                                 |
-| 429, 503                                     | no           | retry after Retry-After (capped) or backoff        |
-| 401 with a cached IAM token                  | no           | drop the token, fetch a new one, retry once        |
-| read timeout, reset after sending, 500/502/504| maybe       | GET the node pool: sync running -> accepted;       |
-|                                              |              | idle -> retry; check failed -> transient, no resend|
-| other 4xx                                    | no           | report (passed through)                            |
-Every wait and request fits in the deadline; RETRY_MAX_ATTEMPTS bounds the POSTs.
+A sync is sent once and resent only when CCE certainly did not act; after an ambiguous failure the node pool
+is read: a sync running means CCE accepted it, anything else is reported as ambiguous (see retry.py's table).
 """
 
 from __future__ import annotations
 
-import email.utils
 import json
 import logging
-import random
 import time
 from collections.abc import Callable, Mapping
-from types import MappingProxyType
 from typing import Any, NamedTuple
 from urllib.parse import quote
-
-import requests
-from requests.adapters import HTTPAdapter
-from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from . import logs
 from .credentials import Credential
@@ -40,35 +26,24 @@ from .errors import (
     UpstreamTimeout,
 )
 from .passwords import mask_body
+from .retry import Decision, Kind, RetryPolicy, classify
 from .runtime import Deadline
 from .settings import Settings
+from .transport import Failure, Reply, Transport, TransportError
 from .validation import ID_PATTERN, Target
 
-__all__ = ["Accepted", "CCEClient", "RetryDecision", "classify", "new_session"]
+__all__ = ["Accepted", "CCEClient"]
 
 SYNC_CONDITION = "ConfigurationSynchronizing"
-_AMBIGUOUS_STATUS = frozenset({500, 502, 504})
-_NOT_ACTED_STATUS = frozenset({429, 503})
 _TOKEN_KINDS = frozenset({"token", "password", "agency-token"})  # credentials that send X-Auth-Token
 _POLL_RESERVE_SECONDS = 0.25  # one job read on loopback or in-region takes far less
+_MAX_MESSAGE = 500  # characters of CCE's error message kept, after secrets are masked
 # Node pool reads ask for the whole pool's state: without advanceStatus=true `status.conditions` reflect only
 # the default scaling group (huaweicloudsdkcce ShowNodePoolRequest / ListNodePoolsRequest, `advance_status`).
 # https://github.com/huaweicloud/huaweicloud-sdk-python-v3/blob/master/huaweicloud-sdk-cce/huaweicloudsdkcce/v3/model/show_node_pool_request.py
 _WHOLE_POOL = "advanceStatus=true"
 # ListNodePools hides DefaultPool unless asked (`show_default_node_pool`, list_node_pools_request.py, same SDK).
 _WITH_DEFAULT_POOL = "showDefaultNodePool=true"
-
-
-def new_session(user_agent: str) -> requests.Session:
-    """One session per process: connection reuse, no proxies or netrc from the environment, our User-Agent."""
-    session = requests.Session()
-    session.trust_env = False
-    session.headers["User-Agent"] = user_agent
-    # Multi-concurrency instances run invocations in threads: one pooled connection each, not ten in all.
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=64)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return session
 
 
 class Accepted(NamedTuple):
@@ -80,78 +55,29 @@ class Accepted(NamedTuple):
     confirmed_after_ambiguity: bool = False
 
 
-class Answer(NamedTuple):
-    """One HTTP answer from CCE, read."""
-
-    status: int
-    body: Any
-    request_id: str
-    headers: Mapping[str, str] = MappingProxyType({})
-
-
-class RetryDecision(NamedTuple):
-    """How the policy reads one failed attempt."""
-
-    kind: str  # "not-acted" | "ambiguous" | "final"
-    reason: str
-    retry_after: float | None = None
+def _error_fields(body: Any, secrets: tuple[str, ...]) -> tuple[str, str]:
+    """CCE's error code and message; secrets are masked before the message is cut, so none escapes half-cut."""
+    if not isinstance(body, dict):
+        return "", ""
+    code = body.get("errorCode") or body.get("error_code") or ""
+    message = body.get("errorMessage") or body.get("error_msg") or body.get("message") or ""
+    nested = body.get("error")
+    if not code and isinstance(nested, dict):
+        code, message = str(nested.get("code", "")), str(nested.get("message", ""))
+    return str(logs.scrub(str(code), secrets))[:64], str(logs.scrub(str(message), secrets))[:_MAX_MESSAGE]
 
 
-def _parse_retry_after(value: str | None, now: float) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        parsed = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, parsed.timestamp() - now)
-
-
-def classify(outcome: Answer | requests.RequestException) -> RetryDecision:
-    """The retry table above, as one function (tested row by row)."""
-    if isinstance(outcome, requests.RequestException):
-        name = type(outcome).__name__
-        if isinstance(outcome, (requests.ConnectTimeout, requests.exceptions.SSLError)):
-            return RetryDecision("not-acted", f"{name} before the request was sent")
-        reason = outcome.args[0] if outcome.args else None
-        if isinstance(reason, MaxRetryError) and isinstance(reason.reason, NewConnectionError):
-            return RetryDecision("not-acted", "connection failed before the request was sent")
-        if isinstance(outcome, (requests.ReadTimeout, requests.ConnectionError)):
-            return RetryDecision("ambiguous", f"{name} after the request was sent")
-        return RetryDecision("final", name)
-    if outcome.status in _NOT_ACTED_STATUS:
-        retry_after = _parse_retry_after(outcome.headers.get("Retry-After"), time.time())
-        return RetryDecision("not-acted", f"HTTP {outcome.status}", retry_after)
-    if outcome.status in _AMBIGUOUS_STATUS:
-        return RetryDecision("ambiguous", f"HTTP {outcome.status}")
-    return RetryDecision("final", f"HTTP {outcome.status}")
-
-
-def _error_fields(body: Any) -> tuple[str, str]:
-    if isinstance(body, dict):
-        code = body.get("errorCode") or body.get("error_code") or ""
-        message = body.get("errorMessage") or body.get("error_msg") or body.get("message") or ""
-        nested = body.get("error")
-        if not code and isinstance(nested, dict):
-            code, message = str(nested.get("code", "")), str(nested.get("message", ""))
-        return str(code)[:64], str(message)[:500]
-    return "", ""
-
-
-def _rejection(answer: Answer) -> SyncError:
-    code, message = _error_fields(answer.body)
-    code = code or f"CCE.{answer.status}"
-    message = message or f"CCE answered HTTP {answer.status}"
-    if answer.status in (401, 403):
-        return CCECredentialsRejected(answer.status, code, message, request_id=answer.request_id)
-    if 400 <= answer.status < 500:
-        return CCERejected(answer.status, code, message, request_id=answer.request_id)
-    if answer.status == 504:
-        return UpstreamTimeout(f"CCE answered HTTP 504: {message}", request_id=answer.request_id, code=code)
-    return UpstreamError(f"CCE answered HTTP {answer.status}: {message}", request_id=answer.request_id, code=code)
+def _rejection(reply: Reply, secrets: tuple[str, ...]) -> SyncError:
+    code, message = _error_fields(reply.json(), secrets)
+    code = code or f"CCE.{reply.status}"
+    message = message or f"CCE answered HTTP {reply.status}"
+    if reply.status in (401, 403):
+        return CCECredentialsRejected(reply.status, code, message, request_id=reply.request_id)
+    if 400 <= reply.status < 500:
+        return CCERejected(reply.status, code, message, request_id=reply.request_id)
+    if reply.status == 504:
+        return UpstreamTimeout(f"CCE answered HTTP 504: {message}", request_id=reply.request_id, code=code)
+    return UpstreamError(f"CCE answered HTTP {reply.status}: {message}", request_id=reply.request_id, code=code)
 
 
 def _segment(value: str) -> str:
@@ -161,19 +87,25 @@ def _segment(value: str) -> str:
 
 
 class CCEClient:
-    """Talks to CCE for one process: a shared session, no redirects, timeouts within the deadline."""
+    """CCE's operations for one process, every exchange through the one transport and the one retry policy."""
 
     def __init__(
         self,
         settings: Settings,
-        session: requests.Session,
+        transport: Transport,
         user_agent: str,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if not settings.cce_endpoint:
             raise ConfigurationError("no CCE endpoint: set HUAWEICLOUD_SDK_REGION or CCE_ENDPOINT")
-        self._settings, self._session, self._sleep = settings, session, sleep
-        self._user_agent = user_agent
+        self._settings, self._transport, self._sleep = settings, transport, sleep
+        self._user_agent, self._secrets = user_agent, settings.secrets()
+        self._policy = RetryPolicy(
+            settings.retry_max_attempts,
+            settings.retry_base_seconds,
+            settings.retry_cap_seconds,
+            settings.retry_after_cap_seconds,
+        )
 
     def _project_url(self, project_id: str) -> str:
         return f"{self._settings.cce_endpoint}/api/v3/projects/{_segment(project_id)}"
@@ -201,45 +133,20 @@ class CCEClient:
                 headers[name] = logs.MASK if name in ("Authorization", "X-Security-Token") else value
         return {"method": "POST", "url": url, "headers": headers, "body": mask_body(body)}
 
-    def _send(
-        self, method: str, url: str, project_id: str, body: bytes | None, credential: Credential, deadline: Deadline
-    ) -> Answer:
-        """One HTTP exchange; raises requests exceptions for the policy to read, maps nothing else."""
-        settings = self._settings
-        if deadline.remaining() < 0.05:
-            raise UpstreamTimeout("no time left in the invocation to call CCE")
-        headers = self._headers(project_id)
-        headers.update(credential.authorize(method, url, headers, body or b""))
-        response = self._session.request(
-            method,
-            url,
-            data=body,
-            headers=headers,
-            timeout=(deadline.cap(settings.connect_timeout_seconds), deadline.cap(settings.read_timeout_seconds)),
-            allow_redirects=False,
-        )
-        request_id = response.headers.get("X-Request-Id", "")[:128]
-        if 300 <= response.status_code < 400:
-            raise ConfigurationError(
-                f"CCE answered with a redirect (HTTP {response.status_code}), which is never followed: "
-                "check CCE_ENDPOINT",
-                request_id=request_id,
-            )
-        try:
-            parsed: Any = response.json() if response.content.strip() else None
-        except ValueError:
-            parsed = response.text[:200]
-        return Answer(response.status_code, parsed, request_id, response.headers)
-
     def _exchange(
         self, method: str, url: str, project_id: str, body: bytes | None, credential: Credential, deadline: Deadline
-    ) -> Answer:
+    ) -> Reply:
         """One exchange, plus the single retry with a new token after a 401 on a cached one."""
-        answer = self._send(method, url, project_id, body, credential, deadline)
-        if answer.status == 401 and credential.refresh():
+        headers = self._headers(project_id)
+        reply = self._transport.exchange(
+            method, url, {**headers, **credential.authorize(method, url, headers, body or b"")}, body, deadline
+        )
+        if reply.status == 401 and credential.refresh():
             logs.write(logging.INFO, {"message": "token-refresh", "reason": "CCE answered 401"}, credential.secrets())
-            answer = self._send(method, url, project_id, body, credential, deadline)
-        return answer
+            reply = self._transport.exchange(
+                method, url, {**headers, **credential.authorize(method, url, headers, body or b"")}, body, deadline
+            )
+        return reply
 
     def _request(
         self,
@@ -249,41 +156,40 @@ class CCEClient:
         data: bytes | None,
         credential: Credential,
         deadline: Deadline,
-        acted: Callable[[RetryDecision], bool] | None = None,
-    ) -> tuple[Answer | None, int]:
-        """One request under the retry policy: the 2xx answer and the attempts it took.
+        settle: Callable[[Decision], bool] | None = None,
+    ) -> tuple[Reply | None, int]:
+        """One request under the retry policy: the 2xx reply and the attempts it took.
 
-        `acted` settles an ambiguous failure (True: CCE acted, answer None); without it, as for reads, an
-        ambiguous failure is simply retried.
+        `settle` decides an ambiguous failure: True means CCE acted (no reply), otherwise it raises. Without it,
+        as for reads, an ambiguous failure is simply tried again.
         """
         attempt = 0
         while True:
             attempt += 1
-            outcome: Answer | requests.RequestException
+            outcome: Reply | TransportError
             try:
                 outcome = self._exchange(method, url, project_id, data, credential, deadline)
-            except requests.RequestException as exc:
+            except TransportError as exc:
                 outcome = exc
-            if isinstance(outcome, Answer) and 200 <= outcome.status < 300:
+            if isinstance(outcome, Reply) and 200 <= outcome.status < 300:
                 return outcome, attempt
-            decision = classify(outcome)
-            if decision.kind == "final":
-                raise self._final_error(outcome, decision, attempt)
-            if decision.kind == "ambiguous" and acted is not None and acted(decision):
+            decision = classify(outcome, time.time())
+            if decision.kind is Kind.FINAL:
+                raise self._final_error(outcome, decision, attempt, credential)
+            if decision.kind is Kind.AMBIGUOUS and settle is not None and settle(decision):
                 return None, attempt
-            wait = self._backoff(attempt, decision)
-            fits = deadline.remaining() - wait > self._settings.connect_timeout_seconds
-            if attempt >= self._settings.retry_max_attempts or not fits:
-                raise self._final_error(outcome, decision, attempt)
+            wait = self._policy.wait(attempt, decision)
+            if not self._policy.allows(attempt, wait, deadline, self._settings.connect_timeout_seconds):
+                raise self._final_error(outcome, decision, attempt, credential)
             fields = {"message": "retry", "method": method, "attempt": attempt, "reason": decision.reason}
             logs.write(logging.WARNING, {**fields, "wait_s": round(wait, 3)}, credential.secrets())
             self._sleep(wait)
 
     def get_json(self, url: str, project_id: str, credential: Credential, deadline: Deadline) -> Any:
         """GET a CCE resource; reading is safe to repeat, so every failure but a final 4xx is retried."""
-        answer, _ = self._request("GET", url, project_id, None, credential, deadline)
-        assert answer is not None
-        return answer.body
+        reply, _ = self._request("GET", url, project_id, None, credential, deadline)
+        assert reply is not None
+        return reply.json()
 
     def running_sync(self, target: Target, credential: Credential, deadline: Deadline) -> str | None:
         """None when the node pool is idle; when a configuration sync runs, its job id ("" if CCE names none).
@@ -336,41 +242,48 @@ class CCEClient:
             self._sleep(interval)
             interval = min(interval * 2, self._settings.job_poll_max_interval_seconds)
 
-    def _backoff(self, attempt: int, decision: RetryDecision) -> float:
-        settings = self._settings
-        if decision.retry_after is not None:
-            return min(decision.retry_after, settings.retry_after_cap_seconds)
-        return random.uniform(0, min(settings.retry_cap_seconds, settings.retry_base_seconds * 2**attempt))
-
     def sync(self, target: Target, body: Mapping[str, Any], credential: Credential, deadline: Deadline) -> Accepted:
-        """POST the sync under the retry policy of this module's table."""
+        """POST the sync under the retry policy: resent only when CCE certainly did not act."""
         data = json.dumps(body, separators=(",", ":")).encode()
 
-        def acted(decision: RetryDecision) -> bool:
+        def settle(decision: Decision) -> bool:
             try:
-                return self.running_sync(target, credential, deadline) is not None
+                running = self.running_sync(target, credential, deadline)
             except SyncError as exc:
                 raise AmbiguousFailure(
                     f"CCE may have accepted the sync ({decision.reason}) and the node pool could not be "
                     f"checked ({exc.message}); not resent"
                 ) from None
+            if running is None:
+                raise AmbiguousFailure(
+                    f"CCE may have accepted the sync ({decision.reason}) though the node pool shows none running "
+                    "yet; not resent, so a later attempt (with the busy guard) decides"
+                )
+            return True
 
-        answer, attempts = self._request(
-            "POST", self.sync_url(target), target.project_id, data, credential, deadline, acted
+        reply, attempts = self._request(
+            "POST", self.sync_url(target), target.project_id, data, credential, deadline, settle
         )
-        if answer is None:
+        if reply is None:
             return Accepted("", "", attempts, confirmed_after_ambiguity=True)
-        jobid = answer.body.get("jobid") if isinstance(answer.body, dict) else None
-        return Accepted(str(jobid) if jobid else "", answer.request_id, attempts)
+        parsed = reply.json()
+        jobid = parsed.get("jobid") if isinstance(parsed, dict) else None
+        return Accepted(str(jobid) if jobid else "", reply.request_id, attempts)
 
-    @staticmethod
-    def _final_error(outcome: Answer | requests.RequestException, decision: RetryDecision, attempts: int) -> SyncError:
+    def _final_error(
+        self, outcome: Reply | TransportError, decision: Decision, attempts: int, credential: Credential
+    ) -> SyncError:
         tried = f"after {attempts} attempt{'s' * (attempts != 1)}"
-        if isinstance(outcome, Answer):
-            error = _rejection(outcome)
+        if isinstance(outcome, Reply):
+            error = _rejection(outcome, (*self._secrets, *credential.secrets()))
             if attempts > 1:
                 error.message = f"{error.message} ({tried})"
             return error
-        if isinstance(outcome, requests.Timeout):
+        if outcome.failure is Failure.REDIRECT:
+            return ConfigurationError(
+                f"CCE answered with a redirect ({outcome.reason}), which is never followed: check CCE_ENDPOINT",
+                request_id=outcome.request_id,
+            )
+        if outcome.timed_out:
             return UpstreamTimeout(f"CCE did not answer in time ({decision.reason}, {tried})")
         return UpstreamError(f"could not reach CCE ({decision.reason}, {tried})")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -15,11 +16,10 @@ from datetime import datetime, timezone
 from typing import Any, NamedTuple, Protocol
 from urllib.parse import quote, unquote, urlsplit
 
-import requests
-
 from .errors import ConfigurationError, UpstreamError, UpstreamTimeout
 from .runtime import Deadline, RuntimeContext
 from .settings import Secret, Settings
+from .transport import Failure, Reply, Transport, TransportError, header_safe
 
 __all__ = [
     "SOURCES",
@@ -148,31 +148,47 @@ TokenKey = tuple[str, str, str, str]
 class TokenCache:
     """IAM tokens per (endpoint, user, domain, project), shared by the invocations of one process.
 
-    Fetches are single flight: concurrent invocations that need the same token wait for one IAM request.
+    Fetches are single flight: concurrent invocations wait for one IAM request, each no longer than its own
+    deadline. At most MAX_TOKENS are kept (the oldest goes first), whatever projects callers name.
     """
+
+    MAX_TOKENS = 8
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._lock = threading.Lock()
+        self._fetching = threading.Lock()
         self._tokens: dict[TokenKey, tuple[Secret, float]] = {}
-        self._flights: dict[TokenKey, threading.Lock] = {}
         self.fetches = 0
 
-    def get(self, key: TokenKey, margin: float, fetch: Callable[[], tuple[Secret, float]]) -> Secret:
-        """A token valid for more than `margin` seconds, fetching one when there is none."""
+    def _fresh(self, key: TokenKey, margin: float) -> Secret | None:
         cached = self._tokens.get(key)
-        if cached and cached[1] - margin > self._clock():
-            return cached[0]
-        with self._lock:
-            flight = self._flights.setdefault(key, threading.Lock())
-        with flight:
-            cached = self._tokens.get(key)
-            if cached and cached[1] - margin > self._clock():
-                return cached[0]
+        return cached[0] if cached and cached[1] - margin > self._clock() else None
+
+    def get(
+        self, key: TokenKey, margin: float, fetch: Callable[[], tuple[Secret, float]], deadline: Deadline
+    ) -> Secret:
+        """A token valid for more than `margin` seconds, fetching one when there is none."""
+        token = self._fresh(key, margin)
+        if token is not None:
+            return token
+        wait = deadline.remaining()
+        if not self._fetching.acquire(timeout=-1 if wait == float("inf") else wait):
+            raise UpstreamTimeout("waited for another invocation's IAM token request until no time was left")
+        try:
+            token = self._fresh(key, margin)
+            if token is not None:
+                return token
             self.fetches += 1
             token, expires_at = fetch()
-            self._tokens[key] = (token, expires_at)
+            with self._lock:
+                self._tokens.pop(key, None)
+                self._tokens[key] = (token, expires_at)
+                while len(self._tokens) > self.MAX_TOKENS:
+                    del self._tokens[next(iter(self._tokens))]
             return token
+        finally:
+            self._fetching.release()
 
     def drop(self, key: TokenKey, token: Secret) -> None:
         """Forget `token` (and only it: another thread may already have stored a newer one)."""
@@ -206,12 +222,12 @@ class IamPasswordToken:
         self,
         settings: Settings,
         project_id: str,
-        session: requests.Session,
+        transport: Transport,
         cache: TokenCache,
         deadline: Deadline,
     ) -> None:
         assert settings.iam_password is not None
-        self._settings, self._project_id, self._session = settings, project_id, session
+        self._settings, self._project_id, self._transport = settings, project_id, transport
         self._cache, self._deadline, self._password = cache, deadline, settings.iam_password
         self._key: TokenKey = (settings.iam_endpoint, settings.iam_username, settings.iam_domain_name, project_id)
         self._token: Secret | None = None
@@ -219,7 +235,8 @@ class IamPasswordToken:
     def token(self) -> Secret:
         """The token for this invocation: taken from the cache once, then kept until `refresh()`."""
         if self._token is None:
-            self._token = self._cache.get(self._key, self._settings.token_refresh_margin_seconds, self._fetch)
+            margin = self._settings.token_refresh_margin_seconds
+            self._token = self._cache.get(self._key, margin, self._fetch, self._deadline)
         return self._token
 
     def authorize(self, method: str, url: str, headers: Mapping[str, str], body: bytes) -> dict[str, str]:
@@ -256,27 +273,24 @@ class IamPasswordToken:
                 "scope": {"project": {"id": self._project_id}},
             }
         }
-        if self._deadline.expired():
-            raise UpstreamTimeout("no time left to ask IAM for a token")
+        url = f"{settings.iam_endpoint}/v3/auth/tokens?nocatalog=true"
+        data = json.dumps(body).encode()
         try:
-            response = self._session.post(
-                f"{settings.iam_endpoint}/v3/auth/tokens?nocatalog=true",
-                json=body,
-                headers={"Content-Type": "application/json;charset=utf8"},
-                timeout=(
-                    self._deadline.cap(settings.connect_timeout_seconds),
-                    self._deadline.cap(settings.read_timeout_seconds),
-                ),
-                allow_redirects=False,
+            reply = self._transport.exchange(
+                "POST", url, {"Content-Type": "application/json;charset=utf8"}, data, self._deadline
             )
-        except requests.Timeout:
-            raise UpstreamTimeout("IAM did not answer the token request in time") from None
-        except requests.RequestException as exc:
-            raise UpstreamError(f"could not reach IAM for a token ({type(exc).__name__})") from None
-        return self._read_answer(response)
+        except TransportError as exc:
+            if exc.failure is Failure.REDIRECT:
+                raise ConfigurationError(
+                    f"IAM answered with a redirect ({exc.reason}), which is never followed: check IAM_ENDPOINT"
+                ) from None
+            if exc.timed_out:
+                raise UpstreamTimeout(f"IAM did not answer the token request in time ({exc.reason})") from None
+            raise UpstreamError(f"could not reach IAM for a token ({exc.reason})", code="FUNC.IAM") from None
+        return self._read_answer(reply)
 
-    def _read_answer(self, response: requests.Response) -> tuple[Secret, float]:
-        status = response.status_code
+    def _read_answer(self, reply: Reply) -> tuple[Secret, float]:
+        status = reply.status
         if status in (400, 401, 403):
             raise ConfigurationError(
                 f"IAM refused a token for {self._who()} (HTTP {status}): "
@@ -285,13 +299,12 @@ class IamPasswordToken:
             )
         if status >= 500 or status == 429:
             raise UpstreamError(f"IAM failed to issue a token (HTTP {status})", code="FUNC.IAM")
-        token = response.headers.get("X-Subject-Token", "")
-        if status != 201 or not token:
-            raise UpstreamError(f"IAM answered HTTP {status} without a token", code="FUNC.IAM")
-        try:
-            expires = response.json()["token"].get("expires_at")
-        except (ValueError, KeyError, TypeError, AttributeError):
-            expires = None
+        token = reply.headers.get("X-Subject-Token", "")
+        if status != 201 or not token or not header_safe(token):
+            raise UpstreamError(f"IAM answered HTTP {status} without a usable token", code="FUNC.IAM")
+        parsed = reply.json()
+        answer = parsed.get("token") if isinstance(parsed, dict) else None
+        expires = answer.get("expires_at") if isinstance(answer, dict) else None
         return Secret(token), _parse_expiry(expires, time.time())
 
 
@@ -308,7 +321,7 @@ def resolve(
     settings: Settings,
     context: RuntimeContext,
     project_id: str,
-    session: requests.Session,
+    transport: Transport,
     cache: TokenCache,
     deadline: Deadline,
 ) -> Credential:
@@ -348,7 +361,7 @@ def resolve(
             assert settings.auth_token is not None
             return StaticToken(settings.auth_token)
         if mode == "password":
-            return IamPasswordToken(settings, project_id, session, cache, deadline)
+            return IamPasswordToken(settings, project_id, transport, cache, deadline)
         assert settings.secret_key is not None
         return Signer(settings.access_key, settings.secret_key, settings.security_token)
     wanted = "; or ".join(", ".join(names) for _, names in SOURCES)
@@ -356,12 +369,15 @@ def resolve(
 
 
 def _agency(context: RuntimeContext) -> Credential | None:
+    """The agency's token, else its temporary AK/SK; a value that cannot travel in a header reads as none."""
     token = context.agency_token()
-    if token:
+    if token and header_safe(token):
         return StaticToken(Secret(token), kind="agency-token")
     access_key = context.text("getSecurityAccessKey")
     secret_key = context.text("getSecuritySecretKey")
     security_token = context.text("getSecurityToken")
-    if access_key and secret_key:
+    if security_token and not header_safe(security_token):
+        return None
+    if access_key and header_safe(access_key) and secret_key:
         return Signer(access_key, Secret(secret_key), Secret(security_token) if security_token else None, "agency-aksk")
     return None

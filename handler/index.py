@@ -11,10 +11,8 @@ import threading
 import time
 from typing import Any, NamedTuple
 
-import requests
-
 from . import __version__, answers, logs, passwords, triggers, validation
-from .cce import CCEClient, new_session
+from .cce import CCEClient
 from .credentials import IamPasswordToken, TokenCache, resolve
 from .errors import (
     ConfigurationError,
@@ -24,9 +22,11 @@ from .errors import (
     SyncInProgress,
     TargetNotAllowed,
     UpstreamError,
+    UpstreamTimeout,
 )
 from .runtime import Deadline, RuntimeContext
 from .settings import Environment, Settings
+from .transport import Transport, new_session
 from .triggers import Trigger, Unwrapped
 
 __all__ = ["handler", "initializer", "reset"]
@@ -38,7 +38,7 @@ class _Process(NamedTuple):
     """What one function instance builds once and reuses across invocations."""
 
     settings: Settings
-    session: requests.Session
+    transport: Transport
     client: CCEClient
     tokens: TokenCache
     recent: triggers.RecentEvents[_Result]
@@ -58,11 +58,13 @@ def _current(context: RuntimeContext) -> _Process:
                 settings = Settings.from_environ(Environment(os.environ, context.user_data))
                 logs.logger().setLevel(settings.log_level)
                 user_agent = f"nodepool-sync/{__version__} ({settings.function_name})"
-                session = new_session(user_agent)
+                transport = Transport(
+                    new_session(user_agent), settings.connect_timeout_seconds, settings.read_timeout_seconds
+                )
                 _process = _Process(
                     settings,
-                    session,
-                    CCEClient(settings, session, user_agent),
+                    transport,
+                    CCEClient(settings, transport, user_agent),
                     TokenCache(),
                     triggers.RecentEvents(settings.dedup_window_seconds),
                     settings.secrets(),
@@ -75,7 +77,7 @@ def reset() -> None:
     global _process  # noqa: PLW0603
     with _lock:
         if _process is not None:
-            _process.session.close()
+            _process.transport.session.close()
         _process = None
 
 
@@ -112,7 +114,7 @@ def _sync_target(
     result.target = target = sync.target
     if not validation.target_allowed(target, settings.allowed_targets):
         raise TargetNotAllowed(f"{target.cluster_id}/{target.nodepool_id} is not in SYNC_ALLOWED_TARGETS")
-    credential = resolve(settings, context, target.project_id, process.session, process.tokens, deadline)
+    credential = resolve(settings, context, target.project_id, process.transport, process.tokens, deadline)
     result.secrets = credential.secrets()
     if sync.dry_run:
         result.document = answers.dry_run(target, client.preview(target, sync.body, credential))
@@ -153,7 +155,7 @@ def _fleet_documents(
     results of names that matched no pool."""
     if fleet.names is not None and not fleet.names:
         return fleet.documents, []
-    credential = resolve(process.settings, context, fleet.project_id, process.session, process.tokens, deadline)
+    credential = resolve(process.settings, context, fleet.project_id, process.transport, process.tokens, deadline)
     with_default = fleet.include_default if fleet.names is None else DEFAULT_POOL in fleet.names
     pools = process.client.list_nodepools(fleet.project_id, fleet.cluster_id, credential, deadline, with_default)
     if fleet.names is None:
@@ -264,12 +266,16 @@ def _one(process: _Process, event: dict[str, Any], trigger: Trigger, context: Ru
     except SyncError as error:
         return _Result(error=error), triggers.apig_request_id(event) if trigger is Trigger.APIG else ""
     deadline = context.deadline(process.settings.answer_reserve_ms)
-    if unwrapped.event_id:
-        result = process.recent.once(
-            unwrapped.event_id,
-            lambda: _sync(process, unwrapped, context, deadline),
-            keep=lambda r: r.error is None or not r.error.transient,
-        )
+    if unwrapped.event_id is not None:
+        try:
+            result = process.recent.once(
+                unwrapped.event_id,
+                lambda: _sync(process, unwrapped, context, deadline),
+                deadline,
+                keep=lambda r: r.error is None or not r.error.transient,
+            )
+        except UpstreamTimeout as error:
+            result = _Result(error=error)
         return result, unwrapped.correlation_id
     return _sync(process, unwrapped, context, deadline), unwrapped.correlation_id
 
@@ -344,7 +350,7 @@ def initializer(context: Any = None) -> None:
     if not project_id:
         return
     try:
-        credential = resolve(process.settings, view, project_id, process.session, process.tokens, view.deadline(500))
+        credential = resolve(process.settings, view, project_id, process.transport, process.tokens, view.deadline(500))
         if isinstance(credential, IamPasswordToken):
             credential.token()
     except (ConfigurationError, UpstreamError) as error:

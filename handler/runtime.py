@@ -9,8 +9,12 @@ from typing import NamedTuple
 __all__ = ["Deadline", "RuntimeContext"]
 
 
+MAX_REMAINING_MS = 900_000.0  # FunctionGraph's longest timeout: a context claiming more is not believed
+
+
 class RuntimeContext:
-    """Reads the context's methods safely: a missing method, an error or a non-string answer reads as empty."""
+    """Reads the context's methods safely: a missing method, any error or an answer of the wrong kind reads as
+    "no value" for that method."""
 
     __slots__ = ("_context",)
 
@@ -18,11 +22,9 @@ class RuntimeContext:
         self._context = context
 
     def _call(self, name: str, *args: str) -> object:
-        method = getattr(self._context, name, None)
-        if not callable(method):
-            return None
         try:
-            return method(*args)
+            method = getattr(self._context, name, None)
+            return method(*args) if callable(method) else None
         except Exception:
             return None
 
@@ -54,10 +56,17 @@ class RuntimeContext:
         return value if isinstance(value, str) else None
 
     def remaining_ms(self) -> float | None:
+        """The invocation's remaining time, within [0, MAX_REMAINING_MS]; None when the context cannot say."""
         value = self._call("getRemainingTimeInMilliSeconds")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
             return None
-        return float(value)
+        try:
+            remaining = float(value)
+        except OverflowError:  # an int beyond any float, such as 10**400: not an answer
+            return None
+        if math.isnan(remaining):
+            return None
+        return min(max(remaining, 0.0), MAX_REMAINING_MS)
 
     def deadline(self, reserve_ms: float) -> Deadline:
         """The moment the function must stop waiting, leaving `reserve_ms` to answer; no context, no deadline."""

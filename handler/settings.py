@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from . import strictjson
 from .errors import ConfigurationError
 from .logs import LEVELS
+from .transport import header_safe
 
 __all__ = ["AUTH_MODES", "Environment", "Secret", "Settings", "endpoint_is_allowed"]
 
@@ -167,13 +168,13 @@ class Settings(NamedTuple):
             sync_spec=env.json_object("CCE_SYNC_SPEC"),
             dry_run=env.boolean("SYNC_DRY_RUN", False),
             auth_mode=auth_mode,
-            auth_token=env.secret("HUAWEICLOUD_AUTH_TOKEN"),
+            auth_token=env.secret("HUAWEICLOUD_AUTH_TOKEN", in_header=True),
             iam_username=env.text("HUAWEICLOUD_IAM_USERNAME"),
             iam_password=env.secret("HUAWEICLOUD_IAM_PASSWORD"),
             iam_domain_name=env.text("HUAWEICLOUD_IAM_DOMAIN_NAME"),
-            access_key=env.text("HUAWEICLOUD_SDK_AK"),
+            access_key=env.header_text("HUAWEICLOUD_SDK_AK"),
             secret_key=env.secret("HUAWEICLOUD_SDK_SK"),
-            security_token=env.secret("HUAWEICLOUD_SDK_SECURITY_TOKEN"),
+            security_token=env.secret("HUAWEICLOUD_SDK_SECURITY_TOKEN", in_header=True),
             node_login_password=env.secret("NODE_LOGIN_PASSWORD"),
             token_refresh_margin_seconds=env.number("TOKEN_REFRESH_MARGIN_SECONDS", 600.0, 0, 86400),
             connect_timeout_seconds=env.number("HTTP_CONNECT_TIMEOUT_SECONDS", 3.05, 0.01, 900),
@@ -208,9 +209,18 @@ class _Reader:
     def text(self, name: str) -> str:
         return self._environ.get(name, "").strip()
 
-    def secret(self, name: str) -> Secret | None:
+    def secret(self, name: str, in_header: bool = False) -> Secret | None:
+        """A secret, exactly as given; one that travels in a header must be able to (no line break, say)."""
         value = self._environ.get(name, "")
+        if value and in_header and not header_safe(value):
+            raise ConfigurationError(f"{name} must be printable ASCII without spaces or line breaks")
         return Secret(value) if value else None
+
+    def header_text(self, name: str) -> str:
+        value = self.text(name)
+        if value and not header_safe(value):
+            raise ConfigurationError(f"{name} must be printable ASCII without spaces or line breaks")
+        return value
 
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
         value = self.text(name).upper() or default

@@ -13,7 +13,8 @@ from types import MappingProxyType
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from . import strictjson
-from .errors import EventError, MethodNotAllowed, PayloadTooLarge, UnsupportedMediaType, kind_of
+from .errors import EventError, MethodNotAllowed, PayloadTooLarge, UnsupportedMediaType, UpstreamTimeout, kind_of
+from .runtime import Deadline
 
 __all__ = [
     "RecentEvents",
@@ -51,7 +52,7 @@ class Unwrapped(NamedTuple):
 
     trigger: Trigger
     document: dict[str, Any]
-    event_id: str = ""
+    event_id: tuple[str, str] | None = None  # EventGrid's (source, id), for the duplicate window
     correlation_id: str = ""
     overrides: Mapping[str, str] = MappingProxyType({})
 
@@ -114,11 +115,11 @@ def _eventgrid(event: dict[str, Any]) -> Unwrapped:
         data = parse_json(data, "the CloudEvent's data") if data.strip() else {}
     elif data is None:
         data = {}
-    event_id = event.get("id")
+    event_id, source = event.get("id"), event.get("source")
     return Unwrapped(
         Trigger.EVENTGRID,
         _object(data, "the CloudEvent's data", parsed_here),
-        event_id=event_id if isinstance(event_id, str) else "",
+        event_id=(source if isinstance(source, str) else "", event_id) if isinstance(event_id, str) else None,
         correlation_id=event_id[:128] if isinstance(event_id, str) else "",
     )
 
@@ -198,20 +199,30 @@ def not_a_cloudevent(item: object) -> EventError:
     return EventError(f"a batch entry is {kind_of(item)}, not a CloudEvent (an object with specversion)")
 
 
+EventKey = tuple[str, str]  # (source, id): CloudEvents ids are unique only within their source
+
+
 class RecentEvents(Generic[T]):
-    """EventGrid delivers at least once: the result of an event id is kept for a window and given again.
+    """EventGrid delivers at least once: the result of an event is kept for a window and given again.
 
     Results that `keep` rejects (transient failures) are not kept, so a redelivery really retries.
-    Concurrent deliveries of one id run once; the others wait for its result.
+    Concurrent deliveries of one event run once; the others wait for its result, each no longer than its own
+    deadline.
     """
 
     def __init__(self, window_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
         self._window, self._clock = window_seconds, clock
         self._lock = threading.Lock()
-        self._done: dict[str, tuple[float, T]] = {}
-        self._running: dict[str, threading.Event] = {}
+        self._done: dict[EventKey, tuple[float, T]] = {}
+        self._running: dict[EventKey, threading.Event] = {}
 
-    def once(self, event_id: str, run: Callable[[], T], keep: Callable[[T], bool] = lambda _: True) -> T:
+    def once(
+        self,
+        event_id: EventKey,
+        run: Callable[[], T],
+        deadline: Deadline,
+        keep: Callable[[T], bool] = lambda _: True,
+    ) -> T:
         while True:
             with self._lock:
                 # Results are stored in the order they finish, so the expired ones are at the front.
@@ -224,7 +235,9 @@ class RecentEvents(Generic[T]):
                 if running is None:
                     running = self._running[event_id] = threading.Event()
                     break
-            running.wait()
+            left = deadline.remaining()
+            if not running.wait(None if left == float("inf") else left):
+                raise UpstreamTimeout("an earlier delivery of this event was still running when time ran out")
         try:
             result = run()
             if self._window > 0 and keep(result):

@@ -75,6 +75,7 @@ class Fault:
     malformed: bool = False  # answer 200 with a body that is not JSON
     redirect_to: str | None = None
     process_first: bool = False  # act on the request (accept the sync) before failing
+    drip: float = 0.0  # answer normally, but send the body one byte every `drip` seconds
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method is None or self.method == method) and (
@@ -369,7 +370,16 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        self.wfile.write(data)
+        if not self.drip:
+            self.wfile.write(data)
+            return
+        try:
+            for index in range(len(data)):
+                self.wfile.write(data[index : index + 1])
+                self.wfile.flush()
+                time.sleep(self.drip)
+        except OSError:  # the client gave up
+            self.close_connection = True
 
     def _receive(self) -> Recorded:
         length = int(self.headers.get("Content-Length") or 0)
@@ -391,10 +401,13 @@ class _Handler(BaseHTTPRequestHandler):
     def do_PUT(self) -> None:
         self._dispatch()
 
+    drip = 0.0
+
     def _dispatch(self) -> None:
         request = self._receive()
         emulator = self.emulator
         fault = emulator.take_fault(request.method, request.path)
+        self.drip = fault.drip if fault is not None else 0.0
         request_id = request.request_id = uuid.uuid4().hex
         if fault is not None and fault.process_first:
             self._route(request, request_id, send=False)

@@ -236,9 +236,9 @@ MAPPING = [
     ({"status": 401, "body": {"error_code": "APIG.1002", "error_msg": "bad token"}, "times": 9}, 502, "APIG.1002"),
     ({"status": 403, "body": {"errorCode": "CCE.01403001", "errorMessage": "denied"}}, 502, "CCE.01403001"),
     ({"status": 503, "body": {"errorCode": "CCE.01503001", "errorMessage": "down"}, "times": 9}, 502, "CCE.01503001"),
-    ({"status": 500, "body": {"errorCode": "CCE.01500001", "errorMessage": "boom"}, "times": 9}, 502, "CCE.01500001"),
-    ({"drop": True, "times": 9}, 502, "FUNC.UPSTREAM"),
-    ({"delay": 1.5, "status": 200, "times": 9}, 504, "FUNC.TIMEOUT"),
+    ({"status": 500, "body": {"errorCode": "CCE.01500001", "errorMessage": "boom"}, "times": 9}, 502, "FUNC.AMBIGUOUS"),
+    ({"drop": True, "times": 9}, 502, "FUNC.AMBIGUOUS"),
+    ({"delay": 1.5, "status": 200, "times": 9}, 502, "FUNC.AMBIGUOUS"),
 ]  # fmt: skip
 
 
@@ -356,7 +356,7 @@ def test_the_session_is_reused_across_invocations(invoke: Invoke, emulator: Emul
     from handler.runtime import RuntimeContext
 
     invoke(load_event("direct.json"))
-    first = index._current(RuntimeContext(None)).session
+    first = index._current(RuntimeContext(None)).transport.session
     invoke(load_event("direct.json"))
-    assert index._current(RuntimeContext(None)).session is first
+    assert index._current(RuntimeContext(None)).transport.session is first
     assert len(emulator.syncs()) == 2

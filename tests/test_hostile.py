@@ -3,17 +3,36 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from handler.errors import MAX_ERRORS_SHOWN
+from handler import index
+from handler.errors import MAX_ERRORS_SHOWN, SyncError
 from local.emulator import Emulator
-from tests.conftest import CLUSTER, apig_event, load_event, status_body
+from tests.conftest import (
+    CLUSTER,
+    IAM_DOMAIN,
+    IAM_PASSWORD,
+    IAM_USER,
+    TOKEN,
+    FakeContext,
+    apig_event,
+    load_event,
+    status_body,
+)
 
 Invoke = Callable[..., Any]
+SYNC = "/operation/upgrade"
+PASSWORD_VARS = {
+    "HUAWEICLOUD_IAM_USERNAME": IAM_USER,
+    "HUAWEICLOUD_IAM_PASSWORD": IAM_PASSWORD,
+    "HUAWEICLOUD_IAM_DOMAIN_NAME": IAM_DOMAIN,
+}
 MAX_ANSWER_BYTES = 16 * 1024  # 20 field errors and their messages fit easily
 
 
@@ -117,3 +136,164 @@ def test_a_default_spec_with_a_non_finite_number_is_a_configuration_error(invoke
     env(CCE_SYNC_SPEC='{"maxUnavailable": 1e400}')
     answer = invoke(load_event("timer-defaults.json"))
     assert answer["error_code"] == "FUNC.CONFIG" and "CCE_SYNC_SPEC" in answer["error_msg"]
+
+
+# --- slow and flaky clouds -----------------------------------------------------------------------------------
+
+
+def _timed(call: Callable[[], Any]) -> tuple[Any, float]:
+    started = time.monotonic()
+    try:
+        return call(), time.monotonic() - started
+    except SyncError as error:
+        return error, time.monotonic() - started
+
+
+MARGIN_SECONDS = 1.0  # answering after the deadline: one last socket read at most, and the answer itself
+
+
+def test_cce_acting_only_after_the_read_timeout_gets_one_sync_not_two(
+    invoke: Invoke, emulator: Emulator, env: Any
+) -> None:
+    env(HTTP_READ_TIMEOUT_SECONDS="0.4")
+    emulator.job_seconds = 60.0
+    emulator.inject(path_contains=SYNC, method="POST", delay=1.0)  # CCE takes the sync at 1 s, after the timeout
+    with pytest.raises(SyncError) as caught:
+        invoke(load_event("timer.json"))
+    assert caught.value.code == "FUNC.AMBIGUOUS" and caught.value.transient
+    time.sleep(1.0)  # let CCE act on the first POST
+    assert len(emulator.syncs()) == 1 and len(emulator.jobs) == 1
+
+
+def test_an_answer_that_drips_in_does_not_outlast_the_remaining_time(invoke: Invoke, emulator: Emulator) -> None:
+    emulator.inject(path_contains=SYNC, method="POST", drip=0.4)  # a ~50-byte body: 20 s
+    answer, elapsed = _timed(lambda: invoke(apig_event(), FakeContext(remaining_ms=3000)))
+    assert elapsed < 3.0 + MARGIN_SECONDS
+    status, body = status_body(answer)
+    assert status == 502 and body["error_code"] == "FUNC.AMBIGUOUS"
+    assert len(emulator.syncs()) == 1
+
+
+def test_an_iam_answer_that_drips_in_ends_in_a_timeout_not_a_crash(
+    invoke: Invoke, emulator: Emulator, env: Any
+) -> None:
+    env(HUAWEICLOUD_AUTH_TOKEN=None, **PASSWORD_VARS)
+    emulator.inject(path_contains="/v3/auth/tokens", drip=0.4)
+    error, elapsed = _timed(lambda: invoke(load_event("timer.json"), FakeContext(remaining_ms=2000)))
+    assert isinstance(error, SyncError) and error.transient and error.code == "FUNC.TIMEOUT"
+    assert elapsed < 2.0 + MARGIN_SECONDS and emulator.syncs() == []
+
+
+def _in_thread(call: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
+    box: list[Any] = []
+
+    def run() -> None:
+        try:
+            box.append(call())
+        except SyncError as error:
+            box.append(error)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, box
+
+
+def test_waiting_for_another_invocations_token_ends_at_the_waiters_deadline(
+    invoke: Invoke, emulator: Emulator, env: Any, answers: list[Any]
+) -> None:
+    env(HUAWEICLOUD_AUTH_TOKEN=None, **PASSWORD_VARS)
+    emulator.inject(path_contains="/v3/auth/tokens", delay=2.0)
+    first, first_box = _in_thread(lambda: index.handler(load_event("timer.json"), FakeContext(remaining_ms=10000)))
+    time.sleep(0.3)  # the first invocation is now fetching the token
+    error, elapsed = _timed(lambda: invoke(load_event("timer.json"), FakeContext(remaining_ms=800)))
+    first.join()
+    answers.extend(first_box)
+    assert isinstance(error, SyncError) and error.code == "FUNC.TIMEOUT" and elapsed < 0.8 + MARGIN_SECONDS
+    assert first_box[0]["status"] == "accepted" and len(emulator.iam_requests()) == 1
+
+
+def test_a_duplicate_delivery_waits_for_the_first_no_longer_than_its_own_deadline(
+    invoke: Invoke, emulator: Emulator, answers: list[Any]
+) -> None:
+    emulator.inject(path_contains=SYNC, method="POST", delay=1.5)
+    event = load_event("eventgrid.json")
+    first, first_box = _in_thread(lambda: index.handler(event, FakeContext(remaining_ms=10000)))
+    time.sleep(0.3)
+    error, elapsed = _timed(lambda: invoke(event, FakeContext(remaining_ms=600)))
+    first.join()
+    answers.extend(first_box)
+    assert isinstance(error, SyncError) and error.transient and elapsed < 0.6 + MARGIN_SECONDS
+    assert first_box[0]["status"] == "accepted" and len(emulator.syncs()) == 1
+
+
+def test_an_event_with_the_same_id_from_another_source_is_not_a_duplicate(invoke: Invoke, emulator: Emulator) -> None:
+    event = load_event("eventgrid.json")
+    assert invoke(event)["status"] == "accepted"
+    assert invoke(event)["status"] == "accepted"  # the redelivery: the earlier result
+    assert invoke({**event, "source": "another-source"})["status"] == "accepted"
+    assert len(emulator.syncs()) == 2
+
+
+# --- crashes that must be answers ------------------------------------------------------------------------------
+
+
+def test_a_retry_after_that_is_not_ascii_digits_falls_back_to_backoff(invoke: Invoke, emulator: Emulator) -> None:
+    emulator.inject(path_contains=SYNC, method="POST", status=429, headers={"Retry-After": "\u00b2"})
+    assert invoke(load_event("timer.json"))["status"] == "accepted"
+    assert len(emulator.syncs()) == 2
+
+
+class _Misbehaving:
+    """A context whose every attribute lookup raises, or whose clock claims more time than exists."""
+
+    def __init__(self, remaining: Any = None, explode: bool = False) -> None:
+        self._remaining, self._explode = remaining, explode
+
+    def __getattr__(self, name: str) -> Any:
+        if self._explode:
+            raise RuntimeError("the context broke")
+        if name == "getRemainingTimeInMilliSeconds":
+            return lambda: self._remaining
+        raise AttributeError(name)
+
+
+@pytest.mark.parametrize(
+    "context",
+    [_Misbehaving(remaining=10**400), _Misbehaving(remaining=-(10**400)), _Misbehaving(explode=True)],
+    ids=["10**400 ms left", "-10**400 ms left", "every lookup raises"],
+)
+def test_a_misbehaving_context_reads_as_no_value(invoke: Invoke, emulator: Emulator, context: Any) -> None:
+    assert invoke(load_event("timer.json"), context)["status"] == "accepted"
+    assert len(emulator.syncs()) == 1
+
+
+def test_a_context_claiming_more_time_than_functiongraph_gives_is_capped() -> None:
+    from handler.runtime import MAX_REMAINING_MS, RuntimeContext
+
+    assert RuntimeContext(_Misbehaving(remaining=1e300)).remaining_ms() == MAX_REMAINING_MS
+    assert RuntimeContext(_Misbehaving(remaining=-5)).remaining_ms() == 0.0
+
+
+def test_an_agency_token_that_cannot_travel_in_a_header_reads_as_none(invoke: Invoke, env: Any) -> None:
+    env(HUAWEICLOUD_AUTH_TOKEN=None, HUAWEICLOUD_AUTH_MODE="agency")
+    answer = invoke(load_event("timer.json"), FakeContext(token="MIItoken-\u00e9\u4e2d"))
+    assert answer["status"] == "rejected" and answer["error_code"] == "FUNC.CONFIG"
+    assert "agency" in answer["error_msg"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("HUAWEICLOUD_AUTH_TOKEN", TOKEN + "\n"),
+        ("HUAWEICLOUD_AUTH_TOKEN", "MIItoken with spaces"),
+        ("HUAWEICLOUD_SDK_SECURITY_TOKEN", "token\r\nX-Injected: 1"),
+        ("HUAWEICLOUD_SDK_AK", "AK\u00e9"),
+    ],
+    ids=["trailing newline", "spaces", "header injection", "non-ASCII access key"],
+)
+def test_a_malformed_credential_variable_is_a_configuration_error_naming_it(
+    invoke: Invoke, env: Any, name: str, value: str
+) -> None:
+    env(**{name: value, **({"HUAWEICLOUD_SDK_SK": "sk"} if name != "HUAWEICLOUD_AUTH_TOKEN" else {})})
+    answer = invoke(load_event("timer.json"))
+    assert answer["status"] == "rejected" and answer["error_code"] == "FUNC.CONFIG" and name in answer["error_msg"]

@@ -15,8 +15,9 @@ import requests
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 
 from handler import index
-from handler.cce import Answer, classify
 from handler.errors import SyncError
+from handler.retry import Kind, classify, parse_retry_after
+from handler.transport import Failure, Reply, TransportError, failure_of
 from local.emulator import Emulator
 from tests.conftest import (
     CLUSTER,
@@ -39,45 +40,70 @@ def _refused() -> requests.ConnectionError:
     return requests.ConnectionError(MaxRetryError(None, "/", reason))  # type: ignore[arg-type]
 
 
-RETRY_TABLE = [
-    # (outcome, kind): "not-acted" retries with backoff; "ambiguous" checks the pool first; "final" reports.
-    (_refused(), "not-acted"),
-    (requests.ConnectTimeout(), "not-acted"),
-    (requests.exceptions.SSLError(), "not-acted"),
-    (requests.ReadTimeout(), "ambiguous"),
-    (requests.ConnectionError(ProtocolError("Connection aborted", ConnectionResetError())), "ambiguous"),
-    (Answer(429, None, ""), "not-acted"),
-    (Answer(503, None, ""), "not-acted"),
-    (Answer(500, None, ""), "ambiguous"),
-    (Answer(502, None, ""), "ambiguous"),
-    (Answer(504, None, ""), "ambiguous"),
-    (Answer(400, None, ""), "final"),
-    (Answer(404, None, ""), "final"),
-    (Answer(409, None, ""), "final"),
-    (Answer(403, None, ""), "final"),
+# How the transport names a request that raised: did it reach the server?
+TRANSPORT_TABLE = [
+    (_refused(), Failure.NOT_SENT),
+    (requests.ConnectTimeout(), Failure.NOT_SENT),
+    (requests.exceptions.SSLError(), Failure.NOT_SENT),
+    (requests.exceptions.InvalidHeader(), Failure.NOT_SENT),
+    (requests.ReadTimeout(), Failure.NO_ANSWER),
+    (requests.ConnectionError(ProtocolError("Connection aborted", ConnectionResetError())), Failure.NO_ANSWER),
 ]
 
 
-@pytest.mark.parametrize(("outcome", "kind"), RETRY_TABLE, ids=[f"{type(o).__name__}-{k}" for o, k in RETRY_TABLE])
-def test_retry_table(outcome: Any, kind: str) -> None:
-    assert classify(outcome).kind == kind
+@pytest.mark.parametrize(("exc", "failure"), TRANSPORT_TABLE, ids=[type(e).__name__ for e, _ in TRANSPORT_TABLE])
+def test_transport_failure_table(exc: requests.RequestException, failure: Failure) -> None:
+    assert failure_of(exc) is failure
 
 
-def _retry_after(header: str) -> float | None:
-    return classify(Answer(429, None, "", {"Retry-After": header})).retry_after
+RETRY_TABLE = [
+    # (outcome, kind): not-acted retries with backoff; ambiguous reads the pool and is never resent; final reports.
+    (TransportError(Failure.NOT_SENT, "ConnectTimeout"), Kind.NOT_ACTED),
+    (TransportError(Failure.NO_ANSWER, "ReadTimeout"), Kind.AMBIGUOUS),
+    (TransportError(Failure.TOO_LARGE, "an answer larger than 1048576 bytes"), Kind.AMBIGUOUS),
+    (TransportError(Failure.REDIRECT, "HTTP 307"), Kind.FINAL),
+    (Reply(429), Kind.NOT_ACTED),
+    (Reply(503), Kind.NOT_ACTED),
+    (Reply(500), Kind.AMBIGUOUS),
+    (Reply(502), Kind.AMBIGUOUS),
+    (Reply(504), Kind.AMBIGUOUS),
+    (Reply(400), Kind.FINAL),
+    (Reply(404), Kind.FINAL),
+    (Reply(409), Kind.FINAL),
+    (Reply(403), Kind.FINAL),
+]
 
 
-def test_retry_after_in_seconds() -> None:
-    assert _retry_after("3") == 3.0
+def _row_id(outcome: Any) -> str:
+    return f"HTTP {outcome.status}" if isinstance(outcome, Reply) else outcome.failure.value
+
+
+@pytest.mark.parametrize(("outcome", "kind"), RETRY_TABLE, ids=[_row_id(o) for o, _ in RETRY_TABLE])
+def test_retry_table(outcome: Any, kind: Kind) -> None:
+    assert classify(outcome, time.time()).kind is kind
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("3", 3.0),
+        ("0", 0.0),
+        ("soon", None),
+        ("\u00b2", None),
+        ("\u0663", None),
+        ("-1", None),
+        ("1.5", None),
+        ("", None),
+    ],
+    ids=["digits", "zero", "a word", "superscript two", "arabic-indic three", "negative", "fraction", "empty"],
+)
+def test_retry_after_is_ascii_seconds_or_nothing(header: str, seconds: float | None) -> None:
+    assert parse_retry_after(header, time.time()) == seconds
 
 
 def test_retry_after_as_an_http_date() -> None:
-    waited = _retry_after(email.utils.formatdate(time.time() + 4, usegmt=True))
+    waited = parse_retry_after(email.utils.formatdate(time.time() + 4, usegmt=True), time.time())
     assert waited is not None and 2.5 <= waited <= 4.0
-
-
-def test_an_unreadable_retry_after_falls_back_to_backoff() -> None:
-    assert _retry_after("soon") is None
 
 
 def _syncs_and_jobs(emulator: Emulator) -> tuple[int, int]:
@@ -97,13 +123,13 @@ FAULTS = [
     ("500, pool shows the sync accepted", {"status": 500, "process_first": True}, ("confirmed", 200), 1, 1),
     ("502, pool shows the sync accepted", {"status": 502, "process_first": True}, ("confirmed", 200), 1, 1),
     ("504, pool shows the sync accepted", {"status": 504, "process_first": True}, ("confirmed", 200), 1, 1),
-    ("500, pool idle", {"status": 500}, ("accepted", 200), 2, 1),
-    ("502, pool idle", {"status": 502}, ("accepted", 200), 2, 1),
-    ("504, pool idle", {"status": 504}, ("accepted", 200), 2, 1),
+    ("500, pool idle: ambiguous, not resent", {"status": 500}, ("raised", 502), 1, 0),
+    ("502, pool idle: ambiguous, not resent", {"status": 502}, ("raised", 502), 1, 0),
+    ("504, pool idle: ambiguous, not resent", {"status": 504}, ("raised", 502), 1, 0),
     ("read timeout, sync accepted", {"delay": 1.0, "status": 200, "process_first": True}, ("confirmed", 200), 1, 1),
-    ("read timeout, not accepted", {"delay": 1.0, "status": 500}, ("accepted", 200), 2, 1),
+    ("read timeout, not accepted", {"delay": 1.0, "status": 500}, ("raised", 502), 1, 0),
     ("reset after sending, accepted", {"drop": True, "process_first": True}, ("confirmed", 200), 1, 1),
-    ("reset after sending, not accepted", {"drop": True}, ("accepted", 200), 2, 1),
+    ("reset after sending, not accepted", {"drop": True}, ("raised", 502), 1, 0),
     ("non-JSON 200 body", {"malformed": True}, ("accepted", 200), 1, 0),
 ]
 
@@ -268,20 +294,21 @@ def test_concurrent_invocations_in_one_process(emulator: Emulator, env: Any, ans
 
 
 def test_remembered_results_expire_after_the_window() -> None:
+    from handler.runtime import Deadline
     from handler.triggers import RecentEvents
 
-    now = [0.0]
+    now, no_deadline = [0.0], Deadline(None)
     recent: RecentEvents[str] = RecentEvents(10.0, clock=lambda: now[0])
     runs: list[str] = []
 
     def run(name: str) -> Callable[[], str]:
         return lambda: runs.append(name) or name
 
-    assert recent.once("a", run("a1")) == "a1"
+    assert recent.once(("src", "a"), run("a1"), no_deadline) == "a1"
     now[0] = 5.0
-    assert recent.once("b", run("b1")) == "b1"
-    assert recent.once("a", run("a2")) == "a1"  # within the window: the earlier result
+    assert recent.once(("src", "b"), run("b1"), no_deadline) == "b1"
+    assert recent.once(("src", "a"), run("a2"), no_deadline) == "a1"  # within the window: the earlier result
     now[0] = 12.0
-    assert recent.once("a", run("a3")) == "a3"  # a expired, b (stored at 5) not yet
-    assert recent.once("b", run("b2")) == "b1"
+    assert recent.once(("src", "a"), run("a3"), no_deadline) == "a3"  # a expired, b (stored at 5) not yet
+    assert recent.once(("src", "b"), run("b2"), no_deadline) == "b1"
     assert runs == ["a1", "b1", "a3"]

@@ -1,0 +1,181 @@
+"""The one HTTP transport every call the function makes goes through: IAM, CCE syncs, node pool and job reads.
+
+It owns what every exchange needs: one pooled session without proxies from the environment, no redirects,
+connect and read timeouts that never outlast the deadline, a whole answer by the deadline (not one read at a
+time), a cap on the answer's size, and one vocabulary for failures (`Failure`), which the retry policy reads.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+from collections.abc import Mapping
+from enum import Enum
+from types import MappingProxyType
+from typing import Any, NamedTuple
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+from .runtime import Deadline
+
+__all__ = ["Failure", "Reply", "Transport", "TransportError", "failure_of", "header_safe", "new_session"]
+
+MIN_SECONDS = 0.05  # less time than this left: an exchange is not started at all
+MAX_ANSWER_BYTES = 1024 * 1024  # CCE's and IAM's answers are a few KB; anything bigger is not one of them
+_CHUNK = 64 * 1024
+_HEADER_SAFE = re.compile(r"[!-~]+")
+
+
+def header_safe(value: str) -> bool:
+    """Whether a credential can travel in a header as it is: printable ASCII, no spaces or line breaks."""
+    return _HEADER_SAFE.fullmatch(value) is not None
+
+
+class Failure(str, Enum):
+    """Why an exchange gave no answer, as far as the server's side is concerned."""
+
+    NOT_SENT = "not-sent"  # refused, DNS, TLS, connect timeout, bad header, no time left: the server saw nothing
+    NO_ANSWER = "no-answer"  # sent, then a timeout, a reset or the deadline before the whole answer: it may have acted
+    TOO_LARGE = "too-large"  # an answer larger than MAX_ANSWER_BYTES: it answered, unreadably
+    REDIRECT = "redirect"  # a 3xx, never followed: the endpoint is misconfigured
+
+
+class TransportError(Exception):
+    """An exchange that produced no usable answer; `reason` names the failure, never a secret or a body.
+
+    `timed_out` says the cause was time (a timeout, or the deadline), as opposed to a refusal or a reset."""
+
+    def __init__(
+        self, failure: Failure, reason: str, *, timed_out: bool = False, status: int = 0, request_id: str = ""
+    ) -> None:
+        super().__init__(reason)
+        self.failure, self.reason, self.timed_out = failure, reason, timed_out
+        self.status, self.request_id = status, request_id
+
+
+class Reply(NamedTuple):
+    """A whole answer: status, headers, body bytes and the server's X-Request-Id."""
+
+    status: int
+    content: bytes = b""
+    request_id: str = ""
+    headers: Mapping[str, str] = MappingProxyType({})
+
+    def json(self) -> Any:
+        """The body parsed as JSON; None when empty, its first 200 characters when it is not JSON."""
+        if not self.content.strip():
+            return None
+        try:
+            return json.loads(self.content)
+        except ValueError:
+            return self.content[:200].decode("utf-8", "replace")
+
+
+def new_session(user_agent: str) -> requests.Session:
+    """One session per process: connection reuse, no proxies or netrc from the environment, our User-Agent."""
+    session = requests.Session()
+    session.trust_env = False
+    session.headers["User-Agent"] = user_agent
+    # Multi-concurrency instances run invocations in threads: one pooled connection each, not ten in all.
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=64)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+def failure_of(exc: requests.RequestException) -> Failure:
+    """Whether a request that raised had reached the server (tested row by row)."""
+    if isinstance(exc, (requests.ConnectTimeout, requests.exceptions.SSLError, requests.exceptions.InvalidHeader)):
+        return Failure.NOT_SENT
+    reason = exc.args[0] if exc.args else None
+    if isinstance(reason, MaxRetryError) and isinstance(reason.reason, NewConnectionError):
+        return Failure.NOT_SENT
+    if isinstance(exc, (requests.ReadTimeout, requests.ConnectionError)):
+        return Failure.NO_ANSWER
+    return Failure.NOT_SENT  # invalid URL, schema, ...: raised before anything was sent
+
+
+def _socket(response: requests.Response) -> socket.socket | None:
+    connection = getattr(response.raw, "connection", None)
+    sock = getattr(connection, "sock", None)
+    return sock if isinstance(sock, socket.socket) else None
+
+
+class Transport:
+    """Exchanges over one session; every timeout is cut to the deadline, and so is the wait for the whole answer."""
+
+    def __init__(
+        self,
+        session: requests.Session,
+        connect_timeout: float,
+        read_timeout: float,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
+    ) -> None:
+        self.session = session
+        self._connect, self._read, self._max = connect_timeout, read_timeout, max_answer_bytes
+
+    def exchange(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None, deadline: Deadline
+    ) -> Reply:
+        """Send one request and read its whole answer; raises TransportError, never a requests exception."""
+        left = deadline.remaining()
+        if left < MIN_SECONDS:
+            raise TransportError(Failure.NOT_SENT, "no time left in the invocation", timed_out=True)
+        try:
+            response = self.session.request(
+                method,
+                url,
+                data=body,
+                headers=headers,
+                timeout=(min(self._connect, left), min(self._read, left)),
+                allow_redirects=False,
+                stream=True,
+            )
+        except requests.RequestException as exc:
+            timed_out = isinstance(exc, requests.Timeout)
+            raise TransportError(failure_of(exc), type(exc).__name__, timed_out=timed_out) from None
+        except (UnicodeError, ValueError) as exc:  # a header value http.client cannot send
+            raise TransportError(Failure.NOT_SENT, f"{type(exc).__name__} in the request") from None
+        with response:
+            request_id = response.headers.get("X-Request-Id", "")[:128]
+            if 300 <= response.status_code < 400:
+                raise TransportError(
+                    Failure.REDIRECT, f"HTTP {response.status_code}", status=response.status_code, request_id=request_id
+                )
+            content = self._whole_answer(response, deadline, request_id)
+        return Reply(response.status_code, content, request_id, response.headers)
+
+    def _whole_answer(self, response: requests.Response, deadline: Deadline, request_id: str) -> bytes:
+        """The body, read a recv at a time so neither a slow drip nor a huge body outlasts the deadline."""
+        sock, size = _socket(response), 0
+        chunks: list[bytes] = []
+        try:
+            while True:
+                left = deadline.remaining()
+                if left <= 0:
+                    late = "the whole answer did not arrive in time"
+                    raise TransportError(Failure.NO_ANSWER, late, timed_out=True, request_id=request_id)
+                if sock is not None:
+                    sock.settimeout(min(self._read, left))
+                chunk = response.raw.read1(_CHUNK, decode_content=True)
+                if not chunk:
+                    return b"".join(chunks)
+                size += len(chunk)
+                if size > self._max:
+                    raise TransportError(
+                        Failure.TOO_LARGE,
+                        f"an answer larger than {self._max} bytes",
+                        status=response.status_code,
+                        request_id=request_id,
+                    )
+                chunks.append(chunk)
+        except TransportError:
+            raise
+        except Exception as exc:  # socket timeouts and resets, urllib3's ProtocolError and ReadTimeoutError
+            timed_out = isinstance(exc, (TimeoutError, socket.timeout)) or "Timeout" in type(exc).__name__
+            raise TransportError(
+                Failure.NO_ANSWER, f"{type(exc).__name__} while reading the answer", timed_out=timed_out
+            ) from None
