@@ -1,29 +1,75 @@
-"""What the function answers: an API Gateway response, or a plain result for timer, EventGrid and direct calls."""
+"""What the function answers, made from one immutable `Outcome` per invocation (per event of a batch): the API
+Gateway response or the plain result, and the log line; and the one place that decides raise or answer."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Any
+import time
+from collections.abc import Mapping, Sequence
+from enum import Enum
+from typing import Any, NamedTuple
 
 from .cce import Accepted
-from .errors import CCECredentialsRejected, DocumentInvalid, JobFailed, SyncError, SyncInProgress
+from .errors import (
+    CCECredentialsRejected,
+    DocumentInvalid,
+    JobFailed,
+    MethodNotAllowed,
+    SyncError,
+    SyncInProgress,
+    UpstreamError,
+)
+from .logs import scrub
+from .triggers import Trigger
 from .validation import Target
 
 __all__ = [
+    "Outcome",
+    "Status",
+    "Synced",
     "accepted",
     "apig_response",
+    "conclude",
+    "deliver",
+    "deliver_batch",
     "dry_run",
     "error_body",
     "fleet",
     "followed",
+    "log_fields",
     "no_such_pool",
-    "outcome",
-    "rejected",
+    "status_of",
     "target_result",
 ]
 
 CONFIRMED = "accepted (confirmed after an ambiguous failure)"
+
+
+class Status(str, Enum):
+    """The one word every answer and log line carries."""
+
+    ACCEPTED = "accepted"
+    SUCCEEDED = "succeeded"  # with wait: the job ended Success
+    RUNNING = "running"  # with wait: the job still ran when time ran out
+    DRY_RUN = "dry_run"
+    SKIPPED = "skipped"  # the busy guard: a sync was already running
+    JOB_FAILED = "job_failed"
+    REJECTED = "rejected"  # permanent: trying again will not help
+    FAILED = "failed"  # transient: trying again may
+    ALL_ACCEPTED = "all_accepted"
+    SOME_ACCEPTED = "some_accepted"
+    NONE_ACCEPTED = "none_accepted"
+    BATCH = "batch"
+
+
+_ACCEPTED = frozenset({Status.ACCEPTED, Status.SUCCEEDED, Status.RUNNING, Status.DRY_RUN})
+
+
+class Synced(NamedTuple):
+    """What a sync (or a fleet) produced before it is an outcome: the answer document and its HTTP status."""
+
+    document: dict[str, Any]
+    http_status: int = 200
 
 
 def _target(target: Target) -> dict[str, str]:
@@ -32,7 +78,7 @@ def _target(target: Target) -> dict[str, str]:
 
 def accepted(target: Target, result: Accepted) -> dict[str, Any]:
     """The success document: CCE's job id, the target and CCE's request id."""
-    document: dict[str, Any] = {"status": "accepted", "jobid": result.jobid or None, **_target(target)}
+    document: dict[str, Any] = {"status": Status.ACCEPTED.value, "jobid": result.jobid or None, **_target(target)}
     document["request_id"] = result.request_id
     if result.confirmed_after_ambiguity:
         document["detail"] = CONFIRMED
@@ -42,14 +88,14 @@ def accepted(target: Target, result: Accepted) -> dict[str, Any]:
 def followed(target: Target, result: Accepted, phase: str, reason: str) -> dict[str, Any]:
     """The success document after following the job: succeeded, or still running when time ran out."""
     document = accepted(target, result)
-    document["status"] = "succeeded" if phase == "Success" else "running"
+    document["status"] = (Status.SUCCEEDED if phase == "Success" else Status.RUNNING).value
     document["job"] = {"id": result.jobid or None, "phase": phase, **({"reason": reason} if reason else {})}
     return document
 
 
 def dry_run(target: Target, request: Mapping[str, Any]) -> dict[str, Any]:
     """The dry-run document: the request that would have been sent, secrets masked."""
-    return {"status": "dry_run", **_target(target), "request": dict(request)}
+    return {"status": Status.DRY_RUN.value, **_target(target), "request": dict(request)}
 
 
 def error_body(error: SyncError) -> dict[str, Any]:
@@ -66,21 +112,17 @@ def error_body(error: SyncError) -> dict[str, Any]:
     return body
 
 
-def outcome(error: SyncError | None) -> str:
-    """The one-word status of a failed sync, as answers and log lines give it."""
+def status_of(error: SyncError) -> Status:
+    """The one-word status of a failed sync."""
     if isinstance(error, SyncInProgress):
-        return "skipped"
+        return Status.SKIPPED
     if isinstance(error, JobFailed):
-        return "job_failed"
-    return "failed" if error is not None and error.transient else "rejected"
+        return Status.JOB_FAILED
+    return Status.FAILED if error.transient else Status.REJECTED
 
 
-def rejected(error: SyncError) -> dict[str, Any]:
-    """A permanent failure for non-HTTP triggers: answered (not raised) so the platform does not retry it."""
-    return {"status": outcome(error), **error_body(error), "http_status": error.status}
-
-
-_ACCEPTED = frozenset({"accepted", "succeeded", "running", "dry_run"})
+def _failure(error: SyncError) -> dict[str, Any]:
+    return {"status": status_of(error).value, **error_body(error), "http_status": error.status}
 
 
 def target_result(
@@ -89,7 +131,7 @@ def target_result(
     """One target's line in a fleet answer: its IDs and its outcome."""
     ids = {key: document.get(key) for key in ("cluster_id", "nodepool_id")}
     if error is not None:
-        return {**ids, "status": outcome(error), **error_body(error), "http_status": error.status}
+        return {**ids, **_failure(error)}
     body = {k: v for k, v in (result or {}).items() if k not in ("project_id", "cluster_id", "nodepool_id")}
     return {**ids, **body}
 
@@ -99,7 +141,7 @@ def no_such_pool(cluster_id: str, name: str) -> dict[str, Any]:
     return {
         "cluster_id": cluster_id,
         "nodepool_name": name,
-        "status": "rejected",
+        "status": Status.REJECTED.value,
         "error_code": "FUNC.NO_POOL",
         "error_msg": f"the cluster has no node pool named {name[:64]!r}",
     }
@@ -110,10 +152,14 @@ def fleet(results: list[dict[str, Any]], not_reached: list[dict[str, Any]]) -> d
     accepted_count = sum(r["status"] in _ACCEPTED for r in results)
     total = len(results) + len(not_reached)
     overall = (
-        "all_accepted" if total and accepted_count == total else "some_accepted" if accepted_count else "none_accepted"
+        Status.ALL_ACCEPTED
+        if total and accepted_count == total
+        else Status.SOME_ACCEPTED
+        if accepted_count
+        else Status.NONE_ACCEPTED
     )
     return {
-        "status": overall,
+        "status": overall.value,
         "accepted": accepted_count,
         "total": total,
         "results": results,
@@ -134,4 +180,99 @@ def apig_response(
         },
         "body": json.dumps(body, ensure_ascii=False, separators=(",", ":")),
         "isBase64Encoded": False,
+    }
+
+
+class Outcome(NamedTuple):
+    """One invocation's result, built once and never changed: the answer and the log line are made from it.
+
+    Its document and error are already scrubbed of every secret the invocation touched."""
+
+    trigger: Trigger
+    status: Status
+    http_status: int
+    document: Mapping[str, Any]  # the plain answer (an error's too); API Gateway's body comes from it
+    error: SyncError | None
+    target: Target | None
+    correlation_id: str
+    request_id: str  # FunctionGraph's
+    latency_ms: float
+
+
+def _scrubbed_error(error: SyncError, secrets: Sequence[str]) -> SyncError:
+    return error.with_message(scrub(error.message, secrets))
+
+
+def conclude(
+    trigger: Trigger,
+    result: Synced | SyncError,
+    target: Target | None,
+    secrets: Sequence[str],
+    correlation_id: str,
+    request_id: str,
+    started: float,
+) -> Outcome:
+    """The invocation's outcome, with secrets scrubbed from everything in it (raised errors included)."""
+    latency_ms = round((time.perf_counter() - started) * 1000, 2)
+    if isinstance(result, SyncError):
+        error = _scrubbed_error(result, secrets)
+        document = _failure(error)
+        return Outcome(
+            trigger, status_of(error), error.status, document, error, target, correlation_id, request_id, latency_ms
+        )
+    document = scrub(result.document, secrets)
+    status = Status(document["status"])
+    return Outcome(trigger, status, result.http_status, document, None, target, correlation_id, request_id, latency_ms)
+
+
+def deliver(outcome: Outcome) -> Any:
+    """The one place that decides: API Gateway always gets a response; other triggers get the document, or the
+    error raised when it is transient, so the platform retries."""
+    if outcome.trigger is Trigger.APIG:
+        correlation_id = outcome.correlation_id or outcome.request_id
+        if outcome.error is None:
+            return apig_response(outcome.http_status, outcome.document, correlation_id)
+        headers = {"Allow": "POST"} if isinstance(outcome.error, MethodNotAllowed) else None
+        return apig_response(outcome.error.status, error_body(outcome.error), correlation_id, headers)
+    if outcome.error is not None and outcome.error.transient:
+        raise outcome.error
+    return dict(outcome.document)
+
+
+def deliver_batch(outcomes: Sequence[Outcome]) -> dict[str, Any]:
+    """An EventGrid batch: one result per event; raised at the end when any event failed transiently."""
+    results: list[dict[str, Any]] = []
+    failed: list[str] = []
+    for index, outcome in enumerate(outcomes):
+        if outcome.error is not None and outcome.error.transient:
+            failed.append(outcome.correlation_id or f"#{index}")
+        results.append({"event_id": outcome.correlation_id, **outcome.document})
+    if failed:
+        raise UpstreamError(f"{len(failed)} event(s) of the batch failed transiently: {', '.join(failed)[:300]}")
+    return {"status": Status.BATCH.value, "results": results}
+
+
+def log_fields(outcome: Outcome) -> dict[str, Any]:
+    """The invocation's log line, from the same outcome as its answer."""
+    error, target, document = outcome.error, outcome.target, outcome.document
+    return {
+        "message": "sync",
+        "trigger": outcome.trigger.value if outcome.trigger is not Trigger.EVENTGRID_BATCH else "eventgrid",
+        "outcome": outcome.status.value,
+        "http_status": outcome.http_status,
+        "project_id": target.project_id if target else None,
+        "cluster_id": target.cluster_id if target else None,
+        "nodepool_id": target.nodepool_id if target else None,
+        "jobid": document.get("jobid"),
+        "cce_request_id": document.get("request_id") or (error.request_id if error else None),
+        "error_code": error.code if error else None,
+        "error_msg": error.message if error else None,
+        "latency_ms": outcome.latency_ms,
+        "request_id": outcome.request_id,
+        "correlation_id": outcome.correlation_id,
+        "targets": [
+            {"nodepool_id": r.get("nodepool_id") or r.get("nodepool_name"), "status": r["status"]}
+            for r in document.get("results", ())
+        ]
+        or None,
     }

@@ -81,6 +81,14 @@ class SyncError(Exception):
         self.message = message
         self.request_id = request_id
 
+    def with_message(self, message: str) -> SyncError:
+        """The same error (class, status, code, every field) with another message: how a scrubbed copy is made."""
+        clone = self.__class__.__new__(self.__class__)
+        clone.__dict__.update(self.__dict__)
+        Exception.__init__(clone, message)
+        clone.message = message
+        return clone
+
 
 class ConfigurationError(SyncError):
     status, code = 500, "FUNC.CONFIG"

@@ -1,6 +1,7 @@
 """The composition root: `handler(event, context)` runs the pipeline, `initializer(context)` warms it.
 
-event -> triggers (unwrap) -> validation (document) -> passwords (salt) -> credentials -> cce (send) -> answers
+event -> triggers (unwrap) -> validation (document) -> passwords (salt) -> credentials -> cce (send)
+      -> answers (one Outcome: the answer, or the raise, and the log line)
 """
 
 from __future__ import annotations
@@ -12,26 +13,28 @@ import time
 from typing import Any, NamedTuple
 
 from . import __version__, answers, logs, passwords, triggers, validation
+from .answers import Outcome, Synced
 from .cce import CCEClient
-from .credentials import IamPasswordToken, TokenCache, resolve
+from .credentials import Credential, IamPasswordToken, TokenCache, resolve
 from .errors import (
     ConfigurationError,
     JobFailed,
-    MethodNotAllowed,
     SyncError,
     SyncInProgress,
     TargetNotAllowed,
     UpstreamError,
     UpstreamTimeout,
 )
-from .runtime import Deadline, RuntimeContext
+from .runtime import RuntimeContext
 from .settings import Environment, Settings
 from .transport import Transport, new_session
 from .triggers import Trigger, Unwrapped
+from .validation import Selection, Target
 
 __all__ = ["handler", "initializer", "reset"]
 
 DEFAULT_POOL = "DefaultPool"
+_Result = tuple[Synced | SyncError, Target | None]  # a sync's result and, once known, its target
 
 
 class _Process(NamedTuple):
@@ -93,73 +96,92 @@ def _defaults(settings: Settings, context: RuntimeContext) -> validation.Default
     )
 
 
-class _Result:
-    """One sync's (or one fleet's) outcome, for the answer and the log line."""
+class _Invocation:
+    """One invocation's working set: the process, the context, the deadline, the defaults, and the credentials
+    it resolved (one per project), whose secrets its outcome is scrubbed of."""
 
-    __slots__ = ("document", "error", "secrets", "status", "target")
+    __slots__ = ("_credentials", "context", "deadline", "defaults", "process")
 
-    def __init__(self, error: SyncError | None = None) -> None:
-        self.document: dict[str, Any] | None = None
-        self.error = error
-        self.target: validation.Target | None = None
-        self.secrets: tuple[str, ...] = ()
-        self.status = 200
+    def __init__(self, process: _Process, context: RuntimeContext) -> None:
+        self.process, self.context = process, context
+        self.deadline = context.deadline(process.settings.answer_reserve_ms)
+        self.defaults = _defaults(process.settings, context)
+        self._credentials: dict[str, Credential] = {}
+
+    def credential(self, project_id: str) -> Credential:
+        if project_id not in self._credentials:
+            process = self.process
+            self._credentials[project_id] = resolve(
+                process.settings, self.context, project_id, process.transport, process.tokens, self.deadline
+            )
+        return self._credentials[project_id]
+
+    def secrets(self) -> tuple[str, ...]:
+        """The settings' secrets and those of every credential used so far (an IAM token once fetched)."""
+        return (*self.process.secrets, *(s for c in self._credentials.values() for s in c.secrets()))
+
+    def refuse_unless_allowed(self, target: Target) -> None:
+        allowlist = self.process.settings.allowed_targets
+        if not allowlist.allows(self.defaults.project_id, *target):
+            raise TargetNotAllowed(
+                f"{target.cluster_id}/{target.nodepool_id} of project {target.project_id} "
+                "is not in SYNC_ALLOWED_TARGETS"
+            )
 
 
-def _sync_target(
-    process: _Process, sync: validation.ValidSync, context: RuntimeContext, deadline: Deadline, result: _Result
-) -> None:
-    """Allowlist, credentials, busy guard, the POST and, when asked, following the job; fills `result`."""
-    settings, client = process.settings, process.client
-    result.target = target = sync.target
-    if not validation.target_allowed(target, settings.allowed_targets):
-        raise TargetNotAllowed(f"{target.cluster_id}/{target.nodepool_id} is not in SYNC_ALLOWED_TARGETS")
-    credential = resolve(settings, context, target.project_id, process.transport, process.tokens, deadline)
-    result.secrets = credential.secrets()
+def _sync_target(invocation: _Invocation, sync: validation.ValidSync) -> Synced:
+    """Allowlist, credentials, busy guard, the POST and, when asked, following the job."""
+    client, target, deadline = invocation.process.client, sync.target, invocation.deadline
+    invocation.refuse_unless_allowed(target)
+    credential = invocation.credential(target.project_id)
     if sync.dry_run:
-        result.document = answers.dry_run(target, client.preview(target, sync.body, credential))
-        return
-    if settings.skip_if_busy:
+        return Synced(answers.dry_run(target, client.preview(target, sync.body, credential)))
+    if invocation.process.settings.skip_if_busy:
         running = client.running_sync(target, credential, deadline)
         if running is not None:
             raise SyncInProgress(running)
     accepted = client.sync(target, passwords.salt_body(sync.body), credential, deadline)
-    result.secrets = credential.secrets()
-    result.document = answers.accepted(target, accepted)
-    if sync.wait:
-        phase, reason = client.follow_job(target.project_id, accepted.jobid, credential, deadline)
-        if phase == "Failed":
-            raise JobFailed(accepted.jobid, reason, request_id=accepted.request_id)
-        result.document = answers.followed(target, accepted, phase, reason)
-        result.status = 200 if phase == "Success" else 202
+    if not sync.wait:
+        return Synced(answers.accepted(target, accepted))
+    phase, reason = client.follow_job(target.project_id, accepted.jobid, credential, deadline)
+    if phase == "Failed":
+        raise JobFailed(accepted.jobid, reason, request_id=accepted.request_id)
+    return Synced(answers.followed(target, accepted, phase, reason), 200 if phase == "Success" else 202)
 
 
-def _sync(process: _Process, unwrapped: Unwrapped, context: RuntimeContext, deadline: Deadline) -> _Result:
-    result = _Result()
+def _sync(invocation: _Invocation, unwrapped: Unwrapped) -> _Result:
+    """The document's sync (or fleet), as a result; a SyncError is a result too."""
+    target = None
     try:
-        defaults = _defaults(process.settings, context)
         if validation.is_fleet(unwrapped.document):
-            fleet = validation.plan_fleet(unwrapped.document, unwrapped.overrides, defaults)
-            return _sync_fleet(process, fleet, defaults, context, deadline)
-        sync = validation.prepare(unwrapped.document, unwrapped.overrides, defaults)
-        _sync_target(process, sync, context, deadline, result)
+            fleet = validation.plan_fleet(unwrapped.document, unwrapped.overrides, invocation.defaults)
+            return _sync_fleet(invocation, fleet), None
+        sync = validation.prepare(unwrapped.document, unwrapped.overrides, invocation.defaults)
+        target = sync.target
+        return _sync_target(invocation, sync), target
     except SyncError as error:
-        result.error = error
-    return result
+        return error, target
 
 
 def _fleet_documents(
-    process: _Process, fleet: validation.Fleet, context: RuntimeContext, deadline: Deadline
+    invocation: _Invocation, fleet: validation.Fleet
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The per-pool documents of a fleet, resolving a name selection with CCE's node pool list; and the
-    results of names that matched no pool."""
-    if fleet.names is not None and not fleet.names:
-        return fleet.documents, []
-    credential = resolve(process.settings, context, fleet.project_id, process.transport, process.tokens, deadline)
-    with_default = fleet.include_default if fleet.names is None else DEFAULT_POOL in fleet.names
-    pools = process.client.list_nodepools(fleet.project_id, fleet.cluster_id, credential, deadline, with_default)
-    if fleet.names is None:
-        chosen = [pool_id for pool_id, name in pools if fleet.include_default or pool_id != DEFAULT_POOL]
+    """The per-pool documents of a fleet, resolving a selection with CCE's node pool list (only for a cluster
+    the allowlist reaches); and the results of names that matched no pool."""
+    if fleet.selection is Selection.TARGETS:
+        return list(fleet.documents), []
+    allowlist = invocation.process.settings.allowed_targets
+    if not allowlist.reaches(invocation.defaults.project_id, fleet.project_id, fleet.cluster_id):
+        raise TargetNotAllowed(
+            f"no node pool of cluster {fleet.cluster_id} of project {fleet.project_id} is in SYNC_ALLOWED_TARGETS"
+        )
+    credential = invocation.credential(fleet.project_id)
+    with_default = fleet.include_default if fleet.selection is Selection.ALL else DEFAULT_POOL in fleet.names
+    pools = invocation.process.client.list_nodepools(
+        fleet.project_id, fleet.cluster_id, credential, invocation.deadline, with_default
+    )
+    if fleet.selection is Selection.ALL:
+        chosen = [pool_id for pool_id, _ in pools if fleet.include_default or pool_id != DEFAULT_POOL]
         unknown: list[str] = []
     else:
         by_name = {name: pool_id for pool_id, name in pools}
@@ -170,114 +192,68 @@ def _fleet_documents(
     return [{**base, "nodepool_id": pool_id} for pool_id in chosen], missing
 
 
-def _sync_fleet(
-    process: _Process,
-    fleet: validation.Fleet,
-    defaults: validation.Defaults,
-    context: RuntimeContext,
-    deadline: Deadline,
-) -> _Result:
+def _sync_fleet(invocation: _Invocation, fleet: validation.Fleet) -> Synced:
     """Each target in turn while time allows; one result per target, the unreached named for a retry."""
-    fleet_result = _Result()
-    documents, results = _fleet_documents(process, fleet, context, deadline)
+    documents, results = _fleet_documents(invocation, fleet)
     not_reached: list[dict[str, Any]] = []
     first_error: SyncError | None = None
     for index, document in enumerate(documents):
-        if deadline.remaining() < process.settings.target_min_seconds:
+        if invocation.deadline.remaining() < invocation.process.settings.target_min_seconds:
             not_reached = [{k: d.get(k) for k in ("cluster_id", "nodepool_id")} for d in documents[index:]]
             break
-        one = _Result()
         try:
-            _sync_target(process, validation.prepare(document, {}, defaults), context, deadline, one)
+            one = _sync_target(invocation, validation.prepare(document, {}, invocation.defaults))
+            results.append(answers.target_result(document, one.document, None))
         except SyncError as error:
-            one.error = error
+            results.append(answers.target_result(document, None, error))
             first_error = first_error or error
-        fleet_result.secrets += one.secrets
-        results.append(answers.target_result(document, one.document, one.error))
-    fleet_result.document = answers.fleet(results, not_reached)
-    status = fleet_result.document["status"]
-    if status == "some_accepted":
-        fleet_result.status = 207
-    elif status == "none_accepted":
-        fleet_result.status = first_error.status if first_error else 400
-    return fleet_result
+    summary = answers.fleet(results, not_reached)
+    if summary["status"] == answers.Status.SOME_ACCEPTED:
+        return Synced(summary, 207)
+    if summary["status"] == answers.Status.NONE_ACCEPTED:
+        return Synced(summary, first_error.status if first_error else 400)
+    return Synced(summary)
 
 
-def _log(
-    process: _Process | None,
-    trigger: str,
-    result: _Result,
-    context: RuntimeContext,
-    started: float,
-    extra: dict[str, Any],
-) -> None:
-    error, target, document = result.error, result.target, result.document or {}
-    fields: dict[str, Any] = {
-        "message": "sync",
-        "trigger": trigger,
-        "outcome": document.get("status") or answers.outcome(error),
-        "http_status": error.status if error else result.status,
-        "project_id": target.project_id if target else None,
-        "cluster_id": target.cluster_id if target else None,
-        "nodepool_id": target.nodepool_id if target else None,
-        "jobid": document.get("jobid"),
-        "cce_request_id": document.get("request_id") or (error.request_id if error else None),
-        "error_code": error.code if error else None,
-        "error_msg": error.message if error else None,
-        "latency_ms": round((time.perf_counter() - started) * 1000, 2),
-        "request_id": context.request_id,
-        "targets": [
-            {"nodepool_id": r.get("nodepool_id") or r.get("nodepool_name"), "status": r["status"]}
-            for r in document.get("results", ())
-        ]
-        or None,
-        **extra,
-    }
-    logs.write(logging.WARNING if error else logging.INFO, fields, _secrets(process, result))
+def _log(outcome: Outcome, secrets: tuple[str, ...]) -> None:
+    level = logging.WARNING if outcome.error is not None else logging.INFO
+    logs.write(level, answers.log_fields(outcome), secrets)
 
 
-def _secrets(process: _Process | None, result: _Result) -> list[str]:
-    """Every secret value this invocation may have touched: the settings' and the credential's."""
-    return [*(process.secrets if process else ()), *result.secrets]
+def _scrubbed(result: _Result, secrets: tuple[str, ...]) -> _Result:
+    """A result safe to keep for duplicate deliveries (which have their own, other credentials)."""
+    outcome, target = result
+    if isinstance(outcome, SyncError):
+        return outcome, target
+    return Synced(logs.scrub(outcome.document, secrets), outcome.http_status), target
 
 
-def _answer_apig(process: _Process | None, result: _Result, correlation_id: str) -> dict[str, Any]:
-    secrets = _secrets(process, result)
-    if result.error is None:
-        return answers.apig_response(result.status, logs.scrub(result.document or {}, secrets), correlation_id)
-    headers = {"Allow": "POST"} if isinstance(result.error, MethodNotAllowed) else None
-    body = logs.scrub(answers.error_body(result.error), secrets)
-    return answers.apig_response(result.error.status, body, correlation_id, headers)
-
-
-def _answer_plain(process: _Process | None, result: _Result) -> dict[str, Any]:
-    secrets = _secrets(process, result)
-    if result.error is None:
-        return logs.scrub(result.document or {}, secrets)  # type: ignore[no-any-return]
-    if result.error.transient:
-        raise result.error
-    return logs.scrub(answers.rejected(result.error), secrets)  # type: ignore[no-any-return]
-
-
-def _one(process: _Process, event: dict[str, Any], trigger: Trigger, context: RuntimeContext) -> tuple[_Result, str]:
-    """Unwrap and sync one (non-batch) event; returns the result and the event's correlation id."""
+def _one(
+    process: _Process, event: dict[str, Any], trigger: Trigger, context: RuntimeContext, started: float
+) -> Outcome:
+    """Unwrap and sync one (non-batch) event into its outcome."""
+    invocation = _Invocation(process, context)
     try:
         unwrapped = triggers.unwrap(event, trigger, process.settings.max_body_bytes)
     except SyncError as error:
-        return _Result(error=error), triggers.apig_request_id(event) if trigger is Trigger.APIG else ""
-    deadline = context.deadline(process.settings.answer_reserve_ms)
+        correlation_id = triggers.apig_request_id(event) if trigger is Trigger.APIG else ""
+        return answers.conclude(trigger, error, None, process.secrets, correlation_id, context.request_id, started)
+    result: _Result
     if unwrapped.event_id is not None:
         try:
             result = process.recent.once(
                 unwrapped.event_id,
-                lambda: _sync(process, unwrapped, context, deadline),
-                deadline,
-                keep=lambda r: r.error is None or not r.error.transient,
+                lambda: _scrubbed(_sync(invocation, unwrapped), invocation.secrets()),
+                invocation.deadline,
+                keep=lambda r: not (isinstance(r[0], SyncError) and r[0].transient),
             )
         except UpstreamTimeout as error:
-            result = _Result(error=error)
-        return result, unwrapped.correlation_id
-    return _sync(process, unwrapped, context, deadline), unwrapped.correlation_id
+            result = error, None
+    else:
+        result = _sync(invocation, unwrapped)
+    return answers.conclude(
+        trigger, result[0], result[1], invocation.secrets(), unwrapped.correlation_id, context.request_id, started
+    )
 
 
 def handler(event: Any, context: Any = None) -> Any:
@@ -298,47 +274,29 @@ def handler(event: Any, context: Any = None) -> Any:
 def _handle(event: Any, context: Any) -> Any:
     started = time.perf_counter()
     view = RuntimeContext(context)
-    process: _Process | None = None
     trigger = Trigger.DIRECT
     try:
         trigger = triggers.recognize(event)
         process = _current(view)
     except SyncError as error:
-        result = _Result(error=error)
-        _log(process, trigger.value, result, view, started, {})
-        if trigger is Trigger.APIG:
-            return _answer_apig(process, result, triggers.apig_request_id(event))
-        return _answer_plain(process, result)
-
+        correlation_id = triggers.apig_request_id(event) if trigger is Trigger.APIG else ""
+        outcome = answers.conclude(trigger, error, None, (), correlation_id, view.request_id, started)
+        _log(outcome, ())
+        return answers.deliver(outcome)
     if trigger is Trigger.EVENTGRID_BATCH:
-        return _batch(process, event, view, started)
-    result, correlation_id = _one(process, event, trigger, view)
-    _log(process, trigger.value, result, view, started, {"correlation_id": correlation_id})
-    if trigger is Trigger.APIG:
-        return _answer_apig(process, result, correlation_id or view.request_id)
-    return _answer_plain(process, result)
-
-
-def _batch(process: _Process, event: dict[str, Any], context: RuntimeContext, started: float) -> dict[str, Any]:
-    """An EventGrid `{"events": [...]}` delivery: one result per event; a transient failure raises at the end."""
-    results: list[dict[str, Any]] = []
-    failed: list[str] = []
-    for item in triggers.unwrap_batch(event):
-        if isinstance(item, dict) and "specversion" in item:
-            result, correlation_id = _one(process, item, Trigger.EVENTGRID, context)
-        else:
-            result = _Result(error=triggers.not_a_cloudevent(item))
-            correlation_id = ""
-        _log(process, Trigger.EVENTGRID.value, result, context, started, {"correlation_id": correlation_id})
-        if result.error is not None and result.error.transient:
-            failed.append(correlation_id or f"#{len(results)}")
-            body = logs.scrub(answers.error_body(result.error), _secrets(process, result))
-            results.append({"status": "failed", "event_id": correlation_id, **body})
-        else:
-            results.append({"event_id": correlation_id, **_answer_plain(process, result)})
-    if failed:
-        raise UpstreamError(f"{len(failed)} event(s) of the batch failed transiently: {', '.join(failed)[:300]}")
-    return {"status": "batch", "results": results}
+        outcomes = []
+        for item in triggers.unwrap_batch(event):
+            if isinstance(item, dict) and "specversion" in item:
+                outcome = _one(process, item, Trigger.EVENTGRID, view, started)
+            else:
+                not_one = triggers.not_a_cloudevent(item)
+                outcome = answers.conclude(Trigger.EVENTGRID, not_one, None, (), "", view.request_id, started)
+            _log(outcome, process.secrets)
+            outcomes.append(outcome)
+        return answers.deliver_batch(outcomes)
+    outcome = _one(process, event, trigger, view, started)
+    _log(outcome, process.secrets)
+    return answers.deliver(outcome)
 
 
 def initializer(context: Any = None) -> None:

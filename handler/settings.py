@@ -15,7 +15,7 @@ from .errors import ConfigurationError
 from .logs import LEVELS
 from .transport import header_safe
 
-__all__ = ["AUTH_MODES", "Environment", "Secret", "Settings", "endpoint_is_allowed"]
+__all__ = ["AUTH_MODES", "Allowlist", "Environment", "Secret", "Settings", "endpoint_is_allowed"]
 
 AUTH_MODES = ("token", "password", "aksk", "agency")
 _SEGMENT = re.compile(r"\*|[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
@@ -101,6 +101,34 @@ def endpoint_is_allowed(url: str) -> bool:
         return False
 
 
+class Allowlist(NamedTuple):
+    """SYNC_ALLOWED_TARGETS: the (project, cluster, node pool) a sync may reach; `*` matches a whole segment.
+
+    A `cluster/pool` entry means the function's own project; `project/cluster/pool` names the project (or `*`).
+    Unset, everything is allowed (`limited` is False).
+    """
+
+    limited: bool = False
+    entries: tuple[tuple[str, str, str], ...] = ()
+
+    def allows(self, own_project: str, project_id: str, cluster_id: str, nodepool_id: str) -> bool:
+        return not self.limited or any(
+            _matches(project, project_id, own_project) and cluster in ("*", cluster_id) and pool in ("*", nodepool_id)
+            for project, cluster, pool in self.entries
+        )
+
+    def reaches(self, own_project: str, project_id: str, cluster_id: str) -> bool:
+        """Whether any node pool of this cluster may be synced: checked before any credential work."""
+        return not self.limited or any(
+            _matches(project, project_id, own_project) and cluster in ("*", cluster_id)
+            for project, cluster, _ in self.entries
+        )
+
+
+def _matches(entry: str, project_id: str, own_project: str) -> bool:
+    return entry == "*" or project_id == (entry or own_project)
+
+
 def _region_domain(region: str) -> str:
     return "myhuaweicloud.eu" if region == "eu-west-101" else "myhuaweicloud.com"
 
@@ -139,7 +167,7 @@ class Settings(NamedTuple):
     function_name: str = "nodepool-sync"
     wait: bool = False
     skip_if_busy: bool = True
-    allowed_targets: tuple[tuple[str, str], ...] | None = None
+    allowed_targets: Allowlist = Allowlist()
     job_poll_interval_seconds: float = 2.0
     job_poll_max_interval_seconds: float = 10.0
     target_min_seconds: float = 1.0
@@ -258,20 +286,22 @@ class _Reader:
             )
         return value
 
-    def targets(self, name: str) -> tuple[tuple[str, str], ...] | None:
-        """`cluster/nodepool` entries, `*` allowed as a whole segment; unset means no limit."""
+    def targets(self, name: str) -> Allowlist:
+        """`cluster/nodepool` or `project/cluster/nodepool` entries, `*` a whole segment; unset means no limit."""
         value = self.text(name)
         if not value:
-            return None
+            return Allowlist()
         entries = []
         for entry in (e.strip() for e in value.split(",") if e.strip()):
-            cluster, slash, pool = entry.partition("/")
-            if not slash or not all(_SEGMENT.fullmatch(part) for part in (cluster, pool)):
+            parts = entry.split("/")
+            if len(parts) not in (2, 3) or not all(_SEGMENT.fullmatch(part) for part in parts):
                 raise ConfigurationError(
-                    f"{name} entries must be cluster_id/nodepool_id (each an ID or *), not {entry[:80]!r}"
+                    f"{name} entries must be cluster_id/nodepool_id or project_id/cluster_id/nodepool_id "
+                    f"(each an ID or *), not {entry[:80]!r}"
                 )
-            entries.append((cluster, pool))
-        return tuple(entries)
+            project, cluster, pool = parts if len(parts) == 3 else ("", *parts)
+            entries.append((project, cluster, pool))
+        return Allowlist(True, tuple(entries))
 
     def json_object(self, name: str) -> Mapping[str, Any] | None:
         value = self.text(name)

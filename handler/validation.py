@@ -12,6 +12,7 @@ import functools
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
+from enum import Enum
 from itertools import islice
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -27,6 +28,7 @@ __all__ = [
     "SCHEMA_DIR",
     "Defaults",
     "Fleet",
+    "Selection",
     "Target",
     "ValidSync",
     "check_document",
@@ -35,7 +37,6 @@ __all__ = [
     "password_problems",
     "plan_fleet",
     "prepare",
-    "target_allowed",
     "validate_document",
 ]
 
@@ -323,15 +324,24 @@ def prepare(document: Mapping[str, Any], overrides: Mapping[str, str], defaults:
     )
 
 
+class Selection(str, Enum):
+    """How a fleet document chooses its node pools."""
+
+    TARGETS = "targets"  # the document lists them
+    NAMES = "names"  # the cluster's node pools with these names
+    ALL = "all"  # every node pool of the cluster (DefaultPool only when asked)
+
+
 class Fleet(NamedTuple):
     """A validated fleet document: the listed targets' documents, or a selection to resolve with CCE."""
 
-    documents: list[dict[str, Any]]
+    selection: Selection
     project_id: str
     cluster_id: str
-    names: tuple[str, ...] | None  # None: every pool (all: true); empty when targets are listed
-    include_default: bool
     shared: dict[str, Any]
+    documents: tuple[dict[str, Any], ...] = ()  # Selection.TARGETS
+    names: tuple[str, ...] = ()  # Selection.NAMES
+    include_default: bool = False  # Selection.ALL
 
 
 def _shared_spec_errors(spec: dict[str, Any], node_login_password: str) -> list[FieldError]:
@@ -346,8 +356,15 @@ def is_fleet(document: Mapping[str, Any]) -> bool:
 
 
 def plan_fleet(document: Mapping[str, Any], overrides: Mapping[str, str], defaults: Defaults) -> Fleet:
-    """Check a fleet document's shape; each target is validated later as a document of its own."""
-    merged = {**document, **{k: v for k, v in overrides.items() if k != "nodepool_id"}}
+    """Check a fleet document's shape; each target is validated later as a document of its own.
+
+    `overrides` (API Gateway path parameters) win here as for a single document: a target naming another
+    project or cluster is a conflict, and a path that names one node pool cannot carry a fleet."""
+    if "nodepool_id" in overrides:
+        raise DocumentInvalid(
+            [FieldError("", "this API path names one node pool: send a single sync document, not targets or nodepools")]
+        )
+    merged = {**document, **overrides}
     errors = _schema_errors(FLEET_SCHEMA, merged)
     if "targets" in merged and "nodepools" in merged:
         errors.append(FieldError("/nodepools", "give either targets or nodepools, not both"))
@@ -358,23 +375,23 @@ def plan_fleet(document: Mapping[str, Any], overrides: Mapping[str, str], defaul
     cluster_id = merged.get("cluster_id") or defaults.cluster_id
     if "nodepools" in merged and not cluster_id:
         errors.append(FieldError("/cluster_id", "is required to select node pools: set it or CCE_CLUSTER_ID"))
+    targets = merged.get("targets", [])
+    for index, target in enumerate(targets if isinstance(targets, list) else ()):
+        for key, value in overrides.items():
+            if isinstance(target, dict) and target.get(key, value) != value:
+                errors.append(FieldError(f"/targets/{index}/{key}", "differs from the API path's, which decides"))
     if not errors and isinstance(merged.get("spec"), dict):
         errors = _shared_spec_errors(merged["spec"], defaults.node_login_password)
     if errors:
         raise DocumentInvalid(errors)
     shared: dict[str, Any] = {key: merged[key] for key in ("spec", "dry_run", "wait") if key in merged}
-    ids = {"project_id": project_id} if project_id else {}
-    documents = [
-        {**shared, **ids, **({"cluster_id": cluster_id} if cluster_id else {}), **target}
-        for target in merged.get("targets", [])
-    ]
-    names = None if isinstance(selection, dict) and selection.get("all") else tuple((selection or {}).get("names", ()))
-    include_default = bool(isinstance(selection, dict) and selection.get("include_default"))
-    return Fleet(documents, project_id, cluster_id, names, include_default, shared)
-
-
-def target_allowed(target: Target, allowed: tuple[tuple[str, str], ...] | None) -> bool:
-    """Whether SYNC_ALLOWED_TARGETS (cluster/nodepool entries, `*` a whole segment) lets this target through."""
-    if allowed is None:
-        return True
-    return any(cluster in ("*", target.cluster_id) and pool in ("*", target.nodepool_id) for cluster, pool in allowed)
+    if "targets" in merged:
+        ids = {"project_id": project_id} if project_id else {}
+        ids.update({"cluster_id": cluster_id} if cluster_id else {})
+        documents = tuple({**shared, **ids, **target, **overrides} for target in targets)
+        return Fleet(Selection.TARGETS, project_id, cluster_id, shared, documents=documents)
+    assert isinstance(selection, dict)  # a fleet document without targets has nodepools, an object
+    if selection.get("all"):
+        include_default = bool(selection.get("include_default"))
+        return Fleet(Selection.ALL, project_id, cluster_id, shared, include_default=include_default)
+    return Fleet(Selection.NAMES, project_id, cluster_id, shared, names=tuple(selection["names"]))

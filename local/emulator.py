@@ -76,6 +76,7 @@ class Fault:
     redirect_to: str | None = None
     process_first: bool = False  # act on the request (accept the sync) before failing
     drip: float = 0.0  # answer normally, but send the body one byte every `drip` seconds
+    echo_token: bool = False  # the error message repeats the request's X-Auth-Token (a leaky server)
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method is None or self.method == method) and (
@@ -429,6 +430,9 @@ class _Handler(BaseHTTPRequestHandler):
                 if fault.body is not None
                 else {"errorCode": f"CCE.01{fault.status}000", "errorMessage": "injected fault"}
             )
+            if fault.echo_token:
+                token = request.headers.get("x-auth-token", "")
+                body = {"errorCode": f"CCE.01{fault.status}000", "errorMessage": f"token {token} was not accepted"}
             self._answer(fault.status, body, {"X-Request-Id": request_id, **fault.headers})
             return
         self._route(request, request_id, send=True)

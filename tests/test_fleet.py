@@ -12,6 +12,7 @@ from tests.conftest import CLUSTER, NODEPOOL, PROJECT, FakeContext, LogCapture, 
 
 Invoke = Callable[..., Any]
 SPEC = {"maxUnavailable": 1}
+CLUSTER_PATH = {"cluster_id": CLUSTER}  # a route like /clusters/{cluster_id}/sync: fleets name no single pool
 
 
 @pytest.fixture
@@ -80,7 +81,7 @@ def test_fleet_targets_may_carry_their_own_spec_and_cluster(invoke: Invoke, emul
 def test_fleet_with_one_rejected(invoke: Invoke, emulator: Emulator) -> None:
     emulator.inject(path_contains="/nodepools/np-b/operation/upgrade", status=404)
     targets = [*_targets("np-a", "np-b"), {"nodepool_id": "np-c", "spec": {"maxUnavailable": 99}}]
-    status, body = status_body(invoke(apig_event({"spec": SPEC, "targets": targets})))
+    status, body = status_body(invoke(apig_event({"spec": SPEC, "targets": targets}, CLUSTER_PATH)))
     assert status == 207 and body["status"] == "some_accepted"
     assert [r["status"] for r in body["results"]] == ["accepted", "rejected", "rejected"]
     assert body["results"][1]["http_status"] == 404 and body["results"][2]["error_code"] == "FUNC.INVALID"
@@ -101,7 +102,7 @@ def test_fleet_with_one_skipped_busy(invoke: Invoke, emulator: Emulator, env: An
 
 def test_fleet_running_out_of_time_names_the_unreached(invoke: Invoke, emulator: Emulator) -> None:
     emulator.inject(path_contains="/operation/upgrade", delay=0.6, times=9)
-    event = apig_event({"spec": SPEC, "targets": _targets("np-a", "np-b", "np-c", "np-d")})
+    event = apig_event({"spec": SPEC, "targets": _targets("np-a", "np-b", "np-c", "np-d")}, CLUSTER_PATH)
     status, body = status_body(invoke(event, FakeContext(remaining_ms=2500)))
     assert status == 207 and body["status"] == "some_accepted"
     assert [r["nodepool_id"] for r in body["results"]] == ["np-a", "np-b"]
@@ -114,7 +115,7 @@ def test_fleet_running_out_of_time_names_the_unreached(invoke: Invoke, emulator:
 
 def test_fleet_with_none_accepted_answers_the_first_error(invoke: Invoke, emulator: Emulator) -> None:
     emulator.inject(path_contains="/operation/upgrade", status=409, times=2)
-    status, body = status_body(invoke(apig_event({"spec": SPEC, "targets": _targets("np-a", "np-b")})))
+    status, body = status_body(invoke(apig_event({"spec": SPEC, "targets": _targets("np-a", "np-b")}, CLUSTER_PATH)))
     assert status == 409 and body["status"] == "none_accepted"
 
 
@@ -230,7 +231,7 @@ def test_allowed_targets_apply_to_every_fleet_target(invoke: Invoke, emulator: E
     assert answer["results"][1]["http_status"] == 403 and len(emulator.syncs()) == 1
 
 
-@pytest.mark.parametrize("allowed", ["no-slash", "a/b/c", "a/../b", "a/*x"])
+@pytest.mark.parametrize("allowed", ["no-slash", "a/b/c/d", "a/../b", "a/*x"])
 def test_a_malformed_allowlist_is_a_configuration_error(allowed: str, invoke: Invoke, env: Any) -> None:
     env(SYNC_ALLOWED_TARGETS=allowed)
     status, body = status_body(invoke(apig_event({"spec": SPEC})))

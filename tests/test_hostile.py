@@ -19,6 +19,7 @@ from tests.conftest import (
     IAM_DOMAIN,
     IAM_PASSWORD,
     IAM_USER,
+    PROJECT,
     TOKEN,
     FakeContext,
     apig_event,
@@ -297,3 +298,100 @@ def test_a_malformed_credential_variable_is_a_configuration_error_naming_it(
     env(**{name: value, **({"HUAWEICLOUD_SDK_SK": "sk"} if name != "HUAWEICLOUD_AUTH_TOKEN" else {})})
     answer = invoke(load_event("timer.json"))
     assert answer["status"] == "rejected" and answer["error_code"] == "FUNC.CONFIG" and name in answer["error_msg"]
+
+
+# --- secrets on every path -------------------------------------------------------------------------------------
+
+
+def test_a_transient_error_is_raised_with_the_token_scrubbed(invoke: Invoke, emulator: Emulator) -> None:
+    emulator.inject(path_contains=SYNC, method="POST", status=503, times=9, echo_token=True)
+    with pytest.raises(SyncError) as caught:
+        invoke(load_event("timer.json"))
+    assert caught.value.transient and "token *** was not accepted" in caught.value.message
+    assert TOKEN not in str(caught.value) and TOKEN not in caught.value.message
+
+
+def test_an_iam_issued_token_longer_than_the_kept_message_is_scrubbed_before_the_cut(
+    invoke: Invoke, emulator: Emulator, env: Any
+) -> None:
+    env(HUAWEICLOUD_AUTH_TOKEN=None, **PASSWORD_VARS)
+    emulator.inject(path_contains=SYNC, method="POST", status=403, echo_token=True)
+    answer = invoke(load_event("timer.json"))
+    [issued] = [t for t in emulator.tokens if t.startswith("MIIemu")]
+    assert len(issued) > 500 and answer["error_msg"] == "token *** was not accepted"
+    assert issued[:40] not in json.dumps(answer)
+
+
+def test_a_fleet_by_name_with_agency_credentials_keeps_the_agency_token_out(
+    invoke: Invoke, emulator: Emulator, env: Any
+) -> None:
+    env(HUAWEICLOUD_AUTH_TOKEN=None)
+    agency_token = "MIIagency-token-for-a-fleet-" + "y" * 600
+    emulator.add_token(agency_token)
+    emulator.inject(path_contains="/nodepools", method="GET", status=403, echo_token=True)
+    answer = invoke({"spec": {"maxUnavailable": 1}, "nodepools": {"names": ["web"]}}, FakeContext(token=agency_token))
+    assert answer["status"] == "rejected" and "***" in answer["error_msg"]
+    assert agency_token[:40] not in json.dumps(answer)
+
+
+# --- trust boundaries ------------------------------------------------------------------------------------------
+
+
+def test_a_fleet_sent_to_a_single_pools_path_is_a_400(invoke: Invoke, emulator: Emulator) -> None:
+    status, body = status_body(invoke(apig_event({"spec": {"maxUnavailable": 1}, "targets": [{"nodepool_id": "a"}]})))
+    assert status == 400 and "names one node pool" in body["error_msg"] and emulator.requests == []
+
+
+def test_a_fleet_target_in_another_cluster_than_the_path_is_a_400(invoke: Invoke, emulator: Emulator) -> None:
+    targets = [{"nodepool_id": "np-a"}, {"cluster_id": "other-cluster", "nodepool_id": "np-b"}]
+    event = apig_event({"spec": {"maxUnavailable": 1}, "targets": targets}, {"cluster_id": CLUSTER})
+    status, body = status_body(invoke(event))
+    assert status == 400 and body["errors"][0]["path"] == "/targets/1/cluster_id" and emulator.requests == []
+
+
+def test_fleet_targets_take_the_paths_cluster(invoke: Invoke, emulator: Emulator) -> None:
+    document = {"spec": {"maxUnavailable": 1}, "cluster_id": "body-cluster", "targets": [{"nodepool_id": "np-a"}]}
+    status, _ = status_body(invoke(apig_event(document, {"cluster_id": CLUSTER})))
+    assert status == 200 and f"/clusters/{CLUSTER}/nodepools/np-a/" in emulator.syncs()[0].path
+
+
+@pytest.mark.parametrize(
+    ("allowed", "project", "allowed_through"),
+    [
+        (f"{CLUSTER}/*", "another-project", False),
+        (f"{CLUSTER}/*", PROJECT, True),
+        (f"another-project/{CLUSTER}/*", "another-project", True),
+        (f"another-project/{CLUSTER}/*", PROJECT, False),
+        (f"*/{CLUSTER}/*", "another-project", True),
+    ],
+)
+def test_the_allowlist_pins_projects_before_any_credential_work(
+    invoke: Invoke, emulator: Emulator, env: Any, allowed: str, project: str, allowed_through: bool
+) -> None:
+    env(HUAWEICLOUD_AUTH_TOKEN=None, SYNC_ALLOWED_TARGETS=allowed, **PASSWORD_VARS)
+    answer = invoke({"project_id": project, "spec": {"maxUnavailable": 1}})
+    if allowed_through:
+        assert answer["status"] == "accepted" and len(emulator.iam_requests()) == 1
+    else:
+        assert answer["http_status"] == 403 and emulator.requests == []
+
+
+def test_a_name_selection_outside_the_allowlist_is_refused_before_listing(
+    invoke: Invoke, emulator: Emulator, env: Any
+) -> None:
+    env(SYNC_ALLOWED_TARGETS="other-cluster/*")
+    answer = invoke({"spec": {"maxUnavailable": 1}, "nodepools": {"all": True}})
+    assert answer["http_status"] == 403 and emulator.requests == []
+
+
+def test_the_token_cache_keeps_a_bounded_number_of_tokens() -> None:
+    from handler.credentials import TokenCache
+    from handler.runtime import Deadline
+    from handler.settings import Secret
+
+    cache = TokenCache()
+    for project in range(3 * TokenCache.MAX_TOKENS):
+        key = ("https://iam", "user", "domain", f"project-{project}")
+        cache.get(key, 0.0, lambda p=project: (Secret(f"token-{p}"), time.time() + 3600), Deadline(None))
+    assert len(cache.known_secrets()) == TokenCache.MAX_TOKENS
+    assert "token-23" in cache.known_secrets() and "token-0" not in cache.known_secrets()
