@@ -278,6 +278,7 @@ def _handle(event: Any, context: Any) -> Any:
     try:
         trigger = triggers.recognize(event)
         process = _current(view)
+        batch = triggers.unwrap_batch(event) if trigger is Trigger.EVENTGRID_BATCH else []
     except SyncError as error:
         correlation_id = triggers.apig_request_id(event) if trigger is Trigger.APIG else ""
         outcome = answers.conclude(trigger, error, None, (), correlation_id, view.request_id, started)
@@ -285,7 +286,7 @@ def _handle(event: Any, context: Any) -> Any:
         return answers.deliver(outcome)
     if trigger is Trigger.EVENTGRID_BATCH:
         outcomes = []
-        for item in triggers.unwrap_batch(event):
+        for item in batch:
             if isinstance(item, dict) and "specversion" in item:
                 outcome = _one(process, item, Trigger.EVENTGRID, view, started)
             else:

@@ -6,6 +6,8 @@ import math
 import time
 from typing import NamedTuple
 
+from .strictjson import label
+
 __all__ = ["Deadline", "RuntimeContext"]
 
 
@@ -34,7 +36,7 @@ class RuntimeContext:
 
     @property
     def request_id(self) -> str:
-        return self.text("getRequestID")[:128]
+        return label(self.text("getRequestID"))
 
     @property
     def project_id(self) -> str:

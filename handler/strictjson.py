@@ -1,8 +1,9 @@
 """JSON as the function accepts it from anyone: strict parsing, and a bounded shape for any value it will touch.
 
 Strict: no duplicate keys, no NaN/Infinity, no number too large for a float (`1e400`), valid UTF-8, no lone
-surrogates (they make a document that cannot be answered or logged). Bounded: at most MAX_DEPTH levels and
-MAX_VALUES values, checked without recursion, so the work per request stays small whatever arrives.
+surrogates (they make a document that cannot be answered or logged). Bounded: at most MAX_DEPTH levels,
+MAX_VALUES values and MAX_TEXT characters, checked without recursion, so the work per request (and what a dry
+run or an error can echo) stays small whatever arrives.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ import math
 import re
 from typing import Any
 
-__all__ = ["MAX_DEPTH", "MAX_VALUES", "loads", "problem"]
+__all__ = ["MAX_DEPTH", "MAX_TEXT", "MAX_VALUES", "label", "loads", "problem"]
 
 MAX_DEPTH = 32  # the deepest legitimate document (fleet > target > spec > nodeTemplate > login ...) has 7
 MAX_VALUES = 20_000  # room for nodeIDs and skippedNodes at their 2,000-item maximum, and far less than 6 MB
+MAX_TEXT = 512 * 1024  # characters in all strings and keys: 2 x 2,000 node IDs of 128, two 10 KB scripts, ...
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -56,13 +58,16 @@ def loads(text: str | bytes) -> Any:
 def problem(value: Any) -> str:
     """What makes a parsed value unacceptable, as a predicate ("is nested deeper than 32 levels"), or ""."""
     stack: list[tuple[Any, int]] = [(value, 1)]
-    count = 0
+    count = text = 0
     while stack:
         item, depth = stack.pop()
         count += 1
         if count > MAX_VALUES:
             return f"has more than {MAX_VALUES} values"
         if isinstance(item, str):
+            text += len(item)
+            if text > MAX_TEXT:
+                return f"holds more than {MAX_TEXT} characters of text"
             if _SURROGATE.search(item):
                 return "holds a lone surrogate, which is not valid Unicode"
         elif isinstance(item, float):
@@ -77,7 +82,16 @@ def problem(value: Any) -> str:
                 for key, child in item.items():
                     if not isinstance(key, str) or _SURROGATE.search(key):
                         return "has a key that is not a valid string"
+                    text += len(key)
                     stack.append((child, depth + 1))
             else:
                 stack.extend((child, depth + 1) for child in item)
     return ""
+
+
+def label(value: object, length: int = 128) -> str:
+    """An identifier from outside (an event id, a request id) fit to echo in answers and log lines: a string of
+    at most `length` characters, lone surrogates replaced; anything that is not a string is ""."""
+    if not isinstance(value, str):
+        return ""
+    return _SURROGATE.sub("?", value[:length])

@@ -105,7 +105,7 @@ def _timer(event: dict[str, Any]) -> Unwrapped:
         document = _object(parse_json(user_event, "the timer's user_event"), "the timer's user_event", True)
     else:
         document = _object(user_event, "the timer's user_event")
-    return Unwrapped(Trigger.TIMER, document, correlation_id=str(event.get("trigger_name", ""))[:128])
+    return Unwrapped(Trigger.TIMER, document, correlation_id=strictjson.label(event.get("trigger_name")))
 
 
 def _eventgrid(event: dict[str, Any]) -> Unwrapped:
@@ -120,7 +120,7 @@ def _eventgrid(event: dict[str, Any]) -> Unwrapped:
         Trigger.EVENTGRID,
         _object(data, "the CloudEvent's data", parsed_here),
         event_id=(source if isinstance(source, str) else "", event_id) if isinstance(event_id, str) else None,
-        correlation_id=event_id[:128] if isinstance(event_id, str) else "",
+        correlation_id=strictjson.label(event_id),
     )
 
 
@@ -138,7 +138,7 @@ def apig_request_id(event: Mapping[str, Any]) -> str:
     """The API Gateway request id, used as correlation id (empty when absent or not a string)."""
     context = event.get("requestContext")
     request_id = context.get("requestId") if isinstance(context, dict) else None
-    return request_id[:128] if isinstance(request_id, str) else ""
+    return strictjson.label(request_id)
 
 
 def _apig(event: dict[str, Any], max_body_bytes: int) -> Unwrapped:
@@ -188,9 +188,14 @@ def unwrap(event: dict[str, Any], trigger: Trigger, max_body_bytes: int) -> Unwr
     return Unwrapped(Trigger.DIRECT, _object(event, "the event"))
 
 
+MAX_BATCH_EVENTS = 10  # one answer (and one pass of work) per event: a delivery of more is refused whole
+
+
 def unwrap_batch(event: dict[str, Any]) -> list[Any]:
-    """The CloudEvents of an EventGrid `{"events": [...]}` delivery, in order."""
+    """The CloudEvents of an EventGrid `{"events": [...]}` delivery, in order (at most MAX_BATCH_EVENTS)."""
     events: list[Any] = event["events"]
+    if len(events) > MAX_BATCH_EVENTS:
+        raise EventError(f"the batch holds {len(events)} events; at most {MAX_BATCH_EVENTS} are taken at once")
     return events
 
 

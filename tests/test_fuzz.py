@@ -1,8 +1,9 @@
 """Hostile input: thousands of generated events thrown at `handler` (Hypothesis, seeded).
 
 Properties: no exception escapes but the documented transient ones; every API Gateway answer is well formed,
-errors with a 4xx/5xx code and a JSON error body; nothing reaches the emulator unless the document was valid;
-no planted secret shows up in answers or logs (the autouse leak guard). FUZZ_EXAMPLES=50000 for a long run.
+errors with a 4xx/5xx code and a JSON error body; every answer stays small whatever came in (MAX_ANSWER_BYTES);
+nothing reaches the emulator unless the document was valid; no planted secret shows up in answers or logs (the
+autouse leak guard). FUZZ_EXAMPLES=50000 for a long run.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from local.emulator import Emulator
 from tests.conftest import NODE_PASSWORD, load_event
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "5000"))
+MAX_ANSWER_BYTES = 64 * 1024  # 20 field errors, or a dry run of the largest valid document, fit in far less
 CCE_BODY = Draft202012Validator(
     json.loads((Path(__file__).resolve().parent.parent / "schemas" / "cce-upgrade-request.schema.json").read_text())
 )
@@ -72,6 +74,32 @@ JSON_VALUES = st.recursive(
 )
 
 
+def _deep(levels: int) -> Any:
+    value: Any = {}
+    for _ in range(levels):
+        value = {"a": [value]}
+    return value
+
+
+# What an attacker puts where free-form data goes: deep nesting, non-finite numbers, lone surrogates (as keys
+# and values), arrays of thousands of invalid items, megabytes of text.
+HOSTILE = st.sampled_from(
+    [
+        lambda: _deep(20),
+        lambda: _deep(200),
+        lambda: {"\ud800": 1},
+        lambda: {"a": "\udfff"},
+        lambda: math.inf,
+        lambda: -math.inf,
+        lambda: math.nan,
+        lambda: [""] * 5000,
+        lambda: [{"nodepool_id": "../x"} for _ in range(60)],
+        lambda: "x" * 700_000,
+        lambda: {f"k{i}": i for i in range(100)},
+    ]
+).map(lambda make: make())  # made afresh: later mutations must not change what an earlier example drew
+
+
 def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     found = [prefix]
     if isinstance(value, dict):
@@ -102,7 +130,9 @@ def mutated_events(draw: st.DrawFn) -> Any:
             break
         path = draw(st.sampled_from(paths))
         parent, key = _parent(event, path), path[-1]
-        operation = draw(st.sampled_from(["drop", "retype", "nasty", "oversize", "duplicate", "apig", "number"]))
+        operation = draw(
+            st.sampled_from(["drop", "retype", "nasty", "oversize", "duplicate", "apig", "number", "hostile"])
+        )
         if operation == "drop" and isinstance(parent, dict):
             del parent[key]
         elif operation == "retype":
@@ -111,6 +141,8 @@ def mutated_events(draw: st.DrawFn) -> Any:
             parent[key] = draw(NASTY_TEXT)
         elif operation == "oversize":
             parent[key] = draw(st.sampled_from(["A" * 300_000, ["n"] * 3000, "QUFB" * 2600]))
+        elif operation == "hostile":
+            parent[key] = draw(HOSTILE)
         elif operation == "number":
             parent[key] = draw(st.sampled_from([10**400, math.nan, math.inf, -1, 0, 2**63]))
         elif operation == "duplicate" and isinstance(parent, dict):
@@ -175,6 +207,7 @@ def test_handler_survives_hostile_events(event: Any, emulator: Emulator, env: An
         answers.append(str(error))
         return
     answers.append(answer)
+    assert len(json.dumps(answer, ensure_ascii=False).encode("utf-8")) < MAX_ANSWER_BYTES
     if isinstance(event, dict) and "httpMethod" in event:
         _check_apig_answer(answer)
     else:

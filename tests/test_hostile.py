@@ -395,3 +395,32 @@ def test_the_token_cache_keeps_a_bounded_number_of_tokens() -> None:
         cache.get(key, 0.0, lambda p=project: (Secret(f"token-{p}"), time.time() + 3600), Deadline(None))
     assert len(cache.known_secrets()) == TokenCache.MAX_TOKENS
     assert "token-23" in cache.known_secrets() and "token-0" not in cache.known_secrets()
+
+
+def test_a_direct_event_with_megabytes_of_metadata_is_refused_before_a_dry_run_echoes_it(invoke: Invoke) -> None:
+    answer = invoke({"dry_run": True, "spec": {"maxUnavailable": 1}, "metadata": {"note": "x" * 3_000_000}})
+    assert answer["status"] == "rejected" and "characters of text" in answer["error_msg"]
+    assert len(json.dumps(answer)) < MAX_ANSWER_BYTES
+
+
+def test_an_eventgrid_batch_of_too_many_events_is_refused_whole(invoke: Invoke, emulator: Emulator) -> None:
+    event = {"events": [load_event("eventgrid.json")] * 3000}
+    answer = invoke(event)
+    assert answer["status"] == "rejected" and "at most 10" in answer["error_msg"]
+    assert len(json.dumps(answer)) < MAX_ANSWER_BYTES and emulator.requests == []
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {**load_event("eventgrid.json"), "id": "\ud800"},
+        {**load_event("timer.json"), "trigger_name": "nightly-\udfff"},
+        apig_event(requestContext={"requestId": "\ud800"}),
+        {"events": [{**load_event("eventgrid.json"), "id": "\ud800"}]},
+    ],
+    ids=["eventgrid id", "timer name", "apig request id", "batch event id"],
+)
+def test_an_identifier_with_a_lone_surrogate_is_echoed_encodable(invoke: Invoke, logs: Any, event: Any) -> None:
+    answer = invoke(event, FakeContext(request_id="fg-\ud800"))
+    json.dumps(answer, ensure_ascii=False).encode("utf-8")
+    assert logs.syncs() and all(line.encode("utf-8") for line in logs.lines)
