@@ -36,6 +36,8 @@ __all__ = [
     "error_body",
     "fleet",
     "followed",
+    "ignored",
+    "in_sync",
     "log_fields",
     "no_such_pool",
     "status_of",
@@ -56,13 +58,16 @@ class Status(str, Enum):
     JOB_FAILED = "job_failed"
     REJECTED = "rejected"  # permanent: trying again will not help
     FAILED = "failed"  # transient: trying again may
+    IN_SYNC = "in_sync"  # every node already carries the pool's configuration: nothing sent
     ALL_ACCEPTED = "all_accepted"
     SOME_ACCEPTED = "some_accepted"
     NONE_ACCEPTED = "none_accepted"
+    RECONCILED = "reconciled"  # a reconcile pass (see its totals)
+    IGNORED = "ignored"  # a change event that asks for nothing
     BATCH = "batch"
 
 
-_ACCEPTED = frozenset({Status.ACCEPTED, Status.SUCCEEDED, Status.RUNNING, Status.DRY_RUN})
+_ACCEPTED = frozenset({Status.ACCEPTED, Status.SUCCEEDED, Status.RUNNING, Status.DRY_RUN, Status.IN_SYNC})
 
 
 class Synced(NamedTuple):
@@ -91,6 +96,16 @@ def followed(target: Target, result: Accepted, phase: str, reason: str) -> dict[
     document["status"] = (Status.SUCCEEDED if phase == "Success" else Status.RUNNING).value
     document["job"] = {"id": result.jobid or None, "phase": phase, **({"reason": reason} if reason else {})}
     return document
+
+
+def in_sync(target: Target, nodes: str | None) -> dict[str, Any]:
+    """Nothing to sync: the pool's nodes all carry its configuration (`synced/current`)."""
+    return {"status": Status.IN_SYNC.value, **_target(target), "nodes": nodes}
+
+
+def ignored(reason: str) -> dict[str, Any]:
+    """A change event that asks for nothing: answered and logged, never raised."""
+    return {"status": Status.IGNORED.value, "reason": reason}
 
 
 def dry_run(target: Target, request: Mapping[str, Any]) -> dict[str, Any]:
@@ -275,4 +290,6 @@ def log_fields(outcome: Outcome) -> dict[str, Any]:
             for r in document.get("results", ())
         ]
         or None,
+        "reason": document.get("reason"),
+        "totals": document.get("totals"),
     }

@@ -10,6 +10,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
+from enum import Enum
 from typing import Any, NamedTuple
 from urllib.parse import quote
 
@@ -32,7 +33,7 @@ from .settings import Settings
 from .transport import Failure, Reply, Transport, TransportError
 from .validation import ID_PATTERN, Target
 
-__all__ = ["Accepted", "CCEClient"]
+__all__ = ["Accepted", "CCEClient", "PoolClass", "PoolState", "pool_state"]
 
 SYNC_CONDITION = "ConfigurationSynchronizing"
 _TOKEN_KINDS = frozenset({"token", "password", "agency-token"})  # credentials that send X-Auth-Token
@@ -44,6 +45,60 @@ _MAX_MESSAGE = 500  # characters of CCE's error message kept, after secrets are 
 _WHOLE_POOL = "advanceStatus=true"
 # ListNodePools hides DefaultPool unless asked (`show_default_node_pool`, list_node_pools_request.py, same SDK).
 _WITH_DEFAULT_POOL = "showDefaultNodePool=true"
+
+
+class PoolClass(str, Enum):
+    """What a node pool's status says about its nodes and its template, in this order of precedence."""
+
+    SYNCING = "syncing"  # the ConfigurationSynchronizing condition is "True", whatever the counts say
+    IN_SYNC = "in_sync"  # configurationSyncedNodeCount >= currentNode (an empty pool is in sync)
+    DRIFTED = "drifted"  # fewer nodes carry the current configuration than the pool has
+    UNKNOWN = "unknown"  # the counts are missing: never synced unless forced
+
+
+class PoolState(NamedTuple):
+    """A node pool as CCE's status (read with advanceStatus=true) describes it (SDK model NodePoolStatus)."""
+
+    pool_id: str
+    name: str
+    syncing: bool
+    jobid: str  # the job of the pool's latest operation, any operation ("" when CCE names none)
+    current: int | None  # currentNode
+    synced: int | None  # configurationSyncedNodeCount
+
+    @property
+    def kind(self) -> PoolClass:
+        if self.syncing:
+            return PoolClass.SYNCING
+        if self.current is None or self.synced is None:
+            return PoolClass.UNKNOWN
+        return PoolClass.IN_SYNC if self.synced >= self.current else PoolClass.DRIFTED
+
+    @property
+    def nodes(self) -> str | None:
+        """`synced/current`, as answers show it; None when CCE gave no counts."""
+        return None if self.current is None or self.synced is None else f"{self.synced}/{self.current}"
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def pool_state(pool: Any, pool_id: str = "") -> PoolState:
+    """Read one node pool object (ShowNodePool, or an item of ListNodePools) into a PoolState."""
+    pool = pool if isinstance(pool, dict) else {}
+    metadata = pool.get("metadata") if isinstance(pool.get("metadata"), dict) else {}
+    status = pool.get("status") if isinstance(pool.get("status"), dict) else {}
+    conditions = status.get("conditions")
+    syncing = isinstance(conditions, list) and any(
+        isinstance(c, dict) and c.get("type") == SYNC_CONDITION and c.get("status") == "True" for c in conditions
+    )
+    uid, name, jobid = metadata.get("uid"), metadata.get("name"), status.get("jobId")
+    uid = uid if isinstance(uid, str) else pool_id
+    name = name if isinstance(name, str) else uid
+    jobid = jobid if isinstance(jobid, str) else ""
+    current, synced = _count(status.get("currentNode")), _count(status.get("configurationSyncedNodeCount"))
+    return PoolState(uid, name, syncing, jobid, current, synced)
 
 
 class Accepted(NamedTuple):
@@ -78,6 +133,16 @@ def _rejection(reply: Reply, secrets: tuple[str, ...]) -> SyncError:
     if reply.status == 504:
         return UpstreamTimeout(f"CCE answered HTTP 504: {message}", request_id=reply.request_id, code=code)
     return UpstreamError(f"CCE answered HTTP {reply.status}: {message}", request_id=reply.request_id, code=code)
+
+
+def _items(listing: Any) -> list[dict[str, Any]]:
+    """A CCE list's items that are objects with a metadata object, whatever else the answer holds."""
+    items = listing.get("items") if isinstance(listing, dict) else None
+    return (
+        [i for i in items if isinstance(i, dict) and isinstance(i.get("metadata"), dict)]
+        if isinstance(items, list)
+        else []
+    )
 
 
 def _segment(value: str) -> str:
@@ -191,35 +256,23 @@ class CCEClient:
         assert reply is not None
         return reply.json()
 
-    def running_sync(self, target: Target, credential: Credential, deadline: Deadline) -> str | None:
-        """None when the node pool is idle; when a configuration sync runs, its job id ("" if CCE names none).
-
-        Raises when it cannot tell."""
+    def pool_state(self, target: Target, credential: Credential, deadline: Deadline) -> PoolState:
+        """The node pool's state, the whole pool's (advanceStatus=true); raises when it cannot tell."""
         pool = self.get_json(f"{self.nodepool_url(target)}?{_WHOLE_POOL}", target.project_id, credential, deadline)
-        status = pool.get("status") if isinstance(pool, dict) else None
-        conditions = status.get("conditions") if isinstance(status, dict) else None
-        if not isinstance(conditions, list) or not any(
-            isinstance(c, dict) and c.get("type") == SYNC_CONDITION and c.get("status") == "True" for c in conditions
-        ):
-            return None
-        assert isinstance(status, dict)
-        jobid = status.get("jobId")
-        return jobid if isinstance(jobid, str) else ""
+        return pool_state(pool, target.nodepool_id)
 
     def list_nodepools(
         self, project_id: str, cluster_id: str, credential: Credential, deadline: Deadline, with_default: bool
-    ) -> list[tuple[str, str]]:
-        """(id, name) of the cluster's node pools as CCE lists them; DefaultPool only `with_default`."""
+    ) -> list[PoolState]:
+        """The cluster's node pools as CCE lists them, each with its state; DefaultPool only `with_default`."""
         query = f"{_WHOLE_POOL}&{_WITH_DEFAULT_POOL}" if with_default else _WHOLE_POOL
         url = f"{self._project_url(project_id)}/clusters/{_segment(cluster_id)}/nodepools?{query}"
-        listing = self.get_json(url, project_id, credential, deadline)
-        items = listing.get("items") if isinstance(listing, dict) else None
-        pools = []
-        for item in items if isinstance(items, list) else ():
-            metadata = item.get("metadata") if isinstance(item, dict) else None
-            if isinstance(metadata, dict) and isinstance(metadata.get("uid"), str):
-                pools.append((metadata["uid"], str(metadata.get("name", metadata["uid"]))))
-        return pools
+        return [pool_state(item) for item in _items(self.get_json(url, project_id, credential, deadline))]
+
+    def list_clusters(self, project_id: str, credential: Credential, deadline: Deadline) -> list[str]:
+        """The IDs of the project's clusters (ListClusters, `items[].metadata.uid`)."""
+        listing = self.get_json(f"{self._project_url(project_id)}/clusters", project_id, credential, deadline)
+        return [uid for item in _items(listing) if isinstance(uid := item.get("metadata", {}).get("uid"), str)]
 
     def follow_job(self, project_id: str, jobid: str, credential: Credential, deadline: Deadline) -> tuple[str, str]:
         """Poll the job until it ends or time runs out: (phase, reason); "Running" when out of time."""
@@ -242,19 +295,30 @@ class CCEClient:
             self._sleep(interval)
             interval = min(interval * 2, self._settings.job_poll_max_interval_seconds)
 
-    def sync(self, target: Target, body: Mapping[str, Any], credential: Credential, deadline: Deadline) -> Accepted:
-        """POST the sync under the retry policy: resent only when CCE certainly did not act."""
+    def sync(
+        self,
+        target: Target,
+        body: Mapping[str, Any],
+        credential: Credential,
+        deadline: Deadline,
+        before: PoolState | None = None,
+    ) -> Accepted:
+        """POST the sync under the retry policy: resent only when CCE certainly did not act.
+
+        `before` is the pool as read just before: a drifted pool found in sync after an ambiguous failure means
+        CCE took the sync (and finished it)."""
         data = json.dumps(body, separators=(",", ":")).encode()
 
         def settle(decision: Decision) -> bool:
             try:
-                running = self.running_sync(target, credential, deadline)
+                now = self.pool_state(target, credential, deadline)
             except SyncError as exc:
                 raise AmbiguousFailure(
                     f"CCE may have accepted the sync ({decision.reason}) and the node pool could not be "
                     f"checked ({exc.message}); not resent"
                 ) from None
-            if running is None:
+            finished = before is not None and before.kind is PoolClass.DRIFTED and now.kind is PoolClass.IN_SYNC
+            if not now.syncing and not finished:
                 raise AmbiguousFailure(
                     f"CCE may have accepted the sync ({decision.reason}) though the node pool shows none running "
                     "yet; not resent, so a later attempt (with the busy guard) decides"

@@ -10,14 +10,17 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from . import __version__, answers, logs, passwords, triggers, validation
+from . import __version__, answers, logs, passwords, reconcile, triggers, validation
 from .answers import Outcome, Synced
-from .cce import CCEClient
+from .cce import CCEClient, PoolClass, PoolState
+from .changes import Change
 from .credentials import Credential, IamPasswordToken, TokenCache, resolve
 from .errors import (
     ConfigurationError,
+    DocumentInvalid,
     JobFailed,
     SyncError,
     SyncInProgress,
@@ -136,11 +139,15 @@ def _sync_target(invocation: _Invocation, sync: validation.ValidSync) -> Synced:
     credential = invocation.credential(target.project_id)
     if sync.dry_run:
         return Synced(answers.dry_run(target, client.preview(target, sync.body, credential)))
+    before: PoolState | None = None
     if invocation.process.settings.skip_if_busy:
-        running = client.running_sync(target, credential, deadline)
-        if running is not None:
-            raise SyncInProgress(running)
-    accepted = client.sync(target, passwords.salt_body(sync.body), credential, deadline)
+        # One read serves the busy guard, the in-sync short cut and, after an ambiguous failure, the proof.
+        before = client.pool_state(target, credential, deadline)
+        if before.syncing:
+            raise SyncInProgress(before.jobid)
+        if before.kind is PoolClass.IN_SYNC and not sync.force and not sync.names_nodes:
+            return Synced(answers.in_sync(target, before.nodes))
+    accepted = client.sync(target, passwords.salt_body(sync.body), credential, deadline, before)
     if not sync.wait:
         return Synced(answers.accepted(target, accepted))
     phase, reason = client.follow_job(target.project_id, accepted.jobid, credential, deadline)
@@ -150,9 +157,19 @@ def _sync_target(invocation: _Invocation, sync: validation.ValidSync) -> Synced:
 
 
 def _sync(invocation: _Invocation, unwrapped: Unwrapped) -> _Result:
-    """The document's sync (or fleet), as a result; a SyncError is a result too."""
+    """The document's sync (fleet, reconcile pass), as a result; a SyncError is a result too."""
     target = None
+    settings = invocation.process.settings
     try:
+        if unwrapped.change is not None:
+            return _sync_change(invocation, unwrapped.change), None
+        if not unwrapped.document and unwrapped.trigger is Trigger.TIMER and settings.reconcile is not None:
+            configured = {"reconcile": settings.reconcile}
+            plan = _configured(lambda: validation.plan_reconcile(configured, {}, invocation.defaults))
+            return _reconcile(invocation, plan), None
+        if validation.is_reconcile(unwrapped.document):
+            plan = validation.plan_reconcile(unwrapped.document, unwrapped.overrides, invocation.defaults)
+            return _reconcile(invocation, plan), None
         if validation.is_fleet(unwrapped.document):
             fleet = validation.plan_fleet(unwrapped.document, unwrapped.overrides, invocation.defaults)
             return _sync_fleet(invocation, fleet), None
@@ -161,6 +178,62 @@ def _sync(invocation: _Invocation, unwrapped: Unwrapped) -> _Result:
         return _sync_target(invocation, sync), target
     except SyncError as error:
         return error, target
+
+
+def _configured(plan: Callable[[], validation.Reconcile]) -> validation.Reconcile:
+    """A pass the function's own settings describe: their mistakes are configuration errors."""
+    try:
+        return plan()
+    except DocumentInvalid as error:
+        raise ConfigurationError(
+            f"SYNC_RECONCILE and CCE_SYNC_SPEC make no valid reconcile pass: {error.message}"
+        ) from None
+
+
+def _sync_change(invocation: _Invocation, change: Change) -> Synced:
+    """A CCE change event: reconcile the cluster (and pool) it names, else the configured clusters."""
+    if not change.relevant:
+        return Synced(answers.ignored(change.reason))
+    options = dict(invocation.process.settings.reconcile or {})
+    if change.cluster_id:
+        options["clusters"] = [change.cluster_id]
+    elif "clusters" not in options and not invocation.defaults.cluster_id:
+        return Synced(answers.ignored(f"{change.reason}, and no cluster is configured to look at"))
+    plan = _configured(lambda: validation.plan_reconcile({"reconcile": options}, {}, invocation.defaults))
+    if change.cluster_id and change.nodepool_id:
+        plan = plan._replace(pool_ids=frozenset({change.nodepool_id}))
+    return _reconcile(invocation, plan)
+
+
+def _reconcile(invocation: _Invocation, plan: validation.Reconcile) -> Synced:
+    """One reconcile pass: list each cluster's pools (a few at a time), start syncs where nodes lag."""
+    settings, client, deadline = invocation.process.settings, invocation.process.client, invocation.deadline
+    allowlist, own, project = settings.allowed_targets, invocation.defaults.project_id, plan.project_id
+    if not allowlist.reaches_project(own, project):
+        raise TargetNotAllowed(f"no node pool of project {project} is in SYNC_ALLOWED_TARGETS")
+    credential = invocation.credential(project)
+    cluster_ids = list(plan.cluster_ids)
+    if plan.every_cluster:
+        cluster_ids = [
+            c for c in client.list_clusters(project, credential, deadline) if allowlist.reaches(own, project, c)
+        ]
+    with_default = plan.include_default or (plan.pools is Selection.NAMES and DEFAULT_POOL in plan.names)
+
+    def read(cluster_id: str) -> list[PoolState]:
+        return client.list_nodepools(project, cluster_id, credential, deadline, with_default)
+
+    def start(cluster_id: str, pool: PoolState) -> str:
+        target = Target(project, cluster_id, pool.pool_id)
+        invocation.refuse_unless_allowed(target)
+        ids = {"project_id": project, "cluster_id": cluster_id, "nodepool_id": pool.pool_id}
+        sync = validation.prepare({"spec": plan.spec, **ids}, {}, invocation.defaults)
+        return client.sync(target, passwords.salt_body(sync.body), credential, deadline, before=pool).jobid
+
+    reads = reconcile.read_clusters(cluster_ids, read, lambda c: not allowlist.reaches(own, project, c))
+    result = reconcile.run_pass(plan, reads, start, deadline, settings.target_min_seconds)
+    if result.unreadable is not None:
+        raise result.unreadable
+    return Synced(result.document, result.http_status)
 
 
 def _fleet_documents(
@@ -181,10 +254,10 @@ def _fleet_documents(
         fleet.project_id, fleet.cluster_id, credential, invocation.deadline, with_default
     )
     if fleet.selection is Selection.ALL:
-        chosen = [pool_id for pool_id, _ in pools if fleet.include_default or pool_id != DEFAULT_POOL]
+        chosen = [pool.pool_id for pool in pools if fleet.include_default or pool.pool_id != DEFAULT_POOL]
         unknown: list[str] = []
     else:
-        by_name = {name: pool_id for pool_id, name in pools}
+        by_name = {pool.name: pool.pool_id for pool in pools}
         chosen = [by_name[name] for name in fleet.names if name in by_name]
         unknown = [name for name in fleet.names if name not in by_name]
     base = {**fleet.shared, "project_id": fleet.project_id, "cluster_id": fleet.cluster_id}

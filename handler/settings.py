@@ -117,6 +117,10 @@ class Allowlist(NamedTuple):
             for project, cluster, pool in self.entries
         )
 
+    def reaches_project(self, own_project: str, project_id: str) -> bool:
+        """Whether any node pool of this project may be synced."""
+        return not self.limited or any(_matches(project, project_id, own_project) for project, _, _ in self.entries)
+
     def reaches(self, own_project: str, project_id: str, cluster_id: str) -> bool:
         """Whether any node pool of this cluster may be synced: checked before any credential work."""
         return not self.limited or any(
@@ -172,6 +176,7 @@ class Settings(NamedTuple):
     job_poll_max_interval_seconds: float = 10.0
     target_min_seconds: float = 1.0
     log_level: str = "INFO"
+    reconcile: Mapping[str, Any] | None = None  # SYNC_RECONCILE: what an empty timer event and a change event run
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -222,6 +227,7 @@ class Settings(NamedTuple):
             job_poll_max_interval_seconds=env.number("JOB_POLL_MAX_INTERVAL_SECONDS", 10.0, 0.01, 600),
             target_min_seconds=env.number("TARGET_MIN_SECONDS", 1.0, 0, 900),
             log_level=env.choice("LOG_LEVEL", "INFO", LEVELS),
+            reconcile=env.json_object("SYNC_RECONCILE", "the reconcile object of a reconcile document"),
         )
 
     def secrets(self) -> tuple[str, ...]:
@@ -303,7 +309,7 @@ class _Reader:
             entries.append((project, cluster, pool))
         return Allowlist(True, tuple(entries))
 
-    def json_object(self, name: str) -> Mapping[str, Any] | None:
+    def json_object(self, name: str, what: str = "the spec of the sync request") -> Mapping[str, Any] | None:
         value = self.text(name)
         if not value:
             return None
@@ -312,5 +318,5 @@ class _Reader:
         except ValueError as exc:
             raise ConfigurationError(f"{name} is not acceptable JSON: {str(exc)[:120]}") from None
         if not isinstance(parsed, dict):
-            raise ConfigurationError(f"{name} must be a JSON object (the spec of the sync request)")
+            raise ConfigurationError(f"{name} must be a JSON object ({what})")
         return parsed

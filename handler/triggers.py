@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from . import strictjson
+from .changes import CCE_SOURCE, Change, read_trace
 from .errors import EventError, MethodNotAllowed, PayloadTooLarge, UnsupportedMediaType, UpstreamTimeout, kind_of
 from .runtime import Deadline
 
@@ -44,6 +45,7 @@ class Trigger(str, Enum):
     EVENTGRID = "eventgrid"
     EVENTGRID_BATCH = "eventgrid-batch"
     APIG = "apig"
+    CTS = "cts"
     DIRECT = "direct"
 
 
@@ -55,6 +57,7 @@ class Unwrapped(NamedTuple):
     event_id: tuple[str, str] | None = None  # EventGrid's (source, id), for the duplicate window
     correlation_id: str = ""
     overrides: Mapping[str, str] = MappingProxyType({})
+    change: Change | None = None  # a CCE change event (CTS trace): a reconcile hint, not a document
 
 
 def parse_json(text: str | bytes, what: str) -> Any:
@@ -79,6 +82,8 @@ def recognize(event: object) -> Trigger:
         return Trigger.TIMER
     if "specversion" in event:
         return Trigger.EVENTGRID
+    if isinstance(event.get("cts"), dict):
+        return Trigger.CTS
     if isinstance(event.get("events"), list) and len(event) == 1:
         return Trigger.EVENTGRID_BATCH
     if _DOCUMENT_KEYS & event.keys():
@@ -109,6 +114,8 @@ def _timer(event: dict[str, Any]) -> Unwrapped:
 
 
 def _eventgrid(event: dict[str, Any]) -> Unwrapped:
+    if event.get("source") == CCE_SOURCE:
+        return _change(Trigger.EVENTGRID, event.get("data"), event)
     data = event.get("data")
     parsed_here = isinstance(data, str)
     if isinstance(data, str):
@@ -177,8 +184,21 @@ def _apig(event: dict[str, Any], max_body_bytes: int) -> Unwrapped:
     return Unwrapped(Trigger.APIG, document, correlation_id=apig_request_id(event), overrides=overrides)
 
 
+def _change(trigger: Trigger, trace: Any, event: dict[str, Any]) -> Unwrapped:
+    """A CCE change event: the trace read for where it points (the event's id deduplicates EventGrid's)."""
+    if isinstance(trace, str):
+        trace = parse_json(trace, "the CloudEvent's data") if trace.strip() else None
+    event_id, source = event.get("id"), event.get("source")
+    key = (source, event_id) if isinstance(source, str) and isinstance(event_id, str) else None
+    cts = trace if isinstance(trace, dict) else {}
+    correlation_id = strictjson.label(event_id) or strictjson.label(cts.get("trace_id"))
+    return Unwrapped(trigger, {}, event_id=key, correlation_id=correlation_id, change=read_trace(trace))
+
+
 def unwrap(event: dict[str, Any], trigger: Trigger, max_body_bytes: int) -> Unwrapped:
     """Turn one event of a known (non-batch) trigger kind into its sync request document."""
+    if trigger is Trigger.CTS:
+        return _change(Trigger.CTS, event["cts"], event)
     if trigger is Trigger.TIMER:
         return _timer(event)
     if trigger is Trigger.EVENTGRID:

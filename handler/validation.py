@@ -28,14 +28,17 @@ __all__ = [
     "SCHEMA_DIR",
     "Defaults",
     "Fleet",
+    "Reconcile",
     "Selection",
     "Target",
     "ValidSync",
     "check_document",
     "is_fleet",
+    "is_reconcile",
     "is_salted_password",
     "password_problems",
     "plan_fleet",
+    "plan_reconcile",
     "prepare",
     "validate_document",
 ]
@@ -47,9 +50,10 @@ SPECIAL_CHARACTERS = "!@$%^-_=+[{}]:,./?"
 MAX_SCRIPT_BYTES = 7680
 _SALTED = re.compile(r"\$6\$(rounds=\d+\$)?[./0-9A-Za-z]{1,16}\$[./0-9A-Za-z]{86}")
 _TARGET_FIELDS = ("project_id", "cluster_id", "nodepool_id")
-_CONTROL_FIELDS = (*_TARGET_FIELDS, "dry_run", "wait")
+_CONTROL_FIELDS = (*_TARGET_FIELDS, "dry_run", "wait", "force")
 _FLEET_FIELDS = ("targets", "nodepools")
 FLEET_SCHEMA = "sync-fleet.schema.json"
+RECONCILE_SCHEMA = "sync-reconcile.schema.json"
 _TARGET_SOURCES = {
     "project_id": "HUAWEICLOUD_SDK_PROJECT_ID (or the FunctionGraph context's project)",
     "cluster_id": "CCE_CLUSTER_ID",
@@ -78,12 +82,19 @@ class Defaults(NamedTuple):
 
 
 class ValidSync(NamedTuple):
-    """A validated sync: where it goes, the CCE body to send, and whether to only show it."""
+    """A validated sync: where it goes, the CCE body to send, whether to only show it, follow its job, or send
+    it even when every node already carries the pool's configuration."""
 
     target: Target
     body: dict[str, Any]
     dry_run: bool
     wait: bool = False
+    force: bool = False
+
+    @property
+    def names_nodes(self) -> bool:
+        """Whether the spec picks nodes itself (nodeIDs): then the pool's counts do not say it is needless."""
+        return bool(self.body.get("spec", {}).get("nodeIDs"))
 
 
 @functools.cache
@@ -319,9 +330,8 @@ def prepare(document: Mapping[str, Any], overrides: Mapping[str, str], defaults:
         raise DocumentInvalid(errors)
     target = Target(merged["project_id"], merged["cluster_id"], merged["nodepool_id"])
     body = {key: value for key, value in merged.items() if key not in _CONTROL_FIELDS}
-    return ValidSync(
-        target, body, bool(merged.get("dry_run", defaults.dry_run)), bool(merged.get("wait", defaults.wait))
-    )
+    dry_run, wait = bool(merged.get("dry_run", defaults.dry_run)), bool(merged.get("wait", defaults.wait))
+    return ValidSync(target, body, dry_run, wait, bool(merged.get("force", False)))
 
 
 class Selection(str, Enum):
@@ -349,6 +359,70 @@ def _shared_spec_errors(spec: dict[str, Any], node_login_password: str) -> list[
     errors: list[FieldError] = []
     probe = {"spec": _normalized_spec(spec, spec.get("nodePoolID") or "fleet-target", node_login_password, errors)}
     return _found([*errors, *validate_document(probe)])
+
+
+def is_reconcile(document: Mapping[str, Any]) -> bool:
+    return "reconcile" in document
+
+
+class Reconcile(NamedTuple):
+    """A validated reconcile pass: where to look, which pools, how gently, and the spec of every start."""
+
+    project_id: str
+    every_cluster: bool  # clusters: "all" (the project's cluster list)
+    cluster_ids: tuple[str, ...]  # otherwise these
+    pools: Selection  # ALL or NAMES
+    names: tuple[str, ...]
+    include_default: bool
+    exclude: frozenset[str]
+    max_syncing: int
+    force: bool
+    spec: dict[str, Any]
+    dry_run: bool
+    pool_ids: frozenset[str] = frozenset()  # a change event's pool: only it (empty: every chosen pool)
+
+
+def plan_reconcile(document: Mapping[str, Any], overrides: Mapping[str, str], defaults: Defaults) -> Reconcile:
+    """Check a reconcile document; defaults fill the project, the clusters (CCE_CLUSTER_ID) and the spec."""
+    if "nodepool_id" in overrides:
+        raise DocumentInvalid([FieldError("", "this API path names one node pool: send a single sync document")])
+    errors = _schema_errors(RECONCILE_SCHEMA, document)
+    options = document.get("reconcile")
+    options = options if isinstance(options, dict) else {}
+    selection = options.get("nodepools", {"all": True})
+    if isinstance(selection, dict) and ("names" in selection) == bool(selection.get("all")):
+        errors.append(FieldError("/reconcile/nodepools", "give either names or all: true"))
+    clusters = options.get("clusters", [defaults.cluster_id] if defaults.cluster_id else [])
+    if "cluster_id" in overrides:
+        if "clusters" in options and options["clusters"] != [overrides["cluster_id"]]:
+            errors.append(FieldError("/reconcile/clusters", "differs from the API path's cluster, which decides"))
+        clusters = [overrides["cluster_id"]]
+    if not clusters:
+        errors.append(FieldError("/reconcile/clusters", "is required: set it or CCE_CLUSTER_ID"))
+    project_id = overrides.get("project_id") or document.get("project_id") or defaults.project_id
+    if not project_id:
+        errors.append(FieldError("/project_id", f"is required: set it or {_TARGET_SOURCES['project_id']}"))
+    spec = document.get("spec", defaults.spec)
+    if spec is None:
+        errors.append(FieldError("/spec", "is required: set it in the document or CCE_SYNC_SPEC"))
+    elif isinstance(spec, dict) and not errors:
+        errors = _shared_spec_errors(dict(spec), defaults.node_login_password)
+    if errors:
+        raise DocumentInvalid(errors)
+    assert isinstance(selection, dict) and isinstance(spec, Mapping)
+    return Reconcile(
+        project_id=str(project_id),
+        every_cluster=clusters == "all",
+        cluster_ids=() if clusters == "all" else tuple(dict.fromkeys(clusters)),
+        pools=Selection.ALL if selection.get("all") else Selection.NAMES,
+        names=tuple(selection.get("names", ())),
+        include_default=bool(selection.get("include_default")),
+        exclude=frozenset(options.get("exclude", ())),
+        max_syncing=int(options.get("max_syncing_per_cluster", 1)),
+        force=bool(options.get("force", False)),
+        spec=dict(spec),
+        dry_run=bool(document.get("dry_run", defaults.dry_run)),
+    )
 
 
 def is_fleet(document: Mapping[str, Any]) -> bool:

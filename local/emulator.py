@@ -1,7 +1,7 @@
 """A local CCE + IAM emulator: a real threaded HTTP server on loopback, for tests, `make run` and the CLI.
 
 IAM: POST /v3/auth/tokens (password method). CCE: the node pool sync, GET node pool, GET node pool list,
-GET job. Node pool reads answer as the SDK documents (huaweicloudsdkcce ShowNodePoolRequest,
+GET cluster list, GET job. Node pool reads answer as the SDK documents (huaweicloudsdkcce ShowNodePoolRequest,
 ListNodePoolsRequest): without `advanceStatus=true` the status reflects only the default scaling group, and the
 list hides `DefaultPool` unless asked `showDefaultNodePool=true`. Every request is recorded; faults can be
 injected for the next N matching requests. Signatures are verified with code written here from the published
@@ -34,6 +34,7 @@ from jsonschema import Draft202012Validator
 SCHEMA = Path(__file__).resolve().parent.parent / "schemas" / "cce-upgrade-request.schema.json"
 _POOL = re.compile(r"^/api/v3/projects/([^/]+)/clusters/([^/]+)/nodepools/([^/]+)$")
 _POOLS = re.compile(r"^/api/v3/projects/([^/]+)/clusters/([^/]+)/nodepools$")
+_CLUSTERS = re.compile(r"^/api/v3/projects/([^/]+)/clusters$")
 _SYNC = re.compile(r"^/api/v3/projects/([^/]+)/clusters/([^/]+)/nodepools/([^/]+)/operation/upgrade$")
 _JOB = re.compile(r"^/api/v3/projects/([^/]+)/jobs/([^/]+)$")
 _SALTED = re.compile(r"^\$6\$[./0-9A-Za-z]{1,16}\$[./0-9A-Za-z]{86}$")
@@ -85,6 +86,15 @@ class Fault:
 
 
 @dataclass
+class Nodes:
+    """A pool's node counts as NodePoolStatus reports them: `current` nodes, `synced` of them on the template."""
+
+    current: int
+    synced: int
+    drifted_at: float = 0.0
+
+
+@dataclass
 class Job:
     id: str
     project_id: str
@@ -113,6 +123,8 @@ class Emulator:
         self.tokens: dict[str, tuple[str, float]] = {}  # token -> (project_id or "*", expires epoch)
         self.keys: dict[str, tuple[str, str | None]] = {}  # AK -> (SK, security token or None)
         self.pools: dict[tuple[str, str], dict[str, str]] = {}  # (project, cluster) -> {pool id: name}
+        self.clusters: dict[str, dict[str, str]] = {}  # project -> {cluster id: name}, besides those with pools
+        self.nodes: dict[tuple[str, str, str], Nodes] = {}  # pools whose node counts are modelled
         self.jobs: dict[str, Job] = {}
         self.latest_job: dict[tuple[str, str, str], Job] = {}
         self.busy: dict[tuple[str, str, str], str] = {}  # pools shown as synchronizing -> job id
@@ -166,8 +178,37 @@ class Emulator:
     def add_keys(self, access_key: str, secret_key: str, security_token: str | None = None) -> None:
         self.keys[access_key] = (secret_key, security_token)
 
-    def add_pool(self, project_id: str, cluster_id: str, pool_id: str, name: str) -> None:
+    def add_pool(
+        self,
+        project_id: str,
+        cluster_id: str,
+        pool_id: str,
+        name: str,
+        nodes: int | None = None,
+        synced: int | None = None,
+    ) -> None:
+        """A node pool; with `nodes`, its status reports node counts (`synced` of them on the template)."""
         self.pools.setdefault((project_id, cluster_id), {})[pool_id] = name
+        if nodes is not None:
+            self.nodes[(project_id, cluster_id, pool_id)] = Nodes(nodes, nodes if synced is None else synced)
+
+    def add_cluster(self, project_id: str, cluster_id: str, name: str) -> None:
+        self.clusters.setdefault(project_id, {})[cluster_id] = name
+
+    def cluster_ids(self, project_id: str) -> dict[str, str]:
+        """The project's clusters: those added, and those with node pools."""
+        found = dict(self.clusters.get(project_id, {}))
+        for project, cluster in self.pools:
+            if project == project_id:
+                found.setdefault(cluster, cluster)
+        return found
+
+    def update_template(self, project_id: str, cluster_id: str, pool_id: str) -> dict[str, Any]:
+        """Change the pool's template, as a user would: every node drifts. Returns the CTS trace CCE would record."""
+        with self.lock:
+            nodes = self.nodes[(project_id, cluster_id, pool_id)]
+            nodes.synced, nodes.drifted_at = 0, time.time()
+        return cts_trace(project_id, cluster_id, pool_id, self.pools[(project_id, cluster_id)][pool_id])
 
     def set_busy(self, project_id: str, cluster_id: str, pool_id: str, job_id: str = "running-job") -> None:
         self.busy[(project_id, cluster_id, pool_id)] = job_id
@@ -186,6 +227,8 @@ class Emulator:
             self.busy.clear()
             self.jobs.clear()
             self.latest_job.clear()
+            self.nodes.clear()
+            self.clusters.clear()
 
     def cce_requests(self, method: str | None = None) -> list[Recorded]:
         with self.lock:
@@ -270,6 +313,12 @@ class Emulator:
         status: dict[str, Any] = {"phase": "Synchronizing" if busy_job else "", "conditions": conditions}
         if busy_job:
             status["jobId"] = busy_job
+        nodes = self.nodes.get((project_id, cluster_id, pool_id))
+        if nodes is not None:
+            latest = self.latest_job.get((project_id, cluster_id, pool_id))
+            if latest is not None and latest.created >= nodes.drifted_at and latest.phase(time.time()) == "Success":
+                nodes.synced = nodes.current  # a finished sync brings every node to the template
+            status.update(currentNode=nodes.current, configurationSyncedNodeCount=nodes.synced)
         return {
             "kind": "NodePool",
             "apiVersion": "v3",
@@ -292,6 +341,56 @@ class Emulator:
             self.jobs[job.id] = job
             self.latest_job[(project_id, cluster_id, pool_id)] = job
         return 200, {"jobid": job.id}
+
+
+def cts_trace(
+    project_id: str, cluster_id: str, pool_id: str, name: str, trace_name: str = "updateNodePool", code: int = 200
+) -> dict[str, Any]:
+    """The CTS trace CCE records for an operation on a node pool, as FunctionGraph's CTS trigger delivers it.
+
+    Field names from CTS's documented and captured traces (../shared/reference/platform-facts.md); which field
+    carries the cluster is not documented, so the cluster and pool are in `resource_url` and `message`."""
+    now = int(time.time() * 1000)
+    path = f"/api/v3/projects/{project_id}/clusters/{cluster_id}/nodepools/{pool_id}"
+    return {
+        "cts": {
+            "trace_id": str(uuid.uuid4()),
+            "trace_name": trace_name,
+            "trace_type": "ApiCall",
+            "trace_rating": "normal",
+            "trace_status": "normal",
+            "service_type": "CCE",
+            "resource_type": "nodepool",
+            "resource_id": pool_id,
+            "resource_name": name,
+            "resource_url": path,
+            "message": f"PUT {path}, code {code}",
+            "code": str(code),
+            "request": {},
+            "response": {},
+            "user": {"name": "ops-admin", "id": "c0ffee", "domain": {"name": "acme", "id": "d0main"}},
+            "source_ip": "203.0.113.9",
+            "time": now,
+            "record_time": now,
+            "project_id": project_id,
+            "api_version": "v3",
+            "request_id": uuid.uuid4().hex,
+        }
+    }
+
+
+def cloud_event(trace: dict[str, Any]) -> dict[str, Any]:
+    """The same trace as EventGrid delivers a cloud-service event from its OFFICIAL channel."""
+    return {
+        "id": str(uuid.uuid4()),
+        "specversion": "1.0",
+        "source": "HC.CCE",
+        "type": "CCE:CloudTrace:ApiCall",
+        "datacontenttype": "application/json",
+        "subject": trace["cts"]["resource_name"],
+        "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "data": trace["cts"],
+    }
 
 
 def _flag(query: str, name: str) -> bool:
@@ -463,6 +562,8 @@ class _Handler(BaseHTTPRequestHandler):
             status, body = self._authorized(
                 request, match.group(1), lambda: (200, self._pool_list(*match.groups(), query=request.query))
             )
+        elif (match := _CLUSTERS.match(path)) and request.method == "GET":
+            status, body = self._authorized(request, match.group(1), lambda: (200, self._cluster_list(match.group(1))))
         elif (match := _JOB.match(path)) and request.method == "GET":
             status, body = self._authorized(request, match.group(1), lambda: self._job(match.group(2)))
         if send:
@@ -495,6 +596,11 @@ class _Handler(BaseHTTPRequestHandler):
             "apiVersion": "v3",
             "items": [self.emulator.pool_view(project_id, cluster_id, p, advance) for p in shown],
         }
+
+    def _cluster_list(self, project_id: str) -> dict[str, Any]:
+        clusters = self.emulator.cluster_ids(project_id)
+        items = [{"kind": "Cluster", "metadata": {"uid": uid, "name": name}} for uid, name in clusters.items()]
+        return {"kind": "Cluster", "apiVersion": "v3", "items": items}
 
     def _job(self, job_id: str) -> tuple[int, Any]:
         job = self.emulator.jobs.get(job_id)

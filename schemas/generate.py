@@ -48,9 +48,17 @@ def _apply(target: dict[str, Any], rules: dict[str, Any], patterns: dict[str, An
 
 
 def field_schema(field: dict[str, Any], patterns: dict[str, Any]) -> dict[str, Any]:
-    kind = field["type"]
     schema: dict[str, Any]
-    if kind in SCALARS:
+    if "one_of" in field:  # a field that takes one of several shapes (e.g. a list of IDs, or "all")
+        schema = {"oneOf": [field_schema({"description": "", **alt}, patterns) for alt in field["one_of"]]}
+        for alternative in schema["oneOf"]:
+            del alternative["description"]
+        schema["description"] = field["description"]
+        return schema
+    kind = field["type"]
+    if kind == "const":
+        schema = {"const": field["value"]}
+    elif kind in SCALARS:
         schema = {"type": kind}
     elif kind.startswith("array<") and kind.endswith(">"):
         inner = kind[6:-1]
@@ -80,13 +88,13 @@ def object_schema(spec: dict[str, Any], patterns: dict[str, Any], title: str) ->
 def _defs_reachable(fields: list[dict[str, Any]], objects: dict[str, Any]) -> list[str]:
     """The object names the fields refer to, directly or through other objects."""
     seen: list[str] = []
-    stack = [_object_name(f["type"]) for f in fields]
+    stack = [_object_name(f.get("type", "")) for f in fields]
     while stack:
         name = stack.pop()
         if name not in objects or name in seen:
             continue
         seen.append(name)
-        stack.extend(_object_name(f["type"]) for f in objects[name]["fields"])
+        stack.extend(_object_name(f.get("type", "")) for f in objects[name]["fields"])
     return sorted(seen)
 
 
@@ -115,6 +123,7 @@ def render(source: dict[str, Any]) -> dict[str, str]:
         "cce-upgrade-request.schema.json": ({**body}, "UpgradeNodePoolRequestBody"),
         "sync-request.schema.json": (doc_root, "SyncRequestDocument"),
         "sync-fleet.schema.json": (source["fleet"], "FleetSyncDocument"),
+        "sync-reconcile.schema.json": (source["reconcile"], "ReconcileDocument"),
         "path-parameters.schema.json": (source["path_parameters"], "PathParameters"),
         "request-headers.schema.json": (headers, "RequestHeaders"),
     }

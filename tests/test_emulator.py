@@ -68,3 +68,39 @@ def test_the_pool_list_shows_a_running_sync_only_with_advance_status(emulator: E
     emulator.set_busy(PROJECT, CLUSTER, NODEPOOL, "job-1")
     assert not _syncing(_get(emulator, POOLS)["items"][0])
     assert _syncing(_get(emulator, POOLS + "?advanceStatus=true")["items"][0])
+
+
+# Node counts as NodePoolStatus reports them (huaweicloudsdkcce NodePoolStatus: currentNode,
+# configurationSyncedNodeCount), and ListClusters (GET /api/v3/projects/{project_id}/clusters).
+
+
+def test_a_pool_reports_its_node_counts_when_modelled(emulator: Emulator) -> None:
+    emulator.add_pool(PROJECT, CLUSTER, NODEPOOL, "pool-a", nodes=3, synced=1)
+    status = _get(emulator, f"{POOLS}/{NODEPOOL}?advanceStatus=true")["status"]
+    assert (status["currentNode"], status["configurationSyncedNodeCount"]) == (3, 1)
+
+
+def test_a_pool_without_a_node_model_reports_no_counts(emulator: Emulator) -> None:
+    emulator.add_pool(PROJECT, CLUSTER, NODEPOOL, "pool-a")
+    assert "currentNode" not in _get(emulator, f"{POOLS}/{NODEPOOL}")["status"]
+
+
+def test_a_template_update_drifts_every_node_and_a_finished_sync_brings_them_back(emulator: Emulator) -> None:
+    emulator.add_pool(PROJECT, CLUSTER, NODEPOOL, "pool-a", nodes=4)
+    trace = emulator.update_template(PROJECT, CLUSTER, NODEPOOL)
+    assert trace["cts"]["trace_name"] == "updateNodePool" and NODEPOOL in trace["cts"]["resource_url"]
+    assert _get(emulator, f"{POOLS}/{NODEPOOL}")["status"]["configurationSyncedNodeCount"] == 0
+    body = {"spec": {"maxUnavailable": 1, "nodePoolID": NODEPOOL}}
+    headers = {"X-Auth-Token": TOKEN, "X-Project-Id": PROJECT}
+    response = requests.post(
+        emulator.url + f"{POOLS}/{NODEPOOL}/operation/upgrade", json=body, headers=headers, timeout=5
+    )
+    assert response.status_code == 200  # job_seconds is 0: the job is done at once
+    assert _get(emulator, f"{POOLS}/{NODEPOOL}")["status"]["configurationSyncedNodeCount"] == 4
+
+
+def test_the_cluster_list_names_added_clusters_and_those_with_pools(emulator: Emulator) -> None:
+    emulator.add_cluster(PROJECT, "c-empty", "empty")
+    emulator.add_pool(PROJECT, CLUSTER, NODEPOOL, "pool-a")
+    listing = _get(emulator, f"/api/v3/projects/{PROJECT}/clusters")
+    assert {item["metadata"]["uid"] for item in listing["items"]} == {"c-empty", CLUSTER}

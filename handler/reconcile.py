@@ -1,0 +1,163 @@
+"""Reconcile: read the node pools' state, compare, and start syncs for exactly the pools whose nodes lag.
+
+CCE's state is the only state: one list call per cluster (reads across clusters a few at a time), each pool
+classified by its status (cce.PoolClass), and syncs started for drifted pools in a stable order while fewer
+than `max_syncing_per_cluster` pools of that cluster sync (those already syncing count). The rest are
+deferred to the next pass. A pool is never read again before its start: the list said what it needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from enum import Enum
+from typing import Any, NamedTuple
+
+from .answers import Status, error_body
+from .cce import PoolClass, PoolState
+from .errors import SyncError, TargetNotAllowed
+from .runtime import Deadline
+from .validation import Reconcile, Selection
+
+__all__ = ["Action", "ClusterRead", "PassResult", "read_clusters", "run_pass"]
+
+DEFAULT_POOL = "DefaultPool"
+MAX_READERS = 4  # list calls in flight at once: a few, so 200 clusters take seconds without a burst on CCE
+
+
+class Action(str, Enum):
+    """What a pass did about a pool that needs a sync."""
+
+    STARTED = "started"
+    WOULD_START = "would_start"  # a dry run
+    DEFERRED = "deferred"  # max_syncing_per_cluster reached, or no time left: the next pass gets it
+    REFUSED = "refused"  # outside SYNC_ALLOWED_TARGETS
+    FAILED = "failed"
+
+
+class ClusterRead(NamedTuple):
+    """One cluster's node pools as listed, or why they could not be."""
+
+    cluster_id: str
+    pools: tuple[PoolState, ...] = ()
+    error: SyncError | None = None
+
+
+class PassResult(NamedTuple):
+    """The pass's answer document, its HTTP status, and the error to raise when nothing could be read."""
+
+    document: dict[str, Any]
+    http_status: int
+    unreadable: SyncError | None
+
+
+def read_clusters(
+    cluster_ids: Sequence[str], read: Callable[[str], list[PoolState]], refused: Callable[[str], bool]
+) -> list[ClusterRead]:
+    """Each cluster's pools, read a few at a time; a cluster the allowlist does not reach is never read."""
+
+    def one(cluster_id: str) -> ClusterRead:
+        if refused(cluster_id):
+            return ClusterRead(cluster_id, error=TargetNotAllowed("no node pool of this cluster is allowed"))
+        try:
+            return ClusterRead(cluster_id, tuple(read(cluster_id)))
+        except SyncError as error:
+            return ClusterRead(cluster_id, error=error)
+
+    if len(cluster_ids) <= 1:
+        return [one(cluster_id) for cluster_id in cluster_ids]
+    from concurrent.futures import ThreadPoolExecutor  # only a pass over several clusters needs threads
+
+    with ThreadPoolExecutor(max_workers=min(MAX_READERS, len(cluster_ids))) as readers:
+        return list(readers.map(one, cluster_ids))
+
+
+def _chosen(plan: Reconcile, pools: Sequence[PoolState]) -> list[PoolState]:
+    """The pools the plan looks at, in a stable order (name, then ID)."""
+    if plan.pools is Selection.NAMES:
+        picked = [p for p in pools if p.name in plan.names]
+    else:
+        picked = [p for p in pools if plan.include_default or p.pool_id != DEFAULT_POOL]
+    if plan.pool_ids:
+        picked = [p for p in picked if p.pool_id in plan.pool_ids]
+    return sorted((p for p in picked if p.name not in plan.exclude), key=lambda p: (p.name, p.pool_id))
+
+
+def _act(
+    plan: Reconcile,
+    read: ClusterRead,
+    start: Callable[[str, PoolState], str],
+    deadline: Deadline,
+    min_seconds: float,
+) -> list[dict[str, Any]]:
+    """One entry per chosen pool: its class, its counts and, for a pool that needs a sync, what was done."""
+    syncing = sum(p.syncing for p in read.pools)
+    entries = []
+    for pool in _chosen(plan, read.pools):
+        kind = pool.kind
+        entry: dict[str, Any] = {"nodepool_id": pool.pool_id, "name": pool.name, "class": kind.value}
+        if pool.nodes is not None:
+            entry["nodes"] = pool.nodes
+        if kind is PoolClass.SYNCING and pool.jobid:
+            entry["jobid"] = pool.jobid
+        entries.append(entry)
+        if not (kind is PoolClass.DRIFTED or (kind is PoolClass.UNKNOWN and plan.force)):
+            continue
+        if syncing >= plan.max_syncing:
+            entry.update(action=Action.DEFERRED.value, reason="max_syncing_per_cluster reached")
+        elif deadline.remaining() < min_seconds:
+            entry.update(action=Action.DEFERRED.value, reason="no time left in this pass")
+        elif plan.dry_run:
+            entry["action"] = Action.WOULD_START.value
+            syncing += 1
+        else:
+            try:
+                entry.update(action=Action.STARTED.value, jobid=start(read.cluster_id, pool) or None)
+                syncing += 1
+            except TargetNotAllowed as error:
+                entry.update(action=Action.REFUSED.value, **_error(error))
+            except SyncError as error:
+                entry.update(action=Action.FAILED.value, **_error(error))
+    return entries
+
+
+def _error(error: SyncError) -> dict[str, Any]:
+    body = error_body(error)
+    return {"error_code": body["error_code"], "error_msg": body["error_msg"]}
+
+
+def run_pass(
+    plan: Reconcile,
+    reads: Sequence[ClusterRead],
+    start: Callable[[str, PoolState], str],
+    deadline: Deadline,
+    min_seconds: float,
+) -> PassResult:
+    """Act on what was read, and say it all in one document: per cluster, per pool, and totals."""
+    clusters: list[dict[str, Any]] = []
+    totals = dict.fromkeys([*(c.value for c in PoolClass), *(a.value for a in Action)], 0)
+    totals.update(clusters=len(reads), clusters_unread=0)
+    for read in reads:
+        if read.error is not None:
+            totals["clusters_unread"] += 1
+            status = Action.REFUSED if isinstance(read.error, TargetNotAllowed) else Action.FAILED
+            clusters.append({"cluster_id": read.cluster_id, "status": status.value, **_error(read.error)})
+            continue
+        pools = _act(plan, read, start, deadline, min_seconds)
+        for pool in pools:
+            totals[pool["class"]] += 1
+            if "action" in pool:
+                totals[pool["action"]] += 1
+        clusters.append({"cluster_id": read.cluster_id, "status": "read", "pools": pools})
+    document = {
+        "status": Status.RECONCILED.value,
+        "project_id": plan.project_id,
+        **({"dry_run": True} if plan.dry_run else {}),
+        "totals": totals,
+        "clusters": clusters,
+    }
+    troubled = totals["clusters_unread"] or totals[Action.FAILED.value] or totals[Action.REFUSED.value]
+    failures = [r.error for r in reads if r.error is not None]
+    unreadable = None
+    if reads and len(failures) == len(reads):
+        unreadable = next((e for e in failures if e.transient), None)
+    return PassResult(document, 207 if troubled else 200, unreadable)
