@@ -200,7 +200,7 @@ def _sync_change(invocation: _Invocation, change: Change) -> Synced:
     elif "clusters" not in options and not invocation.defaults.cluster_id:
         return Synced(answers.ignored(f"{change.reason}, and no cluster is configured to look at"))
     plan = _configured(lambda: validation.plan_reconcile({"reconcile": options}, {}, invocation.defaults))
-    if change.cluster_id and change.nodepool_id:
+    if change.nodepool_id:  # the trace's pool, in its cluster or, failing that, in the configured ones
         plan = plan._replace(pool_ids=frozenset({change.nodepool_id}))
     return _reconcile(invocation, plan)
 
