@@ -35,7 +35,7 @@ format: $(STAMP) ## apply ruff's fixes and formatting
 schemas: $(STAMP) ## regenerate schemas/*.json from schemas/source/
 	$(PY) schemas/generate.py
 
-run: $(STAMP) ## the function doing its job against the local emulator (three triggers, a fleet, a waited job)
+run: $(STAMP) ## the function doing its job against the local emulator (a reconcile pass, a change event, the triggers, a fleet, a waited job)
 	$(PY) -m local run
 
 serve: $(STAMP) ## local API Gateway on http://127.0.0.1:3000 backed by the emulator

@@ -136,7 +136,8 @@ def _succeeded(answer: Any) -> bool:
         return 200 <= int(answer["statusCode"]) < 300
     if isinstance(answer, dict) and answer.get("status") == "batch":
         return all(r.get("status") in ("accepted", "dry_run") for r in answer["results"])
-    return isinstance(answer, dict) and answer.get("status") in ("accepted", "dry_run", "succeeded", "all_accepted")
+    succeeded = ("accepted", "dry_run", "succeeded", "all_accepted", "in_sync", "reconciled", "ignored")
+    return isinstance(answer, dict) and answer.get("status") in succeeded
 
 
 def entry_points(template: dict[str, Any]) -> tuple[Callable[..., Any], Callable[..., Any] | None]:
@@ -177,24 +178,44 @@ def _base_environment(template: dict[str, Any]) -> dict[str, str]:
     return dict(template["function"].get("environment", {}))
 
 
+def _demo_cluster(emulator: Emulator, project: str, cluster: str, nodepool: str) -> None:
+    """A cluster with node pools in every class: drifted, in sync, unknown (no counts), syncing."""
+    emulator.add_pool(project, cluster, "np-web-0001", "web", nodes=3, synced=1)  # drifted
+    emulator.add_pool(project, cluster, "np-batch-0001", "batch", nodes=2, synced=0)  # drifted
+    emulator.add_pool(project, cluster, "np-api-0001", "api", nodes=2, synced=2)  # in sync
+    emulator.add_pool(project, cluster, "np-jobs-0001", "jobs", nodes=4, synced=2)  # syncing (below)
+    emulator.set_busy(project, cluster, "np-jobs-0001", "job-jobs-0001")
+    emulator.add_pool(project, cluster, nodepool, "workers")  # no counts reported: unknown
+    emulator.add_pool(project, cluster, "DefaultPool", "DefaultPool", nodes=1, synced=1)
+
+
 def command_run(args: argparse.Namespace) -> int:
-    """The function doing its job against the emulator: a timer, an EventGrid and an API Gateway event."""
+    """The function doing its job against the emulator: a reconcile pass, a change event, the three triggers."""
     template = templates.load(args.template)
     environment = _base_environment(template)
     environment.setdefault("JOB_POLL_INTERVAL_SECONDS", "0.25")
+    environment["SYNC_RECONCILE"] = json.dumps({"max_syncing_per_cluster": 2})
     cluster, nodepool = environment["CCE_CLUSTER_ID"], environment["CCE_NODEPOOL_ID"]
     with emulated_cloud(environment) as emulator:
         initializer = template["function"].get("initializer", "none")
         print(f"--- 0: a new instance: the initializer {initializer} reads the settings and fetches the token")
         _apply_environment(template, environment)
         _show_requests(emulator, 0)
+        project = environment["HUAWEICLOUD_SDK_PROJECT_ID"]
+        _demo_cluster(emulator, project, cluster, nodepool)
         doc = templates.document(cluster, nodepool, {"maxUnavailable": 2, "nodeIDs": ["node-0001", "node-0002"]})
-        for pool_id, name in (("np-web-0001", "web"), ("np-batch-0001", "batch"), ("DefaultPool", "DefaultPool")):
-            emulator.add_pool(environment["HUAWEICLOUD_SDK_PROJECT_ID"], cluster, pool_id, name)
         fleet = {"cluster_id": cluster, "nodepools": {"names": ["web", "batch"]}, "spec": {"maxUnavailable": 1}}
         waited = templates.document(cluster, nodepool, {"maxUnavailable": 1})
         steps = [
-            ("timer trigger (template triggers.timer, its user_event)", templates.timer_event(template)),
+            (
+                "timer trigger: a reconcile pass over a cluster with pools in every class "
+                "(SYNC_RECONCILE max_syncing_per_cluster 2; jobs is already syncing)",
+                templates.timer_event(template),
+            ),
+            (
+                "a pool update arrives: CCE's CTS trace of updateNodePool on api, now drifted",
+                lambda: emulator.update_template(project, cluster, "np-api-0001"),
+            ),
             ("EventGrid CloudEvent", templates.eventgrid_event(template, doc)),
             (
                 "API Gateway request (POST " + template["triggers"]["apig"]["path"] + ")",
@@ -204,13 +225,17 @@ def command_run(args: argparse.Namespace) -> int:
                     {"cluster_id": cluster, "nodepool_id": nodepool},
                 ),
             ),
-            ("fleet sync: the cluster's node pools named web and batch, one after another", fleet),
+            (
+                "fleet sync: the pools named web and batch, one after another (batch is in sync by now)",
+                fleet,
+            ),
             ("EventGrid CloudEvent with wait: follow the job until it ends", templates.eventgrid_event(
                 template, {**waited, "wait": True})),
         ]  # fmt: skip
         failures = 0
-        for number, (title, event) in enumerate(steps, 1):
+        for number, (title, step) in enumerate(steps, 1):
             print(f"\n--- {number}/{len(steps)}: {title}")
+            event = step() if callable(step) else step  # a change happens when its step comes
             _print_json("event", event)
             if "wait" in json.dumps(event):
                 emulator.job_seconds = 2.0

@@ -49,6 +49,8 @@ CCE_ACTIONS = (
 # https://support.huaweicloud.com/intl/en-us/usermanual-iam/iam_06_0004.html; the provider reads
 # `^op_svc_[A-Za-z]+$` as a service, huaweicloud/services/iam/resource_huaweicloud_identity_agency.go).
 FUNCTIONGRAPH_SERVICE = "op_svc_cff"
+# EventGrid's source for CCE's cloud-service events, by analogy with HC.VPC (platform-facts.md; unverified).
+CCE_EVENT_SOURCE = "HC.CCE"
 
 
 class TemplateError(Exception):
@@ -259,8 +261,6 @@ def _eventgrid_resources(eventgrid: dict[str, Any], urn: str) -> dict[str, Any]:
         "source": [{"op": "StringIn", "values": [eventgrid["source_name"]]}],
         "type": [{"op": "StringIn", "values": eventgrid["event_types"]}],
     }
-    invoke_type = eventgrid.get("invoke_type", "SYNC")
-    detail = {"urn": urn, "agency_name": eventgrid["target_agency"], "invoke_type": invoke_type}
     subscription = {
         "channel_id": eventgrid["channel_id"],
         "name": eventgrid["name"],
@@ -274,19 +274,62 @@ def _eventgrid_resources(eventgrid: dict[str, Any], urn: str) -> dict[str, Any]:
             }
         ],
         "targets": [
-            {
-                "id": _stable_id("target", eventgrid["name"]),
-                "provider_type": "OFFICIAL",
-                "name": "HC.FunctionGraph",
-                "detail_name": "detail",
-                "detail": json.dumps(detail),
-                "transform": json.dumps({"type": "ORIGINAL"}),
-            }
+            _function_target(eventgrid["name"], urn, eventgrid["target_agency"], eventgrid.get("invoke_type", "SYNC"))
         ],
     }
     return {
         "huaweicloud_eg_custom_event_source": {EG_RESOURCE: source},
         "huaweicloud_eg_event_subscription": {EG_RESOURCE: subscription},
+    }
+
+
+def _change_resources(changes: dict[str, Any], urn: str, target_agency: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The change-event triggers: a CTS trigger, and an EventGrid subscription to CCE's cloud-service events on
+    the OFFICIAL channel (found with the huaweicloud_eg_event_channels data source); (resources, data)."""
+    resources: dict[str, Any] = {}
+    data: dict[str, Any] = {}
+    if "cts" in changes:
+        cts = changes["cts"]
+        event_data = {"name": cts["name"], "operations": cts["operations"]}
+        resources["huaweicloud_fgs_function_trigger"] = {
+            "changes": {"function_urn": urn, "type": "CTS", "event_data": json.dumps(event_data)}
+        }
+    if "eventgrid" in changes:
+        eventgrid = changes["eventgrid"]
+        data["huaweicloud_eg_event_channels"] = {"official": {"provider_type": "OFFICIAL", "name": "default"}}
+        filter_rule = {
+            "source": [{"op": "StringIn", "values": [CCE_EVENT_SOURCE]}],
+            "type": [{"op": "StringIn", "values": eventgrid["event_types"]}],
+            "data": {"trace_name": [{"op": "StringIn", "values": eventgrid["trace_names"]}]},
+        }
+        agency = eventgrid.get("target_agency", target_agency)
+        resources["huaweicloud_eg_event_subscription"] = {
+            "cce_changes": {
+                "channel_id": "${data.huaweicloud_eg_event_channels.official.channels[0].id}",
+                "name": eventgrid["name"],
+                "sources": [
+                    {
+                        "id": _stable_id("source", eventgrid["name"]),
+                        "provider_type": "OFFICIAL",
+                        "name": CCE_EVENT_SOURCE,
+                        "filter_rule": json.dumps(filter_rule),
+                    }
+                ],
+                "targets": [_function_target(eventgrid["name"], urn, agency, "ASYNC")],
+            }
+        }
+    return resources, data
+
+
+def _function_target(name: str, urn: str, agency: str, invoke_type: str) -> dict[str, Any]:
+    """An EventGrid target that invokes the function, through an agency delegated to EventGrid."""
+    return {
+        "id": _stable_id("target", name),
+        "provider_type": "OFFICIAL",
+        "name": "HC.FunctionGraph",
+        "detail_name": "detail",
+        "detail": json.dumps({"urn": urn, "agency_name": agency, "invoke_type": invoke_type}),
+        "transform": json.dumps({"type": "ORIGINAL"}),
     }
 
 
@@ -344,14 +387,21 @@ def render_terraform(template: dict[str, Any], zip_path: str = "../dist/nodepool
     timer = triggers["timer"]
     timer_data = {k: timer[k] for k in ("name", "schedule_type", "schedule")}
     timer_data["user_event"] = timer.get("user_event", "")
+    change_resources, data = _change_resources(triggers.get("changes", {}), urn, triggers["eventgrid"]["target_agency"])
+    sync_requests = _eventgrid_resources(triggers["eventgrid"], urn)
     resources: dict[str, Any] = {
         **iam_resources,
         "huaweicloud_fgs_function": {RESOURCE: fgs},
         "huaweicloud_fgs_function_trigger": {
             "timer": {"function_urn": urn, "type": "TIMER", "status": "ACTIVE", "event_data": json.dumps(timer_data)},
             "apig": _apig_trigger(triggers["apig"], urn),
+            **change_resources.pop("huaweicloud_fgs_function_trigger", {}),
         },
-        **_eventgrid_resources(triggers["eventgrid"], urn),
+        "huaweicloud_eg_custom_event_source": sync_requests["huaweicloud_eg_custom_event_source"],
+        "huaweicloud_eg_event_subscription": {
+            **sync_requests["huaweicloud_eg_event_subscription"],
+            **change_resources.pop("huaweicloud_eg_event_subscription", {}),
+        },
     }
     config: dict[str, Any] = {
         "terraform": {
@@ -359,6 +409,7 @@ def render_terraform(template: dict[str, Any], zip_path: str = "../dist/nodepool
         },
         # The provider's own credentials come from HW_ACCESS_KEY / HW_SECRET_KEY in the shell (see README).
         "provider": {"huaweicloud": {"region": "${var.region}"}},
+        **({"data": data} if data else {}),
         "resource": resources,
         "output": {"function_urn": {"value": urn, "description": "URN of the deployed function"}},
     }

@@ -142,13 +142,14 @@ def _fits(value: Any, kind: Any) -> bool:
 
 def _problems(config: dict[str, Any]) -> list[str]:
     problems: list[str] = []
-    for resource_type, resources in config["resource"].items():
-        schema = PROVIDER["resources"].get(resource_type)
-        if schema is None:
-            problems.append(f"{resource_type}: not a resource of the provider")
-            continue
-        for name, rendered in resources.items():
-            _check_block(f"{resource_type}.{name}", rendered, schema, problems)
+    for kind, published in (("resource", PROVIDER["resources"]), ("data", PROVIDER["data_sources"])):
+        for resource_type, resources in config.get(kind, {}).items():
+            schema = published.get(resource_type)
+            if schema is None:
+                problems.append(f"{resource_type}: not a {kind} of the provider")
+                continue
+            for name, rendered in resources.items():
+                _check_block(f"{resource_type}.{name}", rendered, schema, problems)
     return problems
 
 
@@ -186,7 +187,7 @@ def test_the_provider_facts_name_their_commit() -> None:
 @pytest.mark.parametrize(("credentials", "gateway"), RENDERINGS)
 def test_every_referenced_variable_is_declared_with_a_description(credentials: str, gateway: str) -> None:
     config = templates.render_terraform(_template(credentials, gateway))
-    referenced = set(re.findall(r"\bvar\.(\w+)", json.dumps(config["resource"] | config["provider"])))
+    referenced = set(re.findall(r"\bvar\.(\w+)", json.dumps([config["resource"], config["provider"], config["data"]])))
     assert referenced == set(config["variable"])
     assert all(v["description"] and v["type"] == "string" for v in config["variable"].values())
 
@@ -360,7 +361,7 @@ def deployed(
         return config, FakeContext(user_data={**plain, **encrypted}, **context_values)
 
     yield deploy
-    for name in ("HUAWEICLOUD_SDK_REGION", "HUAWEICLOUD_AUTH_MODE", "LOG_LEVEL", "CCE_SYNC_SPEC"):
+    for name in ("HUAWEICLOUD_SDK_REGION", "HUAWEICLOUD_AUTH_MODE", "LOG_LEVEL", "CCE_SYNC_SPEC", "SYNC_RECONCILE"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -377,33 +378,52 @@ def _timer_event(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@pytest.mark.parametrize(
-    ("credentials", "context_values", "auth"),
-    [
-        ("agency", {"token": AGENCY_TOKEN}, "x-auth-token"),
-        ("agency", {"auth_token": AGENCY_TOKEN}, "x-auth-token"),
-        ("existing-agency", {"token": AGENCY_TOKEN}, "x-auth-token"),
-        ("password", {}, "x-auth-token"),
-        ("aksk", {}, "authorization"),
-    ],
-)
+CREDENTIAL_CASES = [
+    ("agency", {"token": AGENCY_TOKEN}, "x-auth-token"),
+    ("agency", {"auth_token": AGENCY_TOKEN}, "x-auth-token"),
+    ("existing-agency", {"token": AGENCY_TOKEN}, "x-auth-token"),
+    ("password", {}, "x-auth-token"),
+    ("aksk", {}, "authorization"),
+]
+
+
+def _drifted_template_pool(emulator: Emulator) -> tuple[str, str]:
+    """The template's cluster and node pool, in the emulator, with nodes behind their template."""
+    environment = templates.load()["function"]["environment"]
+    cluster, pool = environment["CCE_CLUSTER_ID"], environment["CCE_NODEPOOL_ID"]
+    emulator.add_pool(PROJECT, cluster, pool, "workers", nodes=3, synced=1)
+    return cluster, pool
+
+
+@pytest.mark.parametrize(("credentials", "context_values", "auth"), CREDENTIAL_CASES)
 def test_the_rendered_function_syncs_on_its_rendered_timer(
     deployed: Any, emulator: Emulator, answers: list[Any], credentials: str, context_values: dict[str, str], auth: str
 ) -> None:
     emulator.add_token(AGENCY_TOKEN)
     emulator.add_keys(ACCESS_KEY, SECRET_KEY)
+    cluster, pool = _drifted_template_pool(emulator)
     config, context = deployed(credentials, context_values)
     index.initializer(context)
     answers.append(index.handler(_timer_event(config), context))
-    assert answers[-1]["status"] == "accepted", answers[-1]
-    template = templates.load()["function"]["environment"]
+    assert answers[-1]["status"] == "reconciled" and answers[-1]["totals"]["started"] == 1, answers[-1]
     [sync] = emulator.syncs()
-    assert sync.path.endswith(
-        f"/clusters/{template['CCE_CLUSTER_ID']}/nodepools/{template['CCE_NODEPOOL_ID']}/operation/upgrade"
-    )
-    assert sync.path.startswith(f"/api/v3/projects/{PROJECT}/")
-    assert sync.json["spec"]["maxUnavailable"] == 2 and auth in sync.headers
+    assert sync.path == f"/api/v3/projects/{PROJECT}/clusters/{cluster}/nodepools/{pool}/operation/upgrade"
+    assert sync.json["spec"]["maxUnavailable"] == 1 and auth in sync.headers  # CCE_SYNC_SPEC
     assert len(emulator.iam_requests()) == (credentials == "password")
+
+
+def test_the_rendered_function_syncs_a_pool_when_its_cts_trigger_reports_a_change(
+    deployed: Any, emulator: Emulator, answers: list[Any]
+) -> None:
+    emulator.add_token(AGENCY_TOKEN)
+    cluster, pool = _drifted_template_pool(emulator)
+    emulator.add_pool(PROJECT, cluster, "np-other", "other", nodes=2, synced=0)
+    config, context = deployed("agency", {"token": AGENCY_TOKEN})
+    operations = json.loads(config["resource"]["huaweicloud_fgs_function_trigger"]["changes"]["event_data"])
+    assert operations["operations"] == ["CCE:nodepool:updateNodePool;updateConfiguration"]
+    answers.append(index.handler(emulator.update_template(PROJECT, cluster, pool), context))
+    assert answers[-1]["status"] == "reconciled"
+    assert [s.json["spec"]["nodePoolID"] for s in emulator.syncs()] == [pool]  # that pool, not the other
 
 
 # --- the README's deploy instructions --------------------------------------------------------------------------

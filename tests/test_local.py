@@ -105,10 +105,13 @@ def test_invoke_exit_code_reflects_failure() -> None:
     assert result.returncode == 1 and '"status": "rejected"' in result.stdout
 
 
-def test_make_run_drives_the_triggers_a_fleet_and_a_waited_job() -> None:
+def test_make_run_drives_a_reconcile_pass_a_change_event_the_triggers_a_fleet_and_a_waited_job() -> None:
     result = run_cli("run")
     assert result.returncode == 0, result.stderr
-    assert "5/5 steps succeeded; IAM token requests: 1" in result.stdout
+    assert "6/6 steps succeeded; IAM token requests: 1" in result.stdout
+    assert '"status": "reconciled"' in result.stdout and '"action": "deferred"' in result.stdout
+    for pool_class in ("drifted", "in_sync", "unknown", "syncing"):
+        assert f'"class": "{pool_class}"' in result.stdout
     assert '"status": "all_accepted"' in result.stdout and '"status": "succeeded"' in result.stdout
     assert "IAM received" in result.stdout and "CCE received" in result.stdout
     assert "Demo-IAM-Passw0rd!" not in result.stdout + result.stderr

@@ -22,6 +22,7 @@ RESOURCES = (
     "identity_agency",
     "identity_role",
 )
+DATA_SOURCES = ("eg_event_channels",)
 FLAGS = ("required", "optional", "computed", "deprecated")
 OUTPUT = Path(__file__).resolve().parent / "schemas.json"
 
@@ -48,15 +49,20 @@ def main(repo: str) -> None:
         return subprocess.run(["git", "-C", repo, *args], capture_output=True, text=True, check=True).stdout
 
     commit = git("rev-parse", "HEAD").strip()
-    resources = {}
-    for name in RESOURCES:
-        published = json.loads(git("show", f"HEAD:docs/json/resources/{name}.json"))
-        [(full_name, schema)] = published["provider_schemas"]["huaweicloud/huaweicloud"]["resource_schemas"].items()
-        resources[full_name] = _block(schema["block"])
+
+    def schemas(folder: str, names: tuple[str, ...], key: str) -> dict[str, Any]:
+        found = {}
+        for name in names:
+            published = json.loads(git("show", f"HEAD:docs/json/{folder}/{name}.json"))
+            [(full_name, schema)] = published["provider_schemas"]["huaweicloud/huaweicloud"][key].items()
+            found[full_name] = _block(schema["block"])
+        return found
+
     facts = {
-        "source": f"https://github.com/huaweicloud/terraform-provider-huaweicloud/tree/{commit}/docs/json/resources",
+        "source": f"https://github.com/huaweicloud/terraform-provider-huaweicloud/tree/{commit}/docs/json",
         "commit": commit,
-        "resources": resources,
+        "resources": schemas("resources", RESOURCES, "resource_schemas"),
+        "data_sources": schemas("data-sources", DATA_SOURCES, "data_source_schemas"),
     }
     OUTPUT.write_text(json.dumps(facts, indent=1, sort_keys=False) + "\n", encoding="utf-8")
 
