@@ -43,6 +43,7 @@ CCE_ACTIONS = (
     "cce:nodepool:get",  # GET .../nodepools/{id}?advanceStatus=true: busy guard and ambiguity check
     "cce:nodepool:list",  # GET .../nodepools: selecting pools by name or all
     "cce:job:get",  # GET .../jobs/{id}: following the job
+    "cce:cluster:list",  # GET .../clusters: a reconcile pass over clusters "all"
 )
 # Cloud-service agencies trust the domain op_svc_<service>; FunctionGraph's is op_svc_cff (IAM "Delegating
 # Another Service for Resource Management",

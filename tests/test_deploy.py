@@ -235,7 +235,13 @@ def test_the_created_agency_trusts_functiongraph_with_exactly_the_actions_the_fu
         "Statement": [
             {
                 "Effect": "Allow",
-                "Action": ["cce:nodepool:update", "cce:nodepool:get", "cce:nodepool:list", "cce:job:get"],
+                "Action": [
+                    "cce:nodepool:update",
+                    "cce:nodepool:get",
+                    "cce:nodepool:list",
+                    "cce:job:get",
+                    "cce:cluster:list",
+                ],
             }
         ],
     }
