@@ -5,17 +5,25 @@ BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 PYTHON_TARGET ?= python3.12
+PORT ?= 3000
 
 .DEFAULT_GOAL := help
-.PHONY: help install test lint format schemas run invoke serve package deploy-config bench clean
+.PHONY: help install test lint format schemas run invoke serve package deploy-config openapi bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' 2>/dev/null || { \
+	  echo "error: $(PYTHON) is not Python 3.10 or newer, which nodepool-sync needs: run make PYTHON=python3.12 ..." >&2; \
+	  exit 2; }
+	@if [ -d $(VENV) ] && ! $(PY) -c 'import pip' >/dev/null 2>&1; then \
+	  echo "==> $(VENV) is broken (an interrupted install, or a Python that is gone): rebuilding it"; rm -rf $(VENV); fi
 	@echo "==> setting up $(VENV) (pinned runtime and dev dependencies)"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@$(PY) -m pip install --disable-pip-version-check -q -r requirements-dev.txt
+	@$(PY) -m pip install --disable-pip-version-check -q -r requirements-dev.txt || { \
+	  rm -rf $(VENV); echo "error: pip could not install the pinned dependencies for $(PYTHON); $(VENV) removed" >&2; \
+	  exit 1; }
 	@rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP) ## create .venv with the pinned runtime and dev dependencies
@@ -35,11 +43,11 @@ format: $(STAMP) ## apply ruff's fixes and formatting
 schemas: $(STAMP) ## regenerate schemas/*.json from schemas/source/
 	$(PY) schemas/generate.py
 
-run: $(STAMP) ## the function doing its job against the local emulator (a reconcile pass, a change event, the triggers, a fleet, a waited job)
+run: $(STAMP) ## the function doing its job against the local emulator (VERBOSE=1 shows every request)
 	$(PY) -m local run
 
-serve: $(STAMP) ## local API Gateway on http://127.0.0.1:3000 backed by the emulator
-	$(PY) -m local serve
+serve: $(STAMP) ## local API Gateway on http://127.0.0.1:$(PORT) (PORT=3000) backed by the emulator
+	$(PY) -m local serve --port $(PORT)
 
 package: $(STAMP) ## build dist/nodepool-sync.zip for FunctionGraph (PYTHON_TARGET=python3.10|python3.12)
 	$(PY) -m local package --python $(PYTHON_TARGET)
@@ -47,7 +55,10 @@ package: $(STAMP) ## build dist/nodepool-sync.zip for FunctionGraph (PYTHON_TARG
 deploy-config: $(STAMP) ## render template.yaml into deploy/main.tf.json (Terraform, huaweicloud provider)
 	$(PY) -m local deploy-config
 
-bench: $(STAMP) ## measure cold start, warm overhead, validation, package size, IAM calls
+openapi: $(STAMP) ## write deploy/openapi.json (OpenAPI 3.0 of the API Gateway routes, from the schemas)
+	$(PY) -m local openapi
+
+bench: $(STAMP) ## measure cold start, warm overhead, validation, package size, IAM calls, a reconcile pass
 	$(PY) -m bench
 
 clean: ## remove .venv, dist/, deploy/ and caches

@@ -1,12 +1,13 @@
 """`make bench`: cold start, warm overhead, validation cost, package size and IAM calls, against the emulator.
 
-Prints a table and writes bench/results.json. Timings are medians of repeated runs on this machine; the
+Prints its table on stdout (progress on stderr) and writes dist/bench/results.json (ignored by git). Timings are medians of repeated runs on this machine; the
 targets are ratios to floors measured in the same run, so they travel between machines better than ms do.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -125,7 +126,6 @@ def _timed(run: Callable[[], Any], count: int) -> dict[str, float]:
 
 def warm_overhead(emulator_url: str, count: int) -> dict[str, Any]:
     """A warm handler against a plain requests post of the same body to the same emulator."""
-    import logging
 
     import requests
 
@@ -138,13 +138,12 @@ def warm_overhead(emulator_url: str, count: int) -> dict[str, Any]:
         EVENT_DEDUP_WINDOW_SECONDS="0",
     )
     from handler import index
-    from handler.logs import LOGGER_NAME
+    from handler import logs as function_logs
 
     index.reset()
-    log = logging.getLogger(LOGGER_NAME)
-    index.handler(DOCUMENT, None)  # sets up the logger; then send its lines nowhere, as a quiet platform would
-    for handler in log.handlers:
+    for handler in function_logs.logger().handlers:  # its lines go nowhere, as on a quiet platform
         handler.setStream(open(os.devnull, "w"))  # type: ignore[attr-defined]  # noqa: SIM115
+    index.handler(DOCUMENT, None)
     session = requests.Session()
     url = f"{emulator_url}/api/v3/projects/{PROJECT}/clusters/{CLUSTER}/nodepools/{NODEPOOL}/operation/upgrade"
     body = json.dumps({"spec": {**DOCUMENT["spec"], "nodePoolID": NODEPOOL}}).encode()
@@ -251,8 +250,8 @@ def iam_calls(invocations: int) -> dict[str, Any]:
 def reconcile_pass(clusters: int, pools: int, drifted_share: float, deadline_ms: float) -> dict[str, Any]:
     """One reconcile pass over `clusters` x `pools` node pools on the emulator, `drifted_share` of them drifted."""
     from handler import index
+    from local.cli import LocalContext
     from local.emulator import Emulator
-    from tests.conftest import FakeContext
 
     with Emulator() as emulator:
         emulator.add_token(TOKEN)
@@ -265,7 +264,7 @@ def reconcile_pass(clusters: int, pools: int, drifted_share: float, deadline_ms:
         index.reset()
         document = {"reconcile": {"clusters": "all", "max_syncing_per_cluster": 1}, "spec": {"maxUnavailable": 1}}
         started = time.perf_counter()
-        answer = index.handler(document, FakeContext(remaining_ms=deadline_ms))
+        answer = index.handler(document, LocalContext(deadline_ms / 1000))
         seconds = time.perf_counter() - started
         totals = answer["totals"]
         gets = emulator.cce_requests("GET")
@@ -286,7 +285,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=15, help="fresh processes per cold start figure")
     parser.add_argument("--warm", type=int, default=3000, help="warm invocations (and plain posts)")
-    parser.add_argument("--output", default=str(ROOT / "bench" / "results.json"))
+    parser.add_argument("--output", default=str(ROOT / "dist" / "bench" / "results.json"))
     args = parser.parse_args()
     started = time.monotonic()
     from local.package import build
@@ -306,9 +305,13 @@ def main() -> int:
         url = f"http://127.0.0.1:{port}"
         with tempfile.TemporaryDirectory() as temp:
             zips = {}
-            for label, bytecode in (("zip with bytecode", True), ("zip, sources only", False)):
+            for label, name, bytecode in (
+                ("zip with bytecode", "with-bytecode", True),
+                ("zip, sources only", "sources-only", False),
+            ):
                 _say(f"building the {label} for Python {version}")
-                zips[label] = build(Path(temp) / f"{bytecode}.zip", sys.executable, bytecode=bytecode)
+                with contextlib.redirect_stdout(sys.stderr):  # stdout carries the table alone
+                    zips[label] = build(Path(temp) / f"nodepool-sync-{name}.zip", sys.executable, bytecode=bytecode)
             package = {
                 "zip_mb": round(zips["zip with bytecode"].stat().st_size / 1e6, 2),
                 "unpacked_mb": round(
@@ -347,6 +350,7 @@ def main() -> int:
         "reconcile": scale,
         "seconds": round(time.monotonic() - started, 1),
     }
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     _print_table(results)
     print(f"\nwritten to {args.output} in {results['seconds']} s")

@@ -41,6 +41,7 @@ __all__ = [
     "log_fields",
     "no_such_pool",
     "status_of",
+    "sync_status",
     "target_result",
 ]
 
@@ -63,6 +64,8 @@ class Status(str, Enum):
     SOME_ACCEPTED = "some_accepted"
     NONE_ACCEPTED = "none_accepted"
     RECONCILED = "reconciled"  # a reconcile pass (see its totals)
+    SYNCING = "syncing"  # a status question: a configuration sync runs on the pool
+    IDLE = "idle"  # a status question: none runs
     IGNORED = "ignored"  # a change event that asks for nothing
     BATCH = "batch"
 
@@ -101,6 +104,19 @@ def followed(target: Target, result: Accepted, phase: str, reason: str) -> dict[
 def in_sync(target: Target, nodes: str | None) -> dict[str, Any]:
     """Nothing to sync: the pool's nodes all carry its configuration (`synced/current`)."""
     return {"status": Status.IN_SYNC.value, **_target(target), "nodes": nodes}
+
+
+def sync_status(target: Target, pool: Any, job: Mapping[str, Any] | None) -> dict[str, Any]:
+    """How a node pool's sync is going: syncing or not, its class and progress, the latest job and its phase."""
+    progress = {"synced": pool.synced, "current": pool.current} if pool.nodes is not None else None
+    return {
+        "status": (Status.SYNCING if pool.syncing else Status.IDLE).value,
+        **_target(target),
+        "class": pool.kind.value,
+        "nodes": pool.nodes,
+        "progress": progress,
+        "job": dict(job) if job is not None else None,
+    }
 
 
 def ignored(reason: str) -> dict[str, Any]:
@@ -247,8 +263,15 @@ def deliver(outcome: Outcome) -> Any:
         correlation_id = outcome.correlation_id or outcome.request_id
         if outcome.error is None:
             return apig_response(outcome.http_status, outcome.document, correlation_id)
-        headers = {"Allow": "POST"} if isinstance(outcome.error, MethodNotAllowed) else None
-        return apig_response(outcome.error.status, error_body(outcome.error), correlation_id, headers)
+        headers = {"Allow": "GET, POST"} if isinstance(outcome.error, MethodNotAllowed) else None
+        body = error_body(outcome.error)
+        # The APIG request id (X-Correlation-Id) ties the answer to the log line; CCE's, when any, stays beside it.
+        body = {
+            **body,
+            "request_id": correlation_id,
+            **({"cce_request_id": body["request_id"]} if body["request_id"] else {}),
+        }
+        return apig_response(outcome.error.status, body, correlation_id, headers)
     if outcome.error is not None and outcome.error.transient:
         raise outcome.error
     return dict(outcome.document)

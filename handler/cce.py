@@ -274,22 +274,28 @@ class CCEClient:
         listing = self.get_json(f"{self._project_url(project_id)}/clusters", project_id, credential, deadline)
         return [uid for item in _items(listing) if isinstance(uid := item.get("metadata", {}).get("uid"), str)]
 
+    def read_job(self, project_id: str, jobid: str, credential: Credential, deadline: Deadline) -> tuple[str, str]:
+        """One read of a job: (phase, reason); raises when it cannot be read."""
+        if not ID_PATTERN.fullmatch(jobid):
+            raise EventError("CCE gave no job id that can be read")
+        job = self.get_json(f"{self._project_url(project_id)}/jobs/{_segment(jobid)}", project_id, credential, deadline)
+        status = job.get("status") if isinstance(job, dict) else None
+        phase = str(status.get("phase", "")) if isinstance(status, dict) else ""
+        reason = status.get("reason", "") if isinstance(status, dict) else ""
+        return phase[:32], str(reason)[:300]
+
     def follow_job(self, project_id: str, jobid: str, credential: Credential, deadline: Deadline) -> tuple[str, str]:
         """Poll the job until it ends or time runs out: (phase, reason); "Running" when out of time."""
         if not ID_PATTERN.fullmatch(jobid):
             return "Running", "CCE gave no job id that can be followed"
-        url = f"{self._project_url(project_id)}/jobs/{_segment(jobid)}"
         interval = self._settings.job_poll_interval_seconds
         while True:
             try:
-                job = self.get_json(url, project_id, credential, deadline)
+                phase, reason = self.read_job(project_id, jobid, credential, deadline)
             except SyncError as exc:
                 return "Running", f"the job could not be read ({exc.message})"
-            status = job.get("status") if isinstance(job, dict) else None
-            phase = str(status.get("phase", "")) if isinstance(status, dict) else ""
             if phase in ("Success", "Failed"):
-                reason = status.get("reason", "") if isinstance(status, dict) else ""
-                return phase, str(reason)[:300]
+                return phase, reason
             if deadline.remaining() < interval + _POLL_RESERVE_SECONDS:
                 return "Running", "still running when the invocation's time ran out"
             self._sleep(interval)

@@ -163,6 +163,9 @@ def _sync(invocation: _Invocation, unwrapped: Unwrapped) -> _Result:
     try:
         if unwrapped.change is not None:
             return _sync_change(invocation, unwrapped.change), None
+        if unwrapped.asks_status:
+            target = validation.target_of(unwrapped.overrides, invocation.defaults)
+            return _status(invocation, target), target
         if not unwrapped.document and unwrapped.trigger is Trigger.TIMER and settings.reconcile is not None:
             configured = {"reconcile": settings.reconcile}
             plan = _configured(lambda: validation.plan_reconcile(configured, {}, invocation.defaults))
@@ -178,6 +181,22 @@ def _sync(invocation: _Invocation, unwrapped: Unwrapped) -> _Result:
         return _sync_target(invocation, sync), target
     except SyncError as error:
         return error, target
+
+
+def _status(invocation: _Invocation, target: Target) -> Synced:
+    """How the pool's sync is going: one pool read and, when it names a job, one job read."""
+    client, deadline = invocation.process.client, invocation.deadline
+    invocation.refuse_unless_allowed(target)
+    credential = invocation.credential(target.project_id)
+    pool = client.pool_state(target, credential, deadline)
+    job = None
+    if pool.jobid:
+        try:
+            phase, reason = client.read_job(target.project_id, pool.jobid, credential, deadline)
+            job = {"id": pool.jobid, "phase": phase, **({"reason": reason} if reason else {})}
+        except SyncError as error:
+            job = {"id": pool.jobid, "phase": "", "reason": f"the job could not be read ({error.message})"}
+    return Synced(answers.sync_status(target, pool, job))
 
 
 def _configured(plan: Callable[[], validation.Reconcile]) -> validation.Reconcile:

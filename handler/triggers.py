@@ -32,11 +32,24 @@ __all__ = [
 T = TypeVar("T")
 
 # Keys that only a sync request document has; an object with none of them and no trigger shape is not ours.
-_DOCUMENT_KEYS = frozenset({"spec", "project_id", "cluster_id", "nodepool_id", "dry_run", "kind", "apiVersion"})
+_DOCUMENT_KEYS = frozenset(
+    {
+        "spec",
+        "project_id",
+        "cluster_id",
+        "nodepool_id",
+        "dry_run",
+        "kind",
+        "apiVersion",
+        "targets",
+        "nodepools",
+        "reconcile",
+    }
+)
 _TARGET_KEYS = ("project_id", "cluster_id", "nodepool_id")
 EXPECTED = (
     "expected a timer event (trigger_type TIMER), an EventGrid CloudEvent (specversion), "
-    "an API Gateway request (httpMethod) or a sync request document (an object with spec)"
+    "an API Gateway request (httpMethod), a CTS trace (cts) or a sync, fleet or reconcile document"
 )
 
 
@@ -58,6 +71,7 @@ class Unwrapped(NamedTuple):
     correlation_id: str = ""
     overrides: Mapping[str, str] = MappingProxyType({})
     change: Change | None = None  # a CCE change event (CTS trace): a reconcile hint, not a document
+    asks_status: bool = False  # API Gateway GET: how is the path's node pool's sync going
 
 
 def parse_json(text: str | bytes, what: str) -> Any:
@@ -148,10 +162,26 @@ def apig_request_id(event: Mapping[str, Any]) -> str:
     return strictjson.label(request_id)
 
 
+def _path_parameters(event: dict[str, Any]) -> dict[str, str]:
+    path = event.get("pathParameters")
+    return {
+        key: value
+        for key, value in (path.items() if isinstance(path, dict) else ())
+        if key in _TARGET_KEYS and isinstance(value, str)
+    }
+
+
 def _apig(event: dict[str, Any], max_body_bytes: int) -> Unwrapped:
     method = event.get("httpMethod")
+    if method == "GET":
+        correlation_id = apig_request_id(event)
+        return Unwrapped(
+            Trigger.APIG, {}, correlation_id=correlation_id, overrides=_path_parameters(event), asks_status=True
+        )
     if method != "POST":
-        raise MethodNotAllowed(f"method {str(method)[:16]!r} is not allowed; send POST")
+        raise MethodNotAllowed(
+            f"method {strictjson.label(method, 16)!r} is not allowed; send POST (sync) or GET (status)"
+        )
     body = event.get("body")
     if body is None:
         body = ""
@@ -175,13 +205,7 @@ def _apig(event: dict[str, Any], max_body_bytes: int) -> Unwrapped:
     if raw.strip() and content_type and content_type != "application/json" and not content_type.endswith("+json"):
         raise UnsupportedMediaType(f"content type {content_type[:60]!r} is not supported; send application/json")
     document = _object(parse_json(raw, "the request body"), "the request body", True) if raw.strip() else {}
-    path = event.get("pathParameters")
-    overrides = {
-        key: value
-        for key, value in (path.items() if isinstance(path, dict) else ())
-        if key in _TARGET_KEYS and isinstance(value, str)
-    }
-    return Unwrapped(Trigger.APIG, document, correlation_id=apig_request_id(event), overrides=overrides)
+    return Unwrapped(Trigger.APIG, document, correlation_id=apig_request_id(event), overrides=_path_parameters(event))
 
 
 def _change(trigger: Trigger, trace: Any, event: dict[str, Any]) -> Unwrapped:

@@ -40,6 +40,7 @@ __all__ = [
     "plan_fleet",
     "plan_reconcile",
     "prepare",
+    "target_of",
     "validate_document",
 ]
 
@@ -359,6 +360,19 @@ def _shared_spec_errors(spec: dict[str, Any], node_login_password: str) -> list[
     errors: list[FieldError] = []
     probe = {"spec": _normalized_spec(spec, spec.get("nodePoolID") or "fleet-target", node_login_password, errors)}
     return _found([*errors, *validate_document(probe)])
+
+
+def target_of(overrides: Mapping[str, str], defaults: Defaults) -> Target:
+    """The node pool named by API Gateway path parameters (and the defaults), for a status question."""
+    merged = {name: overrides.get(name) or getattr(defaults, name) for name in _TARGET_FIELDS}
+    errors = [
+        FieldError(f"/{name}", "is not a valid ID" if value else f"is required: {_TARGET_SOURCES[name]}")
+        for name, value in merged.items()
+        if not (value and ID_PATTERN.fullmatch(value))
+    ]
+    if errors:
+        raise DocumentInvalid(errors)
+    return Target(merged["project_id"], merged["cluster_id"], merged["nodepool_id"])
 
 
 def is_reconcile(document: Mapping[str, Any]) -> bool:

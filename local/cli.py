@@ -1,4 +1,8 @@
-"""`python -m local`: run, invoke, serve, generate-event, validate, package, deploy-config (never deployed)."""
+"""`python -m local`: run, invoke, serve, status, generate-event, validate, package, deploy-config, openapi.
+
+Dev tools, never deployed. Every command prints its answer on stdout, progress and the function's log lines on
+stderr (labelled), an error as one line; exit 2 for a usage error, 1 for a failed invocation.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,9 @@ import argparse
 import base64
 import importlib
 import json
+import logging
 import os
+import subprocess
 import sys
 import time
 import uuid
@@ -41,6 +47,10 @@ class LocalContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+class UsageError(Exception):
+    """Something the user asked that cannot be done as asked: one line on stderr, exit code 2."""
+
+
 def _say(message: str) -> None:
     print(f"==> {message}", file=sys.stderr, flush=True)
 
@@ -50,16 +60,45 @@ def _print_json(label: str, value: Any) -> None:
     print(f"{label}:\n" + "\n".join("    " + line for line in text.splitlines()))
 
 
+def _read_input(name: str) -> str:
+    """A file's text, or stdin's for "-"; a file that cannot be read is a usage error."""
+    if name == "-":
+        return sys.stdin.read()
+    try:
+        return Path(name).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read {name}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"cannot read {name}: it is not UTF-8 text") from None
+
+
+def _json_argument(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise UsageError(f"{what} is not JSON: {exc}") from None
+
+
+def _logs_to_stderr() -> None:
+    """The function's JSON log lines go to stderr, labelled, so stdout carries the answer alone."""
+    from handler import logs
+
+    for handler in logs.logger().handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(sys.stderr)
+            handler.setFormatter(logging.Formatter("log: %(message)s"))
+
+
 def read_env_file(path: Path) -> dict[str, str]:
     """KEY=VALUE lines; blank lines and # comments are skipped; quotes around a value are removed."""
     values: dict[str, str] = {}
-    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for number, raw in enumerate(_read_input(str(path)).splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
         key, sep, value = line.removeprefix("export ").partition("=")
         if not sep or not key.strip():
-            raise SystemExit(f"{path}:{number}: expected KEY=VALUE")
+            raise UsageError(f"{path}:{number}: expected KEY=VALUE")
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
             value = value[1:-1]
@@ -74,9 +113,31 @@ def _apply_environment(template: dict[str, Any], values: Mapping[str, str]) -> N
     _initialize(template)
 
 
-def _show_requests(emulator: Emulator, seen: int) -> None:
+def _short_path(path: str) -> str:
+    """`/api/v3/projects/P/clusters/C/nodepools/N` as `.../nodepools/N`: the project and cluster are the demo's."""
+    parts = path.split("/")
+    if path.startswith("/api/v3/projects/"):
+        return ".../" + "/".join(parts[7 if len(parts) > 7 and parts[5] == "clusters" else 5 :])
+    return path
+
+
+def _show_requests(emulator: Emulator, seen: int, verbose: bool = False) -> None:
+    """One line per request the cloud received (`CCE GET .../nodepools/np-1 -> 200`), repeats counted; or
+    every request in full, secrets masked."""
+    lines: list[list[Any]] = []
     for recorded in emulator.requests[seen:]:
-        _print_json(f"{'IAM' if recorded.is_iam else 'CCE'} received", masked_request(recorded))
+        service = "IAM" if recorded.is_iam else "CCE"
+        if verbose:
+            _print_json(f"{service} received", masked_request(recorded))
+            continue
+        query = f"?{recorded.query}" if recorded.query else ""
+        line = f"{service} {recorded.method} {_short_path(recorded.path)}{query} -> {recorded.status or 'no answer'}"
+        if lines and lines[-1][0] == line:
+            lines[-1][1] += 1
+        else:
+            lines.append([line, 1])
+    for line, times in lines:
+        print(f"    {line}" + (f" (x{times})" if times > 1 else ""))
 
 
 @contextmanager
@@ -135,20 +196,22 @@ def _succeeded(answer: Any) -> bool:
     if isinstance(answer, dict) and "statusCode" in answer:
         return 200 <= int(answer["statusCode"]) < 300
     if isinstance(answer, dict) and answer.get("status") == "batch":
-        return all(r.get("status") in ("accepted", "dry_run") for r in answer["results"])
+        return all(_succeeded(r) for r in answer["results"])
     succeeded = ("accepted", "dry_run", "succeeded", "all_accepted", "in_sync", "reconciled", "ignored")
     return isinstance(answer, dict) and answer.get("status") in succeeded
 
 
 def entry_points(template: dict[str, Any]) -> tuple[Callable[..., Any], Callable[..., Any] | None]:
     """The handler and initializer the template names (e.g. index.handler), imported as FunctionGraph would."""
+    function = template["function"]
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
 
     def resolve(spec: str) -> Callable[..., Any]:
-        module, _, name = spec.rpartition(".")
-        function: Callable[..., Any] = getattr(importlib.import_module(module), name)
-        return function
+        module_name, _, attribute = spec.rpartition(".")
+        handler: Callable[..., Any] = getattr(importlib.import_module(module_name), attribute)
+        return handler
 
-    function = template["function"]
     initializer = function.get("initializer")
     return resolve(function["handler"]), resolve(initializer) if initializer else None
 
@@ -178,6 +241,32 @@ def _base_environment(template: dict[str, Any]) -> dict[str, str]:
     return dict(template["function"].get("environment", {}))
 
 
+def _one_line(value: Any, width: int = 150) -> str:
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _short_answer(answer: Any) -> list[str]:
+    """The answer as a person wants it first: what happened, in a few lines."""
+    if isinstance(answer, dict) and "statusCode" in answer:
+        body = json.loads(answer["body"]) if isinstance(answer.get("body"), str) else answer.get("body")
+        return [f"HTTP {answer['statusCode']} {_one_line(body, 140)}"]
+    if isinstance(answer, dict) and answer.get("status") == "reconciled":
+        totals = answer["totals"]
+        lines = [f"reconciled: {totals['started']} started, {totals['deferred']} deferred, {totals['failed']} failed"]
+        for cluster in answer["clusters"]:
+            for pool in cluster.get("pools", []):
+                action = pool.get("action", "")
+                nodes = pool.get("nodes") or "-"
+                lines.append(f"  {pool['name']:<10} {pool['class']:<8} {nodes:<5} {action}".rstrip())
+        return lines
+    if isinstance(answer, dict) and "results" in answer:
+        lines = [f"{answer['status']}: {answer.get('accepted', '')}/{answer.get('total', '')}".rstrip(": /")]
+        lines += [f"  {_one_line(result, 140)}" for result in answer["results"]]
+        return lines
+    return [_one_line(answer, 150)]
+
+
 def _demo_cluster(emulator: Emulator, project: str, cluster: str, nodepool: str) -> None:
     """A cluster with node pools in every class: drifted, in sync, unknown (no counts), syncing."""
     emulator.add_pool(project, cluster, "np-web-0001", "web", nodes=3, synced=1)  # drifted
@@ -190,90 +279,122 @@ def _demo_cluster(emulator: Emulator, project: str, cluster: str, nodepool: str)
 
 
 def command_run(args: argparse.Namespace) -> int:
-    """The function doing its job against the emulator: a reconcile pass, a change event, the three triggers."""
+    """The demo: a reconcile pass, a pool change synced at once, a sync from each trigger, a fleet, a waited job."""
     template = templates.load(args.template)
+    verbose = args.verbose or os.environ.get("VERBOSE", "") not in ("", "0")
     environment = _base_environment(template)
     environment.setdefault("JOB_POLL_INTERVAL_SECONDS", "0.25")
     environment["SYNC_RECONCILE"] = json.dumps({"max_syncing_per_cluster": 2})
     cluster, nodepool = environment["CCE_CLUSTER_ID"], environment["CCE_NODEPOOL_ID"]
+    rows: list[tuple[str, str, str, str]] = []
     with emulated_cloud(environment) as emulator:
         initializer = template["function"].get("initializer", "none")
-        print(f"--- 0: a new instance: the initializer {initializer} reads the settings and fetches the token")
+        print(f"--- 0 a new instance: the initializer ({initializer}) reads the settings and fetches the token")
         _apply_environment(template, environment)
-        _show_requests(emulator, 0)
+        _show_requests(emulator, 0, verbose)
         project = environment["HUAWEICLOUD_SDK_PROJECT_ID"]
         _demo_cluster(emulator, project, cluster, nodepool)
         doc = templates.document(cluster, nodepool, {"maxUnavailable": 2, "nodeIDs": ["node-0001", "node-0002"]})
         fleet = {"cluster_id": cluster, "nodepools": {"names": ["web", "batch"]}, "spec": {"maxUnavailable": 1}}
         waited = templates.document(cluster, nodepool, {"maxUnavailable": 1})
-        steps = [
+        steps: list[tuple[str, str, Any]] = [
             (
-                "timer trigger: a reconcile pass over a cluster with pools in every class "
-                "(SYNC_RECONCILE max_syncing_per_cluster 2; jobs is already syncing)",
+                "timer",
+                "a reconcile pass (SYNC_RECONCILE, 2 syncs at most per cluster; jobs is already syncing)",
                 templates.timer_event(template),
             ),
             (
-                "a pool update arrives: CCE's CTS trace of updateNodePool on api, now drifted",
+                "cts",
+                "CCE reports that api's template changed: that pool is reconciled at once",
                 lambda: emulator.update_template(project, cluster, "np-api-0001"),
             ),
-            ("EventGrid CloudEvent", templates.eventgrid_event(template, doc)),
             (
-                "API Gateway request (POST " + template["triggers"]["apig"]["path"] + ")",
+                "eventgrid",
+                "an EventGrid event asks to sync two nodes of workers",
+                templates.eventgrid_event(template, doc),
+            ),
+            (
+                "apig",
+                "API Gateway: POST " + template["triggers"]["apig"]["path"],
                 templates.apig_event(
                     template,
                     json.dumps({"spec": {"maxUnavailable": 3}}).encode(),
                     {"cluster_id": cluster, "nodepool_id": nodepool},
                 ),
             ),
+            ("direct", "a fleet: the pools named web and batch, one after another (batch is in sync by now)", fleet),
             (
-                "fleet sync: the pools named web and batch, one after another (batch is in sync by now)",
-                fleet,
+                "eventgrid",
+                "with wait: the job takes 2 s; polls at 0.25, 0.5, 1 and 2 s (doubling) see it end at the 4th",
+                templates.eventgrid_event(template, {**waited, "wait": True}),
             ),
-            ("EventGrid CloudEvent with wait: follow the job until it ends", templates.eventgrid_event(
-                template, {**waited, "wait": True})),
-        ]  # fmt: skip
-        failures = 0
-        for number, (title, step) in enumerate(steps, 1):
-            print(f"\n--- {number}/{len(steps)}: {title}")
+        ]
+        for number, (trigger, title, step) in enumerate(steps, 1):
+            print(f"\n--- {number} {title}")
             event = step() if callable(step) else step  # a change happens when its step comes
-            _print_json("event", event)
+            print(f"    event: {_one_line(event, 140)}")
             if "wait" in json.dumps(event):
                 emulator.job_seconds = 2.0
-                _say("the emulator's job takes 2 s: the function polls it (JOB_POLL_INTERVAL_SECONDS=0.25)")
-            seen = len(emulator.requests)
+            seen, started = len(emulator.requests), time.perf_counter()
             answer, ok = _invoke_handler(template, event)
-            _show_requests(emulator, seen)
-            _print_json("answer", answer)
-            print(f"result: {'OK' if ok else 'FAILED'}")
-            failures += not ok
+            elapsed = (time.perf_counter() - started) * 1000
+            _show_requests(emulator, seen, verbose)
+            for line in _short_answer(answer):
+                print(f"    {line}")
+            status = answer.get("status") if isinstance(answer, dict) else None
+            outcome = status or f"HTTP {answer.get('statusCode')}" if isinstance(answer, dict) else "?"
+            rows.append((str(number), trigger, f"{outcome}{'' if ok else ' (FAILED)'}", f"{elapsed:.0f} ms"))
         iam_calls = len(emulator.iam_requests())
+    failures = sum(row[2].endswith("(FAILED)") for row in rows)
+    print("\nstep  trigger    outcome            time")
+    for row in rows:
+        print(f"{row[0]:<5} {row[1]:<10} {row[2]:<18} {row[3]}")
     print(f"\n{len(steps) - failures}/{len(steps)} steps succeeded; IAM token requests: {iam_calls}")
+    if not verbose:
+        print("(VERBOSE=1 make run, or --verbose, shows every request in full, secrets masked)")
     return 1 if failures else 0
 
 
-def command_invoke(args: argparse.Namespace) -> int:
-    """Run the handler once with an event file (or stdin) and print the answer."""
-    template = templates.load(args.template)
-    text = sys.stdin.read() if args.event == "-" else Path(args.event).read_text(encoding="utf-8")
-    try:
-        event = json.loads(text)
-    except ValueError as exc:
-        print(f"error: the event is not JSON: {exc}", file=sys.stderr)
-        return 2
+def _environment_for(template: dict[str, Any], env_file: str | None) -> dict[str, str]:
     environment = _base_environment(template)
     environment.update({k: v for k, v in os.environ.items() if k.startswith(("HUAWEICLOUD_", "CCE_", "SYNC_", "IAM_"))})
-    if args.env_file:
-        environment.update(read_env_file(Path(args.env_file)))
-    real_cloud = not args.emulator and any(environment.get(name) for name in CREDENTIAL_VARIABLES)
-    if real_cloud:
+    if env_file:
+        environment.update(read_env_file(Path(env_file)))
+    return environment
+
+
+def _invoke_once(template: dict[str, Any], environment: dict[str, str], event: Any, emulator: bool) -> tuple[Any, bool]:
+    if not emulator and any(environment.get(name) for name in CREDENTIAL_VARIABLES):
         _say("credentials given and no --emulator: invoking against Huawei Cloud")
         _apply_environment(template, environment)
-        answer, ok = _invoke_handler(template, event)
-    else:
-        with emulated_cloud(environment):
-            _apply_environment(template, environment)
-            answer, ok = _invoke_handler(template, event)
+        return _invoke_handler(template, event)
+    with emulated_cloud(environment):
+        _apply_environment(template, environment)
+        return _invoke_handler(template, event)
+
+
+def command_invoke(args: argparse.Namespace) -> int:
+    """Run the handler once with an event file (or stdin) and print its answer; exit 1 when it failed."""
+    template = templates.load(args.template)
+    event = _json_argument(_read_input(args.event), f"the event in {args.event}")
+    environment = _environment_for(template, args.env_file)
+    if args.dry_run:
+        environment["SYNC_DRY_RUN"] = "true"
+    answer, ok = _invoke_once(template, environment, event, args.emulator)
     print(json.dumps(answer, indent=2, ensure_ascii=False))
+    return 0 if ok else 1
+
+
+def command_status(args: argparse.Namespace) -> int:
+    """Ask how a node pool's sync is going (GET on the API route): syncing or not, the job, progress."""
+    template = templates.load(args.template)
+    environment = _environment_for(template, args.env_file)
+    event = templates.apig_event(
+        template, b"", {"cluster_id": args.cluster, "nodepool_id": args.nodepool}, method="GET", headers={}
+    )
+    answer, ok = _invoke_once(template, environment, event, args.emulator)
+    body = json.loads(answer["body"]) if isinstance(answer, dict) and "body" in answer else answer
+    print(json.dumps(body, indent=2, ensure_ascii=False))
     return 0 if ok else 1
 
 
@@ -334,7 +455,12 @@ def make_gateway(template: dict[str, Any], host: str, port: int) -> ThreadingHTT
         pass
 
     Handler.template = template
-    server = ThreadingHTTPServer((host, port), Handler)
+    try:
+        server = ThreadingHTTPServer((host, port), Handler)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another port (make serve PORT=3001)"
+        ) from None
     server.daemon_threads = True
     return server
 
@@ -351,10 +477,13 @@ def command_serve(args: argparse.Namespace) -> int:
 
     def serve() -> None:
         _apply_environment(template, environment)
-        _say(f"API Gateway emulation on {url}  (route: POST {route}; Ctrl-C to stop)")
-        example = route.format(cluster_id=environment.get("CCE_CLUSTER_ID", "CLUSTER"), nodepool_id="NODEPOOL")
+        example = url + route.format(
+            cluster_id=environment["CCE_CLUSTER_ID"], nodepool_id=environment["CCE_NODEPOOL_ID"]
+        )
         body = json.dumps({"spec": {"maxUnavailable": 1}})
-        _say(f"try: curl -s -X POST {url}{example} -H 'content-type: application/json' -d '{body}'")
+        _say(f"API Gateway emulation on {url} (routes: POST and GET {route}; Ctrl-C to stop)")
+        _say(f"try: curl -s -X POST {example} -H 'content-type: application/json' -d '{body}'")
+        _say(f"and: curl -s {example}")
         try:
             server.serve_forever()
         except KeyboardInterrupt:
@@ -371,55 +500,85 @@ def command_serve(args: argparse.Namespace) -> int:
 
 
 def command_generate_event(args: argparse.Namespace) -> int:
-    """Print a realistic event of the given trigger kind."""
+    """Print a realistic event of the given shape, for the template's cluster and pool unless told otherwise."""
+    from local.emulator import cloud_event, cts_trace
+
     template = templates.load(args.template)
-    spec = (
-        json.loads(args.spec)
-        if args.spec
-        else ({"maxUnavailable": args.max_unavailable} if args.max_unavailable else None)
-    )
-    if args.kind == "timer":
-        event = templates.timer_event(template, templates.document(args.cluster, args.nodepool, spec) or None)
+    environment = _base_environment(template)
+    cluster = args.cluster or environment.get("CCE_CLUSTER_ID", "")
+    nodepool = args.nodepool or environment.get("CCE_NODEPOOL_ID", "")
+    spec = _json_argument(args.spec, "--spec") if args.spec else None
+    if spec is not None and not isinstance(spec, dict):
+        raise UsageError("--spec must be a JSON object, such as '{\"maxUnavailable\": 2}'")
+    if args.max_unavailable is not None:
+        if spec is not None and spec.get("maxUnavailable", args.max_unavailable) != args.max_unavailable:
+            raise UsageError("--max-unavailable and --spec's maxUnavailable disagree: give one")
+        spec = {**(spec or {}), "maxUnavailable": args.max_unavailable}
+    spec = spec if spec is not None else {"maxUnavailable": 1}
+    if args.kind in ("cts", "eventgrid-change"):
+        if args.spec or args.max_unavailable is not None:
+            raise UsageError(f"a {args.kind} event carries a CTS trace, not a spec: drop --spec/--max-unavailable")
+        trace = cts_trace(
+            environment.get("HUAWEICLOUD_SDK_PROJECT_ID", "0a1b2c3d4e5f60718293a4b5c6d7e8f9"),
+            cluster,
+            nodepool,
+            nodepool,
+        )
+        event = trace if args.kind == "cts" else cloud_event(trace)
+    elif args.kind == "timer":
+        event = templates.timer_event(template, templates.document(args.cluster, args.nodepool, spec))
     elif args.kind == "eventgrid":
-        event = templates.eventgrid_event(template, templates.document(args.cluster, args.nodepool, spec))
+        event = templates.eventgrid_event(template, templates.document(cluster, nodepool, spec))
     else:
-        environment = _base_environment(template)
-        params = {
-            "cluster_id": args.cluster or environment.get("CCE_CLUSTER_ID", ""),
-            "nodepool_id": args.nodepool or environment.get("CCE_NODEPOOL_ID", ""),
-        }
-        body = json.dumps({"spec": spec} if spec is not None else {}).encode()
-        event = templates.apig_event(template, body, params)
-    print(json.dumps(event, indent=2))
+        body = json.dumps({"spec": spec}).encode()
+        event = templates.apig_event(template, body, {"cluster_id": cluster, "nodepool_id": nodepool})
+    print(json.dumps(event, indent=2, ensure_ascii=False))
     return 0
 
 
 def command_validate(args: argparse.Namespace) -> int:
-    """Validate a sync request document and print every error with its JSON Pointer."""
-    from handler.triggers import parse_json
-    from handler.validation import check_document
+    """Check an event or document exactly as the handler would (defaults, schema, rules, allowlist); send nothing."""
+    from .verdict import verdict
 
-    text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
-    try:
-        document = parse_json(text, args.file)
-    except Exception as exc:
-        print(f"{args.file}: {getattr(exc, 'message', exc)}", file=sys.stderr)
-        return 1
-    errors = check_document(document)
-    for error in errors:
-        print(f"{args.file}: {error}")
-    if not errors:
-        print(f"{args.file}: valid")
-    return 1 if errors else 0
+    template = templates.load(args.template)
+    event = _json_argument(_read_input(args.file), f"{args.file}")
+    environment = _base_environment(template)
+    if args.env_file:
+        environment.update(read_env_file(Path(args.env_file)))
+    environment.setdefault("HUAWEICLOUD_SDK_PROJECT_ID", DEMO_PROJECT)
+    results = verdict(event, environment)
+    for result in results:
+        if result.valid:
+            applied = f"; defaults applied: {', '.join(result.defaults)}" if result.defaults else ""
+            print(f"{args.file}: valid ({result.kind}){applied}")
+        for problem in result.problems:
+            print(f"{args.file}: {problem}")
+    return 0 if all(result.valid for result in results) else 1
+
+
+FUNCTIONGRAPH_PYTHONS = ("3.9", "3.10", "3.12")  # the runtimes FunctionGraph offers (platform facts)
+BUILDABLE_PYTHONS = ("3.10", "3.12")  # the ones the pinned dependencies support
 
 
 def command_package(args: argparse.Namespace) -> int:
-    """Build the FunctionGraph zip."""
+    """Build the FunctionGraph zip for a Python FunctionGraph offers (the template's runtime by default)."""
     from .package import build
 
     template = templates.load(args.template)
     python = args.python or f"python{templates.python_version(template)}"
-    build(Path(args.output), python, bytecode=not args.no_bytecode)
+    version = python.rsplit("python", 1)[-1]
+    if version not in FUNCTIONGRAPH_PYTHONS:
+        raise UsageError(f"FunctionGraph has no Python {version} runtime; it offers {', '.join(FUNCTIONGRAPH_PYTHONS)}")
+    if version not in BUILDABLE_PYTHONS:
+        raise UsageError(
+            f"the pinned dependencies (jsonschema 4.26, rpds-py 0.30) do not install on Python {version}; "
+            f"build for {' or '.join(BUILDABLE_PYTHONS)}"
+        )
+    try:
+        build(Path(args.output), python, bytecode=not args.no_bytecode)
+    except subprocess.CalledProcessError as exc:
+        print(f"error: the build failed at: {' '.join(map(str, exc.cmd))[:200]}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -434,17 +593,30 @@ def command_deploy_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_openapi(args: argparse.Namespace) -> int:
+    """Write the OpenAPI 3 description of the API Gateway routes, from the same JSON Schemas as the validation."""
+    from .openapi import describe
+
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(describe(templates.load(args.template)), indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {output}: import it in API Gateway (API Management > APIs > Import API)")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="python -m local", description="Local tools for the nodepool-sync function.")
     main.add_argument("--template", type=Path, default=templates.TEMPLATE, help="template.yaml to read")
     commands = main.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help=command_run.__doc__, description=command_run.__doc__)
+    run.add_argument("--verbose", action="store_true", help="show every request in full (secrets masked)")
     run.set_defaults(func=command_run)
 
     invoke = commands.add_parser("invoke", help=command_invoke.__doc__, description=command_invoke.__doc__)
     invoke.add_argument("event", help="event JSON file, or - for stdin")
     invoke.add_argument("--env-file", help="KEY=VALUE file of environment variables")
+    invoke.add_argument("--dry-run", action="store_true", help="validate and show the request, send nothing")
     invoke.add_argument(
         "--emulator", action="store_true", help="use the local emulator even when credentials are given"
     )
@@ -456,18 +628,28 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-emulator", action="store_true", help="talk to Huawei Cloud instead of the emulator")
     serve.set_defaults(func=command_serve)
 
+    status = commands.add_parser("status", help=command_status.__doc__, description=command_status.__doc__)
+    status.add_argument("cluster", help="cluster ID")
+    status.add_argument("nodepool", help="node pool ID")
+    status.add_argument("--env-file", help="KEY=VALUE file of environment variables")
+    status.add_argument(
+        "--emulator", action="store_true", help="use the local emulator even when credentials are given"
+    )
+    status.set_defaults(func=command_status)
+
     generate = commands.add_parser(
         "generate-event", help=command_generate_event.__doc__, description=command_generate_event.__doc__
     )
-    generate.add_argument("kind", choices=["timer", "eventgrid", "apig"])
-    generate.add_argument("--cluster", help="cluster ID")
-    generate.add_argument("--nodepool", help="node pool ID")
+    generate.add_argument("kind", choices=["timer", "eventgrid", "apig", "cts", "eventgrid-change"])
+    generate.add_argument("--cluster", help="cluster ID (default: the template's CCE_CLUSTER_ID)")
+    generate.add_argument("--nodepool", help="node pool ID (default: the template's CCE_NODEPOOL_ID)")
     generate.add_argument("--spec", help="the spec as JSON, e.g. '{\"maxUnavailable\": 2}'")
-    generate.add_argument("--max-unavailable", type=int, help="shorthand for a spec with only maxUnavailable")
+    generate.add_argument("--max-unavailable", type=int, help="the spec's maxUnavailable (default 1)")
     generate.set_defaults(func=command_generate_event)
 
     validate = commands.add_parser("validate", help=command_validate.__doc__, description=command_validate.__doc__)
-    validate.add_argument("file", help="sync request document (JSON), or - for stdin")
+    validate.add_argument("file", help="an event or a sync, fleet or reconcile document (JSON), or - for stdin")
+    validate.add_argument("--env-file", help="KEY=VALUE file of environment variables (default: the template's)")
     validate.set_defaults(func=command_validate)
 
     package = commands.add_parser("package", help=command_package.__doc__, description=command_package.__doc__)
@@ -481,14 +663,21 @@ def parser() -> argparse.ArgumentParser:
     )
     deploy.add_argument("--output", default=str(ROOT / "deploy" / "main.tf.json"), help="file to write")
     deploy.set_defaults(func=command_deploy_config)
+
+    openapi = commands.add_parser("openapi", help=command_openapi.__doc__, description=command_openapi.__doc__)
+    openapi.add_argument("--output", default=str(ROOT / "deploy" / "openapi.json"), help="file to write")
+    openapi.set_defaults(func=command_openapi)
     return main
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    args = parser().parse_args(argv)  # argparse itself answers a usage error with exit code 2
+    _logs_to_stderr()
     try:
         code: int = args.func(args)
-    except templates.TemplateError as exc:
+    except (UsageError, templates.TemplateError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
     return code

@@ -51,6 +51,7 @@ class Recorded:
     headers: dict[str, str]
     body: bytes
     request_id: str = ""
+    status: int = 0  # what the emulator answered (0: no answer, the connection was dropped)
 
     @property
     def json(self) -> Any:
@@ -311,11 +312,11 @@ class Emulator:
         syncing = busy_job is not None and (advance or not self.multi_group)
         conditions = [{"type": "ConfigurationSynchronizing", "status": "True" if syncing else "False"}]
         status: dict[str, Any] = {"phase": "Synchronizing" if busy_job else "", "conditions": conditions}
-        if busy_job:
-            status["jobId"] = busy_job
+        latest = self.latest_job.get((project_id, cluster_id, pool_id))
+        if busy_job or latest is not None:  # jobId: the job of the pool's latest operation, running or not
+            status["jobId"] = busy_job or latest.id  # type: ignore[union-attr]
         nodes = self.nodes.get((project_id, cluster_id, pool_id))
         if nodes is not None:
-            latest = self.latest_job.get((project_id, cluster_id, pool_id))
             if latest is not None and latest.created >= nodes.drifted_at and latest.phase(time.time()) == "Success":
                 nodes.synced = nodes.current  # a finished sync brings every node to the template
             status.update(currentNode=nodes.current, configurationSyncedNodeCount=nodes.synced)
@@ -465,6 +466,8 @@ class _Handler(BaseHTTPRequestHandler):
         self, status: int, body: Any = None, headers: dict[str, str] | None = None, raw: bytes | None = None
     ) -> None:
         data = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
+        if self.recorded is not None:
+            self.recorded.status = status
         self.send_response(status)
         for name, value in {"Content-Type": "application/json", **(headers or {})}.items():
             self.send_header(name, value)
@@ -502,9 +505,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch()
 
     drip = 0.0
+    recorded: Recorded | None = None
 
     def _dispatch(self) -> None:
-        request = self._receive()
+        request = self.recorded = self._receive()
         emulator = self.emulator
         fault = emulator.take_fault(request.method, request.path)
         self.drip = fault.drip if fault is not None else 0.0

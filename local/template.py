@@ -248,6 +248,14 @@ def _apig_trigger(apig: dict[str, Any], urn: str) -> dict[str, Any]:
     return {"function_urn": urn, "type": "APIG" if shared else "DEDICATEDGATEWAY", "event_data": json.dumps(event_data)}
 
 
+def _status_trigger(apig: dict[str, Any], urn: str) -> dict[str, Any]:
+    """The GET trigger on the sync path that answers how a pool's sync is going, when the template names it."""
+    if "status_name" not in apig:
+        return {}
+    trigger = _apig_trigger({**apig, "name": apig["status_name"], "method": "GET"}, urn)
+    return {"apig_status": trigger}
+
+
 def _eventgrid_resources(eventgrid: dict[str, Any], urn: str) -> dict[str, Any]:
     """The custom event source in the channel and the subscription that invokes the function through EventGrid's
     own agency."""
@@ -396,6 +404,7 @@ def render_terraform(template: dict[str, Any], zip_path: str = "../dist/nodepool
         "huaweicloud_fgs_function_trigger": {
             "timer": {"function_urn": urn, "type": "TIMER", "status": "ACTIVE", "event_data": json.dumps(timer_data)},
             "apig": _apig_trigger(triggers["apig"], urn),
+            **_status_trigger(triggers["apig"], urn),
             **change_resources.pop("huaweicloud_fgs_function_trigger", {}),
         },
         "huaweicloud_eg_custom_event_source": sync_requests["huaweicloud_eg_custom_event_source"],

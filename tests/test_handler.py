@@ -128,11 +128,11 @@ def test_unrecognizable_events_name_what_was_expected(
     assert emulator.requests == []
 
 
-@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
-def test_api_gateway_only_post_syncs(method: str, invoke: Invoke, emulator: Emulator) -> None:
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH"])
+def test_api_gateway_takes_post_and_get_only(method: str, invoke: Invoke, emulator: Emulator) -> None:
     answer = invoke(apig_event(httpMethod=method))
     status, body = status_body(answer)
-    assert status == 405 and answer["headers"]["Allow"] == "POST"
+    assert status == 405 and answer["headers"]["Allow"] == "GET, POST"
     assert body["error_code"] == "FUNC.METHOD"
     assert emulator.requests == []
 

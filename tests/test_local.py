@@ -70,7 +70,8 @@ def test_generate_event_prints_an_event_of_that_kind(kind: str, trigger: Trigger
 
 
 @pytest.mark.parametrize(
-    "command", ["run", "invoke", "serve", "generate-event", "validate", "package", "deploy-config"]
+    "command",
+    ["run", "invoke", "serve", "status", "generate-event", "validate", "package", "deploy-config", "openapi"],
 )
 def test_every_command_has_help(command: str) -> None:
     result = run_cli(command, "--help")
@@ -86,9 +87,11 @@ def test_validate_prints_every_error_with_its_path(tmp_path: Path) -> None:
     assert "/spec/maxUnavailble: unknown field" in result.stdout
 
 
-def test_validate_accepts_a_valid_document() -> None:
-    result = run_cli("validate", "-", stdin=json.dumps({"spec": {"maxUnavailable": 1, "nodePoolID": "DefaultPool"}}))
-    assert result.returncode == 0 and "valid" in result.stdout
+def test_validate_accepts_a_valid_document_and_names_the_defaults_it_applied() -> None:
+    result = run_cli("validate", "-", stdin=json.dumps({"spec": {"maxUnavailable": 1}}))
+    assert result.returncode == 0, result.stdout
+    assert "-: valid (single sync); defaults applied: " in result.stdout
+    assert "cluster_id from CCE_CLUSTER_ID" in result.stdout and "nodepool_id from CCE_NODEPOOL_ID" in result.stdout
 
 
 def test_invoke_runs_an_event_file_against_the_emulator(tmp_path: Path) -> None:
@@ -96,8 +99,9 @@ def test_invoke_runs_an_event_file_against_the_emulator(tmp_path: Path) -> None:
     env_file.write_text(f"# demo\nCCE_CLUSTER_ID={CLUSTER}\nCCE_NODEPOOL_ID='{NODEPOOL}'\n")
     result = run_cli("invoke", str(ROOT / "tests" / "events" / "timer.json"), "--env-file", str(env_file))
     assert result.returncode == 0, result.stderr
-    answer = json.loads(result.stdout[result.stdout.index("{\n") :])
+    answer = json.loads(result.stdout)  # stdout carries the answer alone
     assert answer["status"] == "accepted" and answer["nodepool_id"] == NODEPOOL
+    assert "log: {" in result.stderr
 
 
 def test_invoke_exit_code_reflects_failure() -> None:
@@ -108,13 +112,23 @@ def test_invoke_exit_code_reflects_failure() -> None:
 def test_make_run_drives_a_reconcile_pass_a_change_event_the_triggers_a_fleet_and_a_waited_job() -> None:
     result = run_cli("run")
     assert result.returncode == 0, result.stderr
-    assert "6/6 steps succeeded; IAM token requests: 1" in result.stdout
-    assert '"status": "reconciled"' in result.stdout and '"action": "deferred"' in result.stdout
+    lines = result.stdout.splitlines()
+    assert "6/6 steps succeeded; IAM token requests: 1" in lines and len(lines) < 100
+    assert "reconciled: 1 started, 1 deferred, 0 failed" in result.stdout
     for pool_class in ("drifted", "in_sync", "unknown", "syncing"):
-        assert f'"class": "{pool_class}"' in result.stdout
-    assert '"status": "all_accepted"' in result.stdout and '"status": "succeeded"' in result.stdout
-    assert "IAM received" in result.stdout and "CCE received" in result.stdout
+        assert f" {pool_class} " in result.stdout
+    assert "    IAM POST /v3/auth/tokens?nocatalog=true -> 201" in lines
+    assert "    CCE POST .../nodepools/np-api-0001/operation/upgrade -> 200" in lines  # the change, synced
+    assert any(line.startswith("    CCE GET .../jobs/") and line.endswith(")") for line in lines)  # repeats counted
+    assert "all_accepted" in result.stdout and "succeeded" in result.stdout
+    assert '"message": "sync"' not in result.stdout and "log: {" in result.stderr
     assert "Demo-IAM-Passw0rd!" not in result.stdout + result.stderr
+
+
+def test_make_run_verbose_shows_every_request_masked() -> None:
+    result = run_cli("run", "--verbose")
+    assert result.returncode == 0 and "IAM received" in result.stdout and "CCE received" in result.stdout
+    assert '"x-auth-token": "***"' in result.stdout and "Demo-IAM-Passw0rd!" not in result.stdout
 
 
 @pytest.fixture
@@ -139,8 +153,8 @@ def test_local_gateway_turns_http_into_api_gateway_events(gateway: str, emulator
 
 
 def test_local_gateway_answers_405_and_404(gateway: str, emulator: Emulator) -> None:
-    wrong_method = requests.get(f"{gateway}/clusters/{CLUSTER}/nodepools/{NODEPOOL}/sync", timeout=10)
-    assert wrong_method.status_code == 405 and wrong_method.headers["Allow"] == "POST"
+    wrong_method = requests.put(f"{gateway}/clusters/{CLUSTER}/nodepools/{NODEPOOL}/sync", timeout=10)
+    assert wrong_method.status_code == 405 and wrong_method.headers["Allow"] == "GET, POST"
     assert requests.post(f"{gateway}/elsewhere", json={}, timeout=10).status_code == 404
     assert emulator.syncs() == []
 
