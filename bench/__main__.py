@@ -281,12 +281,16 @@ def reconcile_pass(clusters: int, pools: int, drifted_share: float, deadline_ms:
         }
 
 
+def parser() -> argparse.ArgumentParser:
+    options = argparse.ArgumentParser(description=__doc__)
+    options.add_argument("--runs", type=int, default=15, help="fresh processes per cold start figure")
+    options.add_argument("--warm", type=int, default=3000, help="warm invocations (and plain posts)")
+    options.add_argument("--output", default=str(ROOT / "dist" / "bench" / "results.json"), help="results file")
+    return options
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=15, help="fresh processes per cold start figure")
-    parser.add_argument("--warm", type=int, default=3000, help="warm invocations (and plain posts)")
-    parser.add_argument("--output", default=str(ROOT / "dist" / "bench" / "results.json"))
-    args = parser.parse_args()
+    args = parser().parse_args()
     started = time.monotonic()
     from local.package import build
 

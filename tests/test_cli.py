@@ -252,3 +252,31 @@ def test_requests_reach_the_status_route_through_the_local_gateway(syncing_pool:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_serve_hints_a_working_example_for_the_templates_pool() -> None:
+    import sys
+
+    server = subprocess.Popen(
+        [sys.executable, "-m", "local", "serve", "--port", "0"], cwd=ROOT, stderr=subprocess.PIPE, text=True
+    )
+    hints = []
+    try:
+        assert server.stderr is not None
+        for _ in range(20):  # the emulator's and the gateway's start-up lines, then the hints
+            line = server.stderr.readline()
+            if "curl" in line:
+                hints.append(line)
+                break
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert hints and f"/clusters/{CLUSTER}/nodepools/{NODEPOOL}/sync" in hints[0] and "NODEPOOL" not in hints[0]
+
+
+def test_bench_writes_its_results_outside_git() -> None:
+    from bench.__main__ import parser
+
+    output = Path(parser().parse_args([]).output)
+    assert output.is_relative_to(ROOT / "dist")  # dist/ is in .gitignore
+    assert "dist/" in (ROOT / ".gitignore").read_text().splitlines()
