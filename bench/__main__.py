@@ -71,16 +71,22 @@ def _medians(commands: dict[str, list[str]], env: dict[str, str], runs: int) -> 
     }
 
 
-def _isolated(code_dir: Path, body: str) -> list[str]:
+def _isolated(python: str, code_dir: Path, body: str) -> list[str]:
     """A python -I -S command that sees only `code_dir` (like FunctionGraph's code folder) and the stdlib."""
     script = f"import sys; sys.path.insert(0, {str(code_dir)!r})\n" + textwrap.dedent(body)
     # -B: FunctionGraph's code folder may not be writable, so no run may leave bytecode for the next one
     # (-I ignores PYTHONDONTWRITEBYTECODE).
-    return [sys.executable, "-I", "-S", "-B", "-c", script]
+    return [python, "-I", "-S", "-B", "-c", script]
 
 
-def cold_start(emulator_url: str, runs: int, zips: dict[str, Path]) -> dict[str, Any]:
-    """Fresh processes: bare interpreter, the import floor, and the function's first invocation."""
+FLOOR = "import requests"
+FLOOR_WITH_JSONSCHEMA = "import requests, jsonschema"
+COLD_VALID = "function: import + initializer + first valid invocation"
+COLD_INVALID = "function: import + initializer + first invalid invocation"
+
+
+def cold_start(emulator_url: str, runs: int, python: str, zips: dict[str, Path]) -> dict[str, Any]:
+    """Fresh processes: bare interpreter, the two import floors, and the function's cold start, valid and not."""
     env = {
         "PATH": os.environ.get("PATH", ""),
         "CCE_ENDPOINT": emulator_url,
@@ -89,19 +95,29 @@ def cold_start(emulator_url: str, runs: int, zips: dict[str, Path]) -> dict[str,
         "CCE_CLUSTER_ID": CLUSTER,
         "CCE_NODEPOOL_ID": NODEPOOL,
         "LOG_LEVEL": "WARNING",
-    }
-    invocation = f"""
+    }  # the busy guard is on (the default): the first invocation is a GET and a POST
+    valid = f"""
         import index
+        index.initializer(None)
         answer = index.handler({json.dumps(DOCUMENT)}, None)
         assert answer["status"] == "accepted", answer
     """
-    commands = {"bare python -c pass": [sys.executable, "-I", "-S", "-c", "pass"]}
+    invalid = """
+        import index
+        index.initializer(None)
+        answer = index.handler({"spec": {"maxUnavailable": 0}}, None)
+        assert answer["status"] == "rejected", answer
+    """
+    commands = {"bare python -c pass": [python, "-I", "-S", "-c", "pass"]}
     with tempfile.TemporaryDirectory() as temp:
         for label, zip_path in zips.items():
-            code = Path(temp) / label
+            code = Path(temp) / label.replace(" ", "-")
             zipfile.ZipFile(zip_path).extractall(code)
-            commands[f"import requests+jsonschema ({label})"] = _isolated(code, "import requests, jsonschema")
-            commands[f"function: import + first invocation ({label})"] = _isolated(code, invocation)
+            if label == "with bytecode":
+                commands[f"{FLOOR} ({label})"] = _isolated(python, code, FLOOR)
+                commands[f"{FLOOR_WITH_JSONSCHEMA} ({label})"] = _isolated(python, code, FLOOR_WITH_JSONSCHEMA)
+                commands[f"{COLD_INVALID} ({label})"] = _isolated(python, code, invalid)
+            commands[f"{COLD_VALID} ({label})"] = _isolated(python, code, valid)
         return _medians(commands, env, runs)
 
 
@@ -292,9 +308,11 @@ def parser() -> argparse.ArgumentParser:
 def main() -> int:
     args = parser().parse_args()
     started = time.monotonic()
-    from local.package import build
+    from local.package import build, find_interpreter
 
-    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    # The zip users deploy: built for, and run by, the template's runtime when this machine has it.
+    found = find_interpreter("python3.12")
+    python, version = found if found else (sys.executable, f"{sys.version_info[0]}.{sys.version_info[1]}")
     port = _free_port()
     _say(f"starting the emulator in its own process on port {port}")
     emulator = subprocess.Popen(
@@ -310,20 +328,20 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as temp:
             zips = {}
             for label, name, bytecode in (
-                ("zip with bytecode", "with-bytecode", True),
-                ("zip, sources only", "sources-only", False),
+                ("with bytecode", "with-bytecode", True),
+                ("sources only", "sources-only", False),
             ):
-                _say(f"building the {label} for Python {version}")
+                _say(f"building the zip {label} for Python {version}")
                 with contextlib.redirect_stdout(sys.stderr):  # stdout carries the table alone
-                    zips[label] = build(Path(temp) / f"nodepool-sync-{name}.zip", sys.executable, bytecode=bytecode)
+                    zips[label] = build(Path(temp) / f"nodepool-sync-{name}.zip", python, bytecode=bytecode)
             package = {
-                "zip_mb": round(zips["zip with bytecode"].stat().st_size / 1e6, 2),
+                "zip_mb": round(zips["with bytecode"].stat().st_size / 1e6, 2),
                 "unpacked_mb": round(
-                    sum(i.file_size for i in zipfile.ZipFile(zips["zip with bytecode"]).infolist()) / 1e6, 2
+                    sum(i.file_size for i in zipfile.ZipFile(zips["with bytecode"]).infolist()) / 1e6, 2
                 ),
             }
-            _say(f"cold start: {args.runs} fresh processes per figure")
-            cold = cold_start(url, args.runs, zips)
+            _say(f"cold start with Python {version}: {args.runs} fresh processes per figure")
+            cold = cold_start(url, args.runs, python, zips)
         _say(f"warm overhead: {args.warm} invocations and as many plain posts")
         warm = warm_overhead(url, args.warm)
     finally:
@@ -336,8 +354,10 @@ def main() -> int:
     _say("a reconcile pass over 200 clusters x 5 pools, 10% drifted, against a 120 s deadline")
     scale = reconcile_pass(200, 5, 0.1, 120_000)
 
-    floor = cold["import requests+jsonschema (zip with bytecode)"]["wall_ms"]
-    ours = cold["function: import + first invocation (zip with bytecode)"]["wall_ms"]
+    floor = cold[f"{FLOOR} (with bytecode)"]
+    floor_js = cold[f"{FLOOR_WITH_JSONSCHEMA} (with bytecode)"]
+    ours = cold[f"{COLD_VALID} (with bytecode)"]
+    invalid = cold[f"{COLD_INVALID} (with bytecode)"]
     results = {
         "machine": {
             "python": platform.python_version(),
@@ -345,8 +365,14 @@ def main() -> int:
             "cpus": os.cpu_count(),
             "processor": platform.processor() or platform.machine(),
         },
+        "cold_start_python": version,
         "cold_start": cold,
-        "cold_start_ratio": round(ours / floor, 3),
+        "cold_start_ratios": {
+            "function / import requests, jsonschema": round(ours["wall_ms"] / floor_js["wall_ms"], 3),
+            "function / import requests": round(ours["wall_ms"] / floor["wall_ms"], 3),
+            "peak RSS: function - import requests (MiB)": round(ours["peak_rss_mib"] - floor["peak_rss_mib"], 1),
+            "first invalid - first valid (ms)": round(invalid["wall_ms"] - ours["wall_ms"], 1),
+        },
         "warm": warm,
         "validation": valid,
         "package": package,
@@ -363,11 +389,24 @@ def main() -> int:
 
 def _print_table(results: dict[str, Any]) -> None:
     rows = [("figure", "value", "target")]
+    python = results["cold_start_python"]
     for label, figure in results["cold_start"].items():
-        rows.append((f"cold start: {label}", f"{figure['wall_ms']} ms, {figure['peak_rss_mib']} MiB peak RSS", ""))
-    rows.append(
-        ("cold start ratio (function / import floor, with bytecode)", f"{results['cold_start_ratio']}x", "<= 1.15x")
-    )
+        rows.append(
+            (
+                f"cold start (Python {python}): {label}",
+                f"{figure['wall_ms']} ms, {figure['peak_rss_mib']} MiB peak RSS",
+                "",
+            )
+        )
+    targets = {
+        "function / import requests, jsonschema": ("x", "<= 0.85x"),
+        "function / import requests": ("x", "<= 1.15x"),
+        "peak RSS: function - import requests (MiB)": (" MiB", "<= 2 MiB"),
+        "first invalid - first valid (ms)": (" ms", "< 60 ms"),
+    }
+    for label, value in results["cold_start_ratios"].items():
+        unit, target = targets[label]
+        rows.append((f"cold start: {label}", f"{value}{unit}", target))
     for mode, warm in results["warm"].items():
         rows.append(
             (
@@ -379,7 +418,7 @@ def _print_table(results: dict[str, Any]) -> None:
         rows.append(
             (f"warm ({mode}): handler", f"median {warm['handler_median_us']} us, p99 {warm['handler_p99_us']} us", "")
         )
-        rows.append((f"warm ({mode}): ratio handler / floor", f"{warm['ratio']}x", "<= 1.2x"))
+        rows.append((f"warm ({mode}): ratio handler / floor", f"{warm['ratio']}x", "<= 1.05x"))
     for label, figure in results["validation"].items():
         target = "< 200 us" if label == "largest realistic" else ""
         rows.append((f"validation: {label}", f"median {figure['median_us']} us, p99 {figure['p99_us']} us", target))

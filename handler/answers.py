@@ -1,8 +1,6 @@
 """What the function answers, made from one immutable `Outcome` per invocation (per event of a batch): the API
 Gateway response or the plain result, and the log line; and the one place that decides raise or answer."""
 
-from __future__ import annotations
-
 import json
 import time
 from collections.abc import Mapping, Sequence

@@ -4,14 +4,13 @@ A sync is sent once and resent only when CCE certainly did not act; after an amb
 is read: a sync running means CCE accepted it, anything else is reported as ambiguous (see retry.py's table).
 """
 
-from __future__ import annotations
-
+import functools
 import json
 import logging
 import time
 from collections.abc import Callable, Mapping
 from enum import Enum
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote
 
 from . import logs
@@ -27,11 +26,13 @@ from .errors import (
     UpstreamTimeout,
 )
 from .passwords import mask_body
-from .retry import Decision, Kind, RetryPolicy, classify
 from .runtime import Deadline
 from .settings import Settings
 from .transport import Failure, Reply, Transport, TransportError
 from .validation import ID_PATTERN, Target
+
+if TYPE_CHECKING:  # the retry policy is imported on the first failure: the valid path never needs it
+    from .retry import Decision, RetryPolicy
 
 __all__ = ["Accepted", "CCEClient", "PoolClass", "PoolState", "pool_state"]
 
@@ -165,7 +166,13 @@ class CCEClient:
             raise ConfigurationError("no CCE endpoint: set HUAWEICLOUD_SDK_REGION or CCE_ENDPOINT")
         self._settings, self._transport, self._sleep = settings, transport, sleep
         self._user_agent, self._secrets = user_agent, settings.secrets()
-        self._policy = RetryPolicy(
+
+    @functools.cached_property
+    def _policy(self) -> "RetryPolicy":
+        from .retry import RetryPolicy
+
+        settings = self._settings
+        return RetryPolicy(
             settings.retry_max_attempts,
             settings.retry_base_seconds,
             settings.retry_cap_seconds,
@@ -221,7 +228,7 @@ class CCEClient:
         data: bytes | None,
         credential: Credential,
         deadline: Deadline,
-        settle: Callable[[Decision], bool] | None = None,
+        settle: Callable[["Decision"], bool] | None = None,
     ) -> tuple[Reply | None, int]:
         """One request under the retry policy: the 2xx reply and the attempts it took.
 
@@ -238,6 +245,8 @@ class CCEClient:
                 outcome = exc
             if isinstance(outcome, Reply) and 200 <= outcome.status < 300:
                 return outcome, attempt
+            from .retry import Kind, classify
+
             decision = classify(outcome, time.time())
             if decision.kind is Kind.FINAL:
                 raise self._final_error(outcome, decision, attempt, credential)
@@ -315,7 +324,7 @@ class CCEClient:
         CCE took the sync (and finished it)."""
         data = json.dumps(body, separators=(",", ":")).encode()
 
-        def settle(decision: Decision) -> bool:
+        def settle(decision: "Decision") -> bool:
             try:
                 now = self.pool_state(target, credential, deadline)
             except SyncError as exc:
@@ -341,7 +350,7 @@ class CCEClient:
         return Accepted(str(jobid) if jobid else "", reply.request_id, attempts)
 
     def _final_error(
-        self, outcome: Reply | TransportError, decision: Decision, attempts: int, credential: Credential
+        self, outcome: Reply | TransportError, decision: "Decision", attempts: int, credential: Credential
     ) -> SyncError:
         tried = f"after {attempts} attempt{'s' * (attempts != 1)}"
         if isinstance(outcome, Reply):

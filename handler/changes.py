@@ -16,9 +16,7 @@ from typing import Any, NamedTuple
 from .strictjson import label
 from .validation import ID_PATTERN
 
-__all__ = ["CCE_SOURCE", "TRACES", "Change", "read_trace"]
-
-CCE_SOURCE = "HC.CCE"  # EventGrid's source for CCE's cloud-service events (by analogy with HC.VPC; unverified)
+__all__ = ["TRACES", "Change", "read_trace"]
 # CTS trace names of the node pool changes that can leave nodes behind their template (CCE doc cce_10_0025).
 TRACES = frozenset({"updateNodePool", "updateConfiguration"})
 _ID = ID_PATTERN.pattern

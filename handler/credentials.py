@@ -4,8 +4,6 @@ The first complete source wins, in the order of SOURCES; HUAWEICLOUD_AUTH_MODE f
 partly configured is an error naming what is missing, never a silent fall-through to the next.
 """
 
-from __future__ import annotations
-
 import hashlib
 import hmac
 import json

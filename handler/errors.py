@@ -20,8 +20,6 @@ SyncError
 Messages never carry secrets: callers build them from names and IDs only.
 """
 
-from __future__ import annotations
-
 from typing import Any, NamedTuple
 
 __all__ = [
@@ -81,7 +79,7 @@ class SyncError(Exception):
         self.message = message
         self.request_id = request_id
 
-    def with_message(self, message: str) -> SyncError:
+    def with_message(self, message: str) -> "SyncError":
         """The same error (class, status, code, every field) with another message: how a scrubbed copy is made."""
         clone = self.__class__.__new__(self.__class__)
         clone.__dict__.update(self.__dict__)

@@ -82,7 +82,7 @@ def _keyword(key: str, value: Any, build: Callable[[Any], Check], refs: dict[str
         return _TYPES[value]
     if key == "$ref":
         name = value.removeprefix("#/$defs/")
-        return lambda v: refs[name](v)  # noqa: PLW0108 - late bound: the definition may not be compiled yet
+        return lambda v: refs[name](v)  # noqa: PLW0108 - late bound: compiled when first needed
     if key == "properties":
         return _properties({name: build(sub) for name, sub in value.items()})
     if key == "required":
@@ -108,12 +108,19 @@ def _keyword(key: str, value: Any, build: Callable[[Any], Check], refs: dict[str
     if key == "enum" and all(type(e) is str for e in value):
         allowed = frozenset(value)
         return lambda v: type(v) is str and v in allowed
+    if key == "const" and type(value) is str:
+        return lambda v: type(v) is str and v == value
+    if key == "oneOf":
+        alternatives = [build(sub) for sub in value]
+        return lambda v: sum(1 for alternative in alternatives if alternative(v)) == 1
     raise ValueError(f"fastschema cannot compile the keyword {key!r}")
 
 
-def compile_schema(schema: Mapping[str, Any]) -> Check:
-    """A function that is True exactly for the instances jsonschema finds valid (for the keywords handled)."""
-    refs: dict[str, Check] = {}
+def compile_schema(schema: Mapping[str, Any], eager: bool = False) -> Check:
+    """A function that is True exactly for the instances jsonschema finds valid (for the keywords handled).
+
+    Definitions compile on first use unless `eager` (the tests compile everything, so a keyword fastschema
+    cannot handle is found there, not by a document)."""
 
     def build(node: Mapping[str, Any]) -> Check:
         checks: list[Check] = []
@@ -128,6 +135,16 @@ def compile_schema(schema: Mapping[str, Any]) -> Check:
             checks.append(_keyword(key, value, build, refs))
         return _all(checks) if checks else (lambda v: True)
 
-    for name, definition in schema.get("$defs", {}).items():
-        refs[name] = build(definition)
+    class _Definitions(dict[str, Check]):
+        """Each $defs entry compiled on first use: a document that never reaches one never pays for it."""
+
+        def __missing__(self, name: str) -> Check:
+            check = self[name] = build(definitions[name])
+            return check
+
+    definitions = schema.get("$defs", {})
+    refs = _Definitions()
+    if eager:
+        for name in definitions:
+            refs[name] = build(definitions[name])
     return build(schema)

@@ -4,19 +4,16 @@ event -> triggers (unwrap) -> validation (document) -> passwords (salt) -> crede
       -> answers (one Outcome: the answer, or the raise, and the log line)
 """
 
-from __future__ import annotations
-
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable
-from typing import Any, NamedTuple
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from . import __version__, answers, logs, passwords, reconcile, triggers, validation
+from . import __version__, answers, logs, passwords, triggers, validation
 from .answers import Outcome, Synced
 from .cce import CCEClient, PoolClass, PoolState
-from .changes import Change
 from .credentials import Credential, IamPasswordToken, TokenCache, resolve
 from .errors import (
     ConfigurationError,
@@ -32,7 +29,11 @@ from .runtime import RuntimeContext
 from .settings import Environment, Settings
 from .transport import Transport, new_session
 from .triggers import Trigger, Unwrapped
-from .validation import Selection, Target
+from .validation import Target
+
+if TYPE_CHECKING:  # change events, fleets and reconcile passes import their modules when one comes
+    from .changes import Change
+    from .plans import Fleet, Reconcile
 
 __all__ = ["handler", "initializer", "reset"]
 
@@ -166,21 +167,29 @@ def _sync(invocation: _Invocation, unwrapped: Unwrapped) -> _Result:
         if unwrapped.asks_status:
             target = validation.target_of(unwrapped.overrides, invocation.defaults)
             return _status(invocation, target), target
-        if not unwrapped.document and unwrapped.trigger is Trigger.TIMER and settings.reconcile is not None:
-            configured = {"reconcile": settings.reconcile}
-            plan = _configured(lambda: validation.plan_reconcile(configured, {}, invocation.defaults))
-            return _reconcile(invocation, plan), None
-        if validation.is_reconcile(unwrapped.document):
-            plan = validation.plan_reconcile(unwrapped.document, unwrapped.overrides, invocation.defaults)
-            return _reconcile(invocation, plan), None
-        if validation.is_fleet(unwrapped.document):
-            fleet = validation.plan_fleet(unwrapped.document, unwrapped.overrides, invocation.defaults)
-            return _sync_fleet(invocation, fleet), None
-        sync = validation.prepare(unwrapped.document, unwrapped.overrides, invocation.defaults)
+        document = unwrapped.document
+        if not document and unwrapped.trigger is Trigger.TIMER and settings.reconcile is not None:
+            return _plan(invocation, {"reconcile": settings.reconcile}, {}, configured=True), None
+        if validation.is_reconcile(document) or validation.is_fleet(document):
+            return _plan(invocation, document, unwrapped.overrides), None
+        sync = validation.prepare(document, unwrapped.overrides, invocation.defaults)
         target = sync.target
         return _sync_target(invocation, sync), target
     except SyncError as error:
         return error, target
+
+
+def _plan(
+    invocation: _Invocation, document: dict[str, Any], overrides: Mapping[str, str], configured: bool = False
+) -> Synced:
+    """A reconcile pass or a fleet; `configured`: the function's own SYNC_RECONCILE, whose faults are its own."""
+    from . import plans  # fleets and passes only: a single sync never imports them
+
+    if validation.is_reconcile(document):
+        if configured:
+            return _reconcile(invocation, _configured(lambda: plans.plan_reconcile(document, {}, invocation.defaults)))
+        return _reconcile(invocation, plans.plan_reconcile(document, overrides, invocation.defaults))
+    return _sync_fleet(invocation, plans.plan_fleet(document, overrides, invocation.defaults))
 
 
 def _status(invocation: _Invocation, target: Target) -> Synced:
@@ -199,7 +208,7 @@ def _status(invocation: _Invocation, target: Target) -> Synced:
     return Synced(answers.sync_status(target, pool, job))
 
 
-def _configured(plan: Callable[[], validation.Reconcile]) -> validation.Reconcile:
+def _configured(plan: Callable[[], "Reconcile"]) -> "Reconcile":
     """A pass the function's own settings describe: their mistakes are configuration errors."""
     try:
         return plan()
@@ -209,7 +218,7 @@ def _configured(plan: Callable[[], validation.Reconcile]) -> validation.Reconcil
         ) from None
 
 
-def _sync_change(invocation: _Invocation, change: Change) -> Synced:
+def _sync_change(invocation: _Invocation, change: "Change") -> Synced:
     """A CCE change event: reconcile the cluster (and pool) it names, else the configured clusters."""
     if not change.relevant:
         return Synced(answers.ignored(change.reason))
@@ -218,14 +227,19 @@ def _sync_change(invocation: _Invocation, change: Change) -> Synced:
         options["clusters"] = [change.cluster_id]
     elif "clusters" not in options and not invocation.defaults.cluster_id:
         return Synced(answers.ignored(f"{change.reason}, and no cluster is configured to look at"))
-    plan = _configured(lambda: validation.plan_reconcile({"reconcile": options}, {}, invocation.defaults))
+    from . import plans
+
+    plan = _configured(lambda: plans.plan_reconcile({"reconcile": options}, {}, invocation.defaults))
     if change.nodepool_id:  # the trace's pool, in its cluster or, failing that, in the configured ones
         plan = plan._replace(pool_ids=frozenset({change.nodepool_id}))
     return _reconcile(invocation, plan)
 
 
-def _reconcile(invocation: _Invocation, plan: validation.Reconcile) -> Synced:
+def _reconcile(invocation: _Invocation, plan: "Reconcile") -> Synced:
     """One reconcile pass: list each cluster's pools (a few at a time), start syncs where nodes lag."""
+    from . import reconcile
+    from .plans import Selection
+
     settings, client, deadline = invocation.process.settings, invocation.process.client, invocation.deadline
     allowlist, own, project = settings.allowed_targets, invocation.defaults.project_id, plan.project_id
     if not allowlist.reaches_project(own, project):
@@ -255,11 +269,11 @@ def _reconcile(invocation: _Invocation, plan: validation.Reconcile) -> Synced:
     return Synced(result.document, result.http_status)
 
 
-def _fleet_documents(
-    invocation: _Invocation, fleet: validation.Fleet
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _fleet_documents(invocation: _Invocation, fleet: "Fleet") -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The per-pool documents of a fleet, resolving a selection with CCE's node pool list (only for a cluster
     the allowlist reaches); and the results of names that matched no pool."""
+    from .plans import Selection
+
     if fleet.selection is Selection.TARGETS:
         return list(fleet.documents), []
     allowlist = invocation.process.settings.allowed_targets
@@ -284,7 +298,7 @@ def _fleet_documents(
     return [{**base, "nodepool_id": pool_id} for pool_id in chosen], missing
 
 
-def _sync_fleet(invocation: _Invocation, fleet: validation.Fleet) -> Synced:
+def _sync_fleet(invocation: _Invocation, fleet: "Fleet") -> Synced:
     """Each target in turn while time allows; one result per target, the unreached named for a retry."""
     documents, results = _fleet_documents(invocation, fleet)
     not_reached: list[dict[str, Any]] = []

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -46,6 +45,8 @@ def _repeat(digest: bytes, length: int) -> bytes:
 def sha512_crypt(password: str, salt: str | None = None, rounds: int = _DEFAULT_ROUNDS) -> str:
     """The `$6$` crypt string of a password; a random 16-character salt unless one is given."""
     if salt is None:
+        import secrets  # only when a plain password is salted
+
         salt = "".join(secrets.choice(_ALPHABET) for _ in range(16))
     rounds = max(1000, min(rounds, 999_999_999))
     key, salt_bytes = password.encode("utf-8"), salt[:16].encode("utf-8")

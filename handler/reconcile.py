@@ -15,8 +15,8 @@ from typing import Any, NamedTuple
 from .answers import Status, error_body
 from .cce import PoolClass, PoolState
 from .errors import SyncError, TargetNotAllowed
+from .plans import Reconcile, Selection
 from .runtime import Deadline
-from .validation import Reconcile, Selection
 
 __all__ = ["Action", "ClusterRead", "PassResult", "read_clusters", "run_pass"]
 

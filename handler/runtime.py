@@ -1,7 +1,5 @@
 """The FunctionGraph context as the function uses it, tolerant of partial contexts and `None`, and deadlines."""
 
-from __future__ import annotations
-
 import math
 import time
 from typing import NamedTuple
@@ -70,7 +68,7 @@ class RuntimeContext:
             return None
         return min(max(remaining, 0.0), MAX_REMAINING_MS)
 
-    def deadline(self, reserve_ms: float) -> Deadline:
+    def deadline(self, reserve_ms: float) -> "Deadline":
         """The moment the function must stop waiting, leaving `reserve_ms` to answer; no context, no deadline."""
         remaining = self.remaining_ms()
         if remaining is None:

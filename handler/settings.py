@@ -1,8 +1,5 @@
 """The function's environment, read and checked once per process into one frozen `Settings`."""
 
-from __future__ import annotations
-
-import ipaddress
 import json
 import math
 import re
@@ -14,12 +11,14 @@ from . import strictjson
 from .errors import ConfigurationError
 from .logs import LEVELS
 from .transport import header_safe
+from .validation import ID_PATTERN
 
 __all__ = ["AUTH_MODES", "Allowlist", "Environment", "Secret", "Settings", "endpoint_is_allowed"]
 
 AUTH_MODES = ("token", "password", "aksk", "agency")
-_SEGMENT = re.compile(r"\*|[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 _TRUE = {"1", "true", "yes", "on"}
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_IPV4_LOOPBACK = re.compile(rf"127(?:\.{_OCTET}){{3}}")
 _FALSE = {"0", "false", "no", "off", ""}
 
 
@@ -93,8 +92,10 @@ def endpoint_is_allowed(url: str) -> bool:
         return True
     if parts.scheme != "http" or not parts.hostname:
         return False
-    if parts.hostname == "localhost":
+    if parts.hostname == "localhost" or _IPV4_LOOPBACK.fullmatch(parts.hostname):
         return True
+    import ipaddress  # other address forms only; https endpoints never come here
+
     try:
         return ipaddress.ip_address(parts.hostname).is_loopback
     except ValueError:
@@ -179,7 +180,7 @@ class Settings(NamedTuple):
     reconcile: Mapping[str, Any] | None = None  # SYNC_RECONCILE: what an empty timer event and a change event run
 
     @classmethod
-    def from_environ(cls, environ: Mapping[str, str]) -> Settings:
+    def from_environ(cls, environ: Mapping[str, str]) -> "Settings":
         """Read and check every variable; a malformed one is a ConfigurationError naming it."""
         env = _Reader(environ)
         region = env.text("HUAWEICLOUD_SDK_REGION")
@@ -300,7 +301,7 @@ class _Reader:
         entries = []
         for entry in (e.strip() for e in value.split(",") if e.strip()):
             parts = entry.split("/")
-            if len(parts) not in (2, 3) or not all(_SEGMENT.fullmatch(part) for part in parts):
+            if len(parts) not in (2, 3) or not all(part == "*" or ID_PATTERN.fullmatch(part) for part in parts):
                 raise ConfigurationError(
                     f"{name} entries must be cluster_id/nodepool_id or project_id/cluster_id/nodepool_id "
                     f"(each an ID or *), not {entry[:80]!r}"

@@ -5,8 +5,6 @@ connect and read timeouts that never outlast the deadline, a whole answer by the
 time), a cap on the answer's size, and one vocabulary for failures (`Failure`), which the retry policy reads.
 """
 
-from __future__ import annotations
-
 import json
 import re
 import socket

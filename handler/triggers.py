@@ -1,7 +1,5 @@
 """Recognise the trigger behind an event and unwrap it into sync request documents."""
 
-from __future__ import annotations
-
 import base64
 import binascii
 import json
@@ -10,14 +8,17 @@ import time
 from collections.abc import Callable, Mapping
 from enum import Enum
 from types import MappingProxyType
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 from . import strictjson
-from .changes import CCE_SOURCE, Change, read_trace
 from .errors import EventError, MethodNotAllowed, PayloadTooLarge, UnsupportedMediaType, UpstreamTimeout, kind_of
 from .runtime import Deadline
 
+if TYPE_CHECKING:  # change events are rare: their reading is imported when one comes
+    from .changes import Change
+
 __all__ = [
+    "CCE_SOURCE",
     "RecentEvents",
     "Trigger",
     "Unwrapped",
@@ -30,6 +31,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+CCE_SOURCE = "HC.CCE"  # EventGrid's source for CCE's cloud-service events (by analogy with HC.VPC; unverified)
 
 # Keys that only a sync request document has; an object with none of them and no trigger shape is not ours.
 _DOCUMENT_KEYS = frozenset(
@@ -70,7 +72,7 @@ class Unwrapped(NamedTuple):
     event_id: tuple[str, str] | None = None  # EventGrid's (source, id), for the duplicate window
     correlation_id: str = ""
     overrides: Mapping[str, str] = MappingProxyType({})
-    change: Change | None = None  # a CCE change event (CTS trace): a reconcile hint, not a document
+    change: "Change | None" = None  # a CCE change event (CTS trace): a reconcile hint, not a document
     asks_status: bool = False  # API Gateway GET: how is the path's node pool's sync going
 
 
@@ -210,6 +212,8 @@ def _apig(event: dict[str, Any], max_body_bytes: int) -> Unwrapped:
 
 def _change(trigger: Trigger, trace: Any, event: dict[str, Any]) -> Unwrapped:
     """A CCE change event: the trace read for where it points (the event's id deduplicates EventGrid's)."""
+    from .changes import read_trace
+
     if isinstance(trace, str):
         trace = parse_json(trace, "the CloudEvent's data") if trace.strip() else None
     event_id, source = event.get("id"), event.get("source")

@@ -4,21 +4,19 @@ The JSON Schemas are generated from the CCE API reference (schemas/generate.py);
 say (a script's decoded size, the node password rules) live here with the same error shape.
 """
 
-from __future__ import annotations
-
 import base64
 import binascii
 import functools
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from enum import Enum
 from itertools import islice
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError as SchemaViolation
+if TYPE_CHECKING:  # jsonschema only explains invalid documents: it is imported then, never on the valid path
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError as SchemaViolation
 
 from .errors import MAX_ERRORS_FOUND, DocumentInvalid, FieldError, kind_of
 from .fastschema import Check, compile_schema
@@ -26,20 +24,19 @@ from .fastschema import Check, compile_schema
 __all__ = [
     "ID_PATTERN",
     "SCHEMA_DIR",
+    "TARGET_SOURCES",
     "Defaults",
-    "Fleet",
-    "Reconcile",
-    "Selection",
     "Target",
     "ValidSync",
     "check_document",
+    "found_errors",
     "is_fleet",
     "is_reconcile",
     "is_salted_password",
+    "normalized_spec",
     "password_problems",
-    "plan_fleet",
-    "plan_reconcile",
     "prepare",
+    "schema_errors",
     "target_of",
     "validate_document",
 ]
@@ -49,13 +46,13 @@ DOCUMENT_SCHEMA = "sync-request.schema.json"
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 SPECIAL_CHARACTERS = "!@$%^-_=+[{}]:,./?"
 MAX_SCRIPT_BYTES = 7680
-_SALTED = re.compile(r"\$6\$(rounds=\d+\$)?[./0-9A-Za-z]{1,16}\$[./0-9A-Za-z]{86}")
+_SALTED = r"\$6\$(rounds=\d+\$)?[./0-9A-Za-z]{1,16}\$[./0-9A-Za-z]{86}"  # SHA-512 crypt; compiled on first use
 _TARGET_FIELDS = ("project_id", "cluster_id", "nodepool_id")
 _CONTROL_FIELDS = (*_TARGET_FIELDS, "dry_run", "wait", "force")
 _FLEET_FIELDS = ("targets", "nodepools")
 FLEET_SCHEMA = "sync-fleet.schema.json"
 RECONCILE_SCHEMA = "sync-reconcile.schema.json"
-_TARGET_SOURCES = {
+TARGET_SOURCES = {
     "project_id": "HUAWEICLOUD_SDK_PROJECT_ID (or the FunctionGraph context's project)",
     "cluster_id": "CCE_CLUSTER_ID",
     "nodepool_id": "CCE_NODEPOOL_ID",
@@ -106,21 +103,27 @@ def _schema(name: str) -> dict[str, Any]:
 
 
 @functools.cache
-def _validator(name: str) -> Draft202012Validator:
-    """jsonschema's validator of a generated schema: it explains what is wrong."""
+def _validator(name: str) -> "Draft202012Validator":
+    """jsonschema's validator of a generated schema: it explains what is wrong (imported on first need)."""
+    from jsonschema import Draft202012Validator
+
     return Draft202012Validator(_schema(name))
 
 
 @functools.cache
+def _compiled(name: str) -> Check:
+    """A generated schema compiled into a yes/no check for the hot path (fastschema)."""
+    return compile_schema(_schema(name))
+
+
 def _is_valid() -> Check:
-    """The document schema compiled into a yes/no check for the hot path."""
-    return compile_schema(_schema(DOCUMENT_SCHEMA))
+    return _compiled(DOCUMENT_SCHEMA)
 
 
 def warm() -> None:
-    """Load and compile the schema now (for the initializer) instead of on the first event."""
-    _is_valid()
-    _validator(DOCUMENT_SCHEMA)
+    """Load and compile the sync document's schema now (for the initializer) instead of on the first event;
+    jsonschema stays unimported, as it is needed only to explain an invalid document."""
+    _compiled(DOCUMENT_SCHEMA)
 
 
 def _pointer(parts: Iterator[str | int] | Any) -> str:
@@ -130,7 +133,7 @@ def _pointer(parts: Iterator[str | int] | Any) -> str:
 _ARTICLE = {"integer": "an integer", "object": "an object", "array": "an array"}
 
 
-def _explain(error: SchemaViolation) -> Iterator[FieldError]:
+def _explain(error: "SchemaViolation") -> Iterator[FieldError]:
     """Restate one schema violation for a person, without echoing strings (they may be secrets)."""
     path = _pointer(error.absolute_path)
     keyword, expected, instance = str(error.validator), error.validator_value, error.instance
@@ -183,7 +186,7 @@ def is_salted_password(value: str) -> bool:
         decoded = base64.b64decode(value, validate=True).decode("ascii")
     except (binascii.Error, ValueError):
         return False
-    return _SALTED.fullmatch(decoded) is not None
+    return re.fullmatch(_SALTED, decoded) is not None
 
 
 def password_problems(password: str, username: str) -> list[str]:
@@ -239,26 +242,27 @@ def _rule_errors(document: Mapping[str, Any]) -> Iterator[FieldError]:
             yield FieldError("/spec/nodeTemplate/login/userPassword/password", problem)
 
 
-def _found(errors: Iterable[FieldError]) -> list[FieldError]:
+def found_errors(errors: Iterable[FieldError]) -> list[FieldError]:
     """The errors, up to MAX_ERRORS_FOUND: jsonschema finds them lazily, so the rest are never looked for."""
     return list(islice(errors, MAX_ERRORS_FOUND))
 
 
-def _schema_errors(name: str, document: Any) -> list[FieldError]:
-    return _found(e for violation in _validator(name).iter_errors(document) for e in _explain(violation))
+def schema_errors(name: str, document: Any) -> list[FieldError]:
+    """No errors when the compiled check passes; otherwise jsonschema's, explained."""
+    if _compiled(name)(document):
+        return []
+    return found_errors(e for violation in _validator(name).iter_errors(document) for e in _explain(violation))
 
 
 def validate_document(document: Any) -> list[FieldError]:
     """The errors of a (normalized) document, at most MAX_ERRORS_FOUND: schema violations, then the rules beyond."""
-    if _is_valid()(document):
-        return _found(_rule_errors(document))
-    errors = _schema_errors(DOCUMENT_SCHEMA, document)
+    errors = schema_errors(DOCUMENT_SCHEMA, document)
     if not isinstance(document, dict):
         return errors or [FieldError("", f"must be an object, not {kind_of(document)}")]
-    return errors or _found(_rule_errors(document))
+    return errors or found_errors(_rule_errors(document))
 
 
-def _normalized_spec(spec: Any, nodepool_id: str, node_login_password: str, errors: list[FieldError]) -> Any:
+def normalized_spec(spec: Any, nodepool_id: str, node_login_password: str, errors: list[FieldError]) -> Any:
     """A copy of the spec with `lifeCycle` spelled as on the wire, nodePoolID and the login secret filled."""
     if not isinstance(spec, dict):
         return spec
@@ -290,12 +294,12 @@ def _normalized_spec(spec: Any, nodepool_id: str, node_login_password: str, erro
 
 
 def _normalized(document: dict[str, Any], node_login_password: str, errors: list[FieldError]) -> dict[str, Any]:
-    """The document with its spec normalized (see _normalized_spec) against its own nodepool_id."""
+    """The document with its spec normalized (see normalized_spec) against its own nodepool_id."""
     if "spec" not in document:
         return document
     nodepool_id = document.get("nodepool_id")
     nodepool_id = nodepool_id if isinstance(nodepool_id, str) else ""
-    return {**document, "spec": _normalized_spec(document["spec"], nodepool_id, node_login_password, errors)}
+    return {**document, "spec": normalized_spec(document["spec"], nodepool_id, node_login_password, errors)}
 
 
 def check_document(document: Any) -> list[FieldError]:
@@ -326,7 +330,7 @@ def prepare(document: Mapping[str, Any], overrides: Mapping[str, str], defaults:
     )
     for name in _TARGET_FIELDS:
         if name not in merged:
-            errors.append(FieldError(f"/{name}", f"is required: set it in the document or {_TARGET_SOURCES[name]}"))
+            errors.append(FieldError(f"/{name}", f"is required: set it in the document or {TARGET_SOURCES[name]}"))
     if errors:
         raise DocumentInvalid(errors)
     target = Target(merged["project_id"], merged["cluster_id"], merged["nodepool_id"])
@@ -335,38 +339,11 @@ def prepare(document: Mapping[str, Any], overrides: Mapping[str, str], defaults:
     return ValidSync(target, body, dry_run, wait, bool(merged.get("force", False)))
 
 
-class Selection(str, Enum):
-    """How a fleet document chooses its node pools."""
-
-    TARGETS = "targets"  # the document lists them
-    NAMES = "names"  # the cluster's node pools with these names
-    ALL = "all"  # every node pool of the cluster (DefaultPool only when asked)
-
-
-class Fleet(NamedTuple):
-    """A validated fleet document: the listed targets' documents, or a selection to resolve with CCE."""
-
-    selection: Selection
-    project_id: str
-    cluster_id: str
-    shared: dict[str, Any]
-    documents: tuple[dict[str, Any], ...] = ()  # Selection.TARGETS
-    names: tuple[str, ...] = ()  # Selection.NAMES
-    include_default: bool = False  # Selection.ALL
-
-
-def _shared_spec_errors(spec: dict[str, Any], node_login_password: str) -> list[FieldError]:
-    """The shared spec's errors, found once for the whole fleet rather than once per target that uses it."""
-    errors: list[FieldError] = []
-    probe = {"spec": _normalized_spec(spec, spec.get("nodePoolID") or "fleet-target", node_login_password, errors)}
-    return _found([*errors, *validate_document(probe)])
-
-
 def target_of(overrides: Mapping[str, str], defaults: Defaults) -> Target:
     """The node pool named by API Gateway path parameters (and the defaults), for a status question."""
     merged = {name: overrides.get(name) or getattr(defaults, name) for name in _TARGET_FIELDS}
     errors = [
-        FieldError(f"/{name}", "is not a valid ID" if value else f"is required: {_TARGET_SOURCES[name]}")
+        FieldError(f"/{name}", "is not a valid ID" if value else f"is required: {TARGET_SOURCES[name]}")
         for name, value in merged.items()
         if not (value and ID_PATTERN.fullmatch(value))
     ]
@@ -379,107 +356,5 @@ def is_reconcile(document: Mapping[str, Any]) -> bool:
     return "reconcile" in document
 
 
-class Reconcile(NamedTuple):
-    """A validated reconcile pass: where to look, which pools, how gently, and the spec of every start."""
-
-    project_id: str
-    every_cluster: bool  # clusters: "all" (the project's cluster list)
-    cluster_ids: tuple[str, ...]  # otherwise these
-    pools: Selection  # ALL or NAMES
-    names: tuple[str, ...]
-    include_default: bool
-    exclude: frozenset[str]
-    max_syncing: int
-    force: bool
-    spec: dict[str, Any]
-    dry_run: bool
-    pool_ids: frozenset[str] = frozenset()  # a change event's pool: only it (empty: every chosen pool)
-
-
-def plan_reconcile(document: Mapping[str, Any], overrides: Mapping[str, str], defaults: Defaults) -> Reconcile:
-    """Check a reconcile document; defaults fill the project, the clusters (CCE_CLUSTER_ID) and the spec."""
-    if "nodepool_id" in overrides:
-        raise DocumentInvalid([FieldError("", "this API path names one node pool: send a single sync document")])
-    errors = _schema_errors(RECONCILE_SCHEMA, document)
-    options = document.get("reconcile")
-    options = options if isinstance(options, dict) else {}
-    selection = options.get("nodepools", {"all": True})
-    if isinstance(selection, dict) and ("names" in selection) == bool(selection.get("all")):
-        errors.append(FieldError("/reconcile/nodepools", "give either names or all: true"))
-    clusters = options.get("clusters", [defaults.cluster_id] if defaults.cluster_id else [])
-    if "cluster_id" in overrides:
-        if "clusters" in options and options["clusters"] != [overrides["cluster_id"]]:
-            errors.append(FieldError("/reconcile/clusters", "differs from the API path's cluster, which decides"))
-        clusters = [overrides["cluster_id"]]
-    if not clusters:
-        errors.append(FieldError("/reconcile/clusters", "is required: set it or CCE_CLUSTER_ID"))
-    project_id = overrides.get("project_id") or document.get("project_id") or defaults.project_id
-    if not project_id:
-        errors.append(FieldError("/project_id", f"is required: set it or {_TARGET_SOURCES['project_id']}"))
-    spec = document.get("spec", defaults.spec)
-    if spec is None:
-        errors.append(FieldError("/spec", "is required: set it in the document or CCE_SYNC_SPEC"))
-    elif isinstance(spec, dict) and not errors:
-        errors = _shared_spec_errors(dict(spec), defaults.node_login_password)
-    if errors:
-        raise DocumentInvalid(errors)
-    assert isinstance(selection, dict) and isinstance(spec, Mapping)
-    return Reconcile(
-        project_id=str(project_id),
-        every_cluster=clusters == "all",
-        cluster_ids=() if clusters == "all" else tuple(dict.fromkeys(clusters)),
-        pools=Selection.ALL if selection.get("all") else Selection.NAMES,
-        names=tuple(selection.get("names", ())),
-        include_default=bool(selection.get("include_default")),
-        exclude=frozenset(options.get("exclude", ())),
-        max_syncing=int(options.get("max_syncing_per_cluster", 1)),
-        force=bool(options.get("force", False)),
-        spec=dict(spec),
-        dry_run=bool(document.get("dry_run", defaults.dry_run)),
-    )
-
-
 def is_fleet(document: Mapping[str, Any]) -> bool:
     return any(name in document for name in _FLEET_FIELDS)
-
-
-def plan_fleet(document: Mapping[str, Any], overrides: Mapping[str, str], defaults: Defaults) -> Fleet:
-    """Check a fleet document's shape; each target is validated later as a document of its own.
-
-    `overrides` (API Gateway path parameters) win here as for a single document: a target naming another
-    project or cluster is a conflict, and a path that names one node pool cannot carry a fleet."""
-    if "nodepool_id" in overrides:
-        raise DocumentInvalid(
-            [FieldError("", "this API path names one node pool: send a single sync document, not targets or nodepools")]
-        )
-    merged = {**document, **overrides}
-    errors = _schema_errors(FLEET_SCHEMA, merged)
-    if "targets" in merged and "nodepools" in merged:
-        errors.append(FieldError("/nodepools", "give either targets or nodepools, not both"))
-    selection = merged.get("nodepools")
-    if isinstance(selection, dict) and ("names" in selection) == bool(selection.get("all")):
-        errors.append(FieldError("/nodepools", "give either names or all: true"))
-    project_id = merged.get("project_id") or defaults.project_id
-    cluster_id = merged.get("cluster_id") or defaults.cluster_id
-    if "nodepools" in merged and not cluster_id:
-        errors.append(FieldError("/cluster_id", "is required to select node pools: set it or CCE_CLUSTER_ID"))
-    targets = merged.get("targets", [])
-    for index, target in enumerate(targets if isinstance(targets, list) else ()):
-        for key, value in overrides.items():
-            if isinstance(target, dict) and target.get(key, value) != value:
-                errors.append(FieldError(f"/targets/{index}/{key}", "differs from the API path's, which decides"))
-    if not errors and isinstance(merged.get("spec"), dict):
-        errors = _shared_spec_errors(merged["spec"], defaults.node_login_password)
-    if errors:
-        raise DocumentInvalid(errors)
-    shared: dict[str, Any] = {key: merged[key] for key in ("spec", "dry_run", "wait") if key in merged}
-    if "targets" in merged:
-        ids = {"project_id": project_id} if project_id else {}
-        ids.update({"cluster_id": cluster_id} if cluster_id else {})
-        documents = tuple({**shared, **ids, **target, **overrides} for target in targets)
-        return Fleet(Selection.TARGETS, project_id, cluster_id, shared, documents=documents)
-    assert isinstance(selection, dict)  # a fleet document without targets has nodepools, an object
-    if selection.get("all"):
-        include_default = bool(selection.get("include_default"))
-        return Fleet(Selection.ALL, project_id, cluster_id, shared, include_default=include_default)
-    return Fleet(Selection.NAMES, project_id, cluster_id, shared, names=tuple(selection["names"]))

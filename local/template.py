@@ -13,6 +13,8 @@ from typing import Any, NamedTuple
 import yaml
 from jsonschema import Draft202012Validator
 
+from handler.triggers import CCE_SOURCE
+
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
 SCHEMA = ROOT / "schemas" / "template.schema.json"
@@ -50,8 +52,7 @@ CCE_ACTIONS = (
 # https://support.huaweicloud.com/intl/en-us/usermanual-iam/iam_06_0004.html; the provider reads
 # `^op_svc_[A-Za-z]+$` as a service, huaweicloud/services/iam/resource_huaweicloud_identity_agency.go).
 FUNCTIONGRAPH_SERVICE = "op_svc_cff"
-# EventGrid's source for CCE's cloud-service events, by analogy with HC.VPC (platform-facts.md; unverified).
-CCE_EVENT_SOURCE = "HC.CCE"
+CCE_EVENT_SOURCE = CCE_SOURCE  # EventGrid's source for CCE's cloud-service events (one fact, in handler/triggers)
 
 
 class TemplateError(Exception):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from handler import triggers, validation
+from handler import plans, triggers, validation
 from handler.errors import DocumentInvalid, SyncError, TargetNotAllowed
 from handler.settings import Settings
 from handler.triggers import Trigger
@@ -69,7 +69,7 @@ def _one(settings: Settings, unwrapped: triggers.Unwrapped) -> Verdict:
     if not document and unwrapped.trigger is Trigger.TIMER and settings.reconcile is not None:
         document = {"reconcile": dict(settings.reconcile)}
     if validation.is_reconcile(document):
-        plan = validation.plan_reconcile(document, overrides, defaults)
+        plan = plans.plan_reconcile(document, overrides, defaults)
         applied = ("spec from CCE_SYNC_SPEC",) if "spec" not in document else ()
         return Verdict(
             True,
@@ -77,7 +77,7 @@ def _one(settings: Settings, unwrapped: triggers.Unwrapped) -> Verdict:
             defaults=applied,
         )
     if validation.is_fleet(document):
-        fleet = validation.plan_fleet(document, overrides, defaults)
+        fleet = plans.plan_fleet(document, overrides, defaults)
         for target in fleet.documents:
             _allowed(settings, defaults, validation.prepare(target, {}, defaults).target)
         return Verdict(True, f"fleet ({fleet.selection.value})", defaults=_applied(document, overrides, defaults))

@@ -1,0 +1,149 @@
+"""Fleet and reconcile documents: checked here, imported only when such a document comes (the single sync's
+path never pays for them). Each target still becomes a sync request document checked by validation.prepare."""
+
+from collections.abc import Mapping
+from enum import Enum
+from typing import Any, NamedTuple
+
+from .errors import DocumentInvalid, FieldError
+from .validation import (
+    FLEET_SCHEMA,
+    RECONCILE_SCHEMA,
+    TARGET_SOURCES,
+    Defaults,
+    found_errors,
+    normalized_spec,
+    schema_errors,
+    validate_document,
+)
+
+__all__ = ["Fleet", "Reconcile", "Selection", "plan_fleet", "plan_reconcile"]
+
+
+class Selection(str, Enum):
+    """How a fleet document chooses its node pools."""
+
+    TARGETS = "targets"  # the document lists them
+    NAMES = "names"  # the cluster's node pools with these names
+    ALL = "all"  # every node pool of the cluster (DefaultPool only when asked)
+
+
+class Fleet(NamedTuple):
+    """A validated fleet document: the listed targets' documents, or a selection to resolve with CCE."""
+
+    selection: Selection
+    project_id: str
+    cluster_id: str
+    shared: dict[str, Any]
+    documents: tuple[dict[str, Any], ...] = ()  # Selection.TARGETS
+    names: tuple[str, ...] = ()  # Selection.NAMES
+    include_default: bool = False  # Selection.ALL
+
+
+def _shared_spec_errors(spec: dict[str, Any], node_login_password: str) -> list[FieldError]:
+    """The shared spec's errors, found once for the whole fleet rather than once per target that uses it."""
+    errors: list[FieldError] = []
+    probe = {"spec": normalized_spec(spec, spec.get("nodePoolID") or "fleet-target", node_login_password, errors)}
+    return found_errors([*errors, *validate_document(probe)])
+
+
+class Reconcile(NamedTuple):
+    """A validated reconcile pass: where to look, which pools, how gently, and the spec of every start."""
+
+    project_id: str
+    every_cluster: bool  # clusters: "all" (the project's cluster list)
+    cluster_ids: tuple[str, ...]  # otherwise these
+    pools: Selection  # ALL or NAMES
+    names: tuple[str, ...]
+    include_default: bool
+    exclude: frozenset[str]
+    max_syncing: int
+    force: bool
+    spec: dict[str, Any]
+    dry_run: bool
+    pool_ids: frozenset[str] = frozenset()  # a change event's pool: only it (empty: every chosen pool)
+
+
+def plan_reconcile(document: Mapping[str, Any], overrides: Mapping[str, str], defaults: Defaults) -> Reconcile:
+    """Check a reconcile document; defaults fill the project, the clusters (CCE_CLUSTER_ID) and the spec."""
+    if "nodepool_id" in overrides:
+        raise DocumentInvalid([FieldError("", "this API path names one node pool: send a single sync document")])
+    errors = schema_errors(RECONCILE_SCHEMA, document)
+    options = document.get("reconcile")
+    options = options if isinstance(options, dict) else {}
+    selection = options.get("nodepools", {"all": True})
+    if isinstance(selection, dict) and ("names" in selection) == bool(selection.get("all")):
+        errors.append(FieldError("/reconcile/nodepools", "give either names or all: true"))
+    clusters = options.get("clusters", [defaults.cluster_id] if defaults.cluster_id else [])
+    if "cluster_id" in overrides:
+        if "clusters" in options and options["clusters"] != [overrides["cluster_id"]]:
+            errors.append(FieldError("/reconcile/clusters", "differs from the API path's cluster, which decides"))
+        clusters = [overrides["cluster_id"]]
+    if not clusters:
+        errors.append(FieldError("/reconcile/clusters", "is required: set it or CCE_CLUSTER_ID"))
+    project_id = overrides.get("project_id") or document.get("project_id") or defaults.project_id
+    if not project_id:
+        errors.append(FieldError("/project_id", f"is required: set it or {TARGET_SOURCES['project_id']}"))
+    spec = document.get("spec", defaults.spec)
+    if spec is None:
+        errors.append(FieldError("/spec", "is required: set it in the document or CCE_SYNC_SPEC"))
+    elif isinstance(spec, dict) and not errors:
+        errors = _shared_spec_errors(dict(spec), defaults.node_login_password)
+    if errors:
+        raise DocumentInvalid(errors)
+    assert isinstance(selection, dict) and isinstance(spec, Mapping)
+    return Reconcile(
+        project_id=str(project_id),
+        every_cluster=clusters == "all",
+        cluster_ids=() if clusters == "all" else tuple(dict.fromkeys(clusters)),
+        pools=Selection.ALL if selection.get("all") else Selection.NAMES,
+        names=tuple(selection.get("names", ())),
+        include_default=bool(selection.get("include_default")),
+        exclude=frozenset(options.get("exclude", ())),
+        max_syncing=int(options.get("max_syncing_per_cluster", 1)),
+        force=bool(options.get("force", False)),
+        spec=dict(spec),
+        dry_run=bool(document.get("dry_run", defaults.dry_run)),
+    )
+
+
+def plan_fleet(document: Mapping[str, Any], overrides: Mapping[str, str], defaults: Defaults) -> Fleet:
+    """Check a fleet document's shape; each target is validated later as a document of its own.
+
+    `overrides` (API Gateway path parameters) win here as for a single document: a target naming another
+    project or cluster is a conflict, and a path that names one node pool cannot carry a fleet."""
+    if "nodepool_id" in overrides:
+        raise DocumentInvalid(
+            [FieldError("", "this API path names one node pool: send a single sync document, not targets or nodepools")]
+        )
+    merged = {**document, **overrides}
+    errors = schema_errors(FLEET_SCHEMA, merged)
+    if "targets" in merged and "nodepools" in merged:
+        errors.append(FieldError("/nodepools", "give either targets or nodepools, not both"))
+    selection = merged.get("nodepools")
+    if isinstance(selection, dict) and ("names" in selection) == bool(selection.get("all")):
+        errors.append(FieldError("/nodepools", "give either names or all: true"))
+    project_id = merged.get("project_id") or defaults.project_id
+    cluster_id = merged.get("cluster_id") or defaults.cluster_id
+    if "nodepools" in merged and not cluster_id:
+        errors.append(FieldError("/cluster_id", "is required to select node pools: set it or CCE_CLUSTER_ID"))
+    targets = merged.get("targets", [])
+    for index, target in enumerate(targets if isinstance(targets, list) else ()):
+        for key, value in overrides.items():
+            if isinstance(target, dict) and target.get(key, value) != value:
+                errors.append(FieldError(f"/targets/{index}/{key}", "differs from the API path's, which decides"))
+    if not errors and isinstance(merged.get("spec"), dict):
+        errors = _shared_spec_errors(merged["spec"], defaults.node_login_password)
+    if errors:
+        raise DocumentInvalid(errors)
+    shared: dict[str, Any] = {key: merged[key] for key in ("spec", "dry_run", "wait") if key in merged}
+    if "targets" in merged:
+        ids = {"project_id": project_id} if project_id else {}
+        ids.update({"cluster_id": cluster_id} if cluster_id else {})
+        documents = tuple({**shared, **ids, **target, **overrides} for target in targets)
+        return Fleet(Selection.TARGETS, project_id, cluster_id, shared, documents=documents)
+    assert isinstance(selection, dict)  # a fleet document without targets has nodepools, an object
+    if selection.get("all"):
+        include_default = bool(selection.get("include_default"))
+        return Fleet(Selection.ALL, project_id, cluster_id, shared, include_default=include_default)
+    return Fleet(Selection.NAMES, project_id, cluster_id, shared, names=tuple(selection["names"]))
