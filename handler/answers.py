@@ -13,6 +13,7 @@ from .errors import (
     DocumentInvalid,
     JobFailed,
     MethodNotAllowed,
+    OutsideWindow,
     SyncError,
     SyncInProgress,
     UpstreamError,
@@ -54,6 +55,7 @@ class Status(str, Enum):
     RUNNING = "running"  # with wait: the job still ran when time ran out
     DRY_RUN = "dry_run"
     SKIPPED = "skipped"  # the busy guard: a sync was already running
+    DEFERRED = "deferred"  # outside every maintenance window
     JOB_FAILED = "job_failed"
     REJECTED = "rejected"  # permanent: trying again will not help
     FAILED = "failed"  # transient: trying again may
@@ -138,6 +140,8 @@ def error_body(error: SyncError) -> dict[str, Any]:
         body["upstream_status"] = error.upstream_status
     if isinstance(error, (SyncInProgress, JobFailed)):
         body["jobid"] = error.jobid or None
+    if isinstance(error, OutsideWindow):
+        body["next_window"] = error.next_window
     return body
 
 
@@ -145,6 +149,8 @@ def status_of(error: SyncError) -> Status:
     """The one-word status of a failed sync."""
     if isinstance(error, SyncInProgress):
         return Status.SKIPPED
+    if isinstance(error, OutsideWindow):
+        return Status.DEFERRED
     if isinstance(error, JobFailed):
         return Status.JOB_FAILED
     return Status.FAILED if error.transient else Status.REJECTED

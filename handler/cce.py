@@ -34,7 +34,7 @@ from .validation import ID_PATTERN, Target
 if TYPE_CHECKING:  # the retry policy is imported on the first failure: the valid path never needs it
     from .retry import Decision, RetryPolicy
 
-__all__ = ["Accepted", "CCEClient", "PoolClass", "PoolState", "pool_state"]
+__all__ = ["Accepted", "CCEClient", "Job", "PoolClass", "PoolState", "parse_time", "pool_state"]
 
 SYNC_CONDITION = "ConfigurationSynchronizing"
 _TOKEN_KINDS = frozenset({"token", "password", "agency-token"})  # credentials that send X-Auth-Token
@@ -55,6 +55,7 @@ class PoolClass(str, Enum):
     IN_SYNC = "in_sync"  # configurationSyncedNodeCount >= currentNode (an empty pool is in sync)
     DRIFTED = "drifted"  # fewer nodes carry the current configuration than the pool has
     UNKNOWN = "unknown"  # the counts are missing: never synced unless forced
+    STUCK = "stuck"  # syncing under a job older than SYNC_STUCK_AFTER_SECONDS (a reconcile pass tells)
 
 
 class PoolState(NamedTuple):
@@ -100,6 +101,43 @@ def pool_state(pool: Any, pool_id: str = "") -> PoolState:
     jobid = jobid if isinstance(jobid, str) else ""
     current, synced = _count(status.get("currentNode")), _count(status.get("configurationSyncedNodeCount"))
     return PoolState(uid, name, syncing, jobid, current, synced)
+
+
+_GO_TIME = r"(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))? ([+-]\d{4})(?: [A-Z]{2,5})?"
+
+
+def parse_time(value: Any) -> float | None:
+    """A CCE timestamp as epoch seconds: RFC 3339, or Go's default `2026-11-30 08:00:00.123456 +0000 UTC` (the
+    Job model does not say which: platform-facts.md); anything else is None, never an error."""
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    text = value.strip()
+    import re
+    from datetime import datetime
+
+    go = re.fullmatch(_GO_TIME, text)
+    if go:
+        text = f"{go[1]}.{(go[2] or '0')[:6]}{go[3]}"
+        try:
+            return datetime.strptime(text, "%Y-%m-%d %H:%M:%S.%f%z").timestamp()
+        except ValueError:
+            return None
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed.timestamp() if parsed.tzinfo is not None else None
+
+
+class Job(NamedTuple):
+    """A CCE job as the function reads it (SDK model Job): phase, reason, when, and the resource it acts on."""
+
+    id: str
+    phase: str
+    reason: str
+    created: float | None
+    updated: float | None
+    resource_id: str
 
 
 class Accepted(NamedTuple):
@@ -283,15 +321,29 @@ class CCEClient:
         listing = self.get_json(f"{self._project_url(project_id)}/clusters", project_id, credential, deadline)
         return [uid for item in _items(listing) if isinstance(uid := item.get("metadata", {}).get("uid"), str)]
 
-    def read_job(self, project_id: str, jobid: str, credential: Credential, deadline: Deadline) -> tuple[str, str]:
-        """One read of a job: (phase, reason); raises when it cannot be read."""
+    def read_job(self, project_id: str, jobid: str, credential: Credential, deadline: Deadline) -> Job:
+        """One read of a job; raises when it cannot be read."""
         if not ID_PATTERN.fullmatch(jobid):
             raise EventError("CCE gave no job id that can be read")
-        job = self.get_json(f"{self._project_url(project_id)}/jobs/{_segment(jobid)}", project_id, credential, deadline)
-        status = job.get("status") if isinstance(job, dict) else None
-        phase = str(status.get("phase", "")) if isinstance(status, dict) else ""
-        reason = status.get("reason", "") if isinstance(status, dict) else ""
-        return phase[:32], str(reason)[:300]
+        read = self.get_json(
+            f"{self._project_url(project_id)}/jobs/{_segment(jobid)}", project_id, credential, deadline
+        )
+        job: dict[str, Any] = read if isinstance(read, dict) else {}
+
+        def part(name: str) -> dict[str, Any]:
+            value = job.get(name)
+            return value if isinstance(value, dict) else {}
+
+        metadata, spec, status = part("metadata"), part("spec"), part("status")
+        resource = spec.get("resourceID")
+        return Job(
+            jobid,
+            str(status.get("phase", ""))[:32],
+            str(status.get("reason", ""))[:300],
+            parse_time(metadata.get("creationTimestamp")),
+            parse_time(metadata.get("updateTimestamp")),
+            resource if isinstance(resource, str) else "",
+        )
 
     def follow_job(self, project_id: str, jobid: str, credential: Credential, deadline: Deadline) -> tuple[str, str]:
         """Poll the job until it ends or time runs out: (phase, reason); "Running" when out of time."""
@@ -300,11 +352,11 @@ class CCEClient:
         interval = self._settings.job_poll_interval_seconds
         while True:
             try:
-                phase, reason = self.read_job(project_id, jobid, credential, deadline)
+                job = self.read_job(project_id, jobid, credential, deadline)
             except SyncError as exc:
                 return "Running", f"the job could not be read ({exc.message})"
-            if phase in ("Success", "Failed"):
-                return phase, reason
+            if job.phase in ("Success", "Failed"):
+                return job.phase, job.reason
             if deadline.remaining() < interval + _POLL_RESERVE_SECONDS:
                 return "Running", "still running when the invocation's time ran out"
             self._sleep(interval)

@@ -10,6 +10,7 @@ SyncError
 │   └── UnsupportedMediaType  415  API Gateway content type that is not JSON
 ├── TargetNotAllowed          403  the target is outside SYNC_ALLOWED_TARGETS
 ├── SyncInProgress            409  skipped: the node pool is still synchronizing (SYNC_SKIP_IF_BUSY)
+├── OutsideWindow             409  deferred: no maintenance window (SYNC_WINDOWS) is open now
 ├── JobFailed                 502  CCE accepted the sync, and its job ended Failed
 ├── CCERejected               4xx  CCE refused the request (404, 409, 429 ... passed through)
 │   └── CCECredentialsRejected 502 CCE answered 401/403: the function's credentials or permissions
@@ -35,6 +36,7 @@ __all__ = [
     "InputError",
     "JobFailed",
     "MethodNotAllowed",
+    "OutsideWindow",
     "PayloadTooLarge",
     "SyncError",
     "SyncInProgress",
@@ -143,6 +145,16 @@ class SyncInProgress(SyncError):
         running = f" (job {jobid})" if jobid else ""
         super().__init__(f"skipped: sync in progress{running}")
         self.jobid = jobid
+
+
+class OutsideWindow(SyncError):
+    """Not a failure: a sync may start only inside a maintenance window; `next_window` says when (UTC)."""
+
+    status, code = 409, "FUNC.WINDOW"
+
+    def __init__(self, next_window: str) -> None:
+        super().__init__(f"deferred: outside every maintenance window (SYNC_WINDOWS); next opens {next_window}")
+        self.next_window = next_window
 
 
 class JobFailed(SyncError):

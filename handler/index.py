@@ -9,6 +9,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import __version__, answers, logs, passwords, triggers, validation
@@ -19,6 +20,7 @@ from .errors import (
     ConfigurationError,
     DocumentInvalid,
     JobFailed,
+    OutsideWindow,
     SyncError,
     SyncInProgress,
     TargetNotAllowed,
@@ -140,6 +142,12 @@ def _sync_target(invocation: _Invocation, sync: validation.ValidSync) -> Synced:
     credential = invocation.credential(target.project_id)
     if sync.dry_run:
         return Synced(answers.dry_run(target, client.preview(target, sync.body, credential)))
+    windows = invocation.process.settings.windows
+    if windows is not None and not sync.force:
+        now = datetime.now(timezone.utc)
+        if not windows.open_at(now):
+            upcoming = windows.next_start(now)
+            raise OutsideWindow(upcoming.isoformat(timespec="seconds").replace("+00:00", "Z") if upcoming else "never")
     before: PoolState | None = None
     if invocation.process.settings.skip_if_busy:
         # One read serves the busy guard, the in-sync short cut and, after an ambiguous failure, the proof.
@@ -201,8 +209,8 @@ def _status(invocation: _Invocation, target: Target) -> Synced:
     job = None
     if pool.jobid:
         try:
-            phase, reason = client.read_job(target.project_id, pool.jobid, credential, deadline)
-            job = {"id": pool.jobid, "phase": phase, **({"reason": reason} if reason else {})}
+            read = client.read_job(target.project_id, pool.jobid, credential, deadline)
+            job = {"id": pool.jobid, "phase": read.phase, **({"reason": read.reason} if read.reason else {})}
         except SyncError as error:
             job = {"id": pool.jobid, "phase": "", "reason": f"the job could not be read ({error.message})"}
     return Synced(answers.sync_status(target, pool, job))
@@ -262,11 +270,64 @@ def _reconcile(invocation: _Invocation, plan: "Reconcile") -> Synced:
         sync = validation.prepare({"spec": plan.spec, **ids}, {}, invocation.defaults)
         return client.sync(target, passwords.salt_body(sync.body), credential, deadline, before=pool).jobid
 
+    started = time.perf_counter()
     reads = reconcile.read_clusters(cluster_ids, read, lambda c: not allowlist.reaches(own, project, c))
-    result = reconcile.run_pass(plan, reads, start, deadline, settings.target_min_seconds)
+    gentle = reconcile.Gentleness(
+        time.time(),
+        lambda jobid: client.read_job(project, jobid, credential, deadline),
+        settings.failed_backoff_seconds,
+        settings.stuck_after_seconds,
+        settings.windows,
+        settings.reconcile_interval_seconds,
+    )
+    result = reconcile.run_pass(plan, reads, start, deadline, settings.target_min_seconds, gentle)
     if result.unreadable is not None:
         raise result.unreadable
-    return Synced(result.document, result.http_status)
+    document = result.document
+    if result.notable and settings.smn_topic_urn and not plan.dry_run:
+        document = {**document, "notification": _notify(invocation, project, credential, result.notable)}
+    _log_pass(invocation, document, (time.perf_counter() - started) * 1000)
+    return Synced(document, result.http_status)
+
+
+def _notify(
+    invocation: _Invocation, project: str, credential: Credential, notable: tuple[dict[str, Any], ...]
+) -> dict[str, Any]:
+    """One SMN message for the pass; failing to notify never fails the pass: it is reported and logged."""
+    from . import notify
+    from .transport import TransportError
+
+    settings = invocation.process.settings
+    subject, message = notify.compose(project, notable)
+    secrets = invocation.secrets()
+    subject, message = logs.scrub(subject, secrets), logs.scrub(message, secrets)
+    try:
+        message_id = notify.publish(
+            invocation.process.transport,
+            settings.smn_endpoint,
+            settings.smn_topic_urn,
+            project,
+            credential,
+            subject,
+            message,
+            invocation.deadline,
+        )
+    except (TransportError, ValueError) as exc:
+        logs.write(logging.WARNING, {"message": "notify-failed", "error": str(exc)[:200]}, secrets)
+        return {"published": False, "items": len(notable), "error": str(exc)[:200]}
+    return {"published": True, "items": len(notable), "message_id": message_id or None}
+
+
+def _log_pass(invocation: _Invocation, document: dict[str, Any], duration_ms: float) -> None:
+    """One line per action and one summary line per pass, for Log Tank Service to chart."""
+    secrets = invocation.secrets()
+    for cluster in document["clusters"]:
+        for pool in cluster.get("pools", ()):
+            if "action" in pool:
+                fields = {"message": "reconcile-action", "cluster_id": cluster["cluster_id"], **pool}
+                logs.write(logging.INFO, fields, secrets)
+    summary = {"message": "reconcile-pass", **document["totals"], "duration_ms": round(duration_ms, 1)}
+    logs.write(logging.INFO, summary, secrets)
 
 
 def _fleet_documents(invocation: _Invocation, fleet: "Fleet") -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

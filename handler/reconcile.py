@@ -9,16 +9,18 @@ deferred to the next pass. A pool is never read again before its start: the list
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
 from enum import Enum
 from typing import Any, NamedTuple
 
 from .answers import Status, error_body
-from .cce import PoolClass, PoolState
+from .cce import Job, PoolClass, PoolState
 from .errors import SyncError, TargetNotAllowed
 from .plans import Reconcile, Selection
 from .runtime import Deadline
+from .windows import Windows
 
-__all__ = ["Action", "ClusterRead", "PassResult", "read_clusters", "run_pass"]
+__all__ = ["Action", "ClusterRead", "Gentleness", "PassResult", "read_clusters", "run_pass"]
 
 DEFAULT_POOL = "DefaultPool"
 MAX_READERS = 4  # list calls in flight at once: a few, so 200 clusters take seconds without a burst on CCE
@@ -29,7 +31,8 @@ class Action(str, Enum):
 
     STARTED = "started"
     WOULD_START = "would_start"  # a dry run
-    DEFERRED = "deferred"  # max_syncing_per_cluster reached, or no time left: the next pass gets it
+    DEFERRED = "deferred"  # max_syncing_per_cluster reached, no time left, outside every window: a later pass
+    BACKING_OFF = "backing_off"  # its last sync failed not long ago: not started again yet
     REFUSED = "refused"  # outside SYNC_ALLOWED_TARGETS
     FAILED = "failed"
 
@@ -43,11 +46,13 @@ class ClusterRead(NamedTuple):
 
 
 class PassResult(NamedTuple):
-    """The pass's answer document, its HTTP status, and the error to raise when nothing could be read."""
+    """The pass's answer document, its HTTP status, the error to raise when nothing could be read, and what
+    happened since the previous pass that needs a person (failed or stuck syncs, refused or failed starts)."""
 
     document: dict[str, Any]
     http_status: int
     unreadable: SyncError | None
+    notable: tuple[dict[str, Any], ...] = ()
 
 
 def read_clusters(
@@ -82,15 +87,47 @@ def _chosen(plan: Reconcile, pools: Sequence[PoolState]) -> list[PoolState]:
     return sorted((p for p in picked if p.name not in plan.exclude), key=lambda p: (p.name, p.pool_id))
 
 
+class Gentleness(NamedTuple):
+    """What keeps a controller safe to leave running: back off from failing pools, tell stuck syncs, start only
+    inside maintenance windows, and what the previous pass (one interval ago) already saw."""
+
+    now: float  # epoch seconds, judged once per pass
+    read_job: Callable[[str], Job]
+    failed_backoff_seconds: float = 6 * 3600.0
+    stuck_after_seconds: float = 2 * 3600.0
+    windows: Windows | None = None
+    interval_seconds: float = 600.0
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _job(gentle: Gentleness, jobid: str) -> Job | None:
+    """The pool's latest job, or None when it names none or the read fails (then: no backoff information)."""
+    if not jobid:
+        return None
+    try:
+        return gentle.read_job(jobid)
+    except SyncError:
+        return None
+
+
 def _act(
     plan: Reconcile,
     read: ClusterRead,
     start: Callable[[str, PoolState], str],
     deadline: Deadline,
     min_seconds: float,
+    gentle: Gentleness,
+    notable: list[dict[str, Any]],
 ) -> list[dict[str, Any]]:
-    """One entry per chosen pool: its class, its counts and, for a pool that needs a sync, what was done."""
+    """One entry per chosen pool: its class, its counts and, for a pool that needs a sync, what was done.
+
+    Job reads stay bounded: one per pool already syncing (is it stuck?) and one per pool about to start (did
+    its last sync just fail?)."""
     syncing = sum(p.syncing for p in read.pools)
+    window_open = gentle.windows is None or gentle.windows.open_at(datetime.fromtimestamp(gentle.now, timezone.utc))
     entries = []
     for pool in _chosen(plan, read.pools):
         kind = pool.kind
@@ -99,25 +136,63 @@ def _act(
             entry["nodes"] = pool.nodes
         if kind is PoolClass.SYNCING and pool.jobid:
             entry["jobid"] = pool.jobid
+            job = _job(gentle, pool.jobid)
+            if job is not None and job.created is not None and gentle.now - job.created > gentle.stuck_after_seconds:
+                entry.update({"class": PoolClass.STUCK.value, "since": _iso(job.created)})
+                if gentle.now - job.created - gentle.stuck_after_seconds <= gentle.interval_seconds:
+                    notable.append({**_about(read, pool), "what": "sync stuck", "jobid": pool.jobid})
         entries.append(entry)
         if not (kind is PoolClass.DRIFTED or (kind is PoolClass.UNKNOWN and plan.force)):
             continue
         if syncing >= plan.max_syncing:
             entry.update(action=Action.DEFERRED.value, reason="max_syncing_per_cluster reached")
-        elif deadline.remaining() < min_seconds:
+            continue
+        if deadline.remaining() < min_seconds:
             entry.update(action=Action.DEFERRED.value, reason="no time left in this pass")
-        elif plan.dry_run:
+            continue
+        if not window_open and not plan.force:
+            assert gentle.windows is not None
+            upcoming = gentle.windows.next_start(datetime.fromtimestamp(gentle.now, timezone.utc))
+            entry.update(action=Action.DEFERRED.value, reason="outside_window")
+            if upcoming is not None:
+                entry["next_window"] = upcoming.isoformat(timespec="seconds").replace("+00:00", "Z")
+            continue
+        job = _job(gentle, pool.jobid)
+        if not plan.force and _backing_off(job, pool, gentle):
+            assert job is not None and job.updated is not None
+            until = job.updated + gentle.failed_backoff_seconds
+            entry.update(action=Action.BACKING_OFF.value, jobid=job.id, reason=job.reason, until=_iso(until))
+            if gentle.now - job.updated <= gentle.interval_seconds:
+                notable.append({**_about(read, pool), "what": "sync job failed", "jobid": job.id, "reason": job.reason})
+            continue
+        if plan.dry_run:
             entry["action"] = Action.WOULD_START.value
             syncing += 1
-        else:
-            try:
-                entry.update(action=Action.STARTED.value, jobid=start(read.cluster_id, pool) or None)
-                syncing += 1
-            except TargetNotAllowed as error:
-                entry.update(action=Action.REFUSED.value, **_error(error))
-            except SyncError as error:
-                entry.update(action=Action.FAILED.value, **_error(error))
+            continue
+        try:
+            entry.update(action=Action.STARTED.value, jobid=start(read.cluster_id, pool) or None)
+            syncing += 1
+        except TargetNotAllowed as error:
+            entry.update(action=Action.REFUSED.value, **_error(error))
+            notable.append({**_about(read, pool), "what": "start refused", "reason": error.message})
+        except SyncError as error:
+            entry.update(action=Action.FAILED.value, **_error(error))
+            notable.append({**_about(read, pool), "what": "start failed", "reason": error.message})
     return entries
+
+
+def _about(read: ClusterRead, pool: PoolState) -> dict[str, str]:
+    return {"cluster_id": read.cluster_id, "nodepool_id": pool.pool_id, "name": pool.name}
+
+
+def _backing_off(job: Job | None, pool: PoolState, gentle: Gentleness) -> bool:
+    """The pool's last sync failed less than SYNC_FAILED_BACKOFF_SECONDS ago (a job of another resource, or one
+    without a readable time, is no reason to wait)."""
+    if job is None or job.phase != "Failed" or job.updated is None:
+        return False
+    if job.resource_id and job.resource_id != pool.pool_id:
+        return False
+    return gentle.now - job.updated < gentle.failed_backoff_seconds
 
 
 def _error(error: SyncError) -> dict[str, Any]:
@@ -131,9 +206,11 @@ def run_pass(
     start: Callable[[str, PoolState], str],
     deadline: Deadline,
     min_seconds: float,
+    gentle: Gentleness,
 ) -> PassResult:
     """Act on what was read, and say it all in one document: per cluster, per pool, and totals."""
     clusters: list[dict[str, Any]] = []
+    notable: list[dict[str, Any]] = []
     totals = dict.fromkeys([*(c.value for c in PoolClass), *(a.value for a in Action)], 0)
     totals.update(clusters=len(reads), clusters_unread=0)
     for read in reads:
@@ -142,7 +219,7 @@ def run_pass(
             status = Action.REFUSED if isinstance(read.error, TargetNotAllowed) else Action.FAILED
             clusters.append({"cluster_id": read.cluster_id, "status": status.value, **_error(read.error)})
             continue
-        pools = _act(plan, read, start, deadline, min_seconds)
+        pools = _act(plan, read, start, deadline, min_seconds, gentle, notable)
         for pool in pools:
             totals[pool["class"]] += 1
             if "action" in pool:
@@ -160,4 +237,4 @@ def run_pass(
     unreadable = None
     if reads and len(failures) == len(reads):
         unreadable = next((e for e in failures if e.transient), None)
-    return PassResult(document, 207 if troubled else 200, unreadable)
+    return PassResult(document, 207 if troubled else 200, unreadable, tuple(notable))

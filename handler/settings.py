@@ -4,7 +4,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
 from . import strictjson
@@ -12,6 +12,9 @@ from .errors import ConfigurationError
 from .logs import LEVELS
 from .transport import header_safe
 from .validation import ID_PATTERN
+
+if TYPE_CHECKING:
+    from .windows import Windows
 
 __all__ = ["AUTH_MODES", "Allowlist", "Environment", "Secret", "Settings", "endpoint_is_allowed"]
 
@@ -178,6 +181,12 @@ class Settings(NamedTuple):
     target_min_seconds: float = 1.0
     log_level: str = "INFO"
     reconcile: Mapping[str, Any] | None = None  # SYNC_RECONCILE: what an empty timer event and a change event run
+    failed_backoff_seconds: float = 6 * 3600.0
+    stuck_after_seconds: float = 2 * 3600.0
+    windows: "Windows | None" = None  # SYNC_WINDOWS; None: always open
+    smn_topic_urn: str = ""
+    smn_endpoint: str = ""
+    reconcile_interval_seconds: float = 600.0
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> "Settings":
@@ -229,6 +238,12 @@ class Settings(NamedTuple):
             target_min_seconds=env.number("TARGET_MIN_SECONDS", 1.0, 0, 900),
             log_level=env.choice("LOG_LEVEL", "INFO", LEVELS),
             reconcile=env.json_object("SYNC_RECONCILE", "the reconcile object of a reconcile document"),
+            failed_backoff_seconds=env.number("SYNC_FAILED_BACKOFF_SECONDS", 6 * 3600.0, 0, 30 * 86400),
+            stuck_after_seconds=env.number("SYNC_STUCK_AFTER_SECONDS", 2 * 3600.0, 60, 30 * 86400),
+            windows=env.windows("SYNC_WINDOWS"),
+            smn_topic_urn=env.smn_topic("SMN_TOPIC_URN"),
+            smn_endpoint=env.endpoint("SMN_ENDPOINT", f"https://smn.{region}.{domain}" if region else ""),
+            reconcile_interval_seconds=env.number("SYNC_RECONCILE_INTERVAL_SECONDS", 600.0, 60, 86400),
         )
 
     def secrets(self) -> tuple[str, ...]:
@@ -255,6 +270,23 @@ class _Reader:
         value = self.text(name)
         if value and not header_safe(value):
             raise ConfigurationError(f"{name} must be printable ASCII without spaces or line breaks")
+        return value
+
+    def windows(self, name: str) -> "Windows | None":
+        value = self.text(name)
+        if not value:
+            return None
+        from .windows import parse_windows  # only when windows are set
+
+        try:
+            return parse_windows(value)
+        except ValueError as exc:
+            raise ConfigurationError(f"{name}: {exc}") from None
+
+    def smn_topic(self, name: str) -> str:
+        value = self.text(name)
+        if value and not re.fullmatch(r"urn:smn:[a-z0-9-]+:[A-Za-z0-9]{1,64}:[A-Za-z0-9_-]{1,255}", value):
+            raise ConfigurationError(f"{name} must be an SMN topic URN (urn:smn:REGION:PROJECT_ID:TOPIC)")
         return value
 
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:

@@ -105,7 +105,10 @@ def test_a_clean_pass_through_api_gateway_is_200(invoke: Invoke, cluster: Emulat
 
 def test_a_pass_reads_one_list_per_cluster_and_posts_only_its_starts(invoke: Invoke, cluster: Emulator) -> None:
     invoke(_pass(max_syncing_per_cluster=9))
-    assert [(r.method, r.path, r.query) for r in cluster.cce_requests("GET")] == [("GET", POOLS, "advanceStatus=true")]
+    assert [(r.method, r.path, r.query) for r in cluster.cce_requests("GET")] == [
+        ("GET", POOLS, "advanceStatus=true"),
+        ("GET", f"/api/v3/projects/{PROJECT}/jobs/job-f", ""),  # the syncing pool's job: is it stuck?
+    ]
     assert len(cluster.syncs()) == 2
 
 
@@ -268,7 +271,8 @@ def test_a_duplicate_change_event_costs_one_read_never_a_sync(
     event = _cts()
     invoke(event)
     invoke(event)
-    assert _started(cluster) == ["np-a"] and len(cluster.cce_requests("GET")) == 2
+    lists = [r for r in cluster.cce_requests("GET") if r.path == POOLS]
+    assert _started(cluster) == ["np-a"] and len(lists) == 2  # one list each; the second also asks np-a's job
 
 
 # --- single syncs: the in-sync short cut ---------------------------------------------------------------------
