@@ -126,7 +126,7 @@ def _show_requests(emulator: Emulator, seen: int, verbose: bool = False) -> None
     every request in full, secrets masked."""
     lines: list[list[Any]] = []
     for recorded in emulator.requests[seen:]:
-        service = "IAM" if recorded.is_iam else "CCE"
+        service = "IAM" if recorded.is_iam else "SMN" if recorded.is_smn else "CCE"
         if verbose:
             _print_json(f"{service} received", masked_request(recorded))
             continue

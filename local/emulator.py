@@ -33,6 +33,7 @@ SCHEMA = Path(__file__).resolve().parent.parent / "schemas" / "cce-upgrade-reque
 _POOL = re.compile(r"^/api/v3/projects/([^/]+)/clusters/([^/]+)/nodepools/([^/]+)$")
 _POOLS = re.compile(r"^/api/v3/projects/([^/]+)/clusters/([^/]+)/nodepools$")
 _CLUSTERS = re.compile(r"^/api/v3/projects/([^/]+)/clusters$")
+_PUBLISH = re.compile(r"^/v2/([^/]+)/notifications/topics/([^/]+)/publish$")
 _SYNC = re.compile(r"^/api/v3/projects/([^/]+)/clusters/([^/]+)/nodepools/([^/]+)/operation/upgrade$")
 _JOB = re.compile(r"^/api/v3/projects/([^/]+)/jobs/([^/]+)$")
 DEFAULT_POOL = "DefaultPool"
@@ -57,6 +58,10 @@ class Recorded:
     @property
     def is_iam(self) -> bool:
         return self.path.startswith("/v3/")
+
+    @property
+    def is_smn(self) -> bool:
+        return self.path.startswith("/v2/")
 
 
 @dataclass
@@ -101,12 +106,22 @@ class Job:
     created: float
     seconds: float
     outcome: str
+    resource_id: str = ""  # the resource the job acts on (default: the pool)
+    reason: str = "Node reset failed"
 
     def phase(self, now: float) -> str:
         elapsed = now - self.created
         if elapsed >= self.seconds:
             return self.outcome
         return "Initializing" if elapsed < self.seconds / 4 else "Running"
+
+    def updated(self, now: float) -> float:
+        return min(now, self.created + self.seconds)
+
+
+def go_time(epoch: float) -> str:
+    """A time as CCE's jobs may give it: Go's default format (the Job model does not say; platform-facts.md)."""
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f +0000 UTC")
 
 
 class Emulator:
@@ -123,6 +138,7 @@ class Emulator:
         self.pools: dict[tuple[str, str], dict[str, str]] = {}  # (project, cluster) -> {pool id: name}
         self.clusters: dict[str, dict[str, str]] = {}  # project -> {cluster id: name}, besides those with pools
         self.nodes: dict[tuple[str, str, str], Nodes] = {}  # pools whose node counts are modelled
+        self.published: list[dict[str, str]] = []  # SMN messages: topic, subject, message
         self.jobs: dict[str, Job] = {}
         self.latest_job: dict[tuple[str, str, str], Job] = {}
         self.busy: dict[tuple[str, str, str], str] = {}  # pools shown as synchronizing -> job id
@@ -208,6 +224,26 @@ class Emulator:
             nodes.synced, nodes.drifted_at = 0, time.time()
         return cts_trace(project_id, cluster_id, pool_id, self.pools[(project_id, cluster_id)][pool_id])
 
+    def add_job(
+        self,
+        project_id: str,
+        cluster_id: str,
+        pool_id: str,
+        outcome: str,
+        ended_ago: float,
+        seconds: float = 600.0,
+        resource_id: str = "",
+        reason: str = "Node reset failed",
+    ) -> Job:
+        """The pool's latest job, ended (`outcome`) `ended_ago` seconds ago after running `seconds`; a negative
+        `ended_ago` is a job still running that has run `seconds` + `ended_ago` so far."""
+        created = time.time() - ended_ago - seconds
+        job = Job(str(uuid.uuid4()), project_id, cluster_id, pool_id, created, seconds, outcome, resource_id, reason)
+        with self.lock:
+            self.jobs[job.id] = job
+            self.latest_job[(project_id, cluster_id, pool_id)] = job
+        return job
+
     def set_busy(self, project_id: str, cluster_id: str, pool_id: str, job_id: str = "running-job") -> None:
         self.busy[(project_id, cluster_id, pool_id)] = job_id
 
@@ -227,10 +263,13 @@ class Emulator:
             self.latest_job.clear()
             self.nodes.clear()
             self.clusters.clear()
+            self.published.clear()
 
     def cce_requests(self, method: str | None = None) -> list[Recorded]:
         with self.lock:
-            return [r for r in self.requests if not r.is_iam and (method is None or r.method == method)]
+            return [
+                r for r in self.requests if not r.is_iam and not r.is_smn and (method is None or r.method == method)
+            ]
 
     def syncs(self) -> list[Recorded]:
         return [r for r in self.cce_requests("POST") if r.path.endswith("/operation/upgrade")]
@@ -564,6 +603,10 @@ class _Handler(BaseHTTPRequestHandler):
             )
         elif (match := _CLUSTERS.match(path)) and request.method == "GET":
             status, body = self._authorized(request, match.group(1), lambda: (200, self._cluster_list(match.group(1))))
+        elif (match := _PUBLISH.match(path)) and request.method == "POST":
+            status, body = self._authorized(
+                request, match.group(1), lambda: self._publish(request, unquote(match.group(2)))
+            )
         elif (match := _JOB.match(path)) and request.method == "GET":
             status, body = self._authorized(request, match.group(1), lambda: self._job(match.group(2)))
         if send:
@@ -597,6 +640,18 @@ class _Handler(BaseHTTPRequestHandler):
             "items": [self.emulator.pool_view(project_id, cluster_id, p, advance) for p in shown],
         }
 
+    def _publish(self, request: Recorded, topic: str) -> tuple[int, Any]:
+        """SMN PublishMessage: a subject of at most 512 bytes and a message; the emulator keeps both."""
+        body = request.json if request.body else None
+        if not isinstance(body, dict) or not isinstance(body.get("message"), str):
+            return 400, {"error_code": "SMN.0001", "error_msg": "message is required"}
+        subject = body.get("subject", "")
+        if not isinstance(subject, str) or len(subject.encode("utf-8")) > 512:
+            return 400, {"error_code": "SMN.0002", "error_msg": "subject is longer than 512 bytes"}
+        with self.emulator.lock:
+            self.emulator.published.append({"topic": topic, "subject": subject, "message": body["message"]})
+        return 200, {"request_id": uuid.uuid4().hex, "message_id": uuid.uuid4().hex}
+
     def _cluster_list(self, project_id: str) -> dict[str, Any]:
         clusters = self.emulator.cluster_ids(project_id)
         items = [{"kind": "Cluster", "metadata": {"uid": uid, "name": name}} for uid, name in clusters.items()]
@@ -606,14 +661,20 @@ class _Handler(BaseHTTPRequestHandler):
         job = self.emulator.jobs.get(job_id)
         if job is None:
             return 404, {"errorCode": "CCE.01404001", "errorMessage": "Job not found"}
-        phase = job.phase(time.time())
+        now = time.time()
+        phase = job.phase(now)
         status: dict[str, Any] = {"phase": phase}
         if phase == "Failed":
-            status["reason"] = "Node reset failed"
+            status["reason"] = job.reason
+        created, updated = go_time(job.created), go_time(job.updated(now))
         return 200, {
             "kind": "Job",
-            "metadata": {"uid": job.id},
-            "spec": {"type": "SyncNodePool", "clusterUID": job.cluster_id, "resourceID": job.nodepool_id},
+            "metadata": {"uid": job.id, "creationTimestamp": created, "updateTimestamp": updated},
+            "spec": {
+                "type": "SyncNodePool",
+                "clusterUID": job.cluster_id,
+                "resourceID": job.resource_id or job.nodepool_id,
+            },
             "status": status,
         }
 
