@@ -158,6 +158,8 @@ def _act(
                 entry["next_window"] = upcoming.isoformat(timespec="seconds").replace("+00:00", "Z")
             continue
         job = _job(gentle, pool.jobid)
+        if job is not None and job.phase == "Failed" and job.updated is None:
+            entry["note"] = "no backoff information: the failed job's time cannot be read"  # logged with the action
         if not plan.force and _backing_off(job, pool, gentle):
             assert job is not None and job.updated is not None
             until = job.updated + gentle.failed_backoff_seconds

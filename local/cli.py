@@ -116,6 +116,8 @@ def _apply_environment(template: dict[str, Any], values: Mapping[str, str]) -> N
 def _short_path(path: str) -> str:
     """`/api/v3/projects/P/clusters/C/nodepools/N` as `.../nodepools/N`: the project and cluster are the demo's."""
     parts = path.split("/")
+    if path.startswith("/v2/"):  # SMN: the topic URN is printed with the message
+        return ".../topics/{topic}/publish"
     if path.startswith("/api/v3/projects/"):
         return ".../" + "/".join(parts[7 if len(parts) > 7 and parts[5] == "clusters" else 5 :])
     return path
@@ -146,7 +148,7 @@ def emulated_cloud(environment: dict[str, str]) -> Iterator[Emulator]:
     _say("starting the local CCE + IAM emulator on loopback")
     emulator = Emulator().start()
     _say(f"emulator listening on {emulator.url}")
-    environment.update(CCE_ENDPOINT=emulator.url, IAM_ENDPOINT=emulator.url)
+    environment.update(CCE_ENDPOINT=emulator.url, IAM_ENDPOINT=emulator.url, SMN_ENDPOINT=emulator.url)
     environment.setdefault("HUAWEICLOUD_SDK_PROJECT_ID", DEMO_PROJECT)
     if not any(environment.get(name) for name in CREDENTIAL_VARIABLES):
         environment.update(
@@ -253,7 +255,10 @@ def _short_answer(answer: Any) -> list[str]:
         return [f"HTTP {answer['statusCode']} {_one_line(body, 140)}"]
     if isinstance(answer, dict) and answer.get("status") == "reconciled":
         totals = answer["totals"]
-        lines = [f"reconciled: {totals['started']} started, {totals['deferred']} deferred, {totals['failed']} failed"]
+        lines = [
+            f"reconciled: {totals['started']} started, {totals['deferred']} deferred, "
+            f"{totals['backing_off']} backing off, {totals['failed']} failed"
+        ]
         for cluster in answer["clusters"]:
             for pool in cluster.get("pools", []):
                 action = pool.get("action", "")
@@ -273,9 +278,11 @@ def _demo_cluster(emulator: Emulator, project: str, cluster: str, nodepool: str)
     emulator.add_pool(project, cluster, "np-batch-0001", "batch", nodes=2, synced=0)  # drifted
     emulator.add_pool(project, cluster, "np-api-0001", "api", nodes=2, synced=2)  # in sync
     emulator.add_pool(project, cluster, "np-jobs-0001", "jobs", nodes=4, synced=2)  # syncing (below)
-    emulator.set_busy(project, cluster, "np-jobs-0001", "job-jobs-0001")
+    emulator.add_job(project, cluster, "np-jobs-0001", "Success", ended_ago=-600, seconds=1200)  # 10 min in
     emulator.add_pool(project, cluster, nodepool, "workers")  # no counts reported: unknown
     emulator.add_pool(project, cluster, "DefaultPool", "DefaultPool", nodes=1, synced=1)
+    emulator.add_pool(project, cluster, "np-analytics-0001", "analytics", nodes=2, synced=0)  # drifted, and:
+    emulator.add_job(project, cluster, "np-analytics-0001", "Failed", ended_ago=300, reason="drain timed out")
 
 
 def command_run(args: argparse.Namespace) -> int:
@@ -285,6 +292,8 @@ def command_run(args: argparse.Namespace) -> int:
     environment = _base_environment(template)
     environment.setdefault("JOB_POLL_INTERVAL_SECONDS", "0.25")
     environment["SYNC_RECONCILE"] = json.dumps({"max_syncing_per_cluster": 2})
+    project = environment.setdefault("HUAWEICLOUD_SDK_PROJECT_ID", DEMO_PROJECT)
+    environment["SMN_TOPIC_URN"] = f"urn:smn:{environment['HUAWEICLOUD_SDK_REGION']}:{project}:nodepool-sync-alerts"
     cluster, nodepool = environment["CCE_CLUSTER_ID"], environment["CCE_NODEPOOL_ID"]
     rows: list[tuple[str, str, str, str]] = []
     with emulated_cloud(environment) as emulator:
@@ -292,7 +301,6 @@ def command_run(args: argparse.Namespace) -> int:
         print(f"--- 0 a new instance: the initializer ({initializer}) reads the settings and fetches the token")
         _apply_environment(template, environment)
         _show_requests(emulator, 0, verbose)
-        project = environment["HUAWEICLOUD_SDK_PROJECT_ID"]
         _demo_cluster(emulator, project, cluster, nodepool)
         doc = templates.document(cluster, nodepool, {"maxUnavailable": 2, "nodeIDs": ["node-0001", "node-0002"]})
         fleet = {"cluster_id": cluster, "nodepools": {"names": ["web", "batch"]}, "spec": {"maxUnavailable": 1}}
@@ -300,7 +308,7 @@ def command_run(args: argparse.Namespace) -> int:
         steps: list[tuple[str, str, Any]] = [
             (
                 "timer",
-                "a reconcile pass (SYNC_RECONCILE, 2 syncs at most per cluster; jobs is already syncing)",
+                "a reconcile pass (2 syncs at most per cluster; jobs is already syncing, analytics failed 5 min ago)",
                 templates.timer_event(template),
             ),
             (
@@ -329,6 +337,7 @@ def command_run(args: argparse.Namespace) -> int:
                 templates.eventgrid_event(template, {**waited, "wait": True}),
             ),
         ]
+        shown: list[dict[str, str]] = []
         for number, (trigger, title, step) in enumerate(steps, 1):
             print(f"\n--- {number} {title}")
             event = step() if callable(step) else step  # a change happens when its step comes
@@ -341,6 +350,11 @@ def command_run(args: argparse.Namespace) -> int:
             _show_requests(emulator, seen, verbose)
             for line in _short_answer(answer):
                 print(f"    {line}")
+            for published in emulator.published[len(shown) :]:
+                print(f"    SMN message: {published['subject']}")
+                for text in published["message"].strip().splitlines()[2:]:
+                    print(f"      {text}")
+            shown = list(emulator.published)
             status = answer.get("status") if isinstance(answer, dict) else None
             outcome = status or f"HTTP {answer.get('statusCode')}" if isinstance(answer, dict) else "?"
             rows.append((str(number), trigger, f"{outcome}{'' if ok else ' (FAILED)'}", f"{elapsed:.0f} ms"))

@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
 SCHEMA = ROOT / "schemas" / "template.schema.json"
 RESOURCE = "nodepool_sync"
+SMN_RESOURCE = "alerts"
 EG_RESOURCE = "sync_requests"
 # The Terraform variable behind each encrypted variable of the function.
 SECRET_VARIABLES = {
@@ -47,6 +48,7 @@ CCE_ACTIONS = (
     "cce:job:get",  # GET .../jobs/{id}: following the job
     "cce:cluster:list",  # GET .../clusters: a reconcile pass over clusters "all"
 )
+SMN_ACTIONS = ("smn:topic:publish",)  # POST .../notifications/topics/{urn}/publish: only with notifications
 # Cloud-service agencies trust the domain op_svc_<service>; FunctionGraph's is op_svc_cff (IAM "Delegating
 # Another Service for Resource Management",
 # https://support.huaweicloud.com/intl/en-us/usermanual-iam/iam_06_0004.html; the provider reads
@@ -158,7 +160,7 @@ def _stable_id(*parts: str) -> str:
 
 
 class Var(NamedTuple):
-    """A reference to a Terraform variable, rendered as `var.NAME`."""
+    """A reference to a Terraform variable (`var.NAME`), or to a resource's attribute when the name has dots."""
 
     name: str
 
@@ -168,10 +170,15 @@ def _hcl_string(value: str) -> str:
     return json.dumps(value).replace("${", "$${").replace("%{", "%%{")
 
 
+def _reference(value: Var) -> str:
+    """`var.NAME`, or a resource attribute (a name with dots) as it is."""
+    return value.name if "." in value.name else f"var.{value.name}"
+
+
 def _jsonencode(values: dict[str, str | Var]) -> str:
     """`${jsonencode({...})}`: the JSON text FunctionGraph wants for user_data, with variables filled by Terraform."""
     entries = ", ".join(
-        f"{_hcl_string(k)} = {f'var.{v.name}' if isinstance(v, Var) else _hcl_string(v)}" for k, v in values.items()
+        f"{_hcl_string(k)} = {_reference(v) if isinstance(v, Var) else _hcl_string(v)}" for k, v in values.items()
     )
     return f"${{jsonencode({{{entries}}})}}"
 
@@ -190,6 +197,9 @@ def _function_variables(function: dict[str, Any]) -> tuple[dict[str, str | Var],
         "HUAWEICLOUD_SDK_REGION": Var("region"),
         "HUAWEICLOUD_AUTH_MODE": mode,
     }
+    notifications = function.get("notifications")
+    if notifications is not None:
+        plain["SMN_TOPIC_URN"] = notifications.get("topic_urn", Var(f"huaweicloud_smn_topic.{SMN_RESOURCE}.topic_urn"))
     secret: dict[str, str | Var] = {}
     if mode == "password":
         plain["HUAWEICLOUD_IAM_USERNAME"] = credentials["iam_username"]
@@ -210,7 +220,8 @@ def _agency_resources(function: dict[str, Any]) -> tuple[str | None, dict[str, A
         return None, {}
     if not credentials.get("create_agency", False):
         return credentials["agency"], {}
-    policy = {"Version": "1.1", "Statement": [{"Effect": "Allow", "Action": list(CCE_ACTIONS)}]}
+    actions = [*CCE_ACTIONS, *(SMN_ACTIONS if "notifications" in function else ())]
+    policy = {"Version": "1.1", "Statement": [{"Effect": "Allow", "Action": actions}]}
     role = {
         "name": credentials["policy"],
         "description": f"What {function['name']} calls on CCE, and nothing else",
@@ -399,8 +410,15 @@ def render_terraform(template: dict[str, Any], zip_path: str = "../dist/nodepool
     timer_data["user_event"] = timer.get("user_event", "")
     change_resources, data = _change_resources(triggers.get("changes", {}), urn, triggers["eventgrid"]["target_agency"])
     sync_requests = _eventgrid_resources(triggers["eventgrid"], urn)
+    notifications = function.get("notifications", {})
+    smn = (
+        {"huaweicloud_smn_topic": {SMN_RESOURCE: {"name": notifications["topic"], "display_name": "nodepool-sync"}}}
+        if notifications.get("create")
+        else {}
+    )
     resources: dict[str, Any] = {
         **iam_resources,
+        **smn,
         "huaweicloud_fgs_function": {RESOURCE: fgs},
         "huaweicloud_fgs_function_trigger": {
             "timer": {"function_urn": urn, "type": "TIMER", "status": "ACTIVE", "event_data": json.dumps(timer_data)},

@@ -97,7 +97,7 @@ def test_cce_timestamps_in_either_format_or_none(text: Any, expected: str | None
         assert parsed == datetime.fromisoformat(expected).timestamp()
 
 
-def test_an_unreadable_job_time_means_no_backoff_not_a_crash(invoke: Invoke, drifted: Emulator) -> None:
+def test_an_unreadable_job_time_means_no_backoff_not_a_crash(invoke: Invoke, drifted: Emulator, logs: Any) -> None:
     drifted.add_job(PROJECT, CLUSTER, "np-a", "Failed", ended_ago=60)
     drifted.inject(
         path_contains="/jobs/",
@@ -105,6 +105,8 @@ def test_an_unreadable_job_time_means_no_backoff_not_a_crash(invoke: Invoke, dri
         body={"status": {"phase": "Failed"}, "metadata": {"updateTimestamp": "soon"}},
     )
     assert _pool(invoke(_pass()), "a")["action"] == "started"
+    [action] = [r for r in logs.records() if r["message"] == "reconcile-action"]
+    assert action["note"].startswith("no backoff information")
 
 
 # --- stuck -------------------------------------------------------------------------------------------------

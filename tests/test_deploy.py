@@ -59,6 +59,7 @@ VALUES = {
     "huaweicloud_sdk_ak": ACCESS_KEY,
     "huaweicloud_sdk_sk": SECRET_KEY,
     "node_login_password": NODE_PASSWORD,
+    "huaweicloud_smn_topic.alerts.topic_urn": f"urn:smn:ap-southeast-1:{PROJECT}:nodepool-sync-alerts",
 }
 
 
@@ -72,13 +73,14 @@ def _template(credentials: str = "agency", gateway: str = "dedicated") -> dict[s
 
 
 def _variables(config: dict[str, Any]) -> dict[str, str]:
-    """What `terraform apply -var ...` would fill: the declared defaults, then the values a user gives."""
+    """What `terraform apply -var ...` would fill: the declared defaults, the values a user gives, and the
+    attributes of created resources (known after apply)."""
     defaults = {name: v["default"] for name, v in config["variable"].items() if "default" in v}
-    return {**defaults, **{k: v for k, v in VALUES.items() if k in config["variable"]}}
+    return {**defaults, **{k: v for k, v in VALUES.items() if k in config["variable"] or "." in k}}
 
 
 _LITERAL = r'"(?:[^"\\]|\\.)*"'
-_ENTRY = re.compile(rf"\s*({_LITERAL})\s*=\s*(var\.\w+|{_LITERAL})\s*(,|$)")
+_ENTRY = re.compile(rf"\s*({_LITERAL})\s*=\s*(\w+(?:\.\w+)+|{_LITERAL})\s*(,|$)")
 
 
 def evaluate(value: str, variables: dict[str, str]) -> str:
@@ -92,7 +94,8 @@ def evaluate(value: str, variables: dict[str, str]) -> str:
         assert entry is not None, f"not a rendering form this evaluator knows: {body[position:][:60]!r}"
         key, expression = json.loads(entry[1]), entry[2]
         literal = expression.startswith('"')
-        result[key] = json.loads(expression.replace("$${", "${")) if literal else variables[expression[4:]]
+        name = expression.removeprefix("var.")  # a variable, or a resource attribute known after apply
+        result[key] = json.loads(expression.replace("$${", "${")) if literal else variables[name]
         position = entry.end()
     return json.dumps(result)
 
@@ -227,6 +230,22 @@ def test_eventgrid_gets_its_custom_source_and_invokes_through_its_own_agency() -
     )
 
 
+def test_without_notifications_the_policy_has_no_smn_action_and_there_is_no_topic() -> None:
+    template = _template("agency")
+    del template["function"]["notifications"]
+    resources = templates.render_terraform(template)["resource"]
+    assert "smn:topic:publish" not in resources["huaweicloud_identity_role"]["nodepool_sync"]["policy"]
+    assert "huaweicloud_smn_topic" not in resources
+
+
+def test_the_created_topic_reaches_the_function_as_smn_topic_urn() -> None:
+    config = templates.render_terraform(_template("agency"))
+    assert config["resource"]["huaweicloud_smn_topic"]["alerts"]["name"] == "nodepool-sync-alerts"
+    function = config["resource"]["huaweicloud_fgs_function"]["nodepool_sync"]
+    user_data = json.loads(evaluate(function["user_data"], _variables(config)))
+    assert user_data["SMN_TOPIC_URN"].startswith("urn:smn:")
+
+
 def test_the_created_agency_trusts_functiongraph_with_exactly_the_actions_the_function_calls() -> None:
     resources = templates.render_terraform(_template("agency"))["resource"]
     role = resources["huaweicloud_identity_role"]["nodepool_sync"]
@@ -241,6 +260,7 @@ def test_the_created_agency_trusts_functiongraph_with_exactly_the_actions_the_fu
                     "cce:nodepool:list",
                     "cce:job:get",
                     "cce:cluster:list",
+                    "smn:topic:publish",  # the template turns notifications on
                 ],
             }
         ],
@@ -367,7 +387,14 @@ def deployed(
         return config, FakeContext(user_data={**plain, **encrypted}, **context_values)
 
     yield deploy
-    for name in ("HUAWEICLOUD_SDK_REGION", "HUAWEICLOUD_AUTH_MODE", "LOG_LEVEL", "CCE_SYNC_SPEC", "SYNC_RECONCILE"):
+    for name in (
+        "HUAWEICLOUD_SDK_REGION",
+        "HUAWEICLOUD_AUTH_MODE",
+        "LOG_LEVEL",
+        "CCE_SYNC_SPEC",
+        "SYNC_RECONCILE",
+        "SMN_TOPIC_URN",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 

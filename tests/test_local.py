@@ -114,7 +114,8 @@ def test_make_run_drives_a_reconcile_pass_a_change_event_the_triggers_a_fleet_an
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert "6/6 steps succeeded; IAM token requests: 1" in lines and len(lines) < 100
-    assert "reconciled: 1 started, 1 deferred, 0 failed" in result.stdout
+    assert "reconciled: 1 started, 1 deferred, 1 backing off, 0 failed" in result.stdout
+    assert "    SMN message: nodepool-sync needs attention: 1 sync job failed" in result.stdout
     for pool_class in ("drifted", "in_sync", "unknown", "syncing"):
         assert f" {pool_class} " in result.stdout
     assert "    IAM POST /v3/auth/tokens?nocatalog=true -> 201" in lines

@@ -21,6 +21,7 @@ RESOURCES = (
     "eg_event_subscription",
     "identity_agency",
     "identity_role",
+    "smn_topic",
 )
 DATA_SOURCES = ("eg_event_channels",)
 FLAGS = ("required", "optional", "computed", "deprecated")
