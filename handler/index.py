@@ -90,18 +90,6 @@ def reset() -> None:
         _process = None
 
 
-def _defaults(settings: Settings, context: RuntimeContext) -> validation.Defaults:
-    return validation.Defaults(
-        project_id=settings.project_id or context.project_id or settings.runtime_project_id,
-        cluster_id=settings.cluster_id,
-        nodepool_id=settings.nodepool_id,
-        spec=settings.sync_spec,
-        node_login_password=settings.node_login_password.reveal() if settings.node_login_password else "",
-        dry_run=settings.dry_run,
-        wait=settings.wait,
-    )
-
-
 class _Invocation:
     """One invocation's working set: the process, the context, the deadline, the defaults, and the credentials
     it resolved (one per project), whose secrets its outcome is scrubbed of."""
@@ -111,7 +99,7 @@ class _Invocation:
     def __init__(self, process: _Process, context: RuntimeContext) -> None:
         self.process, self.context = process, context
         self.deadline = context.deadline(process.settings.answer_reserve_ms)
-        self.defaults = _defaults(process.settings, context)
+        self.defaults = process.settings.defaults(context.project_id)
         self._credentials: dict[str, Credential] = {}
 
     def credential(self, project_id: str) -> Credential:
@@ -472,7 +460,7 @@ def initializer(context: Any = None) -> None:
     view = RuntimeContext(context)
     process = _current(view)
     validation.warm()
-    project_id = _defaults(process.settings, view).project_id
+    project_id = process.settings.defaults(view.project_id).project_id
     if not project_id:
         return
     try:

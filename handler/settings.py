@@ -11,7 +11,7 @@ from . import strictjson
 from .errors import ConfigurationError
 from .logs import LEVELS
 from .transport import header_safe
-from .validation import ID_PATTERN
+from .validation import ID_PATTERN, Defaults
 
 if TYPE_CHECKING:
     from .windows import Windows
@@ -244,6 +244,19 @@ class Settings(NamedTuple):
             smn_topic_urn=env.smn_topic("SMN_TOPIC_URN"),
             smn_endpoint=env.endpoint("SMN_ENDPOINT", f"https://smn.{region}.{domain}" if region else ""),
             reconcile_interval_seconds=env.number("SYNC_RECONCILE_INTERVAL_SECONDS", 600.0, 60, 86400),
+        )
+
+    def defaults(self, context_project_id: str = "") -> Defaults:
+        """What the settings supply when a document is silent; the project: the setting, the context's, or
+        RUNTIME_PROJECT_ID."""
+        return Defaults(
+            project_id=self.project_id or context_project_id or self.runtime_project_id,
+            cluster_id=self.cluster_id,
+            nodepool_id=self.nodepool_id,
+            spec=self.sync_spec,
+            node_login_password=self.node_login_password.reveal() if self.node_login_password else "",
+            dry_run=self.dry_run,
+            wait=self.wait,
         )
 
     def secrets(self) -> tuple[str, ...]:

@@ -33,18 +33,6 @@ class Verdict(NamedTuple):
     defaults: tuple[str, ...] = ()
 
 
-def _defaults(settings: Settings) -> validation.Defaults:
-    return validation.Defaults(
-        project_id=settings.project_id or settings.runtime_project_id,
-        cluster_id=settings.cluster_id,
-        nodepool_id=settings.nodepool_id,
-        spec=settings.sync_spec,
-        node_login_password=settings.node_login_password.reveal() if settings.node_login_password else "",
-        dry_run=settings.dry_run,
-        wait=settings.wait,
-    )
-
-
 def _applied(
     document: Mapping[str, Any], overrides: Mapping[str, str], defaults: validation.Defaults
 ) -> tuple[str, ...]:
@@ -61,7 +49,7 @@ def _allowed(settings: Settings, defaults: validation.Defaults, target: validati
 
 
 def _one(settings: Settings, unwrapped: triggers.Unwrapped) -> Verdict:
-    defaults = _defaults(settings)
+    defaults = settings.defaults()
     document, overrides = unwrapped.document, unwrapped.overrides
     if unwrapped.change is not None:
         reason = unwrapped.change.reason
