@@ -34,9 +34,10 @@ from .validation import ID_PATTERN, Target
 if TYPE_CHECKING:  # the retry policy is imported on the first failure: the valid path never needs it
     from .retry import Decision, RetryPolicy
 
-__all__ = ["Accepted", "CCEClient", "Job", "PoolClass", "PoolState", "parse_time", "pool_state"]
+__all__ = ["DEFAULT_POOL", "Accepted", "CCEClient", "Job", "PoolClass", "PoolState", "parse_time", "pool_state"]
 
 SYNC_CONDITION = "ConfigurationSynchronizing"
+DEFAULT_POOL = "DefaultPool"  # the pool CCE makes with a cluster; ListNodePools hides it unless asked
 _TOKEN_KINDS = frozenset({"token", "password", "agency-token"})  # credentials that send X-Auth-Token
 _POLL_RESERVE_SECONDS = 0.25  # one job read on loopback or in-region takes far less
 _MAX_MESSAGE = 500  # characters of CCE's error message kept, after secrets are masked

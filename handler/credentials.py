@@ -170,8 +170,8 @@ class TokenCache:
         token = self._fresh(key, margin)
         if token is not None:
             return token
-        wait = deadline.remaining()
-        if not self._fetching.acquire(timeout=-1 if wait == float("inf") else wait):
+        limit = deadline.limit()
+        if not self._fetching.acquire(timeout=-1 if limit is None else limit):
             raise UpstreamTimeout("waited for another invocation's IAM token request until no time was left")
         try:
             token = self._fresh(key, margin)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import __version__, answers, logs, passwords, triggers, validation
 from .answers import Outcome, Synced
-from .cce import CCEClient, PoolClass, PoolState
+from .cce import DEFAULT_POOL, CCEClient, PoolClass, PoolState
 from .credentials import Credential, IamPasswordToken, TokenCache, resolve
 from .errors import (
     ConfigurationError,
@@ -27,7 +27,7 @@ from .errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from .runtime import RuntimeContext
+from .runtime import RuntimeContext, utc_text
 from .settings import Environment, Settings
 from .transport import Transport, new_session
 from .triggers import Trigger, Unwrapped
@@ -39,7 +39,6 @@ if TYPE_CHECKING:  # change events, fleets and reconcile passes import their mod
 
 __all__ = ["handler", "initializer", "reset"]
 
-DEFAULT_POOL = "DefaultPool"
 _Result = tuple[Synced | SyncError, Target | None]  # a sync's result and, once known, its target
 
 
@@ -132,10 +131,9 @@ def _sync_target(invocation: _Invocation, sync: validation.ValidSync) -> Synced:
         return Synced(answers.dry_run(target, client.preview(target, sync.body, credential)))
     windows = invocation.process.settings.windows
     if windows is not None and not sync.force:
-        now = datetime.now(timezone.utc)
-        if not windows.open_at(now):
-            upcoming = windows.next_start(now)
-            raise OutsideWindow(upcoming.isoformat(timespec="seconds").replace("+00:00", "Z") if upcoming else "never")
+        closed_until = windows.closed_until(datetime.now(timezone.utc))
+        if closed_until is not None:
+            raise OutsideWindow(utc_text(closed_until.timestamp()))
     before: PoolState | None = None
     if invocation.process.settings.skip_if_busy:
         # One read serves the busy guard, the in-sync short cut and, after an ambiguous failure, the proof.
@@ -260,12 +258,16 @@ def _reconcile(invocation: _Invocation, plan: "Reconcile") -> Synced:
 
     started = time.perf_counter()
     reads = reconcile.read_clusters(cluster_ids, read, lambda c: not allowlist.reaches(own, project, c))
+    now = time.time()
+    closed_until = (
+        settings.windows.closed_until(datetime.fromtimestamp(now, timezone.utc)) if settings.windows else None
+    )
     gentle = reconcile.Gentleness(
-        time.time(),
+        now,
         lambda jobid: client.read_job(project, jobid, credential, deadline),
         settings.failed_backoff_seconds,
         settings.stuck_after_seconds,
-        settings.windows,
+        closed_until.timestamp() if closed_until is not None else None,
         settings.reconcile_interval_seconds,
     )
     result = reconcile.run_pass(plan, reads, start, deadline, settings.target_min_seconds, gentle)

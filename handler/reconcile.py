@@ -9,20 +9,17 @@ deferred to the next pass. A pool is never read again before its start: the list
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
 from enum import Enum
 from typing import Any, NamedTuple
 
 from .answers import Status, error_body
-from .cce import Job, PoolClass, PoolState
+from .cce import DEFAULT_POOL, Job, PoolClass, PoolState
 from .errors import SyncError, TargetNotAllowed
 from .plans import Reconcile, Selection
-from .runtime import Deadline
-from .windows import Windows
+from .runtime import Deadline, utc_text
 
 __all__ = ["Action", "ClusterRead", "Gentleness", "PassResult", "read_clusters", "run_pass"]
 
-DEFAULT_POOL = "DefaultPool"
 MAX_READERS = 4  # list calls in flight at once: a few, so 200 clusters take seconds without a burst on CCE
 
 
@@ -95,12 +92,8 @@ class Gentleness(NamedTuple):
     read_job: Callable[[str], Job]
     failed_backoff_seconds: float = 6 * 3600.0
     stuck_after_seconds: float = 2 * 3600.0
-    windows: Windows | None = None
+    closed_until: float | None = None  # SYNC_WINDOWS judged once for the pass: None while a window is open
     interval_seconds: float = 600.0
-
-
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _job(gentle: Gentleness, jobid: str) -> Job | None:
@@ -127,7 +120,6 @@ def _act(
     Job reads stay bounded: one per pool already syncing (is it stuck?) and one per pool about to start (did
     its last sync just fail?)."""
     syncing = sum(p.syncing for p in read.pools)
-    window_open = gentle.windows is None or gentle.windows.open_at(datetime.fromtimestamp(gentle.now, timezone.utc))
     entries = []
     for pool in _chosen(plan, read.pools):
         kind = pool.kind
@@ -138,7 +130,7 @@ def _act(
             entry["jobid"] = pool.jobid
             job = _job(gentle, pool.jobid)
             if job is not None and job.created is not None and gentle.now - job.created > gentle.stuck_after_seconds:
-                entry.update({"class": PoolClass.STUCK.value, "since": _iso(job.created)})
+                entry.update({"class": PoolClass.STUCK.value, "since": utc_text(job.created)})
                 if gentle.now - job.created - gentle.stuck_after_seconds <= gentle.interval_seconds:
                     notable.append({**_about(read, pool), "what": "sync stuck", "jobid": pool.jobid})
         entries.append(entry)
@@ -150,12 +142,9 @@ def _act(
         if deadline.remaining() < min_seconds:
             entry.update(action=Action.DEFERRED.value, reason="no time left in this pass")
             continue
-        if not window_open and not plan.force:
-            assert gentle.windows is not None
-            upcoming = gentle.windows.next_start(datetime.fromtimestamp(gentle.now, timezone.utc))
-            entry.update(action=Action.DEFERRED.value, reason="outside_window")
-            if upcoming is not None:
-                entry["next_window"] = upcoming.isoformat(timespec="seconds").replace("+00:00", "Z")
+        if gentle.closed_until is not None and not plan.force:
+            next_window = utc_text(gentle.closed_until)
+            entry.update(action=Action.DEFERRED.value, reason="outside_window", next_window=next_window)
             continue
         job = _job(gentle, pool.jobid)
         if job is not None and job.phase == "Failed" and job.updated is None:
@@ -163,7 +152,7 @@ def _act(
         if not plan.force and _backing_off(job, pool, gentle):
             assert job is not None and job.updated is not None
             until = job.updated + gentle.failed_backoff_seconds
-            entry.update(action=Action.BACKING_OFF.value, jobid=job.id, reason=job.reason, until=_iso(until))
+            entry.update(action=Action.BACKING_OFF.value, jobid=job.id, reason=job.reason, until=utc_text(until))
             if gentle.now - job.updated <= gentle.interval_seconds:
                 notable.append({**_about(read, pool), "what": "sync job failed", "jobid": job.id, "reason": job.reason})
             continue

@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 from .strictjson import label
 
-__all__ = ["Deadline", "RuntimeContext"]
+__all__ = ["Deadline", "RuntimeContext", "utc_text"]
 
 
 MAX_REMAINING_MS = 900_000.0  # FunctionGraph's longest timeout: a context claiming more is not believed
@@ -76,6 +76,13 @@ class RuntimeContext:
         return Deadline(time.monotonic() + max(0.0, remaining - reserve_ms) / 1000.0)
 
 
+def utc_text(epoch: float) -> str:
+    """A moment as answers give it: ISO 8601 in UTC to the second, `Z`-suffixed."""
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 class Deadline(NamedTuple):
     """A monotonic point in time (or None for no limit) that every wait and timeout must fit in."""
 
@@ -85,8 +92,6 @@ class Deadline(NamedTuple):
         """Seconds left; infinity when there is no deadline."""
         return float("inf") if self.at is None else max(0.0, self.at - time.monotonic())
 
-    def cap(self, seconds: float) -> float:
-        return min(seconds, self.remaining())
-
-    def expired(self) -> bool:
-        return self.remaining() <= 0.0
+    def limit(self) -> float | None:
+        """Seconds a wait may last: None when there is no deadline (waits of threading's kind take None)."""
+        return None if self.at is None else self.remaining()

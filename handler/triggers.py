@@ -288,8 +288,7 @@ class RecentEvents(Generic[T]):
                 if running is None:
                     running = self._running[event_id] = threading.Event()
                     break
-            left = deadline.remaining()
-            if not running.wait(None if left == float("inf") else left):
+            if not running.wait(deadline.limit()):
                 raise UpstreamTimeout("an earlier delivery of this event was still running when time ran out")
         try:
             result = run()

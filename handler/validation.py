@@ -28,7 +28,6 @@ __all__ = [
     "Defaults",
     "Target",
     "ValidSync",
-    "check_document",
     "found_errors",
     "is_fleet",
     "is_reconcile",
@@ -300,15 +299,6 @@ def _normalized(document: dict[str, Any], node_login_password: str, errors: list
     nodepool_id = document.get("nodepool_id")
     nodepool_id = nodepool_id if isinstance(nodepool_id, str) else ""
     return {**document, "spec": normalized_spec(document["spec"], nodepool_id, node_login_password, errors)}
-
-
-def check_document(document: Any) -> list[FieldError]:
-    """Every error of a document as it stands (no defaults): for tools that validate files."""
-    if not isinstance(document, dict):
-        return validate_document(document)
-    errors: list[FieldError] = []
-    normalized = _normalized(document, "", errors)
-    return errors + validate_document(normalized)
 
 
 def prepare(document: Mapping[str, Any], overrides: Mapping[str, str], defaults: Defaults) -> ValidSync:

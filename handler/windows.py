@@ -45,6 +45,10 @@ class Windows(NamedTuple):
                 return True
         return False
 
+    def closed_until(self, now: datetime) -> datetime | None:
+        """None while a window is open (or there are none); otherwise when the next one opens."""
+        return None if self.open_at(now) else self.next_start(now)
+
     def next_start(self, now: datetime) -> datetime | None:
         """When the next window opens (UTC), within the coming week; None without windows."""
         starts = []
