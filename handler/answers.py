@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from enum import Enum
 from typing import Any, NamedTuple
 
-from .cce import Accepted
+from .decide import Action
 from .errors import (
     CCECredentialsRejected,
     DocumentInvalid,
@@ -16,32 +16,39 @@ from .errors import (
     OutsideWindow,
     SyncError,
     SyncInProgress,
+    TargetNotAllowed,
     UpstreamError,
 )
 from .logs import scrub
+from .model import Accepted, JobPhase, PoolClass, Target
+from .results import (
+    FleetReport,
+    Followed,
+    Ignored,
+    InSync,
+    PassReport,
+    PoolReport,
+    PoolStatus,
+    Preview,
+    Result,
+    Sent,
+    TargetReport,
+)
+from .runtime import utc_text
 from .triggers import Trigger
-from .validation import Target
 
 __all__ = [
     "Outcome",
+    "Rendered",
     "Status",
-    "Synced",
-    "accepted",
     "apig_response",
     "conclude",
     "deliver",
     "deliver_batch",
-    "dry_run",
     "error_body",
-    "fleet",
-    "followed",
-    "ignored",
-    "in_sync",
     "log_fields",
-    "no_such_pool",
+    "render",
     "status_of",
-    "sync_status",
-    "target_result",
 ]
 
 CONFIRMED = "accepted (confirmed after an ambiguous failure)"
@@ -73,18 +80,19 @@ class Status(str, Enum):
 _ACCEPTED = frozenset({Status.ACCEPTED, Status.SUCCEEDED, Status.RUNNING, Status.DRY_RUN, Status.IN_SYNC})
 
 
-class Synced(NamedTuple):
-    """What a sync (or a fleet) produced before it is an outcome: the answer document and its HTTP status."""
+class Rendered(NamedTuple):
+    """A result as answered: the document, its HTTP status, and the log lines it adds (a pass's actions)."""
 
     document: dict[str, Any]
     http_status: int = 200
+    log_lines: tuple[dict[str, Any], ...] = ()
 
 
 def _target(target: Target) -> dict[str, str]:
     return {"project_id": target.project_id, "cluster_id": target.cluster_id, "nodepool_id": target.nodepool_id}
 
 
-def accepted(target: Target, result: Accepted) -> dict[str, Any]:
+def _accepted(target: Target, result: Accepted) -> dict[str, Any]:
     """The success document: CCE's job id, the target and CCE's request id."""
     document: dict[str, Any] = {"status": Status.ACCEPTED.value, "jobid": result.jobid or None, **_target(target)}
     document["request_id"] = result.request_id
@@ -93,40 +101,34 @@ def accepted(target: Target, result: Accepted) -> dict[str, Any]:
     return document
 
 
-def followed(target: Target, result: Accepted, phase: str, reason: str) -> dict[str, Any]:
-    """The success document after following the job: succeeded, or still running when time ran out."""
-    document = accepted(target, result)
-    document["status"] = (Status.SUCCEEDED if phase == "Success" else Status.RUNNING).value
-    document["job"] = {"id": result.jobid or None, "phase": phase, **({"reason": reason} if reason else {})}
-    return document
+def _followed(result: Followed) -> Rendered:
+    """After following the job: succeeded (200), or still running when time ran out (202)."""
+    document = _accepted(result.target, result.accepted)
+    succeeded = result.phase is JobPhase.SUCCESS
+    document["status"] = (Status.SUCCEEDED if succeeded else Status.RUNNING).value
+    job = {"id": result.accepted.jobid or None, "phase": result.phase.value}
+    document["job"] = {**job, **({"reason": result.reason} if result.reason else {})}
+    return Rendered(document, 200 if succeeded else 202)
 
 
-def in_sync(target: Target, nodes: str | None) -> dict[str, Any]:
-    """Nothing to sync: the pool's nodes all carry its configuration (`synced/current`)."""
-    return {"status": Status.IN_SYNC.value, **_target(target), "nodes": nodes}
-
-
-def sync_status(target: Target, pool: Any, job: Mapping[str, Any] | None) -> dict[str, Any]:
+def _status(result: PoolStatus) -> dict[str, Any]:
     """How a node pool's sync is going: syncing or not, its class and progress, the latest job and its phase."""
+    pool = result.pool
     progress = {"synced": pool.synced, "current": pool.current} if pool.nodes is not None else None
+    job: dict[str, Any] | None = None
+    if result.job is not None:
+        job = {"id": result.job.id, "phase": result.job.phase.value}
+        job.update({"reason": result.job.reason} if result.job.reason else {})
+    elif pool.jobid:
+        job = {"id": pool.jobid, "phase": "", "reason": result.job_error}
     return {
         "status": (Status.SYNCING if pool.syncing else Status.IDLE).value,
-        **_target(target),
+        **_target(result.target),
         "class": pool.kind.value,
         "nodes": pool.nodes,
         "progress": progress,
-        "job": dict(job) if job is not None else None,
+        "job": job,
     }
-
-
-def ignored(reason: str) -> dict[str, Any]:
-    """A change event that asks for nothing: answered and logged, never raised."""
-    return {"status": Status.IGNORED.value, "reason": reason}
-
-
-def dry_run(target: Target, request: Mapping[str, Any]) -> dict[str, Any]:
-    """The dry-run document: the request that would have been sent, secrets masked."""
-    return {"status": Status.DRY_RUN.value, **_target(target), "request": dict(request)}
 
 
 def error_body(error: SyncError) -> dict[str, Any]:
@@ -160,46 +162,134 @@ def _failure(error: SyncError) -> dict[str, Any]:
     return {"status": status_of(error).value, **error_body(error), "http_status": error.status}
 
 
-def target_result(
-    document: Mapping[str, Any], result: Mapping[str, Any] | None, error: SyncError | None
-) -> dict[str, Any]:
+def _single(result: Sent | Followed | Preview | InSync) -> Rendered:
+    if isinstance(result, Sent):
+        return Rendered(_accepted(result.target, result.accepted))
+    if isinstance(result, Followed):
+        return _followed(result)
+    if isinstance(result, Preview):
+        return Rendered({"status": Status.DRY_RUN.value, **_target(result.target), "request": dict(result.request)})
+    return Rendered({"status": Status.IN_SYNC.value, **_target(result.target), "nodes": result.nodes})
+
+
+def _target_result(report: TargetReport) -> dict[str, Any]:
     """One target's line in a fleet answer: its IDs and its outcome."""
-    ids = {key: document.get(key) for key in ("cluster_id", "nodepool_id")}
-    if error is not None:
-        return {**ids, **_failure(error)}
-    body = {k: v for k, v in (result or {}).items() if k not in ("project_id", "cluster_id", "nodepool_id")}
-    return {**ids, **body}
+    if report.outcome is None:
+        return {
+            "cluster_id": report.cluster_id,
+            "nodepool_name": report.name,
+            "status": Status.REJECTED.value,
+            "error_code": "FUNC.NO_POOL",
+            "error_msg": f"the cluster has no node pool named {report.name[:64]!r}",
+        }
+    ids = {"cluster_id": report.cluster_id or None, "nodepool_id": report.nodepool_id or None}
+    if isinstance(report.outcome, SyncError):
+        return {**ids, **_failure(report.outcome)}
+    body = _single(report.outcome).document
+    return {**ids, **{k: v for k, v in body.items() if k not in ("project_id", "cluster_id", "nodepool_id")}}
 
 
-def no_such_pool(cluster_id: str, name: str) -> dict[str, Any]:
-    """A fleet result for a selected name that matches no node pool of the cluster."""
-    return {
-        "cluster_id": cluster_id,
-        "nodepool_name": name,
-        "status": Status.REJECTED.value,
-        "error_code": "FUNC.NO_POOL",
-        "error_msg": f"the cluster has no node pool named {name[:64]!r}",
-    }
-
-
-def fleet(results: list[dict[str, Any]], not_reached: list[dict[str, Any]]) -> dict[str, Any]:
-    """The fleet answer: every target's result, the targets not reached for lack of time, an overall status."""
+def _fleet(report: FleetReport) -> Rendered:
+    """Every target's result, the targets not reached for lack of time, and an overall status."""
+    results = [_target_result(target) for target in report.targets]
+    not_reached = [{"cluster_id": c or None, "nodepool_id": p or None} for c, p in report.not_reached]
     accepted_count = sum(r["status"] in _ACCEPTED for r in results)
     total = len(results) + len(not_reached)
-    overall = (
-        Status.ALL_ACCEPTED
-        if total and accepted_count == total
-        else Status.SOME_ACCEPTED
-        if accepted_count
-        else Status.NONE_ACCEPTED
-    )
-    return {
+    if total and accepted_count == total:
+        overall, http_status = Status.ALL_ACCEPTED, 200
+    elif accepted_count:
+        overall, http_status = Status.SOME_ACCEPTED, 207
+    else:
+        errors = [t.outcome for t in report.targets if isinstance(t.outcome, SyncError)]
+        overall, http_status = Status.NONE_ACCEPTED, errors[0].status if errors else 400
+    document = {
         "status": overall.value,
         "accepted": accepted_count,
         "total": total,
         "results": results,
         "not_reached": not_reached,
     }
+    return Rendered(document, http_status)
+
+
+def _pool_entry(report: PoolReport) -> dict[str, Any]:
+    """One pool of a pass: its class and counts and, for a pool that needs a sync, what was done and why."""
+    pool, decision = report.pool, report.decision
+    entry: dict[str, Any] = {"nodepool_id": pool.pool_id, "name": pool.name, "class": decision.kind.value}
+    if pool.nodes is not None:
+        entry["nodes"] = pool.nodes
+    if decision.kind in (PoolClass.SYNCING, PoolClass.STUCK) and pool.jobid:
+        entry["jobid"] = pool.jobid
+    if decision.since is not None:
+        entry["since"] = utc_text(decision.since)
+    if decision.action is None:
+        return entry
+    entry["action"] = decision.action.value
+    if decision.action is Action.STARTED:
+        entry["jobid"] = report.jobid or None
+    elif decision.action is Action.BACKING_OFF:
+        entry.update(jobid=decision.jobid, reason=decision.reason)
+        entry.update({"until": utc_text(decision.until)} if decision.until is not None else {})
+    elif decision.action is Action.DEFERRED:
+        entry["reason"] = decision.reason
+        entry.update({"next_window": utc_text(decision.next_window)} if decision.next_window is not None else {})
+    if report.error is not None:
+        entry.update(error_code=report.error.code, error_msg=report.error.message)
+    if decision.note:
+        entry["note"] = decision.note
+    return entry
+
+
+def _pass(report: PassReport) -> Rendered:
+    """The pass in one document (per cluster, per pool, totals), 207 when something failed or was refused; and a
+    log line per action with one summary line."""
+    totals = dict.fromkeys([*(c.value for c in PoolClass), *(a.value for a in Action)], 0)
+    totals.update(clusters=len(report.clusters), clusters_unread=0)
+    clusters: list[dict[str, Any]] = []
+    lines: list[dict[str, Any]] = []
+    for cluster in report.clusters:
+        if cluster.error is not None:
+            totals["clusters_unread"] += 1
+            status = Action.REFUSED if isinstance(cluster.error, TargetNotAllowed) else Action.FAILED
+            body = {"error_code": cluster.error.code, "error_msg": cluster.error.message}
+            clusters.append({"cluster_id": cluster.cluster_id, "status": status.value, **body})
+            continue
+        pools = [_pool_entry(pool) for pool in cluster.pools]
+        for pool in pools:
+            totals[pool["class"]] += 1
+            if "action" in pool:
+                totals[pool["action"]] += 1
+                lines.append({"message": "reconcile-action", "cluster_id": cluster.cluster_id, **pool})
+        clusters.append({"cluster_id": cluster.cluster_id, "status": "read", "pools": pools})
+    document: dict[str, Any] = {
+        "status": Status.RECONCILED.value,
+        "project_id": report.project_id,
+        **({"dry_run": True} if report.dry_run else {}),
+        "totals": totals,
+        "clusters": clusters,
+    }
+    if report.notification is not None:
+        note = report.notification
+        document["notification"] = {"published": note.published, "items": note.items}
+        document["notification"].update(
+            {"message_id": note.message_id or None} if note.published else {"error": note.error}
+        )
+    lines.append({"message": "reconcile-pass", **totals, "duration_ms": report.duration_ms})
+    troubled = totals["clusters_unread"] or totals[Action.FAILED.value] or totals[Action.REFUSED.value]
+    return Rendered(document, 207 if troubled else 200, tuple(lines))
+
+
+def render(result: Result) -> Rendered:
+    """The answer of an executor's result."""
+    if isinstance(result, PoolStatus):
+        return Rendered(_status(result))
+    if isinstance(result, Ignored):
+        return Rendered({"status": Status.IGNORED.value, "reason": result.reason})
+    if isinstance(result, FleetReport):
+        return _fleet(result)
+    if isinstance(result, PassReport):
+        return _pass(result)
+    return _single(result)
 
 
 def apig_response(
@@ -219,7 +309,7 @@ def apig_response(
 
 
 class Outcome(NamedTuple):
-    """One invocation's result, built once and never changed: the answer and the log line are made from it.
+    """One invocation's result, built once by `conclude`: the answer and the log line are both made from it.
 
     Its document and error are already scrubbed of every secret the invocation touched."""
 
@@ -240,7 +330,7 @@ def _scrubbed_error(error: SyncError, secrets: Sequence[str]) -> SyncError:
 
 def conclude(
     trigger: Trigger,
-    result: Synced | SyncError,
+    result: Rendered | SyncError,
     target: Target | None,
     secrets: Sequence[str],
     correlation_id: str,

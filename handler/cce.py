@@ -1,4 +1,5 @@
-"""CCE on top of the transport: the sync, node pool reads and job reads, under the retry policy of retry.py.
+"""CCE (and SMN) on top of the transport: the sync, node pool reads, job reads and publishing, under the retry
+policy of retry.py.
 
 A sync is sent once and resent only when CCE certainly did not act; after an ambiguous failure the node pool
 is read: a sync running means CCE accepted it, anything else is reported as ambiguous (see retry.py's table).
@@ -7,10 +8,11 @@ is read: a sync running means CCE accepted it, anything else is reported as ambi
 import functools
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping
-from enum import Enum
-from typing import TYPE_CHECKING, Any, NamedTuple
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from . import logs
@@ -25,62 +27,30 @@ from .errors import (
     UpstreamError,
     UpstreamTimeout,
 )
+from .model import Accepted, Job, JobPhase, PoolClass, PoolState, Target
 from .passwords import mask_body
 from .runtime import Deadline
 from .settings import Settings
-from .transport import Failure, Reply, Transport, TransportError
-from .validation import ID_PATTERN, Target
+from .transport import Reply, Transport, TransportError, as_sync_error
+from .validation import ID_PATTERN
 
 if TYPE_CHECKING:  # the retry policy is imported on the first failure: the valid path never needs it
     from .retry import Decision, RetryPolicy
 
-__all__ = ["DEFAULT_POOL", "Accepted", "CCEClient", "Job", "PoolClass", "PoolState", "parse_time", "pool_state"]
+__all__ = ["CCEClient", "parse_time", "pool_state"]
 
 SYNC_CONDITION = "ConfigurationSynchronizing"
-DEFAULT_POOL = "DefaultPool"  # the pool CCE makes with a cluster; ListNodePools hides it unless asked
 _TOKEN_KINDS = frozenset({"token", "password", "agency-token"})  # credentials that send X-Auth-Token
 _POLL_RESERVE_SECONDS = 0.25  # one job read on loopback or in-region takes far less
 _MAX_MESSAGE = 500  # characters of CCE's error message kept, after secrets are masked
+_MAX_REASON = 300  # characters of a job's reason kept, after secrets are masked
+_MAX_REASON_READ = 64 * 1024  # a reason longer than this is not one; what is read of it is masked, then cut
 # Node pool reads ask for the whole pool's state: without advanceStatus=true `status.conditions` reflect only
 # the default scaling group (huaweicloudsdkcce ShowNodePoolRequest / ListNodePoolsRequest, `advance_status`).
 # https://github.com/huaweicloud/huaweicloud-sdk-python-v3/blob/master/huaweicloud-sdk-cce/huaweicloudsdkcce/v3/model/show_node_pool_request.py
 _WHOLE_POOL = "advanceStatus=true"
 # ListNodePools hides DefaultPool unless asked (`show_default_node_pool`, list_node_pools_request.py, same SDK).
 _WITH_DEFAULT_POOL = "showDefaultNodePool=true"
-
-
-class PoolClass(str, Enum):
-    """What a node pool's status says about its nodes and its template, in this order of precedence."""
-
-    SYNCING = "syncing"  # the ConfigurationSynchronizing condition is "True", whatever the counts say
-    IN_SYNC = "in_sync"  # configurationSyncedNodeCount >= currentNode (an empty pool is in sync)
-    DRIFTED = "drifted"  # fewer nodes carry the current configuration than the pool has
-    UNKNOWN = "unknown"  # the counts are missing: never synced unless forced
-    STUCK = "stuck"  # syncing under a job older than SYNC_STUCK_AFTER_SECONDS (a reconcile pass tells)
-
-
-class PoolState(NamedTuple):
-    """A node pool as CCE's status (read with advanceStatus=true) describes it (SDK model NodePoolStatus)."""
-
-    pool_id: str
-    name: str
-    syncing: bool
-    jobid: str  # the job of the pool's latest operation, any operation ("" when CCE names none)
-    current: int | None  # currentNode
-    synced: int | None  # configurationSyncedNodeCount
-
-    @property
-    def kind(self) -> PoolClass:
-        if self.syncing:
-            return PoolClass.SYNCING
-        if self.current is None or self.synced is None:
-            return PoolClass.UNKNOWN
-        return PoolClass.IN_SYNC if self.synced >= self.current else PoolClass.DRIFTED
-
-    @property
-    def nodes(self) -> str | None:
-        """`synced/current`, as answers show it; None when CCE gave no counts."""
-        return None if self.current is None or self.synced is None else f"{self.synced}/{self.current}"
 
 
 def _count(value: Any) -> int | None:
@@ -104,50 +74,35 @@ def pool_state(pool: Any, pool_id: str = "") -> PoolState:
     return PoolState(uid, name, syncing, jobid, current, synced)
 
 
-_GO_TIME = r"(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))? ([+-]\d{4})(?: [A-Z]{2,5})?"
+# RFC 3339 (`2026-11-30T08:00:00.123456789Z`, as the CCE API reference's job example writes it), or Go's default
+# (`2026-11-30 08:00:00.123456 +0000 UTC`): the Job model does not say which (platform-facts.md). 0 to 9
+# fractional digits, parsed here rather than by `fromisoformat`, which on Python 3.10 takes only 3 or 6.
+_TIME = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
+    r"(?:([Zz])|([+-])(\d{2}):?(\d{2})(?: [A-Z]{2,5})?| ([+-])(\d{2})(\d{2})(?: [A-Z]{2,5})?)"
+)
+EARLIEST = 946684800.0  # 2000-01-01T00:00:00Z: no CCE job is older
+MAX_AHEAD_SECONDS = 900.0  # a time further ahead than a clock may drift is not a time of this job
 
 
-def parse_time(value: Any) -> float | None:
-    """A CCE timestamp as epoch seconds: RFC 3339, or Go's default `2026-11-30 08:00:00.123456 +0000 UTC` (the
-    Job model does not say which: platform-facts.md); anything else is None, never an error."""
+def parse_time(value: Any, now: float | None = None) -> float | None:
+    """A CCE timestamp as epoch seconds; None for anything else, a time before 2000, or one more than 15
+    minutes after `now` (default: the clock): such a time is unreadable, never an error."""
     if not isinstance(value, str) or len(value) > 64:
         return None
-    text = value.strip()
-    import re
-    from datetime import datetime
-
-    go = re.fullmatch(_GO_TIME, text)
-    if go:
-        text = f"{go[1]}.{(go[2] or '0')[:6]}{go[3]}"
-        try:
-            return datetime.strptime(text, "%Y-%m-%d %H:%M:%S.%f%z").timestamp()
-        except ValueError:
-            return None
+    match = _TIME.fullmatch(value.strip())
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, fraction, zulu, sign, oh, om, gsign, gh, gm = match.groups()
+    sign, oh, om = (sign, oh, om) if sign else (gsign, gh, gm)
+    offset = 0 if zulu else (1 if sign == "+" else -1) * (int(oh) * 3600 + int(om) * 60)
     try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        moment = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), tzinfo=timezone.utc)
     except ValueError:
         return None
-    return parsed.timestamp() if parsed.tzinfo is not None else None
-
-
-class Job(NamedTuple):
-    """A CCE job as the function reads it (SDK model Job): phase, reason, when, and the resource it acts on."""
-
-    id: str
-    phase: str
-    reason: str
-    created: float | None
-    updated: float | None
-    resource_id: str
-
-
-class Accepted(NamedTuple):
-    """CCE accepted the sync; `jobid` is empty when CCE answered with an empty body."""
-
-    jobid: str
-    request_id: str
-    attempts: int = 1
-    confirmed_after_ambiguity: bool = False
+    epoch = moment.timestamp() - offset + (int(fraction) / 10 ** len(fraction) if fraction else 0.0)
+    latest = (time.time() if now is None else now) + MAX_AHEAD_SECONDS
+    return epoch if EARLIEST <= epoch <= latest else None
 
 
 def _error_fields(body: Any, secrets: tuple[str, ...]) -> tuple[str, str]:
@@ -162,17 +117,17 @@ def _error_fields(body: Any, secrets: tuple[str, ...]) -> tuple[str, str]:
     return str(logs.scrub(str(code), secrets))[:64], str(logs.scrub(str(message), secrets))[:_MAX_MESSAGE]
 
 
-def _rejection(reply: Reply, secrets: tuple[str, ...]) -> SyncError:
+def _rejection(reply: Reply, secrets: tuple[str, ...], service: str = "CCE") -> SyncError:
     code, message = _error_fields(reply.json(), secrets)
-    code = code or f"CCE.{reply.status}"
-    message = message or f"CCE answered HTTP {reply.status}"
+    code = code or f"{service}.{reply.status}"
+    message = message or f"{service} answered HTTP {reply.status}"
     if reply.status in (401, 403):
         return CCECredentialsRejected(reply.status, code, message, request_id=reply.request_id)
     if 400 <= reply.status < 500:
         return CCERejected(reply.status, code, message, request_id=reply.request_id)
     if reply.status == 504:
-        return UpstreamTimeout(f"CCE answered HTTP 504: {message}", request_id=reply.request_id, code=code)
-    return UpstreamError(f"CCE answered HTTP {reply.status}: {message}", request_id=reply.request_id, code=code)
+        return UpstreamTimeout(f"{service} answered HTTP 504: {message}", request_id=reply.request_id, code=code)
+    return UpstreamError(f"{service} answered HTTP {reply.status}: {message}", request_id=reply.request_id, code=code)
 
 
 def _items(listing: Any) -> list[dict[str, Any]]:
@@ -268,11 +223,13 @@ class CCEClient:
         credential: Credential,
         deadline: Deadline,
         settle: Callable[["Decision"], bool] | None = None,
+        service: tuple[str, str] = ("CCE", "CCE_ENDPOINT"),
     ) -> tuple[Reply | None, int]:
         """One request under the retry policy: the 2xx reply and the attempts it took.
 
-        `settle` decides an ambiguous failure: True means CCE acted (no reply), otherwise it raises. Without it,
-        as for reads, an ambiguous failure is simply tried again.
+        `settle` decides an ambiguous failure: True means the server acted (no reply), otherwise it raises.
+        Without it, as for reads, an ambiguous failure is simply tried again. `service` names the server and
+        its endpoint variable in errors.
         """
         attempt = 0
         while True:
@@ -288,12 +245,12 @@ class CCEClient:
 
             decision = classify(outcome, time.time())
             if decision.kind is Kind.FINAL:
-                raise self._final_error(outcome, decision, attempt, credential)
+                raise self._final_error(outcome, decision, attempt, credential, service)
             if decision.kind is Kind.AMBIGUOUS and settle is not None and settle(decision):
                 return None, attempt
             wait = self._policy.wait(attempt, decision)
             if not self._policy.allows(attempt, wait, deadline, self._settings.connect_timeout_seconds):
-                raise self._final_error(outcome, decision, attempt, credential)
+                raise self._final_error(outcome, decision, attempt, credential, service)
             fields = {"message": "retry", "method": method, "attempt": attempt, "reason": decision.reason}
             logs.write(logging.WARNING, {**fields, "wait_s": round(wait, 3)}, credential.secrets())
             self._sleep(wait)
@@ -317,10 +274,15 @@ class CCEClient:
         url = f"{self._project_url(project_id)}/clusters/{_segment(cluster_id)}/nodepools?{query}"
         return [pool_state(item) for item in _items(self.get_json(url, project_id, credential, deadline))]
 
-    def list_clusters(self, project_id: str, credential: Credential, deadline: Deadline) -> list[str]:
-        """The IDs of the project's clusters (ListClusters, `items[].metadata.uid`)."""
+    def list_clusters(self, project_id: str, credential: Credential, deadline: Deadline) -> list[tuple[str, str]]:
+        """The project's clusters as (ID, name) (ListClusters, `items[].metadata.uid` and `.name`)."""
         listing = self.get_json(f"{self._project_url(project_id)}/clusters", project_id, credential, deadline)
-        return [uid for item in _items(listing) if isinstance(uid := item.get("metadata", {}).get("uid"), str)]
+        found = []
+        for item in _items(listing):
+            uid, name = item["metadata"].get("uid"), item["metadata"].get("name")
+            if isinstance(uid, str):
+                found.append((uid, name if isinstance(name, str) else uid))
+        return found
 
     def read_job(self, project_id: str, jobid: str, credential: Credential, deadline: Deadline) -> Job:
         """One read of a job; raises when it cannot be read."""
@@ -339,27 +301,32 @@ class CCEClient:
         resource = spec.get("resourceID")
         return Job(
             jobid,
-            str(status.get("phase", ""))[:32],
-            str(status.get("reason", ""))[:300],
+            JobPhase.of(status.get("phase")),
+            # Masked before it is cut, so no part of a secret CCE may echo survives into an answer or a message.
+            str(logs.scrub(str(status.get("reason", ""))[:_MAX_REASON_READ], (*self._secrets, *credential.secrets())))[
+                :_MAX_REASON
+            ],
             parse_time(metadata.get("creationTimestamp")),
             parse_time(metadata.get("updateTimestamp")),
             resource if isinstance(resource, str) else "",
         )
 
-    def follow_job(self, project_id: str, jobid: str, credential: Credential, deadline: Deadline) -> tuple[str, str]:
-        """Poll the job until it ends or time runs out: (phase, reason); "Running" when out of time."""
+    def follow_job(
+        self, project_id: str, jobid: str, credential: Credential, deadline: Deadline
+    ) -> tuple[JobPhase, str]:
+        """Poll the job until it ends or time runs out: (phase, reason); RUNNING when out of time."""
         if not ID_PATTERN.fullmatch(jobid):
-            return "Running", "CCE gave no job id that can be followed"
+            return JobPhase.RUNNING, "CCE gave no job id that can be followed"
         interval = self._settings.job_poll_interval_seconds
         while True:
             try:
                 job = self.read_job(project_id, jobid, credential, deadline)
             except SyncError as exc:
-                return "Running", f"the job could not be read ({exc.message})"
-            if job.phase in ("Success", "Failed"):
+                return JobPhase.RUNNING, f"the job could not be read ({exc.message})"
+            if job.phase.ended:
                 return job.phase, job.reason
             if deadline.remaining() < interval + _POLL_RESERVE_SECONDS:
-                return "Running", "still running when the invocation's time ran out"
+                return JobPhase.RUNNING, "still running when the invocation's time ran out"
             self._sleep(interval)
             interval = min(interval * 2, self._settings.job_poll_max_interval_seconds)
 
@@ -402,20 +369,33 @@ class CCEClient:
         jobid = parsed.get("jobid") if isinstance(parsed, dict) else None
         return Accepted(str(jobid) if jobid else "", reply.request_id, attempts)
 
+    def publish(
+        self, project_id: str, topic_urn: str, subject: str, message: str, credential: Credential, deadline: Deadline
+    ) -> str:
+        """SMN PublishMessage through the same retry and 401-refresh path as CCE: its message id (huaweicloudsdksmn
+        PublishMessageRequest; platform-facts.md, "Simple Message Notification")."""
+        endpoint = self._settings.smn_endpoint
+        url = f"{endpoint}/v2/{quote(project_id, safe='')}/notifications/topics/{quote(topic_urn, safe=':')}/publish"
+        data = json.dumps({"subject": subject, "message": message}).encode()
+        # A message published twice is a nuisance, not a reset node: ambiguous failures are retried as reads are.
+        reply, _ = self._request("POST", url, project_id, data, credential, deadline, service=("SMN", "SMN_ENDPOINT"))
+        assert reply is not None
+        answer = reply.json()
+        message_id = answer.get("message_id") if isinstance(answer, dict) else None
+        return message_id if isinstance(message_id, str) else ""
+
     def _final_error(
-        self, outcome: Reply | TransportError, decision: "Decision", attempts: int, credential: Credential
+        self,
+        outcome: Reply | TransportError,
+        decision: "Decision",
+        attempts: int,
+        credential: Credential,
+        service: tuple[str, str],
     ) -> SyncError:
         tried = f"after {attempts} attempt{'s' * (attempts != 1)}"
         if isinstance(outcome, Reply):
-            error = _rejection(outcome, (*self._secrets, *credential.secrets()))
+            error = _rejection(outcome, (*self._secrets, *credential.secrets()), service[0])
             if attempts > 1:
                 error.message = f"{error.message} ({tried})"
             return error
-        if outcome.failure is Failure.REDIRECT:
-            return ConfigurationError(
-                f"CCE answered with a redirect ({outcome.reason}), which is never followed: check CCE_ENDPOINT",
-                request_id=outcome.request_id,
-            )
-        if outcome.timed_out:
-            return UpstreamTimeout(f"CCE did not answer in time ({decision.reason}, {tried})")
-        return UpstreamError(f"could not reach CCE ({decision.reason}, {tried})")
+        return as_sync_error(outcome, service[0], service[1], tried)

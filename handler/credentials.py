@@ -17,7 +17,7 @@ from urllib.parse import quote, unquote, urlsplit
 from .errors import ConfigurationError, UpstreamError, UpstreamTimeout
 from .runtime import Deadline, RuntimeContext
 from .settings import Secret, Settings
-from .transport import Failure, Reply, Transport, TransportError, header_safe
+from .transport import Reply, Transport, TransportError, as_sync_error, header_safe
 
 __all__ = [
     "SOURCES",
@@ -157,7 +157,6 @@ class TokenCache:
         self._lock = threading.Lock()
         self._fetching = threading.Lock()
         self._tokens: dict[TokenKey, tuple[Secret, float]] = {}
-        self.fetches = 0
 
     def _fresh(self, key: TokenKey, margin: float) -> Secret | None:
         cached = self._tokens.get(key)
@@ -177,7 +176,6 @@ class TokenCache:
             token = self._fresh(key, margin)
             if token is not None:
                 return token
-            self.fetches += 1
             token, expires_at = fetch()
             with self._lock:
                 self._tokens.pop(key, None)
@@ -193,13 +191,6 @@ class TokenCache:
         with self._lock:
             if self._tokens.get(key, (None, 0.0))[0] == token:
                 del self._tokens[key]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._tokens.clear()
-
-    def known_secrets(self) -> tuple[str, ...]:
-        return tuple(token.reveal() for token, _ in list(self._tokens.values()))
 
 
 def _parse_expiry(value: Any, now: float) -> float:
@@ -278,13 +269,7 @@ class IamPasswordToken:
                 "POST", url, {"Content-Type": "application/json;charset=utf8"}, data, self._deadline
             )
         except TransportError as exc:
-            if exc.failure is Failure.REDIRECT:
-                raise ConfigurationError(
-                    f"IAM answered with a redirect ({exc.reason}), which is never followed: check IAM_ENDPOINT"
-                ) from None
-            if exc.timed_out:
-                raise UpstreamTimeout(f"IAM did not answer the token request in time ({exc.reason})") from None
-            raise UpstreamError(f"could not reach IAM for a token ({exc.reason})", code="FUNC.IAM") from None
+            raise as_sync_error(exc, "IAM", "IAM_ENDPOINT", "asking for a token", "FUNC.IAM") from None
         return self._read_answer(reply)
 
     def _read_answer(self, reply: Reply) -> tuple[Secret, float]:

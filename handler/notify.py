@@ -1,21 +1,19 @@
 """Tell a person through SMN: one message per reconcile pass, listing what needs attention since the last one.
 
-`POST {SMN_ENDPOINT}/v2/{project_id}/notifications/topics/{topic_urn}/publish`, body `{"subject", "message"}`
-(huaweicloudsdksmn PublishMessage; platform-facts.md, "Simple Message Notification"): the subject at most 512
-bytes, the message plain text. Built from IDs, names and CCE's reasons only: never a secret.
+The message is published by cce.CCEClient.publish (`POST {SMN_ENDPOINT}/v2/{project_id}/notifications/topics/
+{topic_urn}/publish`, huaweicloudsdksmn PublishMessage; platform-facts.md, "Simple Message Notification"): the
+subject at most 512 bytes, the message at most 256 KB of UTF-8. Built from IDs, names and CCE's reasons only.
 """
 
-from collections.abc import Mapping, Sequence
-from typing import Any
-from urllib.parse import quote
+from collections.abc import Sequence
 
-from .credentials import Credential
-from .runtime import Deadline
-from .transport import Transport
+from .results import Notable
 
-__all__ = ["MAX_SUBJECT_BYTES", "compose", "publish"]
+__all__ = ["MAX_MESSAGE_BYTES", "MAX_SUBJECT_BYTES", "compose"]
 
 MAX_SUBJECT_BYTES = 512
+MAX_MESSAGE_BYTES = 256 * 1024 - 1024  # SMN's 256 KB, less room for the line that counts what was left out
+MAX_REASON = 300
 
 
 def _cut(text: str, limit: int) -> str:
@@ -23,43 +21,23 @@ def _cut(text: str, limit: int) -> str:
     return text if len(data) <= limit else data[: limit - 3].decode("utf-8", "ignore") + "..."
 
 
-def compose(project_id: str, notable: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
-    """The subject (what needs attention, counted) and the message (one line per pool)."""
+def compose(project_id: str, notable: Sequence[Notable]) -> tuple[str, str]:
+    """The subject (what needs attention, counted) and the message (one line per pool, cut to fit SMN)."""
     kinds: dict[str, int] = {}
     for item in notable:
-        kinds[item["what"]] = kinds.get(item["what"], 0) + 1
+        kinds[item.what.value] = kinds.get(item.what.value, 0) + 1
     summary = ", ".join(f"{count} {what}" for what, count in sorted(kinds.items()))
     subject = _cut(f"nodepool-sync needs attention: {summary} (project {project_id})", MAX_SUBJECT_BYTES)
     lines = [f"nodepool-sync found in project {project_id}:", ""]
-    for item in notable:
-        job = f", job {item['jobid']}" if item.get("jobid") else ""
-        reason = f": {str(item['reason'])[:300]}" if item.get("reason") else ""
-        pool = f"node pool {item['name']} ({item['nodepool_id']})"
-        lines.append(f"- cluster {item['cluster_id']}, {pool}: {item['what']}{job}{reason}")
+    size = sum(len(line.encode("utf-8")) + 1 for line in lines)
+    for index, item in enumerate(notable):
+        job = f", job {item.jobid}" if item.jobid else ""
+        reason = f": {_cut(item.reason, MAX_REASON)}" if item.reason else ""
+        pool = f"node pool {item.pool.name} ({item.pool.pool_id})"
+        line = f"- cluster {item.cluster_id}, {pool}: {item.what.value}{job}{reason}"
+        size += len(line.encode("utf-8")) + 1
+        if size > MAX_MESSAGE_BYTES:
+            lines.append(f"... and {len(notable) - index} more, left out to fit SMN's message size")
+            break
+        lines.append(line)
     return subject, "\n".join(lines) + "\n"
-
-
-def publish(
-    transport: Transport,
-    endpoint: str,
-    topic_urn: str,
-    project_id: str,
-    credential: Credential,
-    subject: str,
-    message: str,
-    deadline: Deadline,
-) -> str:
-    """Publish one message through the one transport: its message id; raises TransportError or ValueError."""
-    import json
-
-    url = f"{endpoint}/v2/{quote(project_id, safe='')}/notifications/topics/{quote(topic_urn, safe=':')}/publish"
-    body = json.dumps({"subject": subject, "message": message}).encode()
-    headers = {"Content-Type": "application/json", "X-Project-Id": project_id}
-    reply = transport.exchange(
-        "POST", url, {**headers, **credential.authorize("POST", url, headers, body)}, body, deadline
-    )
-    if not 200 <= reply.status < 300:
-        raise ValueError(f"SMN answered HTTP {reply.status}")
-    answer = reply.json()
-    message_id = answer.get("message_id") if isinstance(answer, dict) else None
-    return message_id if isinstance(message_id, str) else ""

@@ -1,5 +1,5 @@
 """Fleet and reconcile documents: checked here, imported only when such a document comes (the single sync's
-path never pays for them). Each target still becomes a sync request document checked by validation.prepare."""
+path never pays for them). Each target still becomes a sync request document, judged as a single sync is."""
 
 from collections.abc import Mapping
 from enum import Enum
@@ -57,11 +57,13 @@ class Reconcile(NamedTuple):
     names: tuple[str, ...]
     include_default: bool
     exclude: frozenset[str]
-    max_syncing: int
-    force: bool
+    max_syncing_per_cluster: int
+    force: bool  # also pools without counts (unknown)
     spec: dict[str, Any]
     dry_run: bool
-    pool_ids: frozenset[str] = frozenset()  # a change event's pool: only it (empty: every chosen pool)
+    scheduled: bool = False  # the timer's configured pass: the one that tells a person what is new
+    closed_until: float | None = None  # SYNC_WINDOWS judged once, when the pass was asked for
+    focus: str = ""  # a change event's pool, by ID or name: only it (empty: every chosen pool)
 
 
 def plan_reconcile(document: Mapping[str, Any], overrides: Mapping[str, str], defaults: Defaults) -> Reconcile:
@@ -100,10 +102,10 @@ def plan_reconcile(document: Mapping[str, Any], overrides: Mapping[str, str], de
         names=tuple(selection.get("names", ())),
         include_default=bool(selection.get("include_default")),
         exclude=frozenset(options.get("exclude", ())),
-        max_syncing=int(options.get("max_syncing_per_cluster", 1)),
+        max_syncing_per_cluster=int(options.get("max_syncing_per_cluster", 1)),
         force=bool(options.get("force", False)),
         spec=dict(spec),
-        dry_run=bool(document.get("dry_run", defaults.dry_run)),
+        dry_run=defaults.dry_run or bool(document.get("dry_run", False)),
     )
 
 

@@ -1,231 +1,204 @@
-"""Reconcile: read the node pools' state, compare, and start syncs for exactly the pools whose nodes lag.
+"""The reconcile executor: read the node pools' state, decide per pool, start exactly what the rules allow.
 
-CCE's state is the only state: one list call per cluster (reads across clusters a few at a time), each pool
-classified by its status (cce.PoolClass), and syncs started for drifted pools in a stable order while fewer
-than `max_syncing_per_cluster` pools of that cluster sync (those already syncing count). The rest are
-deferred to the next pass. A pool is never read again before its start: the list said what it needs.
+CCE's state is the only state. A pass is three steps:
+- read: one list call per cluster (a few clusters at a time), then the latest job of every pool that needs a
+  sync or is syncing (is it backing off from a failure? stuck?);
+- decide: decide.decide per pool, then decide.schedule over the pass (limits, dry run); plain values;
+- act: start what was decided, each through the one send path (cloud.Cloud.start), and tell a person what is
+  new (SMN). The executor returns a PassReport; `answers` renders it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from enum import Enum
-from typing import Any, NamedTuple
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
 
-from .answers import Status, error_body
-from .cce import DEFAULT_POOL, Job, PoolClass, PoolState
-from .errors import SyncError, TargetNotAllowed
+from . import logs
+from .cloud import Cloud
+from .decide import Action, Candidate, Decision, News, Policy, Rules, decide, schedule
+from .errors import AmbiguousFailure, SyncError, TargetNotAllowed
+from .model import DEFAULT_POOL, Job, PoolClass, PoolState, Target
 from .plans import Reconcile, Selection
-from .runtime import Deadline, utc_text
+from .results import ClusterReport, Notable, Notification, PassReport, PoolReport
+from .settings import Settings
 
-__all__ = ["Action", "ClusterRead", "Gentleness", "PassResult", "read_clusters", "run_pass"]
+__all__ = ["MAX_IN_FLIGHT", "run_pass"]
 
-MAX_READERS = 4  # list calls in flight at once: a few, so 200 clusters take seconds without a burst on CCE
-
-
-class Action(str, Enum):
-    """What a pass did about a pool that needs a sync."""
-
-    STARTED = "started"
-    WOULD_START = "would_start"  # a dry run
-    DEFERRED = "deferred"  # max_syncing_per_cluster reached, no time left, outside every window: a later pass
-    BACKING_OFF = "backing_off"  # its last sync failed not long ago: not started again yet
-    REFUSED = "refused"  # outside SYNC_ALLOWED_TARGETS
-    FAILED = "failed"
+MAX_IN_FLIGHT = 4  # CCE calls in flight at once: 200 clusters take seconds without a burst on CCE
+T = TypeVar("T")
+R = TypeVar("R")
 
 
-class ClusterRead(NamedTuple):
-    """One cluster's node pools as listed, or why they could not be."""
-
-    cluster_id: str
-    pools: tuple[PoolState, ...] = ()
-    error: SyncError | None = None
-
-
-class PassResult(NamedTuple):
-    """The pass's answer document, its HTTP status, the error to raise when nothing could be read, and what
-    happened since the previous pass that needs a person (failed or stuck syncs, refused or failed starts)."""
-
-    document: dict[str, Any]
-    http_status: int
-    unreadable: SyncError | None
-    notable: tuple[dict[str, Any], ...] = ()
-
-
-def read_clusters(
-    cluster_ids: Sequence[str], read: Callable[[str], list[PoolState]], refused: Callable[[str], bool]
-) -> list[ClusterRead]:
-    """Each cluster's pools, read a few at a time; a cluster the allowlist does not reach is never read."""
-
-    def one(cluster_id: str) -> ClusterRead:
-        if refused(cluster_id):
-            return ClusterRead(cluster_id, error=TargetNotAllowed("no node pool of this cluster is allowed"))
-        try:
-            return ClusterRead(cluster_id, tuple(read(cluster_id)))
-        except SyncError as error:
-            return ClusterRead(cluster_id, error=error)
-
-    if len(cluster_ids) <= 1:
-        return [one(cluster_id) for cluster_id in cluster_ids]
+def _parallel(work: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """`work` over the items, a few at a time, results in order."""
+    if len(items) <= 1:
+        return [work(item) for item in items]
     from concurrent.futures import ThreadPoolExecutor  # only a pass over several clusters needs threads
 
-    with ThreadPoolExecutor(max_workers=min(MAX_READERS, len(cluster_ids))) as readers:
-        return list(readers.map(one, cluster_ids))
+    with ThreadPoolExecutor(max_workers=min(MAX_IN_FLIGHT, len(items))) as pool:
+        return list(pool.map(work, items))
 
 
-def _chosen(plan: Reconcile, pools: Sequence[PoolState]) -> list[PoolState]:
-    """The pools the plan looks at, in a stable order (name, then ID)."""
+def _chosen(plan: Reconcile, pools: Iterable[PoolState]) -> list[PoolState]:
+    """The pools the plan looks at, once each (by ID), in a stable order (name, then ID)."""
+    unique = list({p.pool_id: p for p in pools}.values())
     if plan.pools is Selection.NAMES:
-        picked = [p for p in pools if p.name in plan.names]
+        picked = [p for p in unique if p.name in plan.names]
     else:
-        picked = [p for p in pools if plan.include_default or p.pool_id != DEFAULT_POOL]
-    if plan.pool_ids:
-        picked = [p for p in picked if p.pool_id in plan.pool_ids]
+        picked = [p for p in unique if plan.include_default or p.pool_id != DEFAULT_POOL]
+    if plan.focus:
+        picked = [p for p in picked if plan.focus in (p.pool_id, p.name)]
     return sorted((p for p in picked if p.name not in plan.exclude), key=lambda p: (p.name, p.pool_id))
 
 
-class Gentleness(NamedTuple):
-    """What keeps a controller safe to leave running: back off from failing pools, tell stuck syncs, start only
-    inside maintenance windows, and what the previous pass (one interval ago) already saw."""
+class _Read:
+    """One cluster as read: every pool listed (the limits count them all) and those the plan takes."""
 
-    now: float  # epoch seconds, judged once per pass
-    read_job: Callable[[str], Job]
-    failed_backoff_seconds: float = 6 * 3600.0
-    stuck_after_seconds: float = 2 * 3600.0
-    closed_until: float | None = None  # SYNC_WINDOWS judged once for the pass: None while a window is open
-    interval_seconds: float = 600.0
+    __slots__ = ("chosen", "cluster_id", "error", "listed")
+
+    def __init__(self, cluster_id: str, listed: Sequence[PoolState] = (), error: SyncError | None = None) -> None:
+        self.cluster_id, self.listed, self.error = cluster_id, list(listed), error
+        self.chosen: list[PoolState] = []
 
 
-def _job(gentle: Gentleness, jobid: str) -> Job | None:
-    """The pool's latest job, or None when it names none or the read fails (then: no backoff information)."""
-    if not jobid:
-        return None
+def _clusters(plan: Reconcile, cloud: Cloud) -> list[str]:
+    """The clusters to read, once each: the plan's, or every cluster of the project the allowlist reaches."""
+    if not plan.every_cluster:
+        return list(dict.fromkeys(plan.cluster_ids))
+    listed = (uid for uid, _ in cloud.clusters(plan.project_id))
+    return [uid for uid in dict.fromkeys(listed) if cloud.reaches(plan.project_id, uid)]
+
+
+def _policy(plan: Reconcile, settings: Settings) -> Policy:
+    return Policy(
+        force=plan.force,
+        ignore_windows=plan.force,
+        ignore_backoff=plan.force,
+        closed_until=plan.closed_until,
+        failed_backoff_seconds=settings.failed_backoff_seconds,
+        stuck_after_seconds=settings.stuck_after_seconds,
+        interval_seconds=settings.reconcile_interval_seconds,
+    )
+
+
+def run_pass(plan: Reconcile, cloud: Cloud, settings: Settings, clock: Callable[[], float] = time.time) -> PassReport:
+    """Read, decide, act; raises only when no cluster at all could be read and the cause may pass."""
+    started = time.perf_counter()
+    project = plan.project_id
+    with_default = plan.include_default or (plan.pools is Selection.NAMES and DEFAULT_POOL in plan.names)
+
+    def read(cluster_id: str) -> _Read:
+        try:
+            return _Read(cluster_id, cloud.pools(project, cluster_id, with_default))
+        except SyncError as error:
+            return _Read(cluster_id, error=error)
+
+    reads = _parallel(read, _clusters(plan, cloud))
+    failures = [r.error for r in reads if r.error is not None]
+    if reads and len(failures) == len(reads):
+        transient = next((e for e in failures if e.transient), None)
+        if transient is not None:
+            raise transient
+    policy = _policy(plan, settings)
+    for one in reads:
+        one.chosen = _chosen(plan, one.listed)
+    wanted = [p for one in reads for p in one.chosen if _needs_job(p, policy)]
+    jobs = {
+        p.jobid: job for p, job in zip(wanted, _parallel(lambda p: _job(cloud, project, p.jobid), wanted), strict=True)
+    }
+    now = clock()
+    candidates = [
+        Candidate(one.cluster_id, pool, decide(pool, jobs.get(pool.jobid), policy, now))
+        for one in reads
+        for pool in one.chosen
+    ]
+    others = [
+        Candidate(one.cluster_id, pool, Decision(pool.kind))
+        for one in reads
+        for pool in {p.pool_id: p for p in one.listed}.values()
+        if pool not in one.chosen
+    ]
+    decisions = schedule(candidates, Rules(plan.max_syncing_per_cluster, plan.dry_run), others)
+    acted = _act(plan, cloud, settings, [c._replace(decision=d) for c, d in zip(candidates, decisions, strict=True)])
+    clusters = []
+    for one in reads:
+        pools = tuple(report for cluster_id, report in acted if cluster_id == one.cluster_id)
+        clusters.append(ClusterReport(one.cluster_id, pools, one.error))
+    notable = tuple(_notable(acted))
+    report = PassReport(project, plan.dry_run, tuple(clusters), notable)
+    if notable and settings.smn_topic_urn and not plan.dry_run:
+        report = report._replace(notification=_notify(cloud, project, notable))
+    return report._replace(duration_ms=round((time.perf_counter() - started) * 1000, 1))
+
+
+def _needs_job(pool: PoolState, policy: Policy) -> bool:
+    """Whether the pool's latest job matters: it is syncing (stuck?), or it may need a sync (backing off?)."""
+    needs = pool.kind in (PoolClass.SYNCING, PoolClass.DRIFTED) or (pool.kind is PoolClass.UNKNOWN and policy.force)
+    return needs and bool(pool.jobid)
+
+
+def _job(cloud: Cloud, project: str, jobid: str) -> Job | None:
+    """The pool's latest job, or None when its read fails (then: no backoff information)."""
     try:
-        return gentle.read_job(jobid)
+        return cloud.job(project, jobid)
     except SyncError:
         return None
 
 
 def _act(
-    plan: Reconcile,
-    read: ClusterRead,
-    start: Callable[[str, PoolState], str],
-    deadline: Deadline,
-    min_seconds: float,
-    gentle: Gentleness,
-    notable: list[dict[str, Any]],
-) -> list[dict[str, Any]]:
-    """One entry per chosen pool: its class, its counts and, for a pool that needs a sync, what was done.
-
-    Job reads stay bounded: one per pool already syncing (is it stuck?) and one per pool about to start (did
-    its last sync just fail?)."""
-    syncing = sum(p.syncing for p in read.pools)
-    entries = []
-    for pool in _chosen(plan, read.pools):
-        kind = pool.kind
-        entry: dict[str, Any] = {"nodepool_id": pool.pool_id, "name": pool.name, "class": kind.value}
-        if pool.nodes is not None:
-            entry["nodes"] = pool.nodes
-        if kind is PoolClass.SYNCING and pool.jobid:
-            entry["jobid"] = pool.jobid
-            job = _job(gentle, pool.jobid)
-            if job is not None and job.created is not None and gentle.now - job.created > gentle.stuck_after_seconds:
-                entry.update({"class": PoolClass.STUCK.value, "since": utc_text(job.created)})
-                if gentle.now - job.created - gentle.stuck_after_seconds <= gentle.interval_seconds:
-                    notable.append({**_about(read, pool), "what": "sync stuck", "jobid": pool.jobid})
-        entries.append(entry)
-        if not (kind is PoolClass.DRIFTED or (kind is PoolClass.UNKNOWN and plan.force)):
+    plan: Reconcile, cloud: Cloud, settings: Settings, candidates: Sequence[Candidate]
+) -> list[tuple[str, PoolReport]]:
+    """Start what was decided, in order, while time allows; every candidate's report."""
+    reports: list[tuple[str, PoolReport]] = []
+    for candidate in candidates:
+        decision = candidate.decision
+        if decision.action is not Action.STARTED:
+            reports.append((candidate.cluster_id, PoolReport(candidate.pool, decision)))
             continue
-        if syncing >= plan.max_syncing:
-            entry.update(action=Action.DEFERRED.value, reason="max_syncing_per_cluster reached")
+        if cloud.deadline.remaining() < settings.target_min_seconds:
+            late = decision._replace(action=Action.DEFERRED, reason="no time left in this pass")
+            reports.append((candidate.cluster_id, PoolReport(candidate.pool, late)))
             continue
-        if deadline.remaining() < min_seconds:
-            entry.update(action=Action.DEFERRED.value, reason="no time left in this pass")
-            continue
-        if gentle.closed_until is not None and not plan.force:
-            next_window = utc_text(gentle.closed_until)
-            entry.update(action=Action.DEFERRED.value, reason="outside_window", next_window=next_window)
-            continue
-        job = _job(gentle, pool.jobid)
-        if job is not None and job.phase == "Failed" and job.updated is None:
-            entry["note"] = "no backoff information: the failed job's time cannot be read"  # logged with the action
-        if not plan.force and _backing_off(job, pool, gentle):
-            assert job is not None and job.updated is not None
-            until = job.updated + gentle.failed_backoff_seconds
-            entry.update(action=Action.BACKING_OFF.value, jobid=job.id, reason=job.reason, until=utc_text(until))
-            if gentle.now - job.updated <= gentle.interval_seconds:
-                notable.append({**_about(read, pool), "what": "sync job failed", "jobid": job.id, "reason": job.reason})
-            continue
-        if plan.dry_run:
-            entry["action"] = Action.WOULD_START.value
-            syncing += 1
-            continue
-        try:
-            entry.update(action=Action.STARTED.value, jobid=start(read.cluster_id, pool) or None)
-            syncing += 1
-        except TargetNotAllowed as error:
-            entry.update(action=Action.REFUSED.value, **_error(error))
-            notable.append({**_about(read, pool), "what": "start refused", "reason": error.message})
-        except SyncError as error:
-            entry.update(action=Action.FAILED.value, **_error(error))
-            notable.append({**_about(read, pool), "what": "start failed", "reason": error.message})
-    return entries
+        reports.append((candidate.cluster_id, _start(plan, cloud, candidate)))
+    return reports
 
 
-def _about(read: ClusterRead, pool: PoolState) -> dict[str, str]:
-    return {"cluster_id": read.cluster_id, "nodepool_id": pool.pool_id, "name": pool.name}
+def _start(plan: Reconcile, cloud: Cloud, candidate: Candidate) -> PoolReport:
+    pool, decision = candidate.pool, candidate.decision
+    target = Target(plan.project_id, candidate.cluster_id, pool.pool_id)
+    body = {"spec": {**plan.spec, "nodePoolID": pool.pool_id}}
+    try:
+        return PoolReport(pool, decision, cloud.start(target, body, before=pool).jobid)
+    except TargetNotAllowed as error:
+        return PoolReport(pool, decision._replace(action=Action.REFUSED), error=error)
+    except SyncError as error:
+        # An ambiguous start may have been taken: it was counted as syncing when decided, and stays counted.
+        note = "CCE may have taken it: counted as syncing" if isinstance(error, AmbiguousFailure) else ""
+        return PoolReport(pool, decision._replace(action=Action.FAILED, note=note or decision.note), error=error)
 
 
-def _backing_off(job: Job | None, pool: PoolState, gentle: Gentleness) -> bool:
-    """The pool's last sync failed less than SYNC_FAILED_BACKOFF_SECONDS ago (a job of another resource, or one
-    without a readable time, is no reason to wait)."""
-    if job is None or job.phase != "Failed" or job.updated is None:
-        return False
-    if job.resource_id and job.resource_id != pool.pool_id:
-        return False
-    return gentle.now - job.updated < gentle.failed_backoff_seconds
+def _notable(acted: Iterable[tuple[str, PoolReport]]) -> Iterable[Notable]:
+    for cluster_id, report in acted:
+        decision, pool = report.decision, report.pool
+        if decision.news is not None:
+            reason = decision.failure if decision.news is News.JOB_FAILED else ""
+            yield Notable(cluster_id, pool, decision.news, decision.jobid or pool.jobid, reason)
+        if report.error is not None:
+            what = News.START_REFUSED if decision.action is Action.REFUSED else News.START_FAILED
+            yield Notable(cluster_id, pool, what, reason=report.error.message)
 
 
-def _error(error: SyncError) -> dict[str, Any]:
-    body = error_body(error)
-    return {"error_code": body["error_code"], "error_msg": body["error_msg"]}
+def _notify(cloud: Cloud, project: str, notable: Sequence[Notable]) -> Notification:
+    """One SMN message for the pass; failing to notify never fails the pass: it is reported and logged."""
+    from . import notify
 
-
-def run_pass(
-    plan: Reconcile,
-    reads: Sequence[ClusterRead],
-    start: Callable[[str, PoolState], str],
-    deadline: Deadline,
-    min_seconds: float,
-    gentle: Gentleness,
-) -> PassResult:
-    """Act on what was read, and say it all in one document: per cluster, per pool, and totals."""
-    clusters: list[dict[str, Any]] = []
-    notable: list[dict[str, Any]] = []
-    totals = dict.fromkeys([*(c.value for c in PoolClass), *(a.value for a in Action)], 0)
-    totals.update(clusters=len(reads), clusters_unread=0)
-    for read in reads:
-        if read.error is not None:
-            totals["clusters_unread"] += 1
-            status = Action.REFUSED if isinstance(read.error, TargetNotAllowed) else Action.FAILED
-            clusters.append({"cluster_id": read.cluster_id, "status": status.value, **_error(read.error)})
-            continue
-        pools = _act(plan, read, start, deadline, min_seconds, gentle, notable)
-        for pool in pools:
-            totals[pool["class"]] += 1
-            if "action" in pool:
-                totals[pool["action"]] += 1
-        clusters.append({"cluster_id": read.cluster_id, "status": "read", "pools": pools})
-    document = {
-        "status": Status.RECONCILED.value,
-        "project_id": plan.project_id,
-        **({"dry_run": True} if plan.dry_run else {}),
-        "totals": totals,
-        "clusters": clusters,
-    }
-    troubled = totals["clusters_unread"] or totals[Action.FAILED.value] or totals[Action.REFUSED.value]
-    failures = [r.error for r in reads if r.error is not None]
-    unreadable = None
-    if reads and len(failures) == len(reads):
-        unreadable = next((e for e in failures if e.transient), None)
-    return PassResult(document, 207 if troubled else 200, unreadable, tuple(notable))
+    secrets = cloud.secrets()
+    subject, message = (logs.scrub(text, secrets) for text in notify.compose(project, notable))
+    try:
+        return Notification(True, len(notable), cloud.publish(project, subject, message))
+    except SyncError as error:
+        reason = str(logs.scrub(error.message, secrets))[:200]
+        logs.write(logging.WARNING, {"message": "notify-failed", "error": reason}, secrets)
+        return Notification(False, len(notable), error=reason)

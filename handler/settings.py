@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
 from . import strictjson
-from .errors import ConfigurationError
+from .errors import ConfigurationError, TargetNotAllowed
 from .logs import LEVELS
 from .transport import header_safe
 from .validation import ID_PATTERN, Defaults
@@ -16,9 +16,19 @@ from .validation import ID_PATTERN, Defaults
 if TYPE_CHECKING:
     from .windows import Windows
 
-__all__ = ["AUTH_MODES", "Allowlist", "Environment", "Secret", "Settings", "endpoint_is_allowed"]
+__all__ = [
+    "AUTH_MODES",
+    "VARIABLES",
+    "Allowlist",
+    "Environment",
+    "Secret",
+    "Settings",
+    "Variable",
+    "endpoint_is_allowed",
+    "variable_names",
+]
 
-AUTH_MODES = ("token", "password", "aksk", "agency")
+AUTH_MODES = ("", "token", "password", "aksk", "agency")  # "": the first complete source
 _TRUE = {"1", "true", "yes", "on"}
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
 _IPV4_LOOPBACK = re.compile(rf"127(?:\.{_OCTET}){{3}}")
@@ -109,28 +119,32 @@ class Allowlist(NamedTuple):
     """SYNC_ALLOWED_TARGETS: the (project, cluster, node pool) a sync may reach; `*` matches a whole segment.
 
     A `cluster/pool` entry means the function's own project; `project/cluster/pool` names the project (or `*`).
-    Unset, everything is allowed (`limited` is False).
+    Unset, everything is allowed (`limited` is False). `refusal` is the one judgement and the one message.
     """
 
     limited: bool = False
     entries: tuple[tuple[str, str, str], ...] = ()
 
-    def allows(self, own_project: str, project_id: str, cluster_id: str, nodepool_id: str) -> bool:
+    def allows(self, own_project: str, project_id: str, cluster_id: str = "", nodepool_id: str = "") -> bool:
+        """Whether the pool (or, without one, any pool of the cluster; without a cluster, of the project) may be
+        synced."""
         return not self.limited or any(
-            _matches(project, project_id, own_project) and cluster in ("*", cluster_id) and pool in ("*", nodepool_id)
+            _matches(project, project_id, own_project)
+            and (not cluster_id or cluster in ("*", cluster_id))
+            and (not nodepool_id or pool in ("*", nodepool_id))
             for project, cluster, pool in self.entries
         )
 
-    def reaches_project(self, own_project: str, project_id: str) -> bool:
-        """Whether any node pool of this project may be synced."""
-        return not self.limited or any(_matches(project, project_id, own_project) for project, _, _ in self.entries)
-
-    def reaches(self, own_project: str, project_id: str, cluster_id: str) -> bool:
-        """Whether any node pool of this cluster may be synced: checked before any credential work."""
-        return not self.limited or any(
-            _matches(project, project_id, own_project) and cluster in ("*", cluster_id)
-            for project, cluster, _ in self.entries
-        )
+    def refusal(
+        self, own_project: str, project_id: str, cluster_id: str = "", nodepool_id: str = ""
+    ) -> TargetNotAllowed | None:
+        """None when allowed; otherwise the refusal, in one shape whatever asked."""
+        if self.allows(own_project, project_id, cluster_id, nodepool_id):
+            return None
+        what = f"project {project_id}"
+        what = f"cluster {cluster_id} of {what}" if cluster_id else what
+        what = f"node pool {nodepool_id} of {what}" if nodepool_id else what
+        return TargetNotAllowed(f"{what} is outside SYNC_ALLOWED_TARGETS")
 
 
 def _matches(entry: str, project_id: str, own_project: str) -> bool:
@@ -142,11 +156,13 @@ def _region_domain(region: str) -> str:
 
 
 class Settings(NamedTuple):
-    """Everything the function reads from its environment; secrets are `Secret`s."""
+    """Everything the function reads from its environment; secrets are `Secret`s. Each field's default here is
+    the one default of its variable (VARIABLES says which variable sets which field)."""
 
     region: str = ""
     cce_endpoint: str = ""
     iam_endpoint: str = ""
+    smn_endpoint: str = ""
     project_id: str = ""
     runtime_project_id: str = ""
     cluster_id: str = ""
@@ -185,66 +201,14 @@ class Settings(NamedTuple):
     stuck_after_seconds: float = 2 * 3600.0
     windows: "Windows | None" = None  # SYNC_WINDOWS; None: always open
     smn_topic_urn: str = ""
-    smn_endpoint: str = ""
     reconcile_interval_seconds: float = 600.0
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> "Settings":
-        """Read and check every variable; a malformed one is a ConfigurationError naming it."""
-        env = _Reader(environ)
-        region = env.text("HUAWEICLOUD_SDK_REGION")
-        domain = _region_domain(region)
-        auth_mode = env.text("HUAWEICLOUD_AUTH_MODE").lower()
-        if auth_mode and auth_mode not in AUTH_MODES:
-            raise ConfigurationError(f"HUAWEICLOUD_AUTH_MODE must be one of {', '.join(AUTH_MODES)}")
-        return cls(
-            region=region,
-            cce_endpoint=env.endpoint("CCE_ENDPOINT", f"https://cce.{region}.{domain}" if region else ""),
-            iam_endpoint=env.endpoint(
-                "IAM_ENDPOINT" if env.text("IAM_ENDPOINT") else "HUAWEICLOUD_SDK_IAM_ENDPOINT",
-                f"https://iam.{region}.{domain}" if region else "",
-            ),
-            project_id=env.text("HUAWEICLOUD_SDK_PROJECT_ID"),
-            runtime_project_id=env.text("RUNTIME_PROJECT_ID"),
-            cluster_id=env.text("CCE_CLUSTER_ID"),
-            nodepool_id=env.text("CCE_NODEPOOL_ID"),
-            sync_spec=env.json_object("CCE_SYNC_SPEC"),
-            dry_run=env.boolean("SYNC_DRY_RUN", False),
-            auth_mode=auth_mode,
-            auth_token=env.secret("HUAWEICLOUD_AUTH_TOKEN", in_header=True),
-            iam_username=env.text("HUAWEICLOUD_IAM_USERNAME"),
-            iam_password=env.secret("HUAWEICLOUD_IAM_PASSWORD"),
-            iam_domain_name=env.text("HUAWEICLOUD_IAM_DOMAIN_NAME"),
-            access_key=env.header_text("HUAWEICLOUD_SDK_AK"),
-            secret_key=env.secret("HUAWEICLOUD_SDK_SK"),
-            security_token=env.secret("HUAWEICLOUD_SDK_SECURITY_TOKEN", in_header=True),
-            node_login_password=env.secret("NODE_LOGIN_PASSWORD"),
-            token_refresh_margin_seconds=env.number("TOKEN_REFRESH_MARGIN_SECONDS", 600.0, 0, 86400),
-            connect_timeout_seconds=env.number("HTTP_CONNECT_TIMEOUT_SECONDS", 3.05, 0.01, 900),
-            read_timeout_seconds=env.number("HTTP_READ_TIMEOUT_SECONDS", 30.0, 0.01, 900),
-            answer_reserve_ms=env.number("ANSWER_RESERVE_MS", 500.0, 0, 60000),
-            max_body_bytes=int(env.number("APIG_MAX_BODY_BYTES", 256 * 1024, 1, 6 * 1024 * 1024)),
-            retry_max_attempts=int(env.number("RETRY_MAX_ATTEMPTS", 3, 1, 10)),
-            retry_base_seconds=env.number("RETRY_BASE_SECONDS", 0.2, 0, 60),
-            retry_cap_seconds=env.number("RETRY_CAP_SECONDS", 5.0, 0, 300),
-            retry_after_cap_seconds=env.number("RETRY_AFTER_CAP_SECONDS", 10.0, 0, 300),
-            dedup_window_seconds=env.number("EVENT_DEDUP_WINDOW_SECONDS", 600.0, 0, 86400),
-            function_name=env.text("RUNTIME_FUNC_NAME") or "nodepool-sync",
-            wait=env.boolean("SYNC_WAIT", False),
-            skip_if_busy=env.boolean("SYNC_SKIP_IF_BUSY", True),
-            allowed_targets=env.targets("SYNC_ALLOWED_TARGETS"),
-            job_poll_interval_seconds=env.number("JOB_POLL_INTERVAL_SECONDS", 2.0, 0.01, 300),
-            job_poll_max_interval_seconds=env.number("JOB_POLL_MAX_INTERVAL_SECONDS", 10.0, 0.01, 600),
-            target_min_seconds=env.number("TARGET_MIN_SECONDS", 1.0, 0, 900),
-            log_level=env.choice("LOG_LEVEL", "INFO", LEVELS),
-            reconcile=env.json_object("SYNC_RECONCILE", "the reconcile object of a reconcile document"),
-            failed_backoff_seconds=env.number("SYNC_FAILED_BACKOFF_SECONDS", 6 * 3600.0, 0, 30 * 86400),
-            stuck_after_seconds=env.number("SYNC_STUCK_AFTER_SECONDS", 2 * 3600.0, 60, 30 * 86400),
-            windows=env.windows("SYNC_WINDOWS"),
-            smn_topic_urn=env.smn_topic("SMN_TOPIC_URN"),
-            smn_endpoint=env.endpoint("SMN_ENDPOINT", f"https://smn.{region}.{domain}" if region else ""),
-            reconcile_interval_seconds=env.number("SYNC_RECONCILE_INTERVAL_SECONDS", 600.0, 60, 86400),
-        )
+        """Read and check every variable of VARIABLES; a malformed one is a ConfigurationError naming it."""
+        env, defaults = _Reader(environ), cls._field_defaults
+        values = {v.field: getattr(env, v.read)(v.name, defaults[v.field], *v.args) for v in VARIABLES}
+        return cls(**values)
 
     def defaults(self, context_project_id: str = "") -> Defaults:
         """What the settings supply when a document is silent; the project: the setting, the context's, or
@@ -265,30 +229,100 @@ class Settings(NamedTuple):
         return tuple(s.reveal() for s in (*values, self.node_login_password) if s)
 
 
+class Variable(NamedTuple):
+    """One environment variable: the Settings field it sets, the _Reader method that reads it, and its bounds."""
+
+    name: str
+    field: str
+    read: str
+    args: tuple[Any, ...] = ()
+
+
+# Read in this order (the region before the endpoints made from it). The README's variables table is checked
+# against this one.
+VARIABLES: tuple[Variable, ...] = (
+    Variable("HUAWEICLOUD_SDK_REGION", "region", "region"),
+    Variable("CCE_ENDPOINT", "cce_endpoint", "endpoint", ("cce",)),
+    Variable("IAM_ENDPOINT", "iam_endpoint", "endpoint", ("iam", "HUAWEICLOUD_SDK_IAM_ENDPOINT")),
+    Variable("SMN_ENDPOINT", "smn_endpoint", "endpoint", ("smn",)),
+    Variable("HUAWEICLOUD_SDK_PROJECT_ID", "project_id", "text"),
+    Variable("RUNTIME_PROJECT_ID", "runtime_project_id", "text"),
+    Variable("CCE_CLUSTER_ID", "cluster_id", "text"),
+    Variable("CCE_NODEPOOL_ID", "nodepool_id", "text"),
+    Variable("CCE_SYNC_SPEC", "sync_spec", "json_object", ("the spec of the sync request",)),
+    Variable("SYNC_DRY_RUN", "dry_run", "boolean"),
+    Variable("HUAWEICLOUD_AUTH_MODE", "auth_mode", "choice", (AUTH_MODES, str.lower)),
+    Variable("HUAWEICLOUD_AUTH_TOKEN", "auth_token", "secret", (True,)),
+    Variable("HUAWEICLOUD_IAM_USERNAME", "iam_username", "text"),
+    Variable("HUAWEICLOUD_IAM_PASSWORD", "iam_password", "secret"),
+    Variable("HUAWEICLOUD_IAM_DOMAIN_NAME", "iam_domain_name", "text"),
+    Variable("HUAWEICLOUD_SDK_AK", "access_key", "header_text"),
+    Variable("HUAWEICLOUD_SDK_SK", "secret_key", "secret"),
+    Variable("HUAWEICLOUD_SDK_SECURITY_TOKEN", "security_token", "secret", (True,)),
+    Variable("NODE_LOGIN_PASSWORD", "node_login_password", "secret"),
+    Variable("TOKEN_REFRESH_MARGIN_SECONDS", "token_refresh_margin_seconds", "number", (0, 86400)),
+    Variable("HTTP_CONNECT_TIMEOUT_SECONDS", "connect_timeout_seconds", "number", (0.01, 900)),
+    Variable("HTTP_READ_TIMEOUT_SECONDS", "read_timeout_seconds", "number", (0.01, 900)),
+    Variable("ANSWER_RESERVE_MS", "answer_reserve_ms", "number", (0, 60000)),
+    Variable("APIG_MAX_BODY_BYTES", "max_body_bytes", "integer", (1, 6 * 1024 * 1024)),
+    Variable("RETRY_MAX_ATTEMPTS", "retry_max_attempts", "integer", (1, 10)),
+    Variable("RETRY_BASE_SECONDS", "retry_base_seconds", "number", (0, 60)),
+    Variable("RETRY_CAP_SECONDS", "retry_cap_seconds", "number", (0, 300)),
+    Variable("RETRY_AFTER_CAP_SECONDS", "retry_after_cap_seconds", "number", (0, 300)),
+    Variable("EVENT_DEDUP_WINDOW_SECONDS", "dedup_window_seconds", "number", (0, 86400)),
+    Variable("RUNTIME_FUNC_NAME", "function_name", "text"),
+    Variable("SYNC_WAIT", "wait", "boolean"),
+    Variable("SYNC_SKIP_IF_BUSY", "skip_if_busy", "boolean"),
+    Variable("SYNC_ALLOWED_TARGETS", "allowed_targets", "targets"),
+    Variable("JOB_POLL_INTERVAL_SECONDS", "job_poll_interval_seconds", "number", (0.01, 300)),
+    Variable("JOB_POLL_MAX_INTERVAL_SECONDS", "job_poll_max_interval_seconds", "number", (0.01, 600)),
+    Variable("TARGET_MIN_SECONDS", "target_min_seconds", "number", (0, 900)),
+    Variable("LOG_LEVEL", "log_level", "choice", (LEVELS, str.upper)),
+    Variable("SYNC_RECONCILE", "reconcile", "json_object", ("the reconcile object of a reconcile document",)),
+    Variable("SYNC_FAILED_BACKOFF_SECONDS", "failed_backoff_seconds", "number", (0, 30 * 86400)),
+    Variable("SYNC_STUCK_AFTER_SECONDS", "stuck_after_seconds", "number", (60, 30 * 86400)),
+    Variable("SYNC_WINDOWS", "windows", "windows"),
+    Variable("SMN_TOPIC_URN", "smn_topic_urn", "smn_topic"),
+    Variable("SYNC_RECONCILE_INTERVAL_SECONDS", "reconcile_interval_seconds", "number", (60, 86400)),
+)
+
+
+def variable_names() -> tuple[str, ...]:
+    """Every variable the settings read, aliases included."""
+    return tuple(name for v in VARIABLES for name in (v.name, *(a for a in v.args[1:2] if v.read == "endpoint")))
+
+
 class _Reader:
+    """Reads one variable each, as VARIABLES says: `(name, default, *bounds)`."""
+
     def __init__(self, environ: Mapping[str, str]) -> None:
         self._environ = environ
+        self._region = ""
 
-    def text(self, name: str) -> str:
-        return self._environ.get(name, "").strip()
+    def text(self, name: str, default: str = "") -> str:
+        return self._environ.get(name, "").strip() or default
 
-    def secret(self, name: str, in_header: bool = False) -> Secret | None:
+    def region(self, name: str, default: str) -> str:
+        self._region = self.text(name, default)
+        return self._region
+
+    def secret(self, name: str, default: None, in_header: bool = False) -> Secret | None:
         """A secret, exactly as given; one that travels in a header must be able to (no line break, say)."""
         value = self._environ.get(name, "")
         if value and in_header and not header_safe(value):
             raise ConfigurationError(f"{name} must be printable ASCII without spaces or line breaks")
-        return Secret(value) if value else None
+        return Secret(value) if value else default
 
-    def header_text(self, name: str) -> str:
-        value = self.text(name)
+    def header_text(self, name: str, default: str) -> str:
+        value = self.text(name, default)
         if value and not header_safe(value):
             raise ConfigurationError(f"{name} must be printable ASCII without spaces or line breaks")
         return value
 
-    def windows(self, name: str) -> "Windows | None":
+    def windows(self, name: str, default: None) -> "Windows | None":
         value = self.text(name)
         if not value:
-            return None
+            return default
         from .windows import parse_windows  # only when windows are set
 
         try:
@@ -296,16 +330,16 @@ class _Reader:
         except ValueError as exc:
             raise ConfigurationError(f"{name}: {exc}") from None
 
-    def smn_topic(self, name: str) -> str:
-        value = self.text(name)
+    def smn_topic(self, name: str, default: str) -> str:
+        value = self.text(name, default)
         if value and not re.fullmatch(r"urn:smn:[a-z0-9-]+:[A-Za-z0-9]{1,64}:[A-Za-z0-9_-]{1,255}", value):
             raise ConfigurationError(f"{name} must be an SMN topic URN (urn:smn:REGION:PROJECT_ID:TOPIC)")
         return value
 
-    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
-        value = self.text(name).upper() or default
+    def choice(self, name: str, default: str, choices: tuple[str, ...], case: Callable[[str], str]) -> str:
+        value = case(self.text(name)) or default
         if value not in choices:
-            raise ConfigurationError(f"{name} must be one of {', '.join(choices)}, not {value[:20]!r}")
+            raise ConfigurationError(f"{name} must be one of {', '.join(c for c in choices if c)}, not {value[:20]!r}")
         return value
 
     def boolean(self, name: str, default: bool) -> bool:
@@ -330,19 +364,27 @@ class _Reader:
             raise ConfigurationError(f"{name} must be between {low:g} and {high:g}, not {value[:20]!r}")
         return number
 
-    def endpoint(self, name: str, default: str) -> str:
-        value = (self.text(name) or default).rstrip("/")
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        return int(self.number(name, default, low, high))
+
+    def endpoint(self, name: str, default: str, service: str, alias: str = "") -> str:
+        """An endpoint: the variable (or its alias), else the service's in the region; https only."""
+        if alias and not self.text(name):
+            name = alias
+        region = self._region
+        made = f"https://{service}.{region}.{_region_domain(region)}" if region else default
+        value = self.text(name, made).rstrip("/")
         if value and not endpoint_is_allowed(value):
             raise ConfigurationError(
                 f"{name} must be an https:// URL (http:// only for a loopback host), not {value[:80]!r}"
             )
         return value
 
-    def targets(self, name: str) -> Allowlist:
+    def targets(self, name: str, default: Allowlist) -> Allowlist:
         """`cluster/nodepool` or `project/cluster/nodepool` entries, `*` a whole segment; unset means no limit."""
         value = self.text(name)
         if not value:
-            return Allowlist()
+            return default
         entries = []
         for entry in (e.strip() for e in value.split(",") if e.strip()):
             parts = entry.split("/")
@@ -355,10 +397,10 @@ class _Reader:
             entries.append((project, cluster, pool))
         return Allowlist(True, tuple(entries))
 
-    def json_object(self, name: str, what: str = "the spec of the sync request") -> Mapping[str, Any] | None:
+    def json_object(self, name: str, default: None, what: str) -> Mapping[str, Any] | None:
         value = self.text(name)
         if not value:
-            return None
+            return default
         try:
             parsed = strictjson.loads(value)
         except ValueError as exc:

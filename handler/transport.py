@@ -17,9 +17,19 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
+from .errors import ConfigurationError, SyncError, UpstreamError, UpstreamTimeout
 from .runtime import Deadline
 
-__all__ = ["Failure", "Reply", "Transport", "TransportError", "failure_of", "header_safe", "new_session"]
+__all__ = [
+    "Failure",
+    "Reply",
+    "Transport",
+    "TransportError",
+    "as_sync_error",
+    "failure_of",
+    "header_safe",
+    "new_session",
+]
 
 MIN_SECONDS = 0.05  # less time than this left: an exchange is not started at all
 MAX_ANSWER_BYTES = 1024 * 1024  # CCE's and IAM's answers are a few KB; anything bigger is not one of them
@@ -52,6 +62,20 @@ class TransportError(Exception):
         super().__init__(reason)
         self.failure, self.reason, self.timed_out = failure, reason, timed_out
         self.status, self.request_id = status, request_id
+
+
+def as_sync_error(exc: TransportError, service: str, setting: str, detail: str = "", code: str = "") -> SyncError:
+    """The one translation of an exchange that gave no usable answer into what the caller is told: a redirect
+    is our configuration's fault (`setting` names the endpoint variable); time is a timeout; the rest upstream."""
+    if exc.failure is Failure.REDIRECT:
+        return ConfigurationError(
+            f"{service} answered with a redirect ({exc.reason}), which is never followed: check {setting}",
+            request_id=exc.request_id,
+        )
+    why = f"{exc.reason}, {detail}" if detail else exc.reason
+    if exc.timed_out:
+        return UpstreamTimeout(f"{service} did not answer in time ({why})", request_id=exc.request_id)
+    return UpstreamError(f"could not reach {service} ({why})", request_id=exc.request_id, code=code)
 
 
 class Reply(NamedTuple):

@@ -3,23 +3,17 @@
 import base64
 import binascii
 import json
-import threading
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from enum import Enum
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
 from . import strictjson
-from .errors import EventError, MethodNotAllowed, PayloadTooLarge, UnsupportedMediaType, UpstreamTimeout, kind_of
-from .runtime import Deadline
-
-if TYPE_CHECKING:  # change events are rare: their reading is imported when one comes
-    from .changes import Change
+from .errors import EventError, MethodNotAllowed, PayloadTooLarge, UnsupportedMediaType, kind_of
+from .validation import document_keys
 
 __all__ = [
     "CCE_SOURCE",
-    "RecentEvents",
     "Trigger",
     "Unwrapped",
     "apig_request_id",
@@ -30,24 +24,8 @@ __all__ = [
     "unwrap_batch",
 ]
 
-T = TypeVar("T")
 CCE_SOURCE = "HC.CCE"  # EventGrid's source for CCE's cloud-service events (by analogy with HC.VPC; unverified)
 
-# Keys that only a sync request document has; an object with none of them and no trigger shape is not ours.
-_DOCUMENT_KEYS = frozenset(
-    {
-        "spec",
-        "project_id",
-        "cluster_id",
-        "nodepool_id",
-        "dry_run",
-        "kind",
-        "apiVersion",
-        "targets",
-        "nodepools",
-        "reconcile",
-    }
-)
 _TARGET_KEYS = ("project_id", "cluster_id", "nodepool_id")
 EXPECTED = (
     "expected a timer event (trigger_type TIMER), an EventGrid CloudEvent (specversion), "
@@ -65,14 +43,15 @@ class Trigger(str, Enum):
 
 
 class Unwrapped(NamedTuple):
-    """One sync request document and what its trigger said about it."""
+    """One request document, or a change event's trace, and what its trigger said about it."""
 
     trigger: Trigger
     document: dict[str, Any]
-    event_id: tuple[str, str] | None = None  # EventGrid's (source, id), for the duplicate window
+    event_id: tuple[str, str] | None = None  # the duplicate window's key: EventGrid's (source, id), a trace's id
     correlation_id: str = ""
     overrides: Mapping[str, str] = MappingProxyType({})
-    change: "Change | None" = None  # a CCE change event (CTS trace): a reconcile hint, not a document
+    change: bool = False  # a CCE change event: `trace` is a hint where to look, not a document
+    trace: Any = None
     asks_status: bool = False  # API Gateway GET: how is the path's node pool's sync going
 
 
@@ -102,7 +81,7 @@ def recognize(event: object) -> Trigger:
         return Trigger.CTS
     if isinstance(event.get("events"), list) and len(event) == 1:
         return Trigger.EVENTGRID_BATCH
-    if _DOCUMENT_KEYS & event.keys():
+    if not document_keys().isdisjoint(event):
         return Trigger.DIRECT
     raise EventError(f"the event has none of the expected shapes; {EXPECTED}")
 
@@ -211,16 +190,19 @@ def _apig(event: dict[str, Any], max_body_bytes: int) -> Unwrapped:
 
 
 def _change(trigger: Trigger, trace: Any, event: dict[str, Any]) -> Unwrapped:
-    """A CCE change event: the trace read for where it points (the event's id deduplicates EventGrid's)."""
-    from .changes import read_trace
-
+    """A CCE change event: the trace, to be read for where it points (the event's id deduplicates EventGrid's)."""
     if isinstance(trace, str):
         trace = parse_json(trace, "the CloudEvent's data") if trace.strip() else None
     event_id, source = event.get("id"), event.get("source")
-    key = (source, event_id) if isinstance(source, str) and isinstance(event_id, str) else None
     cts = trace if isinstance(trace, dict) else {}
-    correlation_id = strictjson.label(event_id) or strictjson.label(cts.get("trace_id"))
-    return Unwrapped(trigger, {}, event_id=key, correlation_id=correlation_id, change=read_trace(trace))
+    trace_id = cts.get("trace_id")
+    # One change may arrive by both paths (the CTS trigger and an EventGrid subscription): its trace id is the
+    # one key both deliveries share, so the second gets the first's result.
+    key: tuple[str, str] | None = ("cts", trace_id) if isinstance(trace_id, str) and trace_id else None
+    if key is None and isinstance(source, str) and isinstance(event_id, str):
+        key = (source, event_id)
+    correlation_id = strictjson.label(event_id) or strictjson.label(trace_id)
+    return Unwrapped(trigger, {}, event_id=key, correlation_id=correlation_id, change=True, trace=trace)
 
 
 def unwrap(event: dict[str, Any], trigger: Trigger, max_body_bytes: int) -> Unwrapped:
@@ -250,53 +232,3 @@ def unwrap_batch(event: dict[str, Any]) -> list[Any]:
 def not_a_cloudevent(item: object) -> EventError:
     """The error for a batch entry that is not a CloudEvent."""
     return EventError(f"a batch entry is {kind_of(item)}, not a CloudEvent (an object with specversion)")
-
-
-EventKey = tuple[str, str]  # (source, id): CloudEvents ids are unique only within their source
-
-
-class RecentEvents(Generic[T]):
-    """EventGrid delivers at least once: the result of an event is kept for a window and given again.
-
-    Results that `keep` rejects (transient failures) are not kept, so a redelivery really retries.
-    Concurrent deliveries of one event run once; the others wait for its result, each no longer than its own
-    deadline.
-    """
-
-    def __init__(self, window_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self._window, self._clock = window_seconds, clock
-        self._lock = threading.Lock()
-        self._done: dict[EventKey, tuple[float, T]] = {}
-        self._running: dict[EventKey, threading.Event] = {}
-
-    def once(
-        self,
-        event_id: EventKey,
-        run: Callable[[], T],
-        deadline: Deadline,
-        keep: Callable[[T], bool] = lambda _: True,
-    ) -> T:
-        while True:
-            with self._lock:
-                # Results are stored in the order they finish, so the expired ones are at the front.
-                now = self._clock()
-                while self._done and now - next(iter(self._done.values()))[0] > self._window:
-                    del self._done[next(iter(self._done))]
-                if event_id in self._done:
-                    return self._done[event_id][1]
-                running = self._running.get(event_id)
-                if running is None:
-                    running = self._running[event_id] = threading.Event()
-                    break
-            if not running.wait(deadline.limit()):
-                raise UpstreamTimeout("an earlier delivery of this event was still running when time ran out")
-        try:
-            result = run()
-            if self._window > 0 and keep(result):
-                with self._lock:
-                    self._done[event_id] = (self._clock(), result)
-            return result
-        finally:
-            with self._lock:
-                del self._running[event_id]
-            running.set()

@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # jsonschema only explains invalid documents: it is imported 
 
 from .errors import MAX_ERRORS_FOUND, DocumentInvalid, FieldError, kind_of
 from .fastschema import Check, compile_schema
+from .model import Target
 
 __all__ = [
     "ID_PATTERN",
@@ -47,8 +48,7 @@ SPECIAL_CHARACTERS = "!@$%^-_=+[{}]:,./?"
 MAX_SCRIPT_BYTES = 7680
 _SALTED = r"\$6\$(rounds=\d+\$)?[./0-9A-Za-z]{1,16}\$[./0-9A-Za-z]{86}"  # SHA-512 crypt; compiled on first use
 _TARGET_FIELDS = ("project_id", "cluster_id", "nodepool_id")
-_CONTROL_FIELDS = (*_TARGET_FIELDS, "dry_run", "wait", "force")
-_FLEET_FIELDS = ("targets", "nodepools")
+CCE_BODY_SCHEMA = "cce-upgrade-request.schema.json"
 FLEET_SCHEMA = "sync-fleet.schema.json"
 RECONCILE_SCHEMA = "sync-reconcile.schema.json"
 TARGET_SOURCES = {
@@ -56,14 +56,6 @@ TARGET_SOURCES = {
     "cluster_id": "CCE_CLUSTER_ID",
     "nodepool_id": "CCE_NODEPOOL_ID",
 }
-
-
-class Target(NamedTuple):
-    """The node pool a sync is for; every ID matched ID_PATTERN before it got here."""
-
-    project_id: str
-    cluster_id: str
-    nodepool_id: str
 
 
 class Defaults(NamedTuple):
@@ -93,6 +85,11 @@ class ValidSync(NamedTuple):
         """Whether the spec picks nodes itself (nodeIDs): then the pool's counts do not say it is needless."""
         return bool(self.body.get("spec", {}).get("nodeIDs"))
 
+    @property
+    def carries_template(self) -> bool:
+        """Whether the spec brings a template of its own (nodeTemplate): the counts say nothing of it."""
+        return bool(self.body.get("spec", {}).get("nodeTemplate"))
+
 
 @functools.cache
 def _schema(name: str) -> dict[str, Any]:
@@ -115,8 +112,26 @@ def _compiled(name: str) -> Check:
     return compile_schema(_schema(name))
 
 
-def _is_valid() -> Check:
-    return _compiled(DOCUMENT_SCHEMA)
+def _properties(name: str) -> frozenset[str]:
+    return frozenset(_schema(name)["properties"])
+
+
+@functools.cache
+def document_keys() -> frozenset[str]:
+    """The top-level keys of every document the function takes (sync, fleet, reconcile), from their schemas: an
+    object with none of them, and no trigger's shape, is not for this function."""
+    return _properties(DOCUMENT_SCHEMA) | _properties(FLEET_SCHEMA) | _properties(RECONCILE_SCHEMA)
+
+
+@functools.cache
+def control_fields() -> frozenset[str]:
+    """The sync document's fields that are the function's, not CCE's: what is never sent."""
+    return _properties(DOCUMENT_SCHEMA) - _properties(CCE_BODY_SCHEMA)
+
+
+def fleet_fields() -> frozenset[str]:
+    """The keys that make a document a fleet: the fleet schema's that a sync document does not have."""
+    return _properties(FLEET_SCHEMA) - _properties(DOCUMENT_SCHEMA)
 
 
 def warm() -> None:
@@ -324,8 +339,10 @@ def prepare(document: Mapping[str, Any], overrides: Mapping[str, str], defaults:
     if errors:
         raise DocumentInvalid(errors)
     target = Target(merged["project_id"], merged["cluster_id"], merged["nodepool_id"])
-    body = {key: value for key, value in merged.items() if key not in _CONTROL_FIELDS}
-    dry_run, wait = bool(merged.get("dry_run", defaults.dry_run)), bool(merged.get("wait", defaults.wait))
+    body = {key: value for key, value in merged.items() if key not in control_fields()}
+    # SYNC_DRY_RUN makes every sync a dry run: a document can ask for one, never out of one.
+    dry_run = defaults.dry_run or bool(merged.get("dry_run", False))
+    wait = bool(merged.get("wait", defaults.wait))
     return ValidSync(target, body, dry_run, wait, bool(merged.get("force", False)))
 
 
@@ -347,4 +364,4 @@ def is_reconcile(document: Mapping[str, Any]) -> bool:
 
 
 def is_fleet(document: Mapping[str, Any]) -> bool:
-    return any(name in document for name in _FLEET_FIELDS)
+    return not fleet_fields().isdisjoint(document)

@@ -370,8 +370,12 @@ def command_run(args: argparse.Namespace) -> int:
 
 
 def _environment_for(template: dict[str, Any], env_file: str | None) -> dict[str, str]:
+    """The function's variables as every command resolves them: the template's, then the shell's, then the
+    --env-file's, the later winning."""
+    from handler.settings import variable_names
+
     environment = _base_environment(template)
-    environment.update({k: v for k, v in os.environ.items() if k.startswith(("HUAWEICLOUD_", "CCE_", "SYNC_", "IAM_"))})
+    environment.update({name: os.environ[name] for name in variable_names() if name in os.environ})
     if env_file:
         environment.update(read_env_file(Path(env_file)))
     return environment
@@ -482,9 +486,7 @@ def make_gateway(template: dict[str, Any], host: str, port: int) -> ThreadingHTT
 def command_serve(args: argparse.Namespace) -> int:
     """A local API Gateway: curl it, it invokes the handler, backed by the emulator unless --no-emulator."""
     template = templates.load(args.template)
-    environment = _base_environment(template)
-    if args.env_file:
-        environment.update(read_env_file(Path(args.env_file)))
+    environment = _environment_for(template, args.env_file)
     server = make_gateway(template, "127.0.0.1", args.port)
     route = template["triggers"]["apig"]["path"]
     url = f"http://127.0.0.1:{server.server_address[1]}"
@@ -556,10 +558,8 @@ def command_validate(args: argparse.Namespace) -> int:
 
     template = templates.load(args.template)
     event = _json_argument(_read_input(args.file), f"{args.file}")
-    environment = _base_environment(template)
-    if args.env_file:
-        environment.update(read_env_file(Path(args.env_file)))
-    environment.setdefault("HUAWEICLOUD_SDK_PROJECT_ID", DEMO_PROJECT)
+    environment = _environment_for(template, args.env_file)
+    environment.setdefault("HUAWEICLOUD_SDK_PROJECT_ID", DEMO_PROJECT)  # as invoke's emulator does
     results = verdict(event, environment)
     for result in results:
         if result.valid:

@@ -1,16 +1,19 @@
-"""`python -m local validate`: the verdict the handler would reach on an event or document, without sending.
+"""`python -m local validate`: the handler's own judgement of an event, without sending anything.
 
-It runs the handler's own steps (triggers.unwrap, the settings, the defaults, validation, the allowlist) in
-the handler's order, so `validate` and `invoke --dry-run` agree (a test checks it on every sample event).
+It is the handler's first steps, not a copy of them: settings, triggers.recognize/unwrap, then
+intents.interpret at the current time. So `validate` and `invoke --dry-run` agree by construction on whatever is
+decided before the cloud is read (a test checks it on every sample event, fleets, passes and change events).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from handler import plans, triggers, validation
-from handler.errors import DocumentInvalid, SyncError, TargetNotAllowed
+from handler import intents, triggers
+from handler.errors import DocumentInvalid, SyncError
+from handler.intents import AskStatus, Ignore, ReactToChange, Refuse, RunPass, SyncFleet, SyncOne
 from handler.settings import Settings
 from handler.triggers import Trigger
 
@@ -25,7 +28,8 @@ _SOURCES = {
 
 
 class Verdict(NamedTuple):
-    """Valid or not; the problems (one line each); the defaults the environment supplied."""
+    """Valid or not; what it is; the problems (one line each, with the handler's error code); the defaults the
+    environment supplied."""
 
     valid: bool
     kind: str
@@ -33,67 +37,69 @@ class Verdict(NamedTuple):
     defaults: tuple[str, ...] = ()
 
 
-def _applied(
-    document: Mapping[str, Any], overrides: Mapping[str, str], defaults: validation.Defaults
-) -> tuple[str, ...]:
-    applied = []
-    for field, variable in _SOURCES.items():
-        if field not in document and field not in overrides and getattr(defaults, field):
-            applied.append(f"{field} from {variable}")
-    return tuple(applied)
+def problems(error: SyncError, where: str = "") -> tuple[str, ...]:
+    """One line per problem, each ending with the error code the handler answers."""
+    prefix = f"{where}: " if where else ""
+    if isinstance(error, DocumentInvalid):
+        lines = [f"{prefix}{e} [{error.code}]" for e in error.errors]
+        return (*lines, *((f"{prefix}... and {error.omitted} more [{error.code}]",) if error.omitted else ()))
+    return (f"{prefix}{error.message} [{error.code}]",)
 
 
-def _allowed(settings: Settings, defaults: validation.Defaults, target: validation.Target) -> None:
-    if not settings.allowed_targets.allows(defaults.project_id, *target):
-        raise TargetNotAllowed(f"{target.cluster_id}/{target.nodepool_id} is not in SYNC_ALLOWED_TARGETS")
+def _applied(unwrapped: triggers.Unwrapped, judge: intents.Judge, fields: tuple[str, ...]) -> tuple[str, ...]:
+    document, overrides, defaults = unwrapped.document, unwrapped.overrides, judge.defaults
+    return tuple(
+        f"{field} from {_SOURCES[field]}"
+        for field in fields
+        if field not in document and field not in overrides and getattr(defaults, field)
+    )
 
 
-def _one(settings: Settings, unwrapped: triggers.Unwrapped) -> Verdict:
-    defaults = settings.defaults()
-    document, overrides = unwrapped.document, unwrapped.overrides
-    if unwrapped.change is not None:
-        reason = unwrapped.change.reason
-        return Verdict(True, "change event" if unwrapped.change.relevant else f"change event, ignored: {reason}")
-    if not document and unwrapped.trigger is Trigger.TIMER and settings.reconcile is not None:
-        document = {"reconcile": dict(settings.reconcile)}
-    if validation.is_reconcile(document):
-        plan = plans.plan_reconcile(document, overrides, defaults)
-        applied = ("spec from CCE_SYNC_SPEC",) if "spec" not in document else ()
-        return Verdict(
-            True,
-            f"reconcile pass over {'every cluster' if plan.every_cluster else len(plan.cluster_ids)} cluster(s)",
-            defaults=applied,
+def _describe(unwrapped: triggers.Unwrapped, intent: intents.Intent, judge: intents.Judge) -> Verdict:
+    if isinstance(intent, Refuse):
+        return Verdict(False, "document", problems(intent.error))
+    if isinstance(intent, SyncOne):
+        return Verdict(True, "single sync", defaults=_applied(unwrapped, judge, tuple(_SOURCES)[:3]))
+    if isinstance(intent, SyncFleet):
+        found = tuple(
+            line
+            for index, one in enumerate(intent.judged)
+            if isinstance(one, SyncError)
+            for line in problems(one, f"/targets/{index}")
         )
-    if validation.is_fleet(document):
-        fleet = plans.plan_fleet(document, overrides, defaults)
-        for target in fleet.documents:
-            _allowed(settings, defaults, validation.prepare(target, {}, defaults).target)
-        return Verdict(True, f"fleet ({fleet.selection.value})", defaults=_applied(document, overrides, defaults))
-    sync = validation.prepare(document, overrides, defaults)
-    _allowed(settings, defaults, sync.target)
-    return Verdict(True, "single sync", defaults=_applied(document, overrides, defaults))
+        applied = _applied(unwrapped, judge, ("project_id", "cluster_id"))
+        return Verdict(not found, f"fleet ({intent.fleet.selection.value})", found, applied)
+    if isinstance(intent, RunPass):
+        plan = intent.plan
+        where = "every cluster" if plan.every_cluster else f"{len(plan.cluster_ids)} cluster(s)"
+        applied = ("spec from CCE_SYNC_SPEC",) if "spec" not in unwrapped.document else ()
+        return Verdict(True, f"reconcile pass over {where}", defaults=applied)
+    if isinstance(intent, ReactToChange):
+        return Verdict(True, f"change event: {intent.reason}")
+    if isinstance(intent, Ignore):
+        return Verdict(True, f"change event, ignored: {intent.reason}")
+    assert isinstance(intent, AskStatus)
+    return Verdict(True, "status question")
 
 
-def verdict(event: Any, environment: Mapping[str, str]) -> list[Verdict]:
-    """One verdict per document the event holds (one, or one per event of an EventGrid batch)."""
+def verdict(event: Any, environment: Mapping[str, str], now: float | None = None) -> list[Verdict]:
+    """One verdict per request the event holds (one, or one per event of an EventGrid batch)."""
     try:
         settings = Settings.from_environ(environment)
         trigger = triggers.recognize(event)
         items = triggers.unwrap_batch(event) if trigger is Trigger.EVENTGRID_BATCH else [event]
     except SyncError as error:
-        return [Verdict(False, "event", (error.message,))]
+        return [Verdict(False, "event", problems(error))]
+    judge = intents.judge(settings, "", time.time() if now is None else now)
     verdicts = []
     for item in items:
         kind = Trigger.EVENTGRID if trigger is Trigger.EVENTGRID_BATCH else trigger
         try:
             if not isinstance(item, dict) or (kind is Trigger.EVENTGRID and "specversion" not in item):
                 raise triggers.not_a_cloudevent(item)
-            verdicts.append(_one(settings, triggers.unwrap(item, kind, settings.max_body_bytes)))
-        except DocumentInvalid as error:
-            problems = tuple(str(e) for e in error.errors) + (
-                (f"... and {error.omitted} more",) if error.omitted else ()
-            )
-            verdicts.append(Verdict(False, "document", problems))
+            unwrapped = triggers.unwrap(item, kind, settings.max_body_bytes)
         except SyncError as error:
-            verdicts.append(Verdict(False, "document", (error.message,)))
+            verdicts.append(Verdict(False, "event", problems(error)))
+            continue
+        verdicts.append(_describe(unwrapped, intents.interpret(unwrapped, judge), judge))
     return verdicts

@@ -97,16 +97,33 @@ def test_cce_timestamps_in_either_format_or_none(text: Any, expected: str | None
         assert parsed == datetime.fromisoformat(expected).timestamp()
 
 
-def test_an_unreadable_job_time_means_no_backoff_not_a_crash(invoke: Invoke, drifted: Emulator, logs: Any) -> None:
+@pytest.mark.parametrize(
+    ("metadata", "until_from"),
+    [
+        ({"updateTimestamp": "soon", "creationTimestamp": "2999-01-01 00:00:00 +0000 UTC"}, None),
+        ({"updateTimestamp": "soon"}, None),
+    ],
+    ids=["update unreadable, creation in the far future", "no time at all"],
+)
+def test_a_failed_job_without_a_readable_time_backs_off_and_says_why(
+    invoke: Invoke, drifted: Emulator, logs: Any, metadata: dict[str, str], until_from: None
+) -> None:
     drifted.add_job(PROJECT, CLUSTER, "np-a", "Failed", ended_ago=60)
-    drifted.inject(
-        path_contains="/jobs/",
-        status=200,
-        body={"status": {"phase": "Failed"}, "metadata": {"updateTimestamp": "soon"}},
-    )
-    assert _pool(invoke(_pass()), "a")["action"] == "started"
+    drifted.inject(path_contains="/jobs/", status=200, body={"status": {"phase": "Failed"}, "metadata": metadata})
+    pool = _pool(invoke(_pass()), "a")
+    assert pool["action"] == "backing_off" and "until" not in pool and drifted.syncs() == []
     [action] = [r for r in logs.records() if r["message"] == "reconcile-action"]
-    assert action["note"].startswith("no backoff information")
+    assert "cannot be read" in action["note"]
+
+
+def test_a_failed_job_with_only_a_creation_time_backs_off_from_it(invoke: Invoke, drifted: Emulator) -> None:
+    created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S +0000 UTC")
+    drifted.add_job(PROJECT, CLUSTER, "np-a", "Failed", ended_ago=60)
+    body = {"status": {"phase": "Failed"}, "metadata": {"updateTimestamp": "soon", "creationTimestamp": created}}
+    drifted.inject(path_contains="/jobs/", status=200, body=body)
+    pool = _pool(invoke(_pass()), "a")
+    until = datetime.fromisoformat(pool["until"].replace("Z", "+00:00")).timestamp()
+    assert pool["action"] == "backing_off" and abs(until - (parse_time(created) or 0) - 6 * HOUR) < 5
 
 
 # --- stuck -------------------------------------------------------------------------------------------------

@@ -389,12 +389,22 @@ def test_the_token_cache_keeps_a_bounded_number_of_tokens() -> None:
     from handler.runtime import Deadline
     from handler.settings import Secret
 
-    cache = TokenCache()
+    cache, fetched = TokenCache(), []
+
+    def get(project: int) -> str:
+        def fetch() -> tuple[Secret, float]:
+            fetched.append(project)
+            return Secret(f"token-{project}"), time.time() + 3600
+
+        return cache.get(("https://iam", "user", "domain", f"project-{project}"), 0.0, fetch, Deadline(None)).reveal()
+
     for project in range(3 * TokenCache.MAX_TOKENS):
-        key = ("https://iam", "user", "domain", f"project-{project}")
-        cache.get(key, 0.0, lambda p=project: (Secret(f"token-{p}"), time.time() + 3600), Deadline(None))
-    assert len(cache.known_secrets()) == TokenCache.MAX_TOKENS
-    assert "token-23" in cache.known_secrets() and "token-0" not in cache.known_secrets()
+        get(project)
+    fetched.clear()
+    newest = range(2 * TokenCache.MAX_TOKENS, 3 * TokenCache.MAX_TOKENS)
+    assert [get(p) for p in newest] == [f"token-{p}" for p in newest] and fetched == []  # kept: no fetch
+    get(0)
+    assert fetched == [0]  # the oldest went first
 
 
 def test_a_direct_event_with_megabytes_of_metadata_is_refused_before_a_dry_run_echoes_it(invoke: Invoke) -> None:

@@ -294,8 +294,8 @@ def test_concurrent_invocations_in_one_process(emulator: Emulator, env: Any, ans
 
 
 def test_remembered_results_expire_after_the_window() -> None:
+    from handler.recent import RecentEvents
     from handler.runtime import Deadline
-    from handler.triggers import RecentEvents
 
     now, no_deadline = [0.0], Deadline(None)
     recent: RecentEvents[str] = RecentEvents(10.0, clock=lambda: now[0])

@@ -1,0 +1,99 @@
+"""The trust boundary: one invocation's reach into Huawei Cloud, bound to SYNC_ALLOWED_TARGETS.
+
+Every executor talks to CCE (and SMN) only through a `Cloud`; each of its methods first asks the allowlist
+about what it touches (a project, a cluster, a node pool), so no path can forget it and every refusal has one
+shape (settings.Allowlist.refusal). Credentials are resolved per project on first use, and their secrets are
+remembered for scrubbing the invocation's answer and log lines. Salting happens here too: no path can send a
+plain node password.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import passwords
+from .cce import CCEClient
+from .credentials import Credential, TokenCache, resolve
+from .model import Accepted, Job, JobPhase, PoolState, Target
+from .runtime import Deadline, RuntimeContext
+from .settings import Settings
+from .transport import Transport
+
+__all__ = ["Cloud"]
+
+
+class Cloud:
+    """CCE and SMN as one invocation may use them: only what the allowlist reaches, before the deadline."""
+
+    __slots__ = ("_client", "_context", "_credentials", "_settings", "_tokens", "_transport", "deadline", "own")
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: CCEClient,
+        transport: Transport,
+        tokens: TokenCache,
+        context: RuntimeContext,
+        deadline: Deadline,
+        own_project: str,
+    ) -> None:
+        self._settings, self._client, self._transport, self._tokens = settings, client, transport, tokens
+        self._context, self.deadline, self.own = context, deadline, own_project
+        self._credentials: dict[str, Credential] = {}
+
+    # --- the allowlist ---------------------------------------------------------------------------------------
+
+    def reaches(self, project_id: str, cluster_id: str = "", nodepool_id: str = "") -> bool:
+        return self._settings.allowed_targets.allows(self.own, project_id, cluster_id, nodepool_id)
+
+    def _check(self, project_id: str, cluster_id: str = "", nodepool_id: str = "") -> Credential:
+        """The project's credential, once the allowlist says yes (no credential work for what it refuses)."""
+        refusal = self._settings.allowed_targets.refusal(self.own, project_id, cluster_id, nodepool_id)
+        if refusal is not None:
+            raise refusal
+        if project_id not in self._credentials:
+            settings = self._settings
+            self._credentials[project_id] = resolve(
+                settings, self._context, project_id, self._transport, self._tokens, self.deadline
+            )
+        return self._credentials[project_id]
+
+    def secrets(self) -> tuple[str, ...]:
+        """The settings' secrets and those of every credential used so far (an IAM token once fetched)."""
+        return (*self._settings.secrets(), *(s for c in self._credentials.values() for s in c.secrets()))
+
+    # --- reads -----------------------------------------------------------------------------------------------
+
+    def pool(self, target: Target) -> PoolState:
+        return self._client.pool_state(target, self._check(*target), self.deadline)
+
+    def pools(self, project_id: str, cluster_id: str, with_default: bool) -> list[PoolState]:
+        credential = self._check(project_id, cluster_id)
+        return self._client.list_nodepools(project_id, cluster_id, credential, self.deadline, with_default)
+
+    def clusters(self, project_id: str) -> list[tuple[str, str]]:
+        """The project's clusters as (ID, name), whether or not the allowlist reaches each (callers ask)."""
+        return self._client.list_clusters(project_id, self._check(project_id), self.deadline)
+
+    def job(self, project_id: str, jobid: str) -> Job:
+        return self._client.read_job(project_id, jobid, self._check(project_id), self.deadline)
+
+    def follow(self, project_id: str, jobid: str) -> tuple[JobPhase, str]:
+        return self._client.follow_job(project_id, jobid, self._check(project_id), self.deadline)
+
+    # --- acts ------------------------------------------------------------------------------------------------
+
+    def preview(self, target: Target, body: dict[str, Any]) -> dict[str, Any]:
+        """The request a sync would send, secrets masked; nothing is sent."""
+        return self._client.preview(target, body, self._check(*target))
+
+    def start(self, target: Target, body: dict[str, Any], before: PoolState | None = None) -> Accepted:
+        """POST the sync, its node password salted (the one send path of every sync)."""
+        credential = self._check(*target)
+        return self._client.sync(target, passwords.salt_body(body), credential, self.deadline, before)
+
+    def publish(self, project_id: str, subject: str, message: str) -> str:
+        """Publish to SMN_TOPIC_URN with the project's credential: the message id."""
+        credential = self._check(project_id)
+        topic = self._settings.smn_topic_urn
+        return self._client.publish(project_id, topic, subject, message, credential, self.deadline)

@@ -1,0 +1,152 @@
+"""Decide before acting: what a reconcile pass does about each node pool, as plain values, with no I/O.
+
+    decide(pool, job, policy, now) -> Decision             one pool, on its own
+    schedule(candidates, rules, ...) -> [Decision]          the pass-wide rules, in order, over every pool
+
+A Decision says the pool's class and, for a pool that needs a sync, the action: start it (STARTED, or
+WOULD_START in a dry run), or why not (DEFERRED, BACKING_OFF). The executor performs the starts and records
+their outcome (FAILED, REFUSED); `answers` renders the decisions. Tested as tables (tests/test_decide.py), as
+Karpenter computes its commands before executing them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from enum import Enum
+from typing import NamedTuple
+
+from .model import Job, JobPhase, PoolClass, PoolState
+
+__all__ = ["Action", "Candidate", "Decision", "News", "Policy", "Rules", "decide", "failure_time", "schedule"]
+
+
+class Action(str, Enum):
+    """What a pass did about a pool that needs a sync."""
+
+    STARTED = "started"
+    WOULD_START = "would_start"  # a dry run
+    DEFERRED = "deferred"  # a limit reached, no time left, outside every window: a later pass
+    BACKING_OFF = "backing_off"  # its last sync failed not long ago: not started again yet
+    REFUSED = "refused"  # outside SYNC_ALLOWED_TARGETS
+    FAILED = "failed"
+
+
+class News(str, Enum):
+    """What a person should hear about, once (SMN)."""
+
+    JOB_FAILED = "sync job failed"
+    STUCK = "sync stuck"
+    START_REFUSED = "start refused"
+    START_FAILED = "start failed"
+
+
+class Policy(NamedTuple):
+    """How gently one pass acts: which pools it takes, and which guards hold."""
+
+    force: bool = False  # also pools without counts (unknown)
+    ignore_windows: bool = False
+    ignore_backoff: bool = False
+    closed_until: float | None = None  # SYNC_WINDOWS, judged once for the pass: None while a window is open
+    failed_backoff_seconds: float = 6 * 3600.0
+    stuck_after_seconds: float = 2 * 3600.0
+    interval_seconds: float = 600.0  # the timer's: what happened within it is news
+
+
+class Decision(NamedTuple):
+    """What the pass makes of one pool: its class and, when it needs a sync, the action and why."""
+
+    kind: PoolClass
+    action: Action | None = None
+    reason: str = ""
+    jobid: str = ""  # the job the decision rests on (a failed or a running one)
+    until: float | None = None  # backing off until
+    since: float | None = None  # stuck since
+    next_window: float | None = None
+    note: str = ""
+    news: News | None = None  # what happened within the last interval that a person should hear
+    failed: bool = False  # its latest sync job failed within SYNC_FAILED_BACKOFF_SECONDS
+    failure: str = ""  # that job's reason, as CCE gave it
+
+    @property
+    def starts(self) -> bool:
+        return self.action in (Action.STARTED, Action.WOULD_START)
+
+    @property
+    def occupies(self) -> bool:
+        """Whether the pool counts as syncing for the limits: running, stuck, or started by this pass."""
+        return self.kind in (PoolClass.SYNCING, PoolClass.STUCK) or self.starts
+
+
+def failure_time(job: Job) -> float | None:
+    """When a failed job ended: its update time, else its creation time; None when neither can be read."""
+    return job.updated if job.updated is not None else job.created
+
+
+def decide(pool: PoolState, job: Job | None, policy: Policy, now: float) -> Decision:
+    """The pool on its own: its class, whether it needs a sync, and the guards that hold it back (windows,
+    backoff). `job` is the pool's latest job (`status.jobId`), or None when it names none or it is unreadable."""
+    kind = pool.kind
+    if kind is PoolClass.SYNCING:
+        if job is None or job.created is None or now - job.created <= policy.stuck_after_seconds:
+            return Decision(kind, jobid=pool.jobid)
+        fresh = now - job.created - policy.stuck_after_seconds <= policy.interval_seconds
+        return Decision(PoolClass.STUCK, jobid=pool.jobid, since=job.created, news=News.STUCK if fresh else None)
+    if not (kind is PoolClass.DRIFTED or (kind is PoolClass.UNKNOWN and policy.force)):
+        return Decision(kind)
+    own_failure = job is not None and job.phase is JobPhase.FAILED and job.resource_id in ("", pool.pool_id)
+    ended = failure_time(job) if job is not None and own_failure else None
+    failed = own_failure and (ended is None or now - ended < policy.failed_backoff_seconds)
+    news = News.JOB_FAILED if own_failure and ended is not None and now - ended <= policy.interval_seconds else None
+    base = Decision(kind, news=news, failed=failed)
+    if own_failure:
+        assert job is not None
+        base = base._replace(jobid=job.id, failure=job.reason)
+    if policy.closed_until is not None and not policy.ignore_windows:
+        return base._replace(action=Action.DEFERRED, reason="outside_window", next_window=policy.closed_until)
+    if failed and not policy.ignore_backoff:
+        if ended is None:
+            return base._replace(
+                action=Action.BACKING_OFF,
+                reason=base.failure,
+                note="the failed job's time cannot be read: not started again until it can (ignore_backoff overrides)",
+            )
+        until = ended + policy.failed_backoff_seconds
+        return base._replace(action=Action.BACKING_OFF, reason=base.failure, until=until)
+    return base._replace(action=Action.STARTED)
+
+
+class Candidate(NamedTuple):
+    """One pool of the pass with its own decision, and where it lives."""
+
+    cluster_id: str
+    pool: PoolState
+    decision: Decision
+
+
+class Rules(NamedTuple):
+    """The pass-wide rules over the pools' own decisions."""
+
+    max_syncing_per_cluster: int = 1
+    dry_run: bool = False
+
+
+def schedule(candidates: Sequence[Candidate], rules: Rules, others: Iterable[Candidate] = ()) -> list[Decision]:
+    """Every candidate's final decision, in order: a pool that may start starts while its cluster has room
+    (pools already syncing count, and so do `others`: pools of the cluster the pass does not take). A dry run
+    says WOULD_START."""
+    syncing: dict[str, int] = {}
+    for candidate in (*candidates, *others):
+        if candidate.decision.occupies and not candidate.decision.starts:
+            syncing[candidate.cluster_id] = syncing.get(candidate.cluster_id, 0) + 1
+    final = []
+    for candidate in candidates:
+        decision = candidate.decision
+        if decision.action is Action.STARTED:
+            if syncing.get(candidate.cluster_id, 0) >= rules.max_syncing_per_cluster:
+                decision = decision._replace(action=Action.DEFERRED, reason="max_syncing_per_cluster reached")
+            else:
+                syncing[candidate.cluster_id] = syncing.get(candidate.cluster_id, 0) + 1
+                if rules.dry_run:
+                    decision = decision._replace(action=Action.WOULD_START)
+        final.append(decision)
+    return final

@@ -1,0 +1,224 @@
+"""What one request asks for, decided without I/O: an unwrapped event and the settings become one intent.
+
+    interpret(unwrapped, Judge(settings, defaults, now)) -> SyncOne | SyncFleet | RunPass | ReactToChange
+                                                            | AskStatus | Ignore | Refuse
+
+Everything that can be judged before reading the cloud is judged here, once, for the handler and for
+`python -m local validate` alike: the document (schema and rules), the allowlist, the maintenance windows (at
+`now`), the configured pass. Each intent has one executor (executors.py); none of them judges these again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any, NamedTuple
+
+from .errors import ConfigurationError, DocumentInvalid, OutsideWindow, SyncError
+from .model import Target
+from .plans import Fleet, Reconcile, Selection, plan_fleet, plan_reconcile
+from .runtime import utc_text
+from .settings import Settings
+from .triggers import Trigger, Unwrapped
+from .validation import Defaults, ValidSync, is_fleet, is_reconcile, prepare, target_of
+
+__all__ = [
+    "AskStatus",
+    "Intent",
+    "Judge",
+    "ReactToChange",
+    "Refuse",
+    "RunPass",
+    "SyncFleet",
+    "SyncOne",
+    "intent_target",
+    "interpret",
+    "judge",
+]
+
+
+class SyncOne(NamedTuple):
+    """Sync one node pool: allowed, inside a window (or forced), valid."""
+
+    sync: ValidSync
+
+    @property
+    def target(self) -> Target:
+        return self.sync.target
+
+
+class SyncFleet(NamedTuple):
+    """Sync several node pools one after another; listed targets are judged here, a selection once CCE lists it."""
+
+    fleet: Fleet
+    judged: tuple[ValidSync | SyncError, ...] = ()  # Selection.TARGETS, in the document's order
+
+
+class RunPass(NamedTuple):
+    """A reconcile pass: read the pools' state, decide per pool, start what the rules allow."""
+
+    plan: Reconcile
+
+
+class ReactToChange(NamedTuple):
+    """A CCE change event, judged against the configured pass: that pass, narrowed to what the trace names."""
+
+    plan: Reconcile
+    reason: str
+
+
+class AskStatus(NamedTuple):
+    """How is the node pool's sync going (API Gateway GET)."""
+
+    target: Target
+
+
+class Ignore(NamedTuple):
+    """Nothing to do (a change event that asks for nothing): answered and logged, never raised."""
+
+    reason: str
+
+
+class Refuse(NamedTuple):
+    """The request cannot be done as it is; `target` when it was known before the refusal."""
+
+    error: SyncError
+    target: Target | None = None
+
+
+Intent = SyncOne | SyncFleet | RunPass | ReactToChange | AskStatus | Ignore | Refuse
+
+
+class Judge(NamedTuple):
+    """What a request is judged against: the settings, the defaults they give, and the time (windows)."""
+
+    settings: Settings
+    defaults: Defaults
+    now: float
+
+    def refusal(self, project_id: str, cluster_id: str = "", nodepool_id: str = "") -> SyncError | None:
+        return self.settings.allowed_targets.refusal(self.defaults.project_id, project_id, cluster_id, nodepool_id)
+
+    def closed_until(self) -> float | None:
+        """None while a maintenance window is open (or none is set); otherwise when the next one opens."""
+        windows = self.settings.windows
+        if windows is None:
+            return None
+        closed = windows.closed_until(datetime.fromtimestamp(self.now, timezone.utc))
+        return closed.timestamp() if closed is not None else None
+
+    def sync(self, document: Mapping[str, Any], overrides: Mapping[str, str] | None = None) -> ValidSync:
+        """A single sync as it may go: valid, allowed and, unless forced, inside a window; raises otherwise."""
+        sync = prepare(document, overrides or {}, self.defaults)
+        refusal = self.refusal(*sync.target)
+        if refusal is not None:
+            raise _Judged(refusal, sync.target)
+        closed_until = self.closed_until()
+        if closed_until is not None and not sync.force:
+            raise _Judged(OutsideWindow(utc_text(closed_until)), sync.target)
+        return sync
+
+    def target(self, document: Mapping[str, Any]) -> ValidSync | SyncError:
+        """One target of a fleet: its sync, or why it cannot go."""
+        try:
+            return self.sync(document)
+        except _Judged as judged:
+            return judged.error
+        except SyncError as error:
+            return error
+
+
+class _Judged(Exception):
+    """A refusal of a sync whose target is known (for the log line)."""
+
+    def __init__(self, error: SyncError, target: Target) -> None:
+        super().__init__(error.message)
+        self.error, self.target = error, target
+
+
+def judge(settings: Settings, context_project: str, now: float) -> Judge:
+    """What requests are judged against now: the settings, their defaults (the context's project), the time."""
+    return Judge(settings, settings.defaults(context_project), now)
+
+
+def interpret(unwrapped: Unwrapped, judge: Judge) -> Intent:
+    """The one intent of an unwrapped event (a pure function: the same input, the same intent)."""
+    try:
+        return _interpret(unwrapped, judge)
+    except _Judged as judged:
+        return Refuse(judged.error, judged.target)
+    except SyncError as error:
+        return Refuse(error)
+
+
+def intent_target(intent: Intent) -> Target | None:
+    """The node pool the intent is about, when it is about one (for the log line)."""
+    return intent.target if isinstance(intent, (SyncOne, AskStatus, Refuse)) else None
+
+
+def _interpret(unwrapped: Unwrapped, judge: Judge) -> Intent:
+    settings, defaults = judge.settings, judge.defaults
+    if unwrapped.trigger in (Trigger.CTS, Trigger.EVENTGRID) and unwrapped.change:
+        return _change(unwrapped.trace, judge)
+    if unwrapped.asks_status:
+        target = target_of(unwrapped.overrides, defaults)
+        refusal = judge.refusal(*target)
+        return Refuse(refusal, target) if refusal is not None else AskStatus(target)
+    document, overrides = unwrapped.document, unwrapped.overrides
+    if not document and unwrapped.trigger is Trigger.TIMER and settings.reconcile is not None:
+        return RunPass(_configured(judge, scheduled=True))
+    if is_reconcile(document):
+        return _pass(plan_reconcile(document, overrides, defaults), judge)
+    if is_fleet(document):
+        return _fleet(plan_fleet(document, overrides, defaults), judge)
+    return SyncOne(judge.sync(document, overrides))
+
+
+def _pass(plan: Reconcile, judge: Judge) -> RunPass | Refuse:
+    refusal = judge.refusal(plan.project_id)
+    if refusal is not None:
+        return Refuse(refusal)
+    return RunPass(plan._replace(closed_until=judge.closed_until()))
+
+
+def _configured(judge: Judge, scheduled: bool = False) -> Reconcile:
+    """The pass the function's own settings describe (SYNC_RECONCILE, CCE_SYNC_SPEC): their faults are its own."""
+    options = dict(judge.settings.reconcile or {})
+    try:
+        plan = plan_reconcile({"reconcile": options}, {}, judge.defaults)
+    except DocumentInvalid as error:
+        raise ConfigurationError(
+            f"SYNC_RECONCILE and CCE_SYNC_SPEC make no valid reconcile pass: {error.message}"
+        ) from None
+    return plan._replace(closed_until=judge.closed_until(), scheduled=scheduled)
+
+
+def _fleet(fleet: Fleet, judge: Judge) -> SyncFleet | Refuse:
+    closed_until = judge.closed_until()
+    if closed_until is not None:  # a fleet document has no force: outside every window, none of it may start
+        return Refuse(OutsideWindow(utc_text(closed_until)))
+    if fleet.selection is not Selection.TARGETS:
+        refusal = judge.refusal(fleet.project_id, fleet.cluster_id)
+        return Refuse(refusal) if refusal is not None else SyncFleet(fleet)
+    return SyncFleet(fleet, tuple(judge.target(document) for document in fleet.documents))
+
+
+def _change(trace: Any, judge: Judge) -> ReactToChange | Ignore | Refuse:
+    """A change acts only within the configured pass: on its clusters (or all, when it says so), its pools."""
+    from .changes import read_trace  # change events are rare: their reading is imported when one comes
+
+    change = read_trace(trace)
+    if not change.relevant:
+        return Ignore(change.reason)
+    options = judge.settings.reconcile or {}
+    if "clusters" not in options and not judge.defaults.cluster_id:
+        return Ignore(f"{change.reason}, and no cluster is configured to look at")
+    plan = _configured(judge)
+    if change.cluster_id:
+        if not plan.every_cluster and change.cluster_id not in plan.cluster_ids:
+            return Ignore(f"{change.reason}: cluster {change.cluster_id} is not in the configured pass")
+        plan = plan._replace(every_cluster=False, cluster_ids=(change.cluster_id,))
+    if change.nodepool_id:
+        plan = plan._replace(focus=change.nodepool_id)
+    refusal = judge.refusal(plan.project_id)
+    return Refuse(refusal) if refusal is not None else ReactToChange(plan, change.reason)

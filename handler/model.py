@@ -1,0 +1,96 @@
+"""The domain's values, stated once: where a sync goes, what a node pool's status says, what a job says.
+
+Every enum here is a closed set the rest of the code compares against; no module compares the strings.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import NamedTuple
+
+__all__ = ["DEFAULT_POOL", "Accepted", "Job", "JobPhase", "PoolClass", "PoolState", "Target"]
+
+DEFAULT_POOL = "DefaultPool"  # the pool CCE makes with a cluster; ListNodePools hides it unless asked
+
+
+class Target(NamedTuple):
+    """The node pool a sync is for; every ID matched validation.ID_PATTERN before it got here."""
+
+    project_id: str
+    cluster_id: str
+    nodepool_id: str
+
+
+class JobPhase(str, Enum):
+    """`status.phase` of a CCE job (SDK model Job); anything else CCE says reads as UNKNOWN."""
+
+    INITIALIZING = "Initializing"
+    RUNNING = "Running"
+    SUCCESS = "Success"
+    FAILED = "Failed"
+    UNKNOWN = ""
+
+    @classmethod
+    def of(cls, value: object) -> JobPhase:
+        try:
+            return cls(value) if isinstance(value, str) and value else cls.UNKNOWN
+        except ValueError:
+            return cls.UNKNOWN
+
+    @property
+    def ended(self) -> bool:
+        return self in (JobPhase.SUCCESS, JobPhase.FAILED)
+
+
+class PoolClass(str, Enum):
+    """What a node pool's status says about its nodes and its template, in this order of precedence."""
+
+    SYNCING = "syncing"  # the ConfigurationSynchronizing condition is "True", whatever the counts say
+    IN_SYNC = "in_sync"  # configurationSyncedNodeCount >= currentNode (an empty pool is in sync)
+    DRIFTED = "drifted"  # fewer nodes carry the current configuration than the pool has
+    UNKNOWN = "unknown"  # the counts are missing: never synced unless forced
+    STUCK = "stuck"  # syncing under a job older than SYNC_STUCK_AFTER_SECONDS (a reconcile pass tells)
+
+
+class PoolState(NamedTuple):
+    """A node pool as CCE's status (read with advanceStatus=true) describes it (SDK model NodePoolStatus)."""
+
+    pool_id: str
+    name: str
+    syncing: bool
+    jobid: str  # the job of the pool's latest operation, any operation ("" when CCE names none)
+    current: int | None  # currentNode
+    synced: int | None  # configurationSyncedNodeCount
+
+    @property
+    def kind(self) -> PoolClass:
+        if self.syncing:
+            return PoolClass.SYNCING
+        if self.current is None or self.synced is None:
+            return PoolClass.UNKNOWN
+        return PoolClass.IN_SYNC if self.synced >= self.current else PoolClass.DRIFTED
+
+    @property
+    def nodes(self) -> str | None:
+        """`synced/current`, as answers show it; None when CCE gave no counts."""
+        return None if self.current is None or self.synced is None else f"{self.synced}/{self.current}"
+
+
+class Job(NamedTuple):
+    """A CCE job as the function reads it (SDK model Job): phase, reason, when, and the resource it acts on."""
+
+    id: str
+    phase: JobPhase
+    reason: str
+    created: float | None
+    updated: float | None
+    resource_id: str
+
+
+class Accepted(NamedTuple):
+    """CCE accepted the sync; `jobid` is empty when CCE answered with an empty body."""
+
+    jobid: str
+    request_id: str
+    attempts: int = 1
+    confirmed_after_ambiguity: bool = False

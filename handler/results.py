@@ -1,0 +1,137 @@
+"""What the executors return: plain values of what happened, rendered into answers by `answers.render`."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from .decide import Decision, News
+from .errors import SyncError
+from .model import Accepted, Job, JobPhase, PoolState, Target
+
+__all__ = [
+    "ClusterReport",
+    "FleetReport",
+    "Followed",
+    "Ignored",
+    "InSync",
+    "Notable",
+    "Notification",
+    "PassReport",
+    "PoolReport",
+    "PoolStatus",
+    "Preview",
+    "Result",
+    "Sent",
+    "TargetReport",
+]
+
+
+class Sent(NamedTuple):
+    """CCE accepted the sync."""
+
+    target: Target
+    accepted: Accepted
+
+
+class Followed(NamedTuple):
+    """CCE accepted the sync and its job was followed: it succeeded, or still ran when time ran out."""
+
+    target: Target
+    accepted: Accepted
+    phase: JobPhase
+    reason: str
+
+
+class Preview(NamedTuple):
+    """A dry run: the request that would have been sent, secrets masked."""
+
+    target: Target
+    request: dict[str, object]
+
+
+class InSync(NamedTuple):
+    """Nothing sent: every node already carries the pool's configuration."""
+
+    target: Target
+    nodes: str | None
+
+
+class PoolStatus(NamedTuple):
+    """How a node pool's sync is going: the pool, its latest job (or why that could not be read)."""
+
+    target: Target
+    pool: PoolState
+    job: Job | None
+    job_error: str = ""
+
+
+class Ignored(NamedTuple):
+    """A request that asks for nothing (a change event outside the configured pass, say)."""
+
+    reason: str
+
+
+class TargetReport(NamedTuple):
+    """One target of a fleet: its IDs (or the name that matched no pool) and what happened."""
+
+    cluster_id: str
+    nodepool_id: str
+    outcome: Sent | Followed | Preview | InSync | SyncError | None  # None: a name that matched no pool
+    name: str = ""
+
+
+class FleetReport(NamedTuple):
+    """Every target's outcome, and the targets not reached for lack of time."""
+
+    targets: tuple[TargetReport, ...]
+    not_reached: tuple[tuple[str, str], ...]
+
+
+class PoolReport(NamedTuple):
+    """One pool of a pass: as read, what was decided, and how a start went (its job, or its error)."""
+
+    pool: PoolState
+    decision: Decision
+    jobid: str = ""
+    error: SyncError | None = None
+
+
+class ClusterReport(NamedTuple):
+    """One cluster of a pass: its pools, or why they could not be read (or were not allowed)."""
+
+    cluster_id: str
+    pools: tuple[PoolReport, ...] = ()
+    error: SyncError | None = None
+
+
+class Notable(NamedTuple):
+    """One thing a person should hear about."""
+
+    cluster_id: str
+    pool: PoolState
+    what: News
+    jobid: str = ""
+    reason: str = ""
+
+
+class Notification(NamedTuple):
+    """How telling a person went: published (with SMN's message id) or not (and why)."""
+
+    published: bool
+    items: int
+    message_id: str = ""
+    error: str = ""
+
+
+class PassReport(NamedTuple):
+    """A whole reconcile pass: per cluster, per pool; what needs a person; how notifying went."""
+
+    project_id: str
+    dry_run: bool
+    clusters: tuple[ClusterReport, ...]
+    notable: tuple[Notable, ...] = ()
+    notification: Notification | None = None
+    duration_ms: float = 0.0
+
+
+Result = Sent | Followed | Preview | InSync | PoolStatus | Ignored | FleetReport | PassReport
