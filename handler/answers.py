@@ -20,7 +20,7 @@ from .errors import (
     UpstreamError,
 )
 from .logs import scrub
-from .model import Accepted, JobPhase, PoolClass, Target
+from .model import Accepted, JobPhase, PoolClass, Target, Trigger
 from .results import (
     FleetReport,
     Followed,
@@ -35,7 +35,6 @@ from .results import (
     TargetReport,
 )
 from .runtime import utc_text
-from .triggers import Trigger
 
 __all__ = [
     "Outcome",

@@ -5,44 +5,35 @@ A sync is sent once and resent only when CCE certainly did not act; after an amb
 is read: a sync running means CCE accepted it, anything else is reported as ambiguous (see retry.py's table).
 """
 
-import functools
 import json
-import logging
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from . import logs
+from .api import ApiClient
 from .credentials import Credential
 from .errors import (
     AmbiguousFailure,
-    CCECredentialsRejected,
-    CCERejected,
-    ConfigurationError,
     EventError,
     SyncError,
-    UpstreamError,
-    UpstreamTimeout,
 )
 from .model import Accepted, Job, JobPhase, PoolClass, PoolState, Target
 from .passwords import mask_body
 from .runtime import Deadline
-from .settings import Settings
-from .transport import Reply, Transport, TransportError, as_sync_error
 from .validation import ID_PATTERN
 
-if TYPE_CHECKING:  # the retry policy is imported on the first failure: the valid path never needs it
-    from .retry import Decision, RetryPolicy
+if TYPE_CHECKING:
+    from .retry import Decision
 
 __all__ = ["CCEClient", "parse_time", "pool_state"]
 
 SYNC_CONDITION = "ConfigurationSynchronizing"
 _TOKEN_KINDS = frozenset({"token", "password", "agency-token"})  # credentials that send X-Auth-Token
 _POLL_RESERVE_SECONDS = 0.25  # one job read on loopback or in-region takes far less
-_MAX_MESSAGE = 500  # characters of CCE's error message kept, after secrets are masked
 _MAX_REASON = 300  # characters of a job's reason kept, after secrets are masked
 _MAX_REASON_READ = 64 * 1024  # a reason longer than this is not one; what is read of it is masked, then cut
 # Node pool reads ask for the whole pool's state: without advanceStatus=true `status.conditions` reflect only
@@ -105,31 +96,6 @@ def parse_time(value: Any, now: float | None = None) -> float | None:
     return epoch if EARLIEST <= epoch <= latest else None
 
 
-def _error_fields(body: Any, secrets: tuple[str, ...]) -> tuple[str, str]:
-    """CCE's error code and message; secrets are masked before the message is cut, so none escapes half-cut."""
-    if not isinstance(body, dict):
-        return "", ""
-    code = body.get("errorCode") or body.get("error_code") or ""
-    message = body.get("errorMessage") or body.get("error_msg") or body.get("message") or ""
-    nested = body.get("error")
-    if not code and isinstance(nested, dict):
-        code, message = str(nested.get("code", "")), str(nested.get("message", ""))
-    return str(logs.scrub(str(code), secrets))[:64], str(logs.scrub(str(message), secrets))[:_MAX_MESSAGE]
-
-
-def _rejection(reply: Reply, secrets: tuple[str, ...], service: str = "CCE") -> SyncError:
-    code, message = _error_fields(reply.json(), secrets)
-    code = code or f"{service}.{reply.status}"
-    message = message or f"{service} answered HTTP {reply.status}"
-    if reply.status in (401, 403):
-        return CCECredentialsRejected(reply.status, code, message, request_id=reply.request_id)
-    if 400 <= reply.status < 500:
-        return CCERejected(reply.status, code, message, request_id=reply.request_id)
-    if reply.status == 504:
-        return UpstreamTimeout(f"{service} answered HTTP 504: {message}", request_id=reply.request_id, code=code)
-    return UpstreamError(f"{service} answered HTTP {reply.status}: {message}", request_id=reply.request_id, code=code)
-
-
 def _items(listing: Any) -> list[dict[str, Any]]:
     """A CCE list's items that are objects with a metadata object, whatever else the answer holds."""
     items = listing.get("items") if isinstance(listing, dict) else None
@@ -146,32 +112,8 @@ def _segment(value: str) -> str:
     return quote(value, safe="")
 
 
-class CCEClient:
-    """CCE's operations for one process, every exchange through the one transport and the one retry policy."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        transport: Transport,
-        user_agent: str,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        if not settings.cce_endpoint:
-            raise ConfigurationError("no CCE endpoint: set HUAWEICLOUD_SDK_REGION or CCE_ENDPOINT")
-        self._settings, self._transport, self._sleep = settings, transport, sleep
-        self._user_agent, self._secrets = user_agent, settings.secrets()
-
-    @functools.cached_property
-    def _policy(self) -> "RetryPolicy":
-        from .retry import RetryPolicy
-
-        settings = self._settings
-        return RetryPolicy(
-            settings.retry_max_attempts,
-            settings.retry_base_seconds,
-            settings.retry_cap_seconds,
-            settings.retry_after_cap_seconds,
-        )
+class CCEClient(ApiClient):
+    """CCE's operations: node pool and job reads, the sync, and what a sync would send."""
 
     def _project_url(self, project_id: str) -> str:
         return f"{self._settings.cce_endpoint}/api/v3/projects/{_segment(project_id)}"
@@ -185,9 +127,6 @@ class CCEClient:
     def sync_url(self, target: Target) -> str:
         return self.nodepool_url(target) + "/operation/upgrade"
 
-    def _headers(self, project_id: str) -> dict[str, str]:
-        return {"Content-Type": "application/json", "X-Project-Id": project_id, "User-Agent": self._user_agent}
-
     def preview(self, target: Target, body: dict[str, Any], credential: Credential) -> dict[str, Any]:
         """The request a sync would send, with every secret masked; nothing is sent."""
         url, headers = self.sync_url(target), self._headers(target.project_id)
@@ -198,68 +137,6 @@ class CCEClient:
             for name, value in credential.authorize("POST", url, headers, data).items():
                 headers[name] = logs.MASK if name in ("Authorization", "X-Security-Token") else value
         return {"method": "POST", "url": url, "headers": headers, "body": mask_body(body)}
-
-    def _exchange(
-        self, method: str, url: str, project_id: str, body: bytes | None, credential: Credential, deadline: Deadline
-    ) -> Reply:
-        """One exchange, plus the single retry with a new token after a 401 on a cached one."""
-        headers = self._headers(project_id)
-        reply = self._transport.exchange(
-            method, url, {**headers, **credential.authorize(method, url, headers, body or b"")}, body, deadline
-        )
-        if reply.status == 401 and credential.refresh():
-            logs.write(logging.INFO, {"message": "token-refresh", "reason": "CCE answered 401"}, credential.secrets())
-            reply = self._transport.exchange(
-                method, url, {**headers, **credential.authorize(method, url, headers, body or b"")}, body, deadline
-            )
-        return reply
-
-    def _request(
-        self,
-        method: str,
-        url: str,
-        project_id: str,
-        data: bytes | None,
-        credential: Credential,
-        deadline: Deadline,
-        settle: Callable[["Decision"], bool] | None = None,
-        service: tuple[str, str] = ("CCE", "CCE_ENDPOINT"),
-    ) -> tuple[Reply | None, int]:
-        """One request under the retry policy: the 2xx reply and the attempts it took.
-
-        `settle` decides an ambiguous failure: True means the server acted (no reply), otherwise it raises.
-        Without it, as for reads, an ambiguous failure is simply tried again. `service` names the server and
-        its endpoint variable in errors.
-        """
-        attempt = 0
-        while True:
-            attempt += 1
-            outcome: Reply | TransportError
-            try:
-                outcome = self._exchange(method, url, project_id, data, credential, deadline)
-            except TransportError as exc:
-                outcome = exc
-            if isinstance(outcome, Reply) and 200 <= outcome.status < 300:
-                return outcome, attempt
-            from .retry import Kind, classify
-
-            decision = classify(outcome, time.time())
-            if decision.kind is Kind.FINAL:
-                raise self._final_error(outcome, decision, attempt, credential, service)
-            if decision.kind is Kind.AMBIGUOUS and settle is not None and settle(decision):
-                return None, attempt
-            wait = self._policy.wait(attempt, decision)
-            if not self._policy.allows(attempt, wait, deadline, self._settings.connect_timeout_seconds):
-                raise self._final_error(outcome, decision, attempt, credential, service)
-            fields = {"message": "retry", "method": method, "attempt": attempt, "reason": decision.reason}
-            logs.write(logging.WARNING, {**fields, "wait_s": round(wait, 3)}, credential.secrets())
-            self._sleep(wait)
-
-    def get_json(self, url: str, project_id: str, credential: Credential, deadline: Deadline) -> Any:
-        """GET a CCE resource; reading is safe to repeat, so every failure but a final 4xx is retried."""
-        reply, _ = self._request("GET", url, project_id, None, credential, deadline)
-        assert reply is not None
-        return reply.json()
 
     def pool_state(self, target: Target, credential: Credential, deadline: Deadline) -> PoolState:
         """The node pool's state, the whole pool's (advanceStatus=true); raises when it cannot tell."""
@@ -368,34 +245,3 @@ class CCEClient:
         parsed = reply.json()
         jobid = parsed.get("jobid") if isinstance(parsed, dict) else None
         return Accepted(str(jobid) if jobid else "", reply.request_id, attempts)
-
-    def publish(
-        self, project_id: str, topic_urn: str, subject: str, message: str, credential: Credential, deadline: Deadline
-    ) -> str:
-        """SMN PublishMessage through the same retry and 401-refresh path as CCE: its message id (huaweicloudsdksmn
-        PublishMessageRequest; platform-facts.md, "Simple Message Notification")."""
-        endpoint = self._settings.smn_endpoint
-        url = f"{endpoint}/v2/{quote(project_id, safe='')}/notifications/topics/{quote(topic_urn, safe=':')}/publish"
-        data = json.dumps({"subject": subject, "message": message}).encode()
-        # A message published twice is a nuisance, not a reset node: ambiguous failures are retried as reads are.
-        reply, _ = self._request("POST", url, project_id, data, credential, deadline, service=("SMN", "SMN_ENDPOINT"))
-        assert reply is not None
-        answer = reply.json()
-        message_id = answer.get("message_id") if isinstance(answer, dict) else None
-        return message_id if isinstance(message_id, str) else ""
-
-    def _final_error(
-        self,
-        outcome: Reply | TransportError,
-        decision: "Decision",
-        attempts: int,
-        credential: Credential,
-        service: tuple[str, str],
-    ) -> SyncError:
-        tried = f"after {attempts} attempt{'s' * (attempts != 1)}"
-        if isinstance(outcome, Reply):
-            error = _rejection(outcome, (*self._secrets, *credential.secrets()), service[0])
-            if attempts > 1:
-                error.message = f"{error.message} ({tried})"
-            return error
-        return as_sync_error(outcome, service[0], service[1], tried)

@@ -17,11 +17,11 @@ from .cloud import Cloud
 from .credentials import IamPasswordToken, TokenCache, resolve
 from .errors import ConfigurationError, SyncError, UpstreamError, UpstreamTimeout
 from .executors import execute
+from .model import Trigger
 from .recent import RecentEvents
 from .runtime import RuntimeContext
 from .settings import Environment, Settings
 from .transport import Transport, new_session
-from .triggers import Trigger
 
 __all__ = ["handler", "initializer", "reset"]
 

@@ -15,11 +15,10 @@ from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
 from .errors import ConfigurationError, DocumentInvalid, OutsideWindow, SyncError
-from .model import Target
+from .model import Target, Trigger, Unwrapped
 from .plans import Fleet, Reconcile, Selection, plan_fleet, plan_reconcile
 from .runtime import utc_text
 from .settings import Settings
-from .triggers import Trigger, Unwrapped
 from .validation import Defaults, ValidSync, is_fleet, is_reconcile, prepare, target_of
 
 __all__ = [

@@ -5,10 +5,22 @@ Every enum here is a closed set the rest of the code compares against; no module
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import Enum
-from typing import NamedTuple
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
-__all__ = ["DEFAULT_POOL", "Accepted", "Job", "JobPhase", "PoolClass", "PoolState", "Target"]
+__all__ = [
+    "DEFAULT_POOL",
+    "Accepted",
+    "Job",
+    "JobPhase",
+    "PoolClass",
+    "PoolState",
+    "Target",
+    "Trigger",
+    "Unwrapped",
+]
 
 DEFAULT_POOL = "DefaultPool"  # the pool CCE makes with a cluster; ListNodePools hides it unless asked
 
@@ -94,3 +106,25 @@ class Accepted(NamedTuple):
     request_id: str
     attempts: int = 1
     confirmed_after_ambiguity: bool = False
+
+
+class Trigger(str, Enum):
+    TIMER = "timer"
+    EVENTGRID = "eventgrid"
+    EVENTGRID_BATCH = "eventgrid-batch"
+    APIG = "apig"
+    CTS = "cts"
+    DIRECT = "direct"
+
+
+class Unwrapped(NamedTuple):
+    """One request document, or a change event's trace, and what its trigger said about it."""
+
+    trigger: Trigger
+    document: dict[str, Any]
+    event_id: tuple[str, str] | None = None  # the duplicate window's key: EventGrid's (source, id), a trace's id
+    correlation_id: str = ""
+    overrides: Mapping[str, str] = MappingProxyType({})
+    change: bool = False  # a CCE change event: `trace` is a hint where to look, not a document
+    trace: Any = None
+    asks_status: bool = False  # API Gateway GET: how is the path's node pool's sync going

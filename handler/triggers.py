@@ -4,12 +4,11 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping
-from enum import Enum
-from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any
 
 from . import strictjson
 from .errors import EventError, MethodNotAllowed, PayloadTooLarge, UnsupportedMediaType, kind_of
+from .model import Trigger, Unwrapped
 from .validation import document_keys
 
 __all__ = [
@@ -31,28 +30,6 @@ EXPECTED = (
     "expected a timer event (trigger_type TIMER), an EventGrid CloudEvent (specversion), "
     "an API Gateway request (httpMethod), a CTS trace (cts) or a sync, fleet or reconcile document"
 )
-
-
-class Trigger(str, Enum):
-    TIMER = "timer"
-    EVENTGRID = "eventgrid"
-    EVENTGRID_BATCH = "eventgrid-batch"
-    APIG = "apig"
-    CTS = "cts"
-    DIRECT = "direct"
-
-
-class Unwrapped(NamedTuple):
-    """One request document, or a change event's trace, and what its trigger said about it."""
-
-    trigger: Trigger
-    document: dict[str, Any]
-    event_id: tuple[str, str] | None = None  # the duplicate window's key: EventGrid's (source, id), a trace's id
-    correlation_id: str = ""
-    overrides: Mapping[str, str] = MappingProxyType({})
-    change: bool = False  # a CCE change event: `trace` is a hint where to look, not a document
-    trace: Any = None
-    asks_status: bool = False  # API Gateway GET: how is the path's node pool's sync going
 
 
 def parse_json(text: str | bytes, what: str) -> Any:

@@ -14,8 +14,8 @@ from typing import Any, NamedTuple
 from handler import intents, triggers
 from handler.errors import DocumentInvalid, SyncError
 from handler.intents import AskStatus, Ignore, ReactToChange, Refuse, RunPass, SyncFleet, SyncOne
+from handler.model import Trigger, Unwrapped
 from handler.settings import Settings
-from handler.triggers import Trigger
 
 __all__ = ["Verdict", "verdict"]
 
@@ -46,7 +46,7 @@ def problems(error: SyncError, where: str = "") -> tuple[str, ...]:
     return (f"{prefix}{error.message} [{error.code}]",)
 
 
-def _applied(unwrapped: triggers.Unwrapped, judge: intents.Judge, fields: tuple[str, ...]) -> tuple[str, ...]:
+def _applied(unwrapped: Unwrapped, judge: intents.Judge, fields: tuple[str, ...]) -> tuple[str, ...]:
     document, overrides, defaults = unwrapped.document, unwrapped.overrides, judge.defaults
     return tuple(
         f"{field} from {_SOURCES[field]}"
@@ -55,7 +55,7 @@ def _applied(unwrapped: triggers.Unwrapped, judge: intents.Judge, fields: tuple[
     )
 
 
-def _describe(unwrapped: triggers.Unwrapped, intent: intents.Intent, judge: intents.Judge) -> Verdict:
+def _describe(unwrapped: Unwrapped, intent: intents.Intent, judge: intents.Judge) -> Verdict:
     if isinstance(intent, Refuse):
         return Verdict(False, "document", problems(intent.error))
     if isinstance(intent, SyncOne):

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import requests
 
-from handler.triggers import Trigger, recognize
+from handler.model import Trigger
+from handler.triggers import recognize
 from local import openapi
 from local import template as templates
 from local.emulator import Emulator

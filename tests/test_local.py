@@ -16,7 +16,8 @@ import pytest
 import requests
 import yaml
 
-from handler.triggers import Trigger, recognize
+from handler.model import Trigger
+from handler.triggers import recognize
 from local import template as templates
 from local.cli import make_gateway
 from local.emulator import Emulator
