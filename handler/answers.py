@@ -45,6 +45,7 @@ __all__ = [
     "deliver",
     "deliver_batch",
     "error_body",
+    "lasting",
     "log_fields",
     "render",
     "status_of",
@@ -276,6 +277,11 @@ def _pass(report: PassReport) -> Rendered:
     lines.append({"message": "reconcile-pass", **totals, "duration_ms": report.duration_ms})
     troubled = totals["clusters_unread"] or totals[Action.FAILED.value] or totals[Action.REFUSED.value]
     return Rendered(document, 207 if troubled else 200, tuple(lines))
+
+
+def lasting(result: Rendered | SyncError) -> bool:
+    """Whether a result is worth giving to a redelivery: not a transient failure, which a redelivery retries."""
+    return not (isinstance(result, SyncError) and result.transient)
 
 
 def render(result: Result) -> Rendered:

@@ -7,6 +7,7 @@ partly configured is an error naming what is missing, never a silent fall-throug
 import hashlib
 import hmac
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -14,6 +15,7 @@ from datetime import datetime, timezone
 from typing import Any, NamedTuple, Protocol
 from urllib.parse import quote, unquote, urlsplit
 
+from . import logs
 from .errors import ConfigurationError, UpstreamError, UpstreamTimeout
 from .runtime import Deadline, RuntimeContext
 from .settings import Secret, Settings
@@ -28,6 +30,7 @@ __all__ = [
     "TokenCache",
     "resolve",
     "sign_request",
+    "warm_token",
 ]
 
 SOURCES = (
@@ -349,6 +352,19 @@ def resolve(
         return Signer(settings.access_key, settings.secret_key, settings.security_token)
     wanted = "; or ".join(", ".join(names) for _, names in SOURCES)
     raise ConfigurationError(f"no credentials: set {wanted}")
+
+
+def warm_token(
+    settings: Settings, context: RuntimeContext, project_id: str, transport: Transport, cache: TokenCache
+) -> None:
+    """Fetch the IAM token now (an initializer's work), so the first invocation finds it cached; a problem is
+    logged as a warning here and met again, as an error, by the invocation."""
+    try:
+        credential = resolve(settings, context, project_id, transport, cache, context.deadline(500))
+        if isinstance(credential, IamPasswordToken):
+            credential.token()
+    except (ConfigurationError, UpstreamError) as error:
+        logs.write(logging.WARNING, {"message": "initializer", "warning": error.message}, settings.secrets())
 
 
 def _agency(context: RuntimeContext) -> Credential | None:

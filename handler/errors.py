@@ -5,10 +5,10 @@ SyncError
 ├── InputError                400  the event or document cannot be synced as it is
 │   ├── EventError            400  unrecognisable event, body that is not JSON
 │   ├── DocumentInvalid       400  schema or rule violations, with one FieldError each
-│   ├── MethodNotAllowed      405  API Gateway method other than POST
+│   ├── MethodNotAllowed      405  API Gateway method other than POST (sync) or GET (status)
 │   ├── PayloadTooLarge       413  API Gateway body over the limit
 │   └── UnsupportedMediaType  415  API Gateway content type that is not JSON
-├── TargetNotAllowed          403  the target is outside SYNC_ALLOWED_TARGETS
+├── TargetNotAllowed          403  the pool, cluster or project is outside SYNC_ALLOWED_TARGETS
 ├── SyncInProgress            409  skipped: the node pool is still synchronizing (SYNC_SKIP_IF_BUSY)
 ├── OutsideWindow             409  deferred: no maintenance window (SYNC_WINDOWS) is open now
 ├── JobFailed                 502  CCE accepted the sync, and its job ended Failed

@@ -14,8 +14,8 @@ from . import __version__, answers, intents, logs, triggers, validation
 from .answers import Outcome, Rendered
 from .cce import CCEClient
 from .cloud import Cloud
-from .credentials import IamPasswordToken, TokenCache, resolve
-from .errors import ConfigurationError, SyncError, UpstreamError, UpstreamTimeout
+from .credentials import TokenCache, warm_token
+from .errors import SyncError, UpstreamTimeout
 from .executors import execute
 from .model import Trigger
 from .recent import RecentEvents
@@ -78,7 +78,7 @@ def _run(intent: intents.Intent, cloud: Cloud, judge: intents.Judge) -> Rendered
     return rendered._replace(document=logs.scrub(rendered.document, cloud.secrets()))
 
 
-def _one(process: _Process, event: dict[str, Any], trigger: Trigger, view: RuntimeContext, started: float) -> Outcome:
+def _one(process: _Process, event: Any, trigger: Trigger, view: RuntimeContext, started: float) -> Outcome:
     """Unwrap, interpret and execute one (non-batch) event into its outcome."""
     settings = process.settings
     try:
@@ -88,10 +88,8 @@ def _one(process: _Process, event: dict[str, Any], trigger: Trigger, view: Runti
         return answers.conclude(trigger, error, None, settings.secrets(), correlation_id, view.request_id, started)
     judge = intents.judge(settings, view.project_id, time.time())
     intent = intents.interpret(unwrapped, judge)
-    deadline = view.deadline(settings.answer_reserve_ms)
-    cloud = Cloud(
-        settings, process.client, process.transport, process.tokens, view, deadline, judge.defaults.project_id
-    )
+    deadline, own_project = view.deadline(settings.answer_reserve_ms), judge.defaults.project_id
+    cloud = Cloud(settings, process.client, process.transport, process.tokens, view, deadline, own_project)
 
     def run() -> Rendered | SyncError:
         return _run(intent, cloud, judge)
@@ -99,15 +97,11 @@ def _one(process: _Process, event: dict[str, Any], trigger: Trigger, view: Runti
     result: Rendered | SyncError
     try:  # a redelivery within the window gets the first delivery's result; a transient failure is not kept
         key = unwrapped.event_id
-        result = run() if key is None else process.recent.once(key, run, cloud.deadline, keep=_lasting)
+        result = run() if key is None else process.recent.once(key, run, cloud.deadline, keep=answers.lasting)
     except UpstreamTimeout as timeout:
         result = timeout
     target, correlation_id = intents.intent_target(intent), unwrapped.correlation_id
     return answers.conclude(trigger, result, target, cloud.secrets(), correlation_id, view.request_id, started)
-
-
-def _lasting(result: Rendered | SyncError) -> bool:
-    return not (isinstance(result, SyncError) and result.transient)
 
 
 def handler(event: Any, context: Any = None) -> Any:
@@ -130,26 +124,19 @@ def _handle(event: Any, context: Any) -> Any:
     try:
         trigger = triggers.recognize(event)
         process = _current(view)
-        batch = triggers.unwrap_batch(event) if trigger is Trigger.EVENTGRID_BATCH else [event]
+        batch = triggers.unwrap_batch(event) if trigger is Trigger.EVENTGRID_BATCH else None
     except SyncError as error:
         correlation_id = triggers.apig_request_id(event) if trigger is Trigger.APIG else ""
         outcome = answers.conclude(trigger, error, None, (), correlation_id, view.request_id, started)
         logs.write(logging.WARNING, answers.log_fields(outcome), ())
         return answers.deliver(outcome)
     outcomes = []
-    for item in batch:
-        if trigger is not Trigger.EVENTGRID_BATCH:
-            outcome = _one(process, item, trigger, view, started)
-        elif isinstance(item, dict) and "specversion" in item:
-            outcome = _one(process, item, Trigger.EVENTGRID, view, started)
-        else:
-            outcome = answers.conclude(
-                Trigger.EVENTGRID, triggers.not_a_cloudevent(item), None, (), "", view.request_id, started
-            )
+    for item in batch if batch is not None else [event]:
+        outcome = _one(process, item, Trigger.EVENTGRID if batch is not None else trigger, view, started)
         level = logging.WARNING if outcome.error is not None else logging.INFO
         logs.write(level, answers.log_fields(outcome), process.settings.secrets())
         outcomes.append(outcome)
-    return answers.deliver_batch(outcomes) if trigger is Trigger.EVENTGRID_BATCH else answers.deliver(outcomes[0])
+    return answers.deliver_batch(outcomes) if batch is not None else answers.deliver(outcomes[0])
 
 
 def initializer(context: Any = None) -> None:
@@ -158,11 +145,5 @@ def initializer(context: Any = None) -> None:
     process = _current(view)
     validation.warm()
     project_id = process.settings.defaults(view.project_id).project_id
-    if not project_id:
-        return
-    try:
-        credential = resolve(process.settings, view, project_id, process.transport, process.tokens, view.deadline(500))
-        if isinstance(credential, IamPasswordToken):
-            credential.token()
-    except (ConfigurationError, UpstreamError) as error:
-        logs.write(logging.WARNING, {"message": "initializer", "warning": error.message}, process.settings.secrets())
+    if project_id:
+        warm_token(process.settings, view, project_id, process.transport, process.tokens)

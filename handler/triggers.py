@@ -182,13 +182,15 @@ def _change(trigger: Trigger, trace: Any, event: dict[str, Any]) -> Unwrapped:
     return Unwrapped(trigger, {}, event_id=key, correlation_id=correlation_id, change=True, trace=trace)
 
 
-def unwrap(event: dict[str, Any], trigger: Trigger, max_body_bytes: int) -> Unwrapped:
+def unwrap(event: Any, trigger: Trigger, max_body_bytes: int) -> Unwrapped:
     """Turn one event of a known (non-batch) trigger kind into its sync request document."""
     if trigger is Trigger.CTS:
         return _change(Trigger.CTS, event["cts"], event)
     if trigger is Trigger.TIMER:
         return _timer(event)
-    if trigger is Trigger.EVENTGRID:
+    if trigger is Trigger.EVENTGRID:  # an entry of a batch may be anything
+        if not (isinstance(event, dict) and "specversion" in event):
+            raise not_a_cloudevent(event)
         return _eventgrid(event)
     if trigger is Trigger.APIG:
         return _apig(event, max_body_bytes)

@@ -95,8 +95,6 @@ def verdict(event: Any, environment: Mapping[str, str], now: float | None = None
     for item in items:
         kind = Trigger.EVENTGRID if trigger is Trigger.EVENTGRID_BATCH else trigger
         try:
-            if not isinstance(item, dict) or (kind is Trigger.EVENTGRID and "specversion" not in item):
-                raise triggers.not_a_cloudevent(item)
             unwrapped = triggers.unwrap(item, kind, settings.max_body_bytes)
         except SyncError as error:
             verdicts.append(Verdict(False, "event", problems(error)))
