@@ -8,7 +8,7 @@ PYTHON_TARGET ?= python3.12
 PORT ?= 3000
 
 .DEFAULT_GOAL := help
-.PHONY: help install test lint format schemas run invoke serve package deploy-config openapi bench clean
+.PHONY: help install test fuzz lint format schemas run invoke serve package deploy-config openapi bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -28,8 +28,12 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 install: $(STAMP) ## create .venv with the pinned runtime and dev dependencies
 
-test: $(STAMP) ## run the test suite (starts its own emulator on loopback)
-	$(PY) -m pytest -q
+test: $(STAMP) ## run the test suite on every core (each worker starts its own emulator on loopback)
+	$(PY) -m pytest -q -n auto --maxprocesses=4
+
+fuzz: $(STAMP) ## the hostile-event fuzz and the schema property tests, long (FUZZ_EXAMPLES=50000)
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-50000} PROPERTY_EXAMPLES=$${PROPERTY_EXAMPLES:-20000} \
+	  $(PY) -m pytest -q tests/test_fuzz.py tests/test_fastschema.py
 
 lint: $(STAMP) ## ruff check, ruff format --check, mypy --strict on handler/
 	$(BIN)/ruff check .

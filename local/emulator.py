@@ -168,7 +168,7 @@ class Emulator:
         self._server = _Server((self.host, self.port), Handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, name="emulator", daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), name="emulator", daemon=True).start()
         return self
 
     def stop(self) -> None:

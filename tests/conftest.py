@@ -217,17 +217,49 @@ def _no_secret_leaks(request: pytest.FixtureRequest, answers: list[Any]) -> Iter
     assert not leaked, f"secrets leaked into answers or logs: {leaked}"
 
 
-def run_cli(*args: str, stdin: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """`python -m local ARGS` from the project root, as a user runs it."""
-    return subprocess.run(
-        [sys.executable, "-m", "local", *args],
-        cwd=ROOT,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+def run_cli(
+    *args: str, stdin: str | None = None, timeout: float = 120, process: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """`python -m local ARGS` as a user runs it: its exit code, stdout and stderr.
+
+    In this process by default (the same code, without the interpreter's start-up: the suite stays fast), with
+    the environment it would inherit and restored afterwards; `process=True` runs a real child process, for the
+    tests that are about being one."""
+    if process:
+        return subprocess.run(
+            [sys.executable, "-m", "local", *args],
+            cwd=ROOT,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    import contextlib
+    import io
+    import os
+    import traceback
+
+    from local import cli
+
+    saved, out, err = dict(os.environ), io.StringIO(), io.StringIO()
+    real_stdin = sys.stdin
+    sys.stdin = io.StringIO(stdin or "")
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = cli.main(list(args))
+            except SystemExit as exit_:  # argparse: --help, usage errors
+                code = exit_.code if isinstance(exit_.code, int) else 1
+            except BaseException:  # what a real process would print before dying
+                traceback.print_exc(file=err)
+                code = 1
+    finally:
+        sys.stdin = real_stdin
+        os.environ.clear()
+        os.environ.update(saved)
+        index.reset()
+    return subprocess.CompletedProcess(["python", "-m", "local", *args], code, out.getvalue(), err.getvalue())
 
 
 def readme_section(heading: str) -> str:

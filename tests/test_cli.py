@@ -246,7 +246,7 @@ def test_requests_reach_the_status_route_through_the_local_gateway(syncing_pool:
     server = make_gateway(templates.load(), "127.0.0.1", 0)
     import threading
 
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/clusters/{CLUSTER}/nodepools/{NODEPOOL}/sync"
         assert requests.get(url, timeout=10).json()["status"] == "syncing"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ from tests.test_validation import FULL, PAGE_EXAMPLE_NODES, PAGE_EXAMPLE_TEMPLAT
 SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
 DOCUMENT = json.loads((SCHEMAS / "sync-request.schema.json").read_text())
 FAST, SLOW = compile_schema(DOCUMENT), Draft202012Validator(DOCUMENT)
+# Seeded examples per property: enough for `make test`; PROPERTY_EXAMPLES=20000 (make fuzz) for a long run.
+EXAMPLES = int(os.environ.get("PROPERTY_EXAMPLES", "400"))
 
 
 @pytest.mark.parametrize(
@@ -75,7 +78,7 @@ def documents(draw: st.DrawFn) -> Any:
     return document
 
 
-@settings(max_examples=1500, derandomize=True, database=None, deadline=None)
+@settings(max_examples=EXAMPLES, derandomize=True, database=None, deadline=None)
 @given(document=documents())
 def test_fast_check_agrees_with_jsonschema(document: Any) -> None:
     assert FAST(document) is SLOW.is_valid(document)
@@ -106,7 +109,7 @@ def control_documents(draw: st.DrawFn) -> Any:
     return document
 
 
-@settings(max_examples=800, derandomize=True, database=None, deadline=None)
+@settings(max_examples=EXAMPLES, derandomize=True, database=None, deadline=None)
 @given(document=control_documents())
 def test_fast_check_agrees_with_jsonschema_on_fleets_and_reconcile_passes(document: Any) -> None:
     for schema in (FLEET, RECONCILE):

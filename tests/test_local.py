@@ -136,7 +136,7 @@ def test_make_run_verbose_shows_every_request_masked() -> None:
 @pytest.fixture
 def gateway(env: Any, emulator: Emulator) -> Any:
     server = make_gateway(templates.load(), "127.0.0.1", 0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
