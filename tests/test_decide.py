@@ -1,0 +1,143 @@
+"""The per-pool decision and the pass-wide rules, as tables: plain values in, plain values out, no HTTP."""
+
+from __future__ import annotations
+
+import pytest
+
+from handler.decide import Action, Candidate, Decision, News, Policy, Rules, decide, schedule
+from handler.model import Job, JobPhase, PoolClass, PoolState
+
+NOW = 1_800_000_000.0
+HOUR = 3600.0
+POLICY = Policy(failed_backoff_seconds=6 * HOUR, stuck_after_seconds=2 * HOUR, interval_seconds=600.0)
+
+
+def pool(kind: str, jobid: str = "job-1", pool_id: str = "np-1") -> PoolState:
+    counts = {"drifted": (3, 1), "in_sync": (3, 3), "unknown": (None, None), "syncing": (3, 1)}[kind]
+    return PoolState(pool_id, pool_id, kind == "syncing", jobid, *counts)
+
+
+def job(phase: JobPhase, ended_ago: float | None = 60.0, created_ago: float | None = None, resource: str = "") -> Job:
+    updated = None if ended_ago is None else NOW - ended_ago
+    created = None if created_ago is None else NOW - created_ago
+    return Job("job-1", phase, "drain timed out", created, updated, resource)
+
+
+FAILED_RECENTLY = job(JobPhase.FAILED, ended_ago=60)
+
+
+@pytest.mark.parametrize(
+    ("state", "latest", "policy", "kind", "action", "news"),
+    [
+        (pool("in_sync"), None, POLICY, PoolClass.IN_SYNC, None, None),
+        (pool("unknown"), None, POLICY, PoolClass.UNKNOWN, None, None),
+        (pool("unknown"), None, POLICY._replace(force=True), PoolClass.UNKNOWN, Action.STARTED, None),
+        (pool("drifted"), None, POLICY, PoolClass.DRIFTED, Action.STARTED, None),
+        (pool("drifted"), job(JobPhase.SUCCESS), POLICY, PoolClass.DRIFTED, Action.STARTED, None),
+        (pool("drifted"), FAILED_RECENTLY, POLICY, PoolClass.DRIFTED, Action.BACKING_OFF, News.JOB_FAILED),
+        (pool("drifted"), job(JobPhase.FAILED, 3 * HOUR), POLICY, PoolClass.DRIFTED, Action.BACKING_OFF, None),
+        (pool("drifted"), job(JobPhase.FAILED, 7 * HOUR), POLICY, PoolClass.DRIFTED, Action.STARTED, None),
+        (pool("drifted"), job(JobPhase.FAILED, resource="np-9"), POLICY, PoolClass.DRIFTED, Action.STARTED, None),
+        (pool("drifted"), job(JobPhase.FAILED, None, 120), POLICY, PoolClass.DRIFTED, Action.BACKING_OFF,
+         News.JOB_FAILED),
+        (pool("drifted"), job(JobPhase.FAILED, None, None), POLICY, PoolClass.DRIFTED, Action.BACKING_OFF, None),
+        (pool("drifted"), FAILED_RECENTLY, POLICY._replace(ignore_backoff=True), PoolClass.DRIFTED, Action.STARTED,
+         News.JOB_FAILED),
+        (pool("drifted"), None, POLICY._replace(closed_until=NOW + HOUR), PoolClass.DRIFTED, Action.DEFERRED, None),
+        (pool("drifted"), FAILED_RECENTLY, POLICY._replace(closed_until=NOW + HOUR), PoolClass.DRIFTED,
+         Action.DEFERRED, News.JOB_FAILED),
+        (pool("drifted"), None, POLICY._replace(closed_until=NOW + HOUR, ignore_windows=True), PoolClass.DRIFTED,
+         Action.STARTED, None),
+        (pool("syncing"), job(JobPhase.RUNNING, None, 0.5 * HOUR), POLICY, PoolClass.SYNCING, None, None),
+        (pool("syncing"), job(JobPhase.RUNNING, None, 2 * HOUR + 60), POLICY, PoolClass.STUCK, None, News.STUCK),
+        (pool("syncing"), job(JobPhase.RUNNING, None, 5 * HOUR), POLICY, PoolClass.STUCK, None, None),
+        (pool("syncing"), None, POLICY, PoolClass.SYNCING, None, None),
+    ],
+    ids=[
+        "in sync: nothing",
+        "unknown: nothing",
+        "unknown, forced: start",
+        "drifted: start",
+        "drifted after a success: start",
+        "failed a minute ago: back off, news",
+        "failed 3 h ago: back off, old news",
+        "failed 7 h ago: start",
+        "another resource's failure: start",
+        "failed, only a creation time: back off from it",
+        "failed, no time at all: back off",
+        "ignore_backoff: start, still news",
+        "window closed: defer",
+        "window closed after a failure: defer, still news",
+        "ignore_windows: start",
+        "syncing 30 min: syncing",
+        "syncing past the limit within the interval: stuck, news",
+        "stuck for long: stuck, old news",
+        "syncing, job unreadable: syncing",
+    ],
+)  # fmt: skip
+def test_decide(
+    state: PoolState, latest: Job | None, policy: Policy, kind: PoolClass, action: Action | None, news: News | None
+) -> None:
+    decision = decide(state, latest, policy, NOW)
+    assert (decision.kind, decision.action, decision.news) == (kind, action, news)
+
+
+def test_a_backoff_lasts_from_the_failure_for_the_backoff_seconds() -> None:
+    decision = decide(pool("drifted"), FAILED_RECENTLY, POLICY, NOW)
+    assert decision.until == NOW - 60 + 6 * HOUR and decision.reason == "drain timed out"
+    assert decision.jobid == "job-1" and decision.failed
+
+
+def test_a_failure_without_a_time_says_why_it_backs_off() -> None:
+    decision = decide(pool("drifted"), job(JobPhase.FAILED, None, None), POLICY, NOW)
+    assert decision.until is None and "cannot be read" in decision.note
+
+
+def test_a_deferred_pool_names_the_next_window() -> None:
+    decision = decide(pool("drifted"), None, POLICY._replace(closed_until=NOW + HOUR), NOW)
+    assert decision.reason == "outside_window" and decision.next_window == NOW + HOUR
+
+
+def _candidates(*kinds: tuple[str, str]) -> list[Candidate]:
+    made = []
+    for index, (cluster, kind) in enumerate(kinds):
+        state = pool(kind, pool_id=f"np-{index}")
+        made.append(Candidate(cluster, state, decide(state, None, POLICY, NOW)))
+    return made
+
+
+@pytest.mark.parametrize(
+    ("kinds", "limit", "actions"),
+    [
+        ([("c1", "drifted"), ("c1", "drifted")], 1, [Action.STARTED, Action.DEFERRED]),
+        ([("c1", "drifted"), ("c1", "drifted")], 2, [Action.STARTED, Action.STARTED]),
+        ([("c1", "syncing"), ("c1", "drifted")], 1, [None, Action.DEFERRED]),
+        ([("c1", "syncing"), ("c1", "drifted")], 2, [None, Action.STARTED]),
+        ([("c1", "drifted"), ("c2", "drifted")], 1, [Action.STARTED, Action.STARTED]),
+        ([("c1", "in_sync"), ("c1", "drifted")], 1, [None, Action.STARTED]),
+    ],
+    ids=[
+        "the limit defers the second",
+        "room for two",
+        "a running sync counts",
+        "a running sync leaves room",
+        "the limit is per cluster",
+        "a pool in sync takes no room",
+    ],
+)
+def test_schedule_keeps_each_cluster_under_its_limit(
+    kinds: list[tuple[str, str]], limit: int, actions: list[Action | None]
+) -> None:
+    decisions = schedule(_candidates(*kinds), Rules(max_syncing_per_cluster=limit))
+    assert [d.action for d in decisions] == actions
+
+
+def test_a_pool_the_pass_does_not_take_still_counts_while_it_syncs() -> None:
+    other = Candidate("c1", pool("syncing", pool_id="np-x"), Decision(PoolClass.SYNCING))
+    [decision] = schedule(_candidates(("c1", "drifted")), Rules(max_syncing_per_cluster=1), [other])
+    assert decision.action is Action.DEFERRED and decision.reason == "max_syncing_per_cluster reached"
+
+
+def test_a_dry_run_would_start_what_a_pass_starts() -> None:
+    decisions = schedule(_candidates(("c1", "drifted"), ("c1", "drifted")), Rules(1, dry_run=True))
+    assert [d.action for d in decisions] == [Action.WOULD_START, Action.DEFERRED]
