@@ -78,6 +78,24 @@ def test_api_gateway_forwards_the_body_with_path_parameters(name: str, invoke: I
     }
 
 
+@pytest.mark.parametrize(
+    "shape",
+    [
+        lambda d: d,
+        lambda d: {**load_event("timer.json"), "user_event": json.dumps(d)},
+        lambda d: {**load_event("eventgrid.json"), "data": d},
+    ],
+    ids=["direct", "timer", "eventgrid"],
+)
+@pytest.mark.parametrize("document", [{"force": True}, {"metadata": {"labels": {"a": "b"}}}], ids=["force", "metadata"])
+def test_a_document_of_control_fields_syncs_the_default_pool(
+    shape: Any, document: dict[str, Any], invoke: Invoke, emulator: Emulator, env: Any
+) -> None:
+    env(CCE_SYNC_SPEC=json.dumps({"maxUnavailable": 1}))
+    answer = invoke(shape(document))
+    assert answer["status"] == "accepted" and answer["nodepool_id"] == NODEPOOL and len(emulator.syncs()) == 1
+
+
 def test_timer_with_empty_user_event_uses_the_environment(invoke: Invoke, emulator: Emulator, env: Any) -> None:
     env(CCE_SYNC_SPEC='{"maxUnavailable": 5}')
     answer = invoke(load_event("timer-defaults.json"), FakeContext())
