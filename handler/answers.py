@@ -34,7 +34,7 @@ from .results import (
     Sent,
     TargetReport,
 )
-from .runtime import utc_text
+from .times import utc_text
 
 __all__ = [
     "Outcome",

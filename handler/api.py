@@ -15,7 +15,7 @@ from .credentials import Credential
 from .errors import CCECredentialsRejected, CCERejected, ConfigurationError, SyncError, UpstreamError, UpstreamTimeout
 from .runtime import Deadline
 from .settings import Settings
-from .transport import Reply, Transport, TransportError, as_sync_error
+from .transport import Reply, Transport, TransportError, Unreadable, as_sync_error
 
 if TYPE_CHECKING:  # the retry policy is imported on the first failure: the valid path never needs it
     from .retry import Decision, RetryPolicy
@@ -38,7 +38,7 @@ def _error_fields(body: Any, secrets: tuple[str, ...]) -> tuple[str, str]:
 
 
 def _rejection(reply: Reply, secrets: tuple[str, ...], service: str = "CCE") -> SyncError:
-    code, message = _error_fields(reply.json(), secrets)
+    code, message = _error_fields(reply.json_or_none(), secrets)
     code = code or f"{service}.{reply.status}"
     message = message or f"{service} answered HTTP {reply.status}"
     if reply.status in (401, 403):
@@ -140,7 +140,10 @@ class ApiClient:
         """GET a CCE resource; reading is safe to repeat, so every failure but a final 4xx is retried."""
         reply, _ = self._request("GET", url, project_id, None, credential, deadline)
         assert reply is not None
-        return reply.json()
+        try:
+            return reply.json()
+        except Unreadable as exc:
+            raise UpstreamError(f"CCE answered HTTP {reply.status} with {exc}", request_id=reply.request_id) from None
 
     def publish(
         self, project_id: str, topic_urn: str, subject: str, message: str, credential: Credential, deadline: Deadline
@@ -153,7 +156,7 @@ class ApiClient:
         # A message published twice is a nuisance, not a reset node: ambiguous failures are retried as reads are.
         reply, _ = self._request("POST", url, project_id, data, credential, deadline, service=("SMN", "SMN_ENDPOINT"))
         assert reply is not None
-        answer = reply.json()
+        answer = reply.json_or_none()
         message_id = answer.get("message_id") if isinstance(answer, dict) else None
         return message_id if isinstance(message_id, str) else ""
 

@@ -6,24 +6,18 @@ is read: a sync running means CCE accepted it, anything else is reported as ambi
 """
 
 import json
-import re
-import time
 from collections.abc import Mapping
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from . import logs
 from .api import ApiClient
 from .credentials import Credential
-from .errors import (
-    AmbiguousFailure,
-    EventError,
-    SyncError,
-)
+from .errors import AmbiguousFailure, EventError, SyncError, UpstreamError
 from .model import Accepted, Job, JobPhase, PoolClass, PoolState, Target
 from .passwords import mask_body
 from .runtime import Deadline
+from .times import parse_time
 from .validation import ID_PATTERN
 
 if TYPE_CHECKING:
@@ -65,45 +59,15 @@ def pool_state(pool: Any, pool_id: str = "") -> PoolState:
     return PoolState(uid, name, syncing, jobid, current, synced)
 
 
-# RFC 3339 (`2026-11-30T08:00:00.123456789Z`, as the CCE API reference's job example writes it), or Go's default
-# (`2026-11-30 08:00:00.123456 +0000 UTC`): the Job model does not say which (platform-facts.md). 0 to 9
-# fractional digits, parsed here rather than by `fromisoformat`, which on Python 3.10 takes only 3 or 6.
-_TIME = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
-    r"(?:([Zz])|([+-])(\d{2}):?(\d{2})(?: [A-Z]{2,5})?| ([+-])(\d{2})(\d{2})(?: [A-Z]{2,5})?)"
-)
-EARLIEST = 946684800.0  # 2000-01-01T00:00:00Z: no CCE job is older
-MAX_AHEAD_SECONDS = 900.0  # a time further ahead than a clock may drift is not a time of this job
-
-
-def parse_time(value: Any, now: float | None = None) -> float | None:
-    """A CCE timestamp as epoch seconds; None for anything else, a time before 2000, or one more than 15
-    minutes after `now` (default: the clock): such a time is unreadable, never an error."""
-    if not isinstance(value, str) or len(value) > 64:
-        return None
-    match = _TIME.fullmatch(value.strip())
-    if match is None:
-        return None
-    year, month, day, hour, minute, second, fraction, zulu, sign, oh, om, gsign, gh, gm = match.groups()
-    sign, oh, om = (sign, oh, om) if sign else (gsign, gh, gm)
-    offset = 0 if zulu else (1 if sign == "+" else -1) * (int(oh) * 3600 + int(om) * 60)
-    try:
-        moment = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), tzinfo=timezone.utc)
-    except ValueError:
-        return None
-    epoch = moment.timestamp() - offset + (int(fraction) / 10 ** len(fraction) if fraction else 0.0)
-    latest = (time.time() if now is None else now) + MAX_AHEAD_SECONDS
-    return epoch if EARLIEST <= epoch <= latest else None
-
-
 def _items(listing: Any) -> list[dict[str, Any]]:
-    """A CCE list's items that are objects with a metadata object, whatever else the answer holds."""
-    items = listing.get("items") if isinstance(listing, dict) else None
-    return (
-        [i for i in items if isinstance(i, dict) and isinstance(i.get("metadata"), dict)]
-        if isinstance(items, list)
-        else []
-    )
+    """A CCE list's items that are objects with a metadata object; an answer that is no list at all (not an
+    object, or `items` not an array) is an upstream error, never an empty list."""
+    items = listing.get("items", []) if isinstance(listing, dict) else None
+    if items is None and isinstance(listing, dict):
+        items = []  # Go marshals an empty slice it never made as null
+    if not isinstance(items, list):
+        raise UpstreamError("CCE answered a list request with something that is not a list")
+    return [i for i in items if isinstance(i, dict) and isinstance(i.get("metadata"), dict)]
 
 
 def _segment(value: str) -> str:
@@ -242,6 +206,6 @@ class CCEClient(ApiClient):
         )
         if reply is None:
             return Accepted("", "", attempts, confirmed_after_ambiguity=True)
-        parsed = reply.json()
+        parsed = reply.json_or_none()  # CCE took the sync: an unreadable body only hides the job id
         jobid = parsed.get("jobid") if isinstance(parsed, dict) else None
         return Accepted(str(jobid) if jobid else "", reply.request_id, attempts)

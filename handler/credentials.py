@@ -288,7 +288,7 @@ class IamPasswordToken:
         token = reply.headers.get("X-Subject-Token", "")
         if status != 201 or not token or not header_safe(token):
             raise UpstreamError(f"IAM answered HTTP {status} without a usable token", code="FUNC.IAM")
-        parsed = reply.json()
+        parsed = reply.json_or_none()
         answer = parsed.get("token") if isinstance(parsed, dict) else None
         expires = answer.get("expires_at") if isinstance(answer, dict) else None
         return Secret(token), _parse_expiry(expires, time.time())

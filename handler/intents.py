@@ -17,8 +17,8 @@ from typing import Any, NamedTuple
 from .errors import ConfigurationError, DocumentInvalid, OutsideWindow, SyncError
 from .model import Target, Trigger, Unwrapped
 from .plans import Fleet, Reconcile, Selection, plan_fleet, plan_reconcile
-from .runtime import utc_text
 from .settings import Settings
+from .times import utc_text
 from .validation import Defaults, ValidSync, is_fleet, is_reconcile, prepare, target_of
 
 __all__ = [

@@ -58,7 +58,9 @@ class Reconcile(NamedTuple):
     include_default: bool
     exclude: frozenset[str]
     max_syncing_per_cluster: int
-    force: bool  # also pools without counts (unknown)
+    force: bool  # also pools without counts (unknown), and nothing more
+    ignore_windows: bool
+    ignore_backoff: bool
     spec: dict[str, Any]
     dry_run: bool
     scheduled: bool = False  # the timer's configured pass: the one that tells a person what is new
@@ -104,6 +106,8 @@ def plan_reconcile(document: Mapping[str, Any], overrides: Mapping[str, str], de
         exclude=frozenset(options.get("exclude", ())),
         max_syncing_per_cluster=int(options.get("max_syncing_per_cluster", 1)),
         force=bool(options.get("force", False)),
+        ignore_windows=bool(options.get("ignore_windows", False)),
+        ignore_backoff=bool(options.get("ignore_backoff", False)),
         spec=dict(spec),
         dry_run=defaults.dry_run or bool(document.get("dry_run", False)),
     )

@@ -74,8 +74,8 @@ def _clusters(plan: Reconcile, cloud: Cloud) -> list[str]:
 def _policy(plan: Reconcile, settings: Settings) -> Policy:
     return Policy(
         force=plan.force,
-        ignore_windows=plan.force,
-        ignore_backoff=plan.force,
+        ignore_windows=plan.ignore_windows,
+        ignore_backoff=plan.ignore_backoff,
         closed_until=plan.closed_until,
         failed_backoff_seconds=settings.failed_backoff_seconds,
         stuck_after_seconds=settings.stuck_after_seconds,
@@ -128,7 +128,9 @@ def run_pass(plan: Reconcile, cloud: Cloud, settings: Settings, clock: Callable[
         clusters.append(ClusterReport(one.cluster_id, pools, one.error))
     notable = tuple(_notable(acted))
     report = PassReport(project, plan.dry_run, tuple(clusters), notable)
-    if notable and settings.smn_topic_urn and not plan.dry_run:
+    # Only the scheduled pass tells a person: a failure is news to the pass whose interval it ended in, and a
+    # change event or an API call in between would announce it again.
+    if notable and settings.smn_topic_urn and plan.scheduled and not plan.dry_run:
         report = report._replace(notification=_notify(cloud, project, notable))
     return report._replace(duration_ms=round((time.perf_counter() - started) * 1000, 1))
 

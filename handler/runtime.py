@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 from .strictjson import label
 
-__all__ = ["Deadline", "RuntimeContext", "utc_text"]
+__all__ = ["Deadline", "RuntimeContext"]
 
 
 MAX_REMAINING_MS = 900_000.0  # FunctionGraph's longest timeout: a context claiming more is not believed
@@ -74,13 +74,6 @@ class RuntimeContext:
         if remaining is None:
             return Deadline(None)
         return Deadline(time.monotonic() + max(0.0, remaining - reserve_ms) / 1000.0)
-
-
-def utc_text(epoch: float) -> str:
-    """A moment as answers give it: ISO 8601 in UTC to the second, `Z`-suffixed."""
-    from datetime import datetime, timezone
-
-    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 class Deadline(NamedTuple):

@@ -13,7 +13,7 @@ import math
 import re
 from typing import Any
 
-__all__ = ["MAX_DEPTH", "MAX_TEXT", "MAX_VALUES", "label", "loads", "problem"]
+__all__ = ["MAX_DEPTH", "MAX_TEXT", "MAX_VALUES", "encodable", "label", "loads", "problem"]
 
 MAX_DEPTH = 32  # the deepest legitimate document (fleet > target > spec > nodeTemplate > login ...) has 7
 MAX_VALUES = 20_000  # room for nodeIDs and skippedNodes at their 2,000-item maximum, and far less than 6 MB
@@ -87,6 +87,29 @@ def problem(value: Any) -> str:
             else:
                 stack.extend((child, depth + 1) for child in item)
     return ""
+
+
+def encodable(value: Any) -> Any:
+    """A copy of a parsed value with every lone surrogate (in strings and keys) replaced by "?", so that whatever
+    came from a server can be answered and logged; iterative, whatever the depth."""
+    root: list[Any] = [value]
+    stack: list[tuple[Any, Any, Any]] = [(root, 0, value)]
+    while stack:
+        parent, key, item = stack.pop()
+        if isinstance(item, str):
+            parent[key] = _SURROGATE.sub("?", item)
+        elif isinstance(item, dict):
+            copy: dict[str, Any] = {}
+            for name, child in item.items():
+                fixed = _SURROGATE.sub("?", name) if isinstance(name, str) else name
+                copy[fixed] = child
+                stack.append((copy, fixed, child))
+            parent[key] = copy
+        elif isinstance(item, list):
+            items = list(item)
+            parent[key] = items
+            stack.extend((items, index, child) for index, child in enumerate(items))
+    return root[0]
 
 
 def label(value: object, length: int = 128) -> str:

@@ -8,6 +8,7 @@ time), a cap on the answer's size, and one vocabulary for failures (`Failure`), 
 import json
 import re
 import socket
+import threading
 from collections.abc import Mapping
 from enum import Enum
 from types import MappingProxyType
@@ -15,7 +16,8 @@ from typing import Any, NamedTuple
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import MaxRetryError, NewConnectionError
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from .errors import ConfigurationError, SyncError, UpstreamError, UpstreamTimeout
 from .runtime import Deadline
@@ -25,6 +27,7 @@ __all__ = [
     "Reply",
     "Transport",
     "TransportError",
+    "Unreadable",
     "as_sync_error",
     "failure_of",
     "header_safe",
@@ -45,7 +48,7 @@ def header_safe(value: str) -> bool:
 class Failure(str, Enum):
     """Why an exchange gave no answer, as far as the server's side is concerned."""
 
-    NOT_SENT = "not-sent"  # refused, DNS, TLS, connect timeout, bad header, no time left: the server saw nothing
+    NOT_SENT = "not-sent"  # before the request was written (DNS, connect, TLS handshake, our headers, no time left)
     NO_ANSWER = "no-answer"  # sent, then a timeout, a reset or the deadline before the whole answer: it may have acted
     TOO_LARGE = "too-large"  # an answer larger than MAX_ANSWER_BYTES: it answered, unreadably
     REDIRECT = "redirect"  # a 3xx, never followed: the endpoint is misconfigured
@@ -78,6 +81,10 @@ def as_sync_error(exc: TransportError, service: str, setting: str, detail: str =
     return UpstreamError(f"could not reach {service} ({why})", request_id=exc.request_id, code=code)
 
 
+class Unreadable(ValueError):
+    """An answer whose body cannot be read as JSON."""
+
+
 class Reply(NamedTuple):
     """A whole answer: status, headers, body bytes and the server's X-Request-Id."""
 
@@ -87,13 +94,29 @@ class Reply(NamedTuple):
     headers: Mapping[str, str] = MappingProxyType({})
 
     def json(self) -> Any:
-        """The body parsed as JSON; None when empty, its first 200 characters when it is not JSON."""
+        """The body parsed as JSON, lone surrogates made encodable; None when empty. Raises Unreadable when it is
+        not JSON, or nested deeper than the parser goes (an answer under the size cap can still be that)."""
         if not self.content.strip():
             return None
         try:
-            return json.loads(self.content)
-        except ValueError:
-            return self.content[:200].decode("utf-8", "replace")
+            parsed = json.loads(self.content)
+        except (ValueError, RecursionError):
+            raise Unreadable("the answer is not JSON that can be read") from None
+        if b"\\ud" in self.content or b"\\uD" in self.content:  # an escaped surrogate: maybe a lone one
+            from .strictjson import encodable
+
+            try:
+                return encodable(parsed)
+            except RecursionError:  # pragma: no cover - encodable is iterative
+                raise Unreadable("the answer is not JSON that can be read") from None
+        return parsed
+
+    def json_or_none(self) -> Any:
+        """The body as json() reads it, or None when it cannot be read (an error answer's details are optional)."""
+        try:
+            return self.json()
+        except Unreadable:
+            return None
 
 
 def new_session(user_agent: str) -> requests.Session:
@@ -103,21 +126,51 @@ def new_session(user_agent: str) -> requests.Session:
     session.headers["User-Agent"] = user_agent
     # Multi-concurrency instances run invocations in threads: one pooled connection each, not ten in all.
     adapter = HTTPAdapter(pool_connections=4, pool_maxsize=64)
+    adapter.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session
 
 
-def failure_of(exc: requests.RequestException) -> Failure:
-    """Whether a request that raised had reached the server (tested row by row)."""
-    if isinstance(exc, (requests.ConnectTimeout, requests.exceptions.SSLError, requests.exceptions.InvalidHeader)):
+_sending = threading.local()  # per thread: did the exchange under way begin to write its request?
+
+
+class _Written:
+    """A connection that notes the moment it begins to write the request: before it (our own headers, DNS, the
+    connect, the TLS handshake) the server saw nothing; from it on, whatever fails may come after CCE acted."""
+
+    sock: socket.socket | None
+
+    def send(self, data: Any) -> None:
+        if self.sock is None:  # http.client connects lazily on the first write: a failure there sent nothing
+            self.connect()  # type: ignore[attr-defined]
+        _sending.written = True
+        super().send(data)  # type: ignore[misc]
+
+
+class _WrittenHTTP(_Written, HTTPConnection):
+    pass
+
+
+class _WrittenHTTPS(_Written, HTTPSConnection):
+    pass
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WrittenHTTP
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WrittenHTTPS
+
+
+def failure_of(exc: requests.RequestException, written: bool) -> Failure:
+    """Whether a request that raised may have reached the server (tested row by row): only what failed before
+    the request began to be written is NOT_SENT; anything after (a read timeout, a reset, a TLS error, an answer
+    with a malformed header) may come after the server acted."""
+    if not written or isinstance(exc, requests.ConnectTimeout):
         return Failure.NOT_SENT
-    reason = exc.args[0] if exc.args else None
-    if isinstance(reason, MaxRetryError) and isinstance(reason.reason, NewConnectionError):
-        return Failure.NOT_SENT
-    if isinstance(exc, (requests.ReadTimeout, requests.ConnectionError)):
-        return Failure.NO_ANSWER
-    return Failure.NOT_SENT  # invalid URL, schema, ...: raised before anything was sent
+    return Failure.NO_ANSWER
 
 
 def _socket(response: requests.Response) -> socket.socket | None:
@@ -146,6 +199,7 @@ class Transport:
         left = deadline.remaining()
         if left < MIN_SECONDS:
             raise TransportError(Failure.NOT_SENT, "no time left in the invocation", timed_out=True)
+        _sending.written = False
         try:
             response = self.session.request(
                 method,
@@ -158,7 +212,8 @@ class Transport:
             )
         except requests.RequestException as exc:
             timed_out = isinstance(exc, requests.Timeout)
-            raise TransportError(failure_of(exc), type(exc).__name__, timed_out=timed_out) from None
+            failure = failure_of(exc, getattr(_sending, "written", False))
+            raise TransportError(failure, type(exc).__name__, timed_out=timed_out) from None
         except (UnicodeError, ValueError) as exc:  # a header value http.client cannot send
             raise TransportError(Failure.NOT_SENT, f"{type(exc).__name__} in the request") from None
         with response:

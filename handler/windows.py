@@ -63,10 +63,14 @@ class Windows(NamedTuple):
         return min(starts) if starts else None
 
 
-def _minutes(text: str) -> int:
+FORM = '"<days> HH:MM-HH:MM±HH:MM", e.g. "Mon-Fri 01:00-05:00+08:00"'
+
+
+def _minutes(text: str, latest: int) -> int:
+    """HH:MM as minutes, at most `latest` (24:00 ends a day; an offset stays below 24 hours)."""
     hours, minutes = (int(part) for part in text.split(":"))
-    if hours > 24 or (hours == 24 and minutes):
-        raise ValueError(text)
+    if hours * 60 + minutes > latest:
+        raise ValueError(f"{text} is out of range (hour {hours}); expected {FORM}")
     return hours * 60 + minutes
 
 
@@ -84,10 +88,11 @@ def parse_windows(value: str) -> Windows:
     for entry in (e.strip() for e in value.split(",") if e.strip()):
         match = re.fullmatch(_ENTRY, entry)
         if match is None:
-            raise ValueError(f"entry {entry[:40]!r} is not '<days> <HH:MM>-<HH:MM><offset>'")
-        start, end = _minutes(match["start"]), _minutes(match["end"])
+            raise ValueError(f"entry {entry[:40]!r} is not of the form {FORM}")
+        start, end = _minutes(match["start"], 24 * 60), _minutes(match["end"], 24 * 60)
         sign = -1 if match["offset"][0] == "-" else 1
-        offset = sign * timedelta(minutes=_minutes(match["offset"][1:]))
+        # datetime.timezone takes offsets strictly inside ±24 hours: a larger one would fail every invocation.
+        offset = sign * timedelta(minutes=_minutes(match["offset"][1:], 24 * 60 - 1))
         length = (end - start) % (24 * 60) or 24 * 60  # 01:00-01:00 is the whole day
         windows.append(Window(_days(match["days"]), start, length, offset))
     return Windows(tuple(windows))

@@ -81,6 +81,7 @@ class Fault:
     process_first: bool = False  # act on the request (accept the sync) before failing
     drip: float = 0.0  # answer normally, but send the body one byte every `drip` seconds
     echo_token: bool = False  # the error message repeats the request's X-Auth-Token (a leaky server)
+    bad_length: bool = False  # answer normally, but with a Content-Length that is not a number
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method is None or self.method == method) and (
@@ -506,7 +507,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         for name, value in {"Content-Type": "application/json", **(headers or {})}.items():
             self.send_header(name, value)
-        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Content-Length", "twelve" if self.bad_length else str(len(data)))
         self.end_headers()
         if not self.drip:
             self.wfile.write(data)
@@ -540,6 +541,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch()
 
     drip = 0.0
+    bad_length = False
     recorded: Recorded | None = None
 
     def _dispatch(self) -> None:
@@ -547,6 +549,7 @@ class _Handler(BaseHTTPRequestHandler):
         emulator = self.emulator
         fault = emulator.take_fault(request.method, request.path)
         self.drip = fault.drip if fault is not None else 0.0
+        self.bad_length = fault is not None and fault.bad_length
         request_id = request.request_id = uuid.uuid4().hex
         if fault is not None and fault.process_first:
             self._route(request, request_id, send=False)

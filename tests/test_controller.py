@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from handler.cce import parse_time
+from handler.times import parse_time
 from handler.windows import parse_windows
 from local.emulator import Emulator
 from tests.conftest import CLUSTER, PROJECT, TOKEN, load_event
@@ -55,9 +55,20 @@ def test_a_pool_whose_last_sync_failed_backs_off(
         assert pool["action"] == "started" and len(drifted.syncs()) == 1
 
 
-def test_force_starts_a_pool_that_is_backing_off(invoke: Invoke, drifted: Emulator) -> None:
+@pytest.mark.parametrize(
+    ("options", "action"),
+    [
+        ({"force": True}, "backing_off"),
+        ({"ignore_backoff": True}, "started"),
+        ({"ignore_windows": True}, "backing_off"),
+    ],
+    ids=["force does not lift it", "ignore_backoff does", "ignore_windows does not"],
+)
+def test_only_ignore_backoff_starts_a_pool_that_is_backing_off(
+    invoke: Invoke, drifted: Emulator, options: dict[str, bool], action: str
+) -> None:
     drifted.add_job(PROJECT, CLUSTER, "np-a", "Failed", ended_ago=60)
-    assert _pool(invoke(_pass(force=True)), "a")["action"] == "started"
+    assert _pool(invoke(_pass(**options)), "a")["action"] == action
 
 
 @pytest.mark.parametrize(
@@ -192,6 +203,18 @@ def test_outside_every_window_a_pass_defers_with_the_next_window(invoke: Invoke,
     assert drifted.syncs() == []
 
 
+@pytest.mark.parametrize(
+    ("options", "action"),
+    [({"force": True}, "deferred"), ({"ignore_backoff": True}, "deferred"), ({"ignore_windows": True}, "started")],
+    ids=["force does not lift it", "ignore_backoff does not", "ignore_windows does"],
+)
+def test_only_ignore_windows_starts_a_pass_outside_every_window(
+    invoke: Invoke, drifted: Emulator, env: Any, options: dict[str, bool], action: str
+) -> None:
+    env(SYNC_WINDOWS=_closed_now())
+    assert _pool(invoke(_pass(**options)), "a")["action"] == action
+
+
 def test_outside_every_window_a_single_sync_is_deferred_unless_forced(
     invoke: Invoke, emulator: Emulator, env: Any
 ) -> None:
@@ -206,15 +229,21 @@ def test_outside_every_window_a_single_sync_is_deferred_unless_forced(
 
 @pytest.fixture
 def smn(emulator: Emulator, env: Any) -> Emulator:
-    env(SMN_TOPIC_URN=TOPIC, SMN_ENDPOINT=emulator.url)
+    env(SMN_TOPIC_URN=TOPIC, SMN_ENDPOINT=emulator.url, CCE_SYNC_SPEC=json.dumps(SPEC))
+    env(SYNC_RECONCILE=json.dumps(_pass()["reconcile"]))
     return emulator
+
+
+def _scheduled(invoke: Invoke) -> Any:
+    """The timer's pass (SYNC_RECONCILE): the one that tells a person."""
+    return invoke(load_event("timer-defaults.json"))
 
 
 def test_a_pass_with_a_fresh_failure_publishes_one_message(invoke: Invoke, drifted: Emulator, smn: Emulator) -> None:
     drifted.add_pool(PROJECT, CLUSTER, "np-b", "b", nodes=2, synced=0)
     job = drifted.add_job(PROJECT, CLUSTER, "np-a", "Failed", ended_ago=60, reason="drain timed out")
     drifted.inject(path_contains="/nodepools/np-b/operation/upgrade", status=409)
-    answer = invoke(_pass())
+    answer = _scheduled(invoke)
     assert answer["notification"]["published"] is True and answer["notification"]["items"] == 2
     [message] = smn.published
     assert message["topic"] == TOPIC and len(message["subject"].encode()) <= 512
@@ -224,13 +253,13 @@ def test_a_pass_with_a_fresh_failure_publishes_one_message(invoke: Invoke, drift
 
 
 def test_a_pass_with_nothing_new_publishes_nothing(invoke: Invoke, drifted: Emulator, smn: Emulator) -> None:
-    answer = invoke(_pass())
+    answer = _scheduled(invoke)
     assert "notification" not in answer and smn.published == []
 
 
 def test_the_same_failed_job_is_announced_once(invoke: Invoke, drifted: Emulator, smn: Emulator) -> None:
     drifted.add_job(PROJECT, CLUSTER, "np-a", "Failed", ended_ago=3 * HOUR)  # failed before the previous pass
-    answer = invoke(_pass())
+    answer = _scheduled(invoke)
     assert _pool(answer, "a")["action"] == "backing_off" and smn.published == []
 
 
@@ -239,15 +268,28 @@ def test_a_sync_that_became_stuck_since_the_last_pass_is_announced(
 ) -> None:
     drifted.add_pool(PROJECT, CLUSTER, "np-s", "s", nodes=2, synced=1)
     drifted.add_job(PROJECT, CLUSTER, "np-s", "Success", ended_ago=-HOUR, seconds=2 * HOUR + 60 + HOUR)
-    invoke(_pass())
+    _scheduled(invoke)
     assert len(smn.published) == 1 and "sync stuck" in smn.published[0]["message"]
 
 
 def test_a_failing_smn_never_fails_the_pass(invoke: Invoke, drifted: Emulator, smn: Emulator) -> None:
     drifted.add_job(PROJECT, CLUSTER, "np-a", "Failed", ended_ago=60)
     smn.inject(path_contains="/publish", status=500, times=9)
-    answer = invoke(_pass())
+    answer = _scheduled(invoke)
     assert answer["status"] == "reconciled" and answer["notification"]["published"] is False
+
+
+def test_a_pass_other_than_the_scheduled_one_tells_nobody(invoke: Invoke, drifted: Emulator, smn: Emulator) -> None:
+    drifted.add_job(PROJECT, CLUSTER, "np-a", "Failed", ended_ago=60)
+    answer = invoke(_pass())  # a reconcile document (an API call, say) between two ticks
+    assert _pool(answer, "a")["action"] == "backing_off" and "notification" not in answer and smn.published == []
+
+
+def test_a_failing_smn_is_retried_as_cce_is(invoke: Invoke, drifted: Emulator, smn: Emulator) -> None:
+    drifted.add_job(PROJECT, CLUSTER, "np-a", "Failed", ended_ago=60)
+    smn.inject(path_contains="/publish", status=503, times=1)
+    answer = _scheduled(invoke)
+    assert answer["notification"]["published"] is True and len(smn.published) == 1
 
 
 def test_every_pass_logs_its_actions_and_one_summary(invoke: Invoke, drifted: Emulator, logs: Any) -> None:

@@ -40,20 +40,27 @@ def _refused() -> requests.ConnectionError:
     return requests.ConnectionError(MaxRetryError(None, "/", reason))  # type: ignore[arg-type]
 
 
-# How the transport names a request that raised: did it reach the server?
+# How the transport names a request that raised: did it reach the server? Whether the request had begun to be
+# written decides; a connect timeout never comes after.
 TRANSPORT_TABLE = [
-    (_refused(), Failure.NOT_SENT),
-    (requests.ConnectTimeout(), Failure.NOT_SENT),
-    (requests.exceptions.SSLError(), Failure.NOT_SENT),
-    (requests.exceptions.InvalidHeader(), Failure.NOT_SENT),
-    (requests.ReadTimeout(), Failure.NO_ANSWER),
-    (requests.ConnectionError(ProtocolError("Connection aborted", ConnectionResetError())), Failure.NO_ANSWER),
+    (_refused(), False, Failure.NOT_SENT),
+    (requests.ConnectTimeout(), False, Failure.NOT_SENT),
+    (requests.exceptions.SSLError(), False, Failure.NOT_SENT),
+    (requests.exceptions.InvalidHeader(), False, Failure.NOT_SENT),
+    (requests.exceptions.SSLError(), True, Failure.NO_ANSWER),
+    (requests.exceptions.InvalidHeader(), True, Failure.NO_ANSWER),
+    (requests.ReadTimeout(), True, Failure.NO_ANSWER),
+    (requests.ConnectionError(ProtocolError("Connection aborted", ConnectionResetError())), True, Failure.NO_ANSWER),
 ]
 
 
-@pytest.mark.parametrize(("exc", "failure"), TRANSPORT_TABLE, ids=[type(e).__name__ for e, _ in TRANSPORT_TABLE])
-def test_transport_failure_table(exc: requests.RequestException, failure: Failure) -> None:
-    assert failure_of(exc) is failure
+@pytest.mark.parametrize(
+    ("exc", "written", "failure"),
+    TRANSPORT_TABLE,
+    ids=[f"{type(e).__name__}{' after writing' if w else ''}" for e, w, _ in TRANSPORT_TABLE],
+)
+def test_transport_failure_table(exc: requests.RequestException, written: bool, failure: Failure) -> None:
+    assert failure_of(exc, written) is failure
 
 
 RETRY_TABLE = [
