@@ -12,7 +12,16 @@ from urllib.parse import quote
 
 from . import logs
 from .credentials import Credential
-from .errors import CCECredentialsRejected, CCERejected, ConfigurationError, SyncError, UpstreamError, UpstreamTimeout
+from .errors import (
+    LOCKED,
+    CCECredentialsRejected,
+    CCERejected,
+    ConfigurationError,
+    SyncError,
+    SyncInProgress,
+    UpstreamError,
+    UpstreamTimeout,
+)
 from .runtime import Deadline
 from .settings import Settings
 from .transport import Reply, Transport, TransportError, Unreadable, as_sync_error
@@ -41,6 +50,8 @@ def _rejection(reply: Reply, secrets: tuple[str, ...], service: str = "CCE") -> 
     code, message = _error_fields(reply.json_or_none(), secrets)
     code = code or f"{service}.{reply.status}"
     message = message or f"{service} answered HTTP {reply.status}"
+    if reply.status == 429 and code == LOCKED:  # a sync (or another operation) runs: nothing to retry
+        return SyncInProgress("")
     if reply.status in (401, 403):
         return CCECredentialsRejected(reply.status, code, message, request_id=reply.request_id)
     if 400 <= reply.status < 500:

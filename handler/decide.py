@@ -82,9 +82,11 @@ def failure_time(job: Job) -> float | None:
     return job.updated if job.updated is not None else job.created
 
 
-def decide(pool: PoolState, job: Job | None, policy: Policy, now: float) -> Decision:
+def decide(pool: PoolState, job: Job | None, policy: Policy, now: float, unread: str = "") -> Decision:
     """The pool on its own: its class, whether it needs a sync, and the guards that hold it back (windows,
-    backoff). `job` is the pool's latest job (`status.jobId`), or None when it names none or it is unreadable."""
+    backoff). `job` is the pool's latest job (`status.jobId`), None when it names none (or CCE no longer has
+    it); `unread` says why it could not be read, and then a pool that needs a sync waits: when in doubt, do
+    not start."""
     kind = pool.kind
     if kind is PoolClass.SYNCING:
         if job is None or job.created is None or now - job.created <= policy.stuck_after_seconds:
@@ -103,6 +105,8 @@ def decide(pool: PoolState, job: Job | None, policy: Policy, now: float) -> Deci
         base = base._replace(jobid=job.id, failure=job.reason)
     if policy.closed_until is not None and not policy.ignore_windows:
         return base._replace(action=Action.DEFERRED, reason="outside_window", next_window=policy.closed_until)
+    if unread:
+        return base._replace(action=Action.DEFERRED, reason="its latest job could not be read", note=unread)
     if failed and not policy.ignore_backoff:
         if ended is None:
             return base._replace(

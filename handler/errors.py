@@ -9,7 +9,7 @@ SyncError
 │   ├── PayloadTooLarge       413  API Gateway body over the limit
 │   └── UnsupportedMediaType  415  API Gateway content type that is not JSON
 ├── TargetNotAllowed          403  the pool, cluster or project is outside SYNC_ALLOWED_TARGETS
-├── SyncInProgress            409  skipped: the node pool is still synchronizing (SYNC_SKIP_IF_BUSY)
+├── SyncInProgress            409  skipped: the node pool is still synchronizing (the busy guard, or CCE's 429 LOCKED)
 ├── OutsideWindow             409  deferred: no maintenance window (SYNC_WINDOWS) is open now
 ├── JobFailed                 502  CCE accepted the sync, and its job ended Failed
 ├── CCERejected               4xx  CCE refused the request (404, 409, 429 ... passed through)
@@ -24,8 +24,10 @@ Messages never carry secrets: callers build them from names and IDs only.
 from typing import Any, NamedTuple
 
 __all__ = [
+    "LOCKED",
     "MAX_ERRORS_FOUND",
     "MAX_ERRORS_SHOWN",
+    "THROTTLED",
     "AmbiguousFailure",
     "CCECredentialsRejected",
     "CCERejected",
@@ -46,6 +48,11 @@ __all__ = [
     "UpstreamTimeout",
     "kind_of",
 ]
+
+
+# CCE's 429s (the CCE API reference's error codes; ../shared/reference/cce-sync-node-pools-api.md, "Errors").
+LOCKED = "CCE.01429002"  # the resource is locked by another request: a sync (or another operation) runs
+THROTTLED = frozenset({"CCE.02429001", "APIG.0308"})  # too many requests: wait (Retry-After) and try again
 
 
 def kind_of(value: Any) -> str:

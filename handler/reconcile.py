@@ -18,7 +18,7 @@ from typing import TypeVar
 from . import logs
 from .cloud import Cloud
 from .decide import Action, Candidate, Decision, News, Policy, Rules, decide, schedule
-from .errors import AmbiguousFailure, SyncError, TargetNotAllowed
+from .errors import LOCKED, AmbiguousFailure, CCERejected, SyncError, SyncInProgress, TargetNotAllowed
 from .model import DEFAULT_POOL, Job, PoolClass, PoolState, Target
 from .plans import Reconcile, Selection
 from .results import ClusterReport, Notable, Notification, PassReport, PoolReport
@@ -110,9 +110,7 @@ def run_pass(plan: Reconcile, cloud: Cloud, settings: Settings, clock: Callable[
     }
     now = clock()
     candidates = [
-        Candidate(one.cluster_id, pool, decide(pool, jobs.get(pool.jobid), policy, now))
-        for one in reads
-        for pool in one.chosen
+        Candidate(one.cluster_id, pool, _decide(pool, jobs, policy, now)) for one in reads for pool in one.chosen
     ]
     others = [
         Candidate(one.cluster_id, pool, Decision(pool.kind))
@@ -141,12 +139,21 @@ def _needs_job(pool: PoolState, policy: Policy) -> bool:
     return needs and bool(pool.jobid)
 
 
-def _job(cloud: Cloud, project: str, jobid: str) -> Job | None:
-    """The pool's latest job, or None when its read fails (then: no backoff information)."""
+def _job(cloud: Cloud, project: str, jobid: str) -> Job | SyncError | None:
+    """The pool's latest job; None when CCE no longer has it (nothing to go by); the error when it cannot be read."""
     try:
         return cloud.job(project, jobid)
-    except SyncError:
-        return None
+    except CCERejected as error:
+        return None if error.status == 404 else error
+    except SyncError as error:
+        return error
+
+
+def _decide(pool: PoolState, jobs: dict[str, Job | SyncError | None], policy: Policy, now: float) -> Decision:
+    job = jobs.get(pool.jobid)
+    if isinstance(job, SyncError):
+        return decide(pool, None, policy, now, f"its latest job ({pool.jobid}) could not be read: {job.message}")
+    return decide(pool, job if isinstance(job, Job) else None, policy, now)
 
 
 def _act(
@@ -173,6 +180,9 @@ def _start(plan: Reconcile, cloud: Cloud, candidate: Candidate) -> PoolReport:
     body = {"spec": {**plan.spec, "nodePoolID": pool.pool_id}}
     try:
         return PoolReport(pool, decision, cloud.start(target, body, before=pool).jobid)
+    except SyncInProgress:  # CCE's 429 LOCKED: a sync (or another operation) started since the list: no alarm
+        locked = f"already syncing: CCE answered {LOCKED} (locked by a running operation)"
+        return PoolReport(pool, decision._replace(action=Action.DEFERRED, reason=locked))
     except TargetNotAllowed as error:
         return PoolReport(pool, decision._replace(action=Action.REFUSED), error=error)
     except SyncError as error:

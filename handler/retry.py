@@ -4,10 +4,13 @@ At most one sync is accepted per request: a POST is resent only when CCE certain
 
 | failure                                              | did CCE act? | what the client does                        |
 |------------------------------------------------------|--------------|---------------------------------------------|
-| not sent: refused, DNS, TLS, connect timeout         | no           | retry with backoff                          |
-| 429, 503                                             | no           | retry after Retry-After (capped) or backoff |
+| not sent: DNS, connect, TLS handshake, our headers   | no           | retry with backoff                          |
+| 429 CCE.01429002 (locked by a running operation)     | no           | report "already syncing": no retry, no alarm|
+| 429 CCE.02429001, APIG.0308 (throttled), other 429,  | no           | retry after Retry-After (capped) or backoff |
+| 503                                                  |              |                                             |
 | 401 with a cached IAM token                          | no           | drop the token, fetch a new one, retry once |
-| no whole answer (read timeout, reset, the deadline), | maybe        | GET the node pool: a sync running ->        |
+| anything once the request is being written (a read  | maybe        | GET the node pool: a sync running ->        |
+| timeout, a reset, TLS, a malformed answer header),   |              |                                             |
 | 500, 502, 504, an answer too large to read           |              | accepted; otherwise ambiguous: reported,    |
 |                                                      |              | never resent (the next attempt's busy guard |
 |                                                      |              | sees what CCE did by then)                  |
@@ -26,10 +29,11 @@ import re
 from enum import Enum
 from typing import NamedTuple
 
+from .errors import LOCKED, THROTTLED
 from .runtime import Deadline
 from .transport import Failure, Reply, TransportError
 
-__all__ = ["Decision", "Kind", "RetryPolicy", "classify", "parse_retry_after"]
+__all__ = ["Decision", "Kind", "RetryPolicy", "classify", "error_code", "parse_retry_after"]
 
 _NOT_ACTED_STATUS = frozenset({429, 503})
 _AMBIGUOUS_STATUS = frozenset({500, 502, 504})
@@ -50,6 +54,14 @@ class Decision(NamedTuple):
     kind: Kind
     reason: str
     retry_after: float | None = None
+    throttled: bool = False  # CCE or its gateway asked for fewer requests
+
+
+def error_code(reply: Reply) -> str:
+    """The service's error code in an answer (CCE's `errorCode`, the gateway's `error_code`), or ""."""
+    body = reply.json_or_none()
+    code = body.get("errorCode") or body.get("error_code") if isinstance(body, dict) else None
+    return code if isinstance(code, str) else ""
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
@@ -76,9 +88,13 @@ def classify(outcome: Reply | TransportError, now: float) -> Decision:
         if outcome.failure is Failure.REDIRECT:
             return Decision(Kind.FINAL, f"a redirect ({outcome.reason}), never followed")
         return Decision(Kind.AMBIGUOUS, f"{outcome.reason} after the request was sent")
+    if outcome.status == 429 and error_code(outcome) == LOCKED:
+        return Decision(Kind.FINAL, f"HTTP 429 {LOCKED}: locked by a running operation")
     if outcome.status in _NOT_ACTED_STATUS:
         retry_after = parse_retry_after(outcome.headers.get("Retry-After"), now)
-        return Decision(Kind.NOT_ACTED, f"HTTP {outcome.status}", retry_after)
+        return Decision(
+            Kind.NOT_ACTED, f"HTTP {outcome.status}", retry_after, throttled=error_code(outcome) in THROTTLED
+        )
     if outcome.status in _AMBIGUOUS_STATUS:
         return Decision(Kind.AMBIGUOUS, f"HTTP {outcome.status}")
     return Decision(Kind.FINAL, f"HTTP {outcome.status}")

@@ -150,6 +150,7 @@ class Emulator:
         # Pools have several scaling groups and a sync's nodes sit outside the default one, so a read without
         # advanceStatus=true (the default group only) does not see the sync running.
         self.multi_group = True
+        self.lock_running = True  # a sync on a pool whose operation still runs answers 429 CCE.01429002
         self._validator = Draft202012Validator(json.loads(SCHEMA.read_text(encoding="utf-8")))
         self._server: ThreadingHTTPServer | None = None
 
@@ -374,6 +375,11 @@ class Emulator:
         password = body["spec"].get("nodeTemplate", {}).get("login", {}).get("userPassword", {}).get("password")
         if password is not None and not _is_salted(password):
             return 400, {"errorCode": "CCE.01400001", "errorMessage": "userPassword.password must be salted"}
+        if self.lock_running and (
+            self.job_for(project_id, cluster_id, pool_id) or (project_id, cluster_id, pool_id) in self.busy
+        ):
+            # CCE's 429 CCE.01429002: "resource locked by another request" (the API reference's error codes)
+            return 429, {"errorCode": "CCE.01429002", "errorMessage": "The resource is locked by a running operation"}
         job = Job(str(uuid.uuid4()), project_id, cluster_id, pool_id, time.time(), self.job_seconds, self.job_outcome)
         with self.lock:
             self.jobs[job.id] = job

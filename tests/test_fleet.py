@@ -194,10 +194,10 @@ def test_busy_guard_sees_a_sync_started_by_another_instance(invoke: Invoke, emul
     assert len(emulator.syncs()) == 1
 
 
-def test_busy_guard_can_be_turned_off(invoke: Invoke, emulator: Emulator, env: Any) -> None:
+def test_busy_guard_can_be_turned_off_and_cces_lock_still_answers(invoke: Invoke, emulator: Emulator, env: Any) -> None:
     env(SYNC_SKIP_IF_BUSY="false")
     emulator.set_busy(PROJECT, CLUSTER, NODEPOOL)
-    assert invoke({"spec": SPEC})["status"] == "accepted"
+    assert invoke({"spec": SPEC})["status"] == "skipped"  # CCE's 429 CCE.01429002, read as "already syncing"
     assert [r.method for r in emulator.cce_requests()] == ["POST"]
 
 
