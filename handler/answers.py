@@ -240,32 +240,47 @@ def _pool_entry(report: PoolReport) -> dict[str, Any]:
     return entry
 
 
+MAX_POOLS_LISTED = 500  # pool entries in a pass's answer: those acted on first; the rest counted
+MAX_ACTION_LINES = 200  # reconcile-action log lines per pass; the summary counts the rest
+
+
 def _pass(report: PassReport) -> Rendered:
     """The pass in one document (per cluster, per pool, totals), 207 when something failed or was refused; and a
-    log line per action with one summary line."""
+    log line per action with one summary line. Both stay bounded whatever CCE lists: the answer lists at most
+    MAX_POOLS_LISTED pools (those acted on first) and counts the others, the log at most MAX_ACTION_LINES."""
     totals = dict.fromkeys([*(c.value for c in PoolClass), *(a.value for a in Action)], 0)
     totals.update(clusters=len(report.clusters), clusters_unread=0)
+    entries = [[_pool_entry(pool) for pool in cluster.pools] for cluster in report.clusters]
+    acted = [(i, j) for i, pools in enumerate(entries) for j, entry in enumerate(pools) if "action" in entry]
+    rest = [(i, j) for i, pools in enumerate(entries) for j, entry in enumerate(pools) if "action" not in entry]
+    listed = set((acted + rest)[:MAX_POOLS_LISTED])
     clusters: list[dict[str, Any]] = []
     lines: list[dict[str, Any]] = []
-    for cluster in report.clusters:
+    for i, cluster in enumerate(report.clusters):
         if cluster.error is not None:
             totals["clusters_unread"] += 1
             status = Action.REFUSED if isinstance(cluster.error, TargetNotAllowed) else Action.FAILED
             body = {"error_code": cluster.error.code, "error_msg": cluster.error.message}
             clusters.append({"cluster_id": cluster.cluster_id, "status": status.value, **body})
             continue
-        pools = [_pool_entry(pool) for pool in cluster.pools]
-        for pool in pools:
+        for pool in entries[i]:
             totals[pool["class"]] += 1
             if "action" in pool:
                 totals[pool["action"]] += 1
-                lines.append({"message": "reconcile-action", "cluster_id": cluster.cluster_id, **pool})
-        clusters.append({"cluster_id": cluster.cluster_id, "status": "read", "pools": pools})
+                if len(lines) < MAX_ACTION_LINES:
+                    lines.append({"message": "reconcile-action", "cluster_id": cluster.cluster_id, **pool})
+        shown = [entry for j, entry in enumerate(entries[i]) if (i, j) in listed]
+        one = {"cluster_id": cluster.cluster_id, "status": "read", "pools": shown}
+        clusters.append(
+            {**one, **({"pools_omitted": len(entries[i]) - len(shown)} if len(shown) < len(entries[i]) else {})}
+        )
+    omitted = len(acted) + len(rest) - len(listed)
     document: dict[str, Any] = {
         "status": Status.RECONCILED.value,
         "project_id": report.project_id,
         **({"dry_run": True} if report.dry_run else {}),
         "totals": totals,
+        **({"pools_omitted": omitted} if omitted else {}),
         "clusters": clusters,
     }
     if report.notification is not None:
@@ -274,7 +289,9 @@ def _pass(report: PassReport) -> Rendered:
         document["notification"].update(
             {"message_id": note.message_id or None} if note.published else {"error": note.error}
         )
-    lines.append({"message": "reconcile-pass", **totals, "duration_ms": report.duration_ms})
+    unlogged = len(acted) - min(len(acted), MAX_ACTION_LINES)
+    summary = {"message": "reconcile-pass", **totals, "duration_ms": report.duration_ms}
+    lines.append({**summary, **({"actions_not_logged": unlogged} if unlogged else {})})
     troubled = totals["clusters_unread"] or totals[Action.FAILED.value] or totals[Action.REFUSED.value]
     return Rendered(document, 207 if troubled else 200, tuple(lines))
 

@@ -5,6 +5,7 @@ connect and read timeouts that never outlast the deadline, a whole answer by the
 time), a cap on the answer's size, and one vocabulary for failures (`Failure`), which the retry policy reads.
 """
 
+import contextlib
 import json
 import re
 import socket
@@ -132,7 +133,24 @@ def new_session(user_agent: str) -> requests.Session:
     return session
 
 
-_sending = threading.local()  # per thread: did the exchange under way begin to write its request?
+_sending = threading.local()  # per thread: the exchange under way (its socket; did it begin to write?)
+
+
+class _Under:
+    """One exchange under way: its socket once connected, and whether the deadline cut it off."""
+
+    __slots__ = ("cut", "sock")
+
+    def __init__(self) -> None:
+        self.sock: socket.socket | None = None
+        self.cut = False
+
+    def cut_off(self) -> None:
+        """The deadline came: close the exchange's socket, whatever it waits for (a status line, a header)."""
+        self.cut = True
+        if self.sock is not None:
+            with contextlib.suppress(OSError):  # already closed: nothing waits on it
+                self.sock.shutdown(socket.SHUT_RDWR)
 
 
 class _Written:
@@ -145,6 +163,9 @@ class _Written:
         if self.sock is None:  # http.client connects lazily on the first write: a failure there sent nothing
             self.connect()  # type: ignore[attr-defined]
         _sending.written = True
+        under = getattr(_sending, "under", None)
+        if under is not None:
+            under.sock = self.sock
         super().send(data)  # type: ignore[misc]
 
 
@@ -195,11 +216,34 @@ class Transport:
     def exchange(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes | None, deadline: Deadline
     ) -> Reply:
-        """Send one request and read its whole answer; raises TransportError, never a requests exception."""
+        """Send one request and read its whole answer by the deadline; raises TransportError, never a requests
+        exception. A read timeout bounds each wait for bytes; the deadline bounds the whole exchange (status line
+        and headers included): when it comes, the socket is closed under whatever still waits."""
         left = deadline.remaining()
         if left < MIN_SECONDS:
             raise TransportError(Failure.NOT_SENT, "no time left in the invocation", timed_out=True)
+        under = _sending.under = _Under()
         _sending.written = False
+        watchdog = None
+        if left != float("inf"):
+            watchdog = threading.Timer(left, under.cut_off)
+            watchdog.daemon = True
+            watchdog.start()
+        try:
+            return self._exchange(method, url, headers, body, deadline, left)
+        except TransportError as exc:
+            if under.cut:
+                late = "the whole answer did not arrive in time"
+                raise TransportError(Failure.NO_ANSWER, late, timed_out=True, request_id=exc.request_id) from None
+            raise
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+            _sending.under = None
+
+    def _exchange(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None, deadline: Deadline, left: float
+    ) -> Reply:
         try:
             response = self.session.request(
                 method,

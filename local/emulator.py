@@ -82,6 +82,7 @@ class Fault:
     drip: float = 0.0  # answer normally, but send the body one byte every `drip` seconds
     echo_token: bool = False  # the error message repeats the request's X-Auth-Token (a leaky server)
     bad_length: bool = False  # answer normally, but with a Content-Length that is not a number
+    drip_head: float = 0.0  # answer normally, but send the status line and headers one byte every `drip_head` s
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method is None or self.method == method) and (
@@ -514,7 +515,18 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in {"Content-Type": "application/json", **(headers or {})}.items():
             self.send_header(name, value)
         self.send_header("Content-Length", "twelve" if self.bad_length else str(len(data)))
-        self.end_headers()
+        if self.drip_head:
+            head, self._headers_buffer = b"".join([*self._headers_buffer, b"\r\n"]), []
+            try:
+                for index in range(len(head)):
+                    self.wfile.write(head[index : index + 1])
+                    self.wfile.flush()
+                    time.sleep(self.drip_head)
+            except OSError:  # the client gave up
+                self.close_connection = True
+                return
+        else:
+            self.end_headers()
         if not self.drip:
             self.wfile.write(data)
             return
@@ -548,6 +560,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     drip = 0.0
     bad_length = False
+    drip_head = 0.0
     recorded: Recorded | None = None
 
     def _dispatch(self) -> None:
@@ -556,6 +569,7 @@ class _Handler(BaseHTTPRequestHandler):
         fault = emulator.take_fault(request.method, request.path)
         self.drip = fault.drip if fault is not None else 0.0
         self.bad_length = fault is not None and fault.bad_length
+        self.drip_head = fault.drip_head if fault is not None else 0.0
         request_id = request.request_id = uuid.uuid4().hex
         if fault is not None and fault.process_first:
             self._route(request, request_id, send=False)
