@@ -102,14 +102,14 @@ class Reply(NamedTuple):
         try:
             parsed = json.loads(self.content)
         except (ValueError, RecursionError):
-            raise Unreadable("the answer is not JSON that can be read") from None
+            raise Unreadable("an answer that is not readable JSON") from None
         if b"\\ud" in self.content or b"\\uD" in self.content:  # an escaped surrogate: maybe a lone one
             from .strictjson import encodable
 
             try:
                 return encodable(parsed)
             except RecursionError:  # pragma: no cover - encodable is iterative
-                raise Unreadable("the answer is not JSON that can be read") from None
+                raise Unreadable("an answer that is not readable JSON") from None
         return parsed
 
     def json_or_none(self) -> Any:

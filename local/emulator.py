@@ -71,6 +71,8 @@ class Fault:
     times: int = 1
     method: str | None = None
     path_contains: str | None = None
+    path_endswith: str | None = None
+    raw: bytes | None = None  # answer `status` (200 by default) with exactly these bytes
     status: int | None = None
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
@@ -81,12 +83,14 @@ class Fault:
     process_first: bool = False  # act on the request (accept the sync) before failing
     drip: float = 0.0  # answer normally, but send the body one byte every `drip` seconds
     echo_token: bool = False  # the error message repeats the request's X-Auth-Token (a leaky server)
-    bad_length: bool = False  # answer normally, but with a Content-Length that is not a number
+    bad_length: bool = False  # answer normally, but with a Content-Length that cannot be read
     drip_head: float = 0.0  # answer normally, but send the status line and headers one byte every `drip_head` s
 
     def matches(self, method: str, path: str) -> bool:
-        return (self.method is None or self.method == method) and (
-            self.path_contains is None or self.path_contains in path
+        return (
+            (self.method is None or self.method == method)
+            and (self.path_contains is None or self.path_contains in path)
+            and (self.path_endswith is None or path.endswith(self.path_endswith))
         )
 
 
@@ -514,7 +518,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         for name, value in {"Content-Type": "application/json", **(headers or {})}.items():
             self.send_header(name, value)
-        self.send_header("Content-Length", "twelve" if self.bad_length else str(len(data)))
+        # Two lengths that disagree: urllib3 refuses the answer (InvalidHeader) once the request was sent.
+        self.send_header("Content-Length", f"{len(data)}, {len(data) + 1}" if self.bad_length else str(len(data)))
         if self.drip_head:
             head, self._headers_buffer = b"".join([*self._headers_buffer, b"\r\n"]), []
             try:
@@ -581,6 +586,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if fault is not None and fault.redirect_to:
             self._answer(fault.status or 307, {}, {"Location": fault.redirect_to, "X-Request-Id": request_id})
+            return
+        if fault is not None and fault.raw is not None:
+            self._answer(fault.status or 200, raw=fault.raw, headers={"X-Request-Id": request_id})
             return
         if fault is not None and fault.malformed:
             self._answer(fault.status or 200, raw=b"<html>not json", headers={"X-Request-Id": request_id})
@@ -671,6 +679,8 @@ class _Handler(BaseHTTPRequestHandler):
         subject = body.get("subject", "")
         if not isinstance(subject, str) or len(subject.encode("utf-8")) > 512:
             return 400, {"error_code": "SMN.0002", "error_msg": "subject is longer than 512 bytes"}
+        if len(body["message"].encode("utf-8")) > 262144:  # huaweicloudsdksmn PublishMessageRequestBody.message
+            return 400, {"error_code": "SMN.0003", "error_msg": "message is longer than 256 KB"}
         with self.emulator.lock:
             self.emulator.published.append({"topic": topic, "subject": subject, "message": body["message"]})
         return 200, {"request_id": uuid.uuid4().hex, "message_id": uuid.uuid4().hex}
