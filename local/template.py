@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 import yaml
 from jsonschema import Draft202012Validator
 
+from handler.changes import TRACES
 from handler.triggers import CCE_SOURCE
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,6 +56,30 @@ SMN_ACTIONS = ("smn:topic:publish",)  # POST .../notifications/topics/{urn}/publ
 # `^op_svc_[A-Za-z]+$` as a service, huaweicloud/services/iam/resource_huaweicloud_identity_agency.go).
 FUNCTIONGRAPH_SERVICE = "op_svc_cff"
 CCE_EVENT_SOURCE = CCE_SOURCE  # EventGrid's source for CCE's cloud-service events (one fact, in handler/triggers)
+# FunctionGraph's CTS trigger needs the function's agency to hold CTS permissions: "select an agency with CTS
+# permissions" (FunctionGraph user guide, "Cloud Trace Service (CTS) Trigger", functiongraph_01_0209), and the
+# provider's example lists "Authorize FunctionGraph to use the CTS service as an administrator"
+# (examples/fgs/triggers/cts/README.md). The system role of that name is "CTS Administrator" (cts_adm; the
+# provider's docs/data-sources/identity_role.md).
+CTS_ROLE = "CTS Administrator"
+CTS_AGENCY_RESOURCE = "cts"
+APIG_ENVIRONMENT = "sync_api"
+CTS_OPERATIONS = "cce"
+
+
+def go_json(value: Any) -> str:
+    """JSON as the provider reads it back (Go's json.Marshal): compact, keys sorted, <, > and & escaped. What
+    it renders this way stays equal to what it reads, so `terraform plan` after `apply` is empty."""
+    text = json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    for raw, escaped in (
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("&", "\\u0026"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+    ):
+        text = text.replace(raw, escaped)
+    return text
 
 
 class TemplateError(Exception):
@@ -213,38 +238,71 @@ def _function_variables(function: dict[str, Any]) -> tuple[dict[str, str | Var],
     return plain, secret
 
 
-def _agency_resources(function: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
-    """The agency name to give the function and, when the template asks, the agency and its custom policy."""
+def _agency(name: str, description: str, roles: list[str]) -> dict[str, Any]:
+    """An agency delegated to FunctionGraph with these roles in the region's project. The provider reads an
+    `op_svc_*` trust domain back into `delegated_service_name` (internal, ExactlyOneOf with
+    delegated_domain_name: tests/provider/schemas.json), so it is rendered there: a plan after apply stays empty."""
+    return {
+        "name": name,
+        "description": description,
+        "delegated_service_name": FUNCTIONGRAPH_SERVICE,
+        "project_role": [{"project": "${var.region}", "roles": roles}],
+    }
+
+
+def _agency_resources(function: dict[str, Any], cts: bool) -> tuple[str | None, dict[str, Any]]:
+    """The agency to give the function and, when the template asks, the agency and its custom policy; with the
+    CTS trigger, the role it needs (in password and AK/SK modes, an agency of its own for just that)."""
     credentials = function["credentials"]
+    cts_roles = [CTS_ROLE] if cts else []
     if credentials["mode"] != "agency":
-        return None, {}
+        if not cts:
+            return None, {}
+        name = f"{function['name']}-cts"
+        agency = _agency(name, f"Lets {function['name']} receive CTS traces (its CTS trigger)", cts_roles)
+        resources = {"huaweicloud_identity_agency": {CTS_AGENCY_RESOURCE: agency}}
+        return f"${{huaweicloud_identity_agency.{CTS_AGENCY_RESOURCE}.name}}", resources
     if not credentials.get("create_agency", False):
-        return credentials["agency"], {}
+        return credentials["agency"], {}  # an existing agency: it must hold the CTS role itself (README)
     actions = [*CCE_ACTIONS, *(SMN_ACTIONS if "notifications" in function else ())]
     policy = {"Version": "1.1", "Statement": [{"Effect": "Allow", "Action": actions}]}
     role = {
         "name": credentials["policy"],
         "description": f"What {function['name']} calls on CCE, and nothing else",
         "type": "XA",  # a project-level service's policy (CCE)
-        "policy": json.dumps(policy),
+        "policy": go_json(policy),
     }
-    agency = {
-        "name": credentials["agency"],
-        "description": f"Lets the FunctionGraph function {function['name']} sync CCE node pools",
-        "delegated_domain_name": FUNCTIONGRAPH_SERVICE,
-        "project_role": [{"project": "${var.region}", "roles": [f"${{huaweicloud_identity_role.{RESOURCE}.name}}"]}],
-    }
+    roles = [f"${{huaweicloud_identity_role.{RESOURCE}.name}}", *cts_roles]
+    description = f"Lets the FunctionGraph function {function['name']} sync CCE node pools"
+    agency = _agency(credentials["agency"], description, roles)
     resources = {"huaweicloud_identity_role": {RESOURCE: role}, "huaweicloud_identity_agency": {RESOURCE: agency}}
     return f"${{huaweicloud_identity_agency.{RESOURCE}.name}}", resources
 
 
+def _apig_environment(apig: dict[str, Any]) -> dict[str, Any]:
+    """The dedicated gateway's environment, looked up by name at plan time (huaweicloud_apig_environments), which
+    fails the plan with a message when the gateway has none of that name; the shared gateway needs none."""
+    if apig.get("gateway") == "shared":
+        return {}
+    condition = "${length(self.environments) == 1}"
+    message = f"the API gateway has no environment named {apig['env_name']}: create it or set triggers.apig.env_name"
+    lookup = {
+        "instance_id": apig["instance_id"],
+        "name": apig["env_name"],
+        "lifecycle": {"postcondition": [{"condition": condition, "error_message": message}]},
+    }
+    return {"huaweicloud_apig_environments": {APIG_ENVIRONMENT: lookup}}
+
+
 def _apig_trigger(apig: dict[str, Any], urn: str) -> dict[str, Any]:
     """A dedicated gateway's trigger (DEDICATEDGATEWAY with instance_id) unless the template asks for the shared one."""
+    shared = apig.get("gateway") == "shared"
+    environment = f"${{data.huaweicloud_apig_environments.{APIG_ENVIRONMENT}.environments[0].id}}"
     event_data: dict[str, Any] = {
         "name": apig["name"],
         "group_id": apig["group_id"],
         "env_name": apig["env_name"],
-        "env_id": apig["env_id"],
+        "env_id": apig["env_id"] if shared else environment,
         "auth": apig["auth"].upper(),
         "protocol": apig.get("protocol", "HTTPS"),
         "path": apig["path"],
@@ -254,10 +312,9 @@ def _apig_trigger(apig: dict[str, Any], urn: str) -> dict[str, Any]:
         "type": 1,
         "func_info": {"timeout": apig.get("timeout_ms", 5000)},
     }
-    shared = apig.get("gateway") == "shared"
     if not shared:
         event_data["instance_id"] = apig["instance_id"]
-    return {"function_urn": urn, "type": "APIG" if shared else "DEDICATEDGATEWAY", "event_data": json.dumps(event_data)}
+    return {"function_urn": urn, "type": "APIG" if shared else "DEDICATEDGATEWAY", "event_data": go_json(event_data)}
 
 
 def _status_trigger(apig: dict[str, Any], urn: str) -> dict[str, Any]:
@@ -291,7 +348,7 @@ def _eventgrid_resources(eventgrid: dict[str, Any], urn: str) -> dict[str, Any]:
                 "id": _stable_id("source", eventgrid["name"]),
                 "provider_type": "CUSTOM",
                 "name": source_name,
-                "filter_rule": json.dumps(filter_rule),
+                "filter_rule": go_json(filter_rule),
             }
         ],
         "targets": [
@@ -304,19 +361,48 @@ def _eventgrid_resources(eventgrid: dict[str, Any], urn: str) -> dict[str, Any]:
     }
 
 
+EVENTGRID_CHANGES = {  # what `changes.eventgrid: true` renders
+    "name": "nodepool-sync-cce-changes",
+    "event_types": ["CCE:CloudTrace:ApiCall", "CCE:CloudTrace:ConsoleAction"],
+    "trace_names": sorted(TRACES),
+}
+
+
+def _cts_check(operations: list[str]) -> dict[str, Any]:
+    """The CTS operations CTS lists, per service (huaweicloud_cts_operations), with a postcondition that fails
+    the plan when a resource type or trace the trigger names is not among them: no source confirms CCE's
+    `nodepool` resource type, so the plan checks it."""
+    data: dict[str, Any] = {}
+    for operation in operations:
+        service, resource_type, traces = operation.split(":")
+        listed = f'flatten([for o in self.operations : o.operation_list if o.resource_type == "{resource_type}"])'
+        condition = " && ".join(f'contains({listed}, "{trace}")' for trace in traces.split(";"))
+        message = f"CTS lists no {resource_type} operations {traces} for {service}: fix triggers.changes.cts.operations"
+        name = f"{CTS_OPERATIONS}_{resource_type.lower()}"
+        data[name] = {
+            "service_type": service,
+            "lifecycle": {"postcondition": [{"condition": f"${{{condition}}}", "error_message": message}]},
+        }
+    return {"huaweicloud_cts_operations": data}
+
+
 def _change_resources(changes: dict[str, Any], urn: str, target_agency: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The change-event triggers: a CTS trigger, and an EventGrid subscription to CCE's cloud-service events on
-    the OFFICIAL channel (found with the huaweicloud_eg_event_channels data source); (resources, data)."""
+    """The change-event triggers: the CTS trigger (checked against CTS's operation list at plan time) and, only
+    when asked, an EventGrid subscription to CCE's cloud-service events on the OFFICIAL channel (found with the
+    huaweicloud_eg_event_channels data source); (resources, data)."""
     resources: dict[str, Any] = {}
     data: dict[str, Any] = {}
     if "cts" in changes:
         cts = changes["cts"]
         event_data = {"name": cts["name"], "operations": cts["operations"]}
         resources["huaweicloud_fgs_function_trigger"] = {
-            "changes": {"function_urn": urn, "type": "CTS", "event_data": json.dumps(event_data)}
+            "changes": {"function_urn": urn, "type": "CTS", "event_data": go_json(event_data)}
         }
-    if "eventgrid" in changes:
-        eventgrid = changes["eventgrid"]
+        data.update(_cts_check(cts["operations"]))
+    eventgrid = changes.get("eventgrid", False)
+    if eventgrid is True:
+        eventgrid = EVENTGRID_CHANGES
+    if eventgrid:
         data["huaweicloud_eg_event_channels"] = {"official": {"provider_type": "OFFICIAL", "name": "default"}}
         filter_rule = {
             "source": [{"op": "StringIn", "values": [CCE_EVENT_SOURCE]}],
@@ -333,7 +419,7 @@ def _change_resources(changes: dict[str, Any], urn: str, target_agency: str) -> 
                         "id": _stable_id("source", eventgrid["name"]),
                         "provider_type": "OFFICIAL",
                         "name": CCE_EVENT_SOURCE,
-                        "filter_rule": json.dumps(filter_rule),
+                        "filter_rule": go_json(filter_rule),
                     }
                 ],
                 "targets": [_function_target(eventgrid["name"], urn, agency, "ASYNC")],
@@ -349,8 +435,8 @@ def _function_target(name: str, urn: str, agency: str, invoke_type: str) -> dict
         "provider_type": "OFFICIAL",
         "name": "HC.FunctionGraph",
         "detail_name": "detail",
-        "detail": json.dumps({"urn": urn, "agency_name": agency, "invoke_type": invoke_type}),
-        "transform": json.dumps({"type": "ORIGINAL"}),
+        "detail": go_json({"urn": urn, "agency_name": agency, "invoke_type": invoke_type}),
+        "transform": go_json({"type": "ORIGINAL"}),
     }
 
 
@@ -381,7 +467,7 @@ def render_terraform(template: dict[str, Any], zip_path: str = "../dist/nodepool
     function, triggers = template["function"], template["triggers"]
     urn = f"${{huaweicloud_fgs_function.{RESOURCE}.urn}}"
     plain, secret = _function_variables(function)
-    agency, iam_resources = _agency_resources(function)
+    agency, iam_resources = _agency_resources(function, "cts" in triggers.get("changes", {}))
     fgs: dict[str, Any] = {
         "name": function["name"],
         "app": function["app"],
@@ -396,7 +482,9 @@ def render_terraform(template: dict[str, Any], zip_path: str = "../dist/nodepool
         "user_data": _jsonencode(plain),
     }
     if agency is not None:
-        fgs["agency"] = fgs["app_agency"] = agency  # app_agency: the execution agency behind getToken()
+        fgs["agency"] = agency  # the function's agency: what its triggers (CTS) need
+    if agency is not None and function["credentials"]["mode"] == "agency":
+        fgs["app_agency"] = agency  # the execution agency behind getToken() and the temporary AK/SK
     if secret:
         fgs["encrypted_user_data"] = _jsonencode(secret)
     if "initializer" in function:
@@ -409,6 +497,7 @@ def render_terraform(template: dict[str, Any], zip_path: str = "../dist/nodepool
     timer_data = {k: timer[k] for k in ("name", "schedule_type", "schedule")}
     timer_data["user_event"] = timer.get("user_event", "")
     change_resources, data = _change_resources(triggers.get("changes", {}), urn, triggers["eventgrid"]["target_agency"])
+    data.update(_apig_environment(triggers["apig"]))
     sync_requests = _eventgrid_resources(triggers["eventgrid"], urn)
     notifications = function.get("notifications", {})
     smn = (
@@ -421,7 +510,7 @@ def render_terraform(template: dict[str, Any], zip_path: str = "../dist/nodepool
         **smn,
         "huaweicloud_fgs_function": {RESOURCE: fgs},
         "huaweicloud_fgs_function_trigger": {
-            "timer": {"function_urn": urn, "type": "TIMER", "status": "ACTIVE", "event_data": json.dumps(timer_data)},
+            "timer": {"function_urn": urn, "type": "TIMER", "status": "ACTIVE", "event_data": go_json(timer_data)},
             "apig": _apig_trigger(triggers["apig"], urn),
             **_status_trigger(triggers["apig"], urn),
             **change_resources.pop("huaweicloud_fgs_function_trigger", {}),

@@ -68,6 +68,7 @@ def _template(credentials: str = "agency", gateway: str = "dedicated") -> dict[s
     template["function"]["credentials"] = dict(CREDENTIALS[credentials])
     if gateway == "shared":
         template["triggers"]["apig"]["gateway"] = "shared"
+        template["triggers"]["apig"]["env_id"] = "DEFAULT_ENVIRONMENT_RELEASE_ID"  # the shared gateway's RELEASE
         del template["triggers"]["apig"]["instance_id"]
     return template
 
@@ -126,6 +127,9 @@ def _check_block(path: str, rendered: dict[str, Any], schema: dict[str, Any], pr
     for name, spec in attributes.items():
         if spec.get("required") and name not in rendered:
             problems.append(f"{path}.{name}: required and missing")
+    for group in schema.get("exactly_one_of", ()):  # the provider's Go code (tests/provider/extract.py GO_FACTS)
+        if sum(name in rendered for name in group) != 1:
+            problems.append(f"{path}: exactly one of {', '.join(group)}")
     for name, spec in blocks.items():
         if spec.get("min_items") and not rendered.get(name):
             problems.append(f"{path}.{name}: at least {spec['min_items']} block(s) required")
@@ -266,9 +270,9 @@ def test_the_created_agency_trusts_functiongraph_with_exactly_the_actions_the_fu
         ],
     }
     agency = resources["huaweicloud_identity_agency"]["nodepool_sync"]
-    assert agency["delegated_domain_name"] == "op_svc_cff"
+    assert agency["delegated_service_name"] == "op_svc_cff" and "delegated_domain_name" not in agency
     assert agency["project_role"] == [
-        {"project": "${var.region}", "roles": ["${huaweicloud_identity_role.nodepool_sync.name}"]}
+        {"project": "${var.region}", "roles": ["${huaweicloud_identity_role.nodepool_sync.name}", "CTS Administrator"]}
     ]
     function = resources["huaweicloud_fgs_function"]["nodepool_sync"]
     assert function["agency"] == function["app_agency"] == "${huaweicloud_identity_agency.nodepool_sync.name}"
@@ -278,10 +282,25 @@ def test_the_created_agency_trusts_functiongraph_with_exactly_the_actions_the_fu
     ("credentials", "agency", "iam"),
     [("existing-agency", "ops-agency", False), ("password", None, False), ("aksk", None, False)],
 )
-def test_only_a_created_agency_renders_iam_resources(credentials: str, agency: str | None, iam: bool) -> None:
-    resources = templates.render_terraform(_template(credentials))["resource"]
+def test_without_the_cts_trigger_only_a_created_agency_renders_iam_resources(
+    credentials: str, agency: str | None, iam: bool
+) -> None:
+    template = _template(credentials)
+    del template["triggers"]["changes"]["cts"]
+    resources = templates.render_terraform(template)["resource"]
     assert ("huaweicloud_identity_agency" in resources) is iam
     assert resources["huaweicloud_fgs_function"]["nodepool_sync"].get("agency") == agency
+
+
+@pytest.mark.parametrize("credentials", ["password", "aksk"])
+def test_the_cts_trigger_gets_an_agency_with_the_cts_role_in_password_and_aksk_modes(credentials: str) -> None:
+    resources = templates.render_terraform(_template(credentials))["resource"]
+    agency = resources["huaweicloud_identity_agency"]["cts"]
+    assert agency["delegated_service_name"] == "op_svc_cff"
+    assert agency["project_role"] == [{"project": "${var.region}", "roles": ["CTS Administrator"]}]
+    function = resources["huaweicloud_fgs_function"]["nodepool_sync"]
+    assert function["agency"] == "${huaweicloud_identity_agency.cts.name}" and "app_agency" not in function
+    assert "huaweicloud_identity_role" not in resources  # CCE is reached with the credentials, not the agency
 
 
 @pytest.mark.parametrize(
@@ -482,3 +501,77 @@ def test_make_deploy_config_output_passes_the_schema_check(tmp_path: Path) -> No
     result = run_cli("deploy-config", "--output", str(output))
     assert result.returncode == 0, result.stderr
     assert _problems(json.loads(output.read_text())) == []
+
+
+# --- a plan that stays empty, and checks the platform at plan time (issue: platform truth, second pass) --------
+
+
+def _json_strings(value: Any, path: str = "") -> list[tuple[str, str]]:
+    """Every attribute whose value is a JSON object in a string (event_data, filter_rule, detail, policy, ...)."""
+    if isinstance(value, dict):
+        return [found for key, item in value.items() for found in _json_strings(item, f"{path}.{key}")]
+    if isinstance(value, list):
+        return [found for i, item in enumerate(value) for found in _json_strings(item, f"{path}[{i}]")]
+    return [(path, value)] if isinstance(value, str) and value.startswith("{") else []
+
+
+def test_deploy_config_output_re_serialised_as_the_provider_reads_it_is_byte_identical(tmp_path: Path) -> None:
+    output = tmp_path / "main.tf.json"
+    assert run_cli("deploy-config", "--output", str(output)).returncode == 0
+    rendered = _json_strings(json.loads(output.read_text())["resource"])
+    assert {path.rsplit(".", 1)[-1] for path, _ in rendered} >= {"event_data", "filter_rule", "detail", "transform"}
+    assert [path for path, text in rendered if templates.go_json(json.loads(text)) != text] == []
+
+
+def test_go_json_is_what_gos_json_marshal_writes() -> None:
+    value = {"b": [1, "x<y>&z"], "a": {"é": True, "c": None}}
+    assert templates.go_json(value) == '{"a":{"c":null,"é":true},"b":[1,"x\\u003cy\\u003e\\u0026z"]}'
+
+
+def test_the_provider_facts_record_the_agencys_exactly_one_of_pair() -> None:
+    agency = PROVIDER["resources"]["huaweicloud_identity_agency"]
+    assert agency["exactly_one_of"] == [["delegated_domain_name", "delegated_service_name"]]
+    assert agency["attributes"]["delegated_service_name"]["internal"] is True
+    assert (
+        agency["go_source"].endswith("resource_huaweicloud_identity_agency.go")
+        and PROVIDER["commit"] in agency["go_source"]
+    )
+    config = templates.render_terraform(_template())
+    config["resource"]["huaweicloud_identity_agency"]["nodepool_sync"]["delegated_domain_name"] = "op_svc_cff"
+    assert (
+        "huaweicloud_identity_agency.nodepool_sync: exactly one of delegated_domain_name, delegated_service_name"
+        in (_problems(config))
+    )
+
+
+def test_the_dedicated_gateways_environment_is_looked_up_by_name_at_plan_time() -> None:
+    config = templates.render_terraform(_template())
+    lookup = config["data"]["huaweicloud_apig_environments"]["sync_api"]
+    assert lookup["instance_id"] == "${var.apig_instance_id}" and lookup["name"] == "RELEASE"
+    [check] = lookup["lifecycle"]["postcondition"]
+    assert "length(self.environments)" in check["condition"] and "RELEASE" in check["error_message"]
+    event_data = json.loads(config["resource"]["huaweicloud_fgs_function_trigger"]["apig"]["event_data"])
+    assert event_data["env_id"] == "${data.huaweicloud_apig_environments.sync_api.environments[0].id}"
+
+
+def test_one_change_trigger_by_default_and_eventgrids_only_when_asked() -> None:
+    template = _template()
+    resources = templates.render_terraform(template)["resource"]
+    assert resources["huaweicloud_fgs_function_trigger"]["changes"]["type"] == "CTS"
+    assert set(resources["huaweicloud_eg_event_subscription"]) == {"sync_requests"}
+    template["triggers"]["changes"]["eventgrid"] = True
+    asked = templates.render_terraform(template)
+    subscription = asked["resource"]["huaweicloud_eg_event_subscription"]["cce_changes"]
+    rule = json.loads(subscription["sources"][0]["filter_rule"])
+    assert rule["data"]["trace_name"][0]["values"] == ["updateConfiguration", "updateNodePool"]
+    assert _problems(asked) == []
+
+
+def test_the_cts_resource_type_and_traces_are_checked_against_ctss_own_list_at_plan_time() -> None:
+    data = templates.render_terraform(_template())["data"]["huaweicloud_cts_operations"]["cce_nodepool"]
+    assert data["service_type"] == "CCE"
+    [check] = data["lifecycle"]["postcondition"]
+    condition = check["condition"]
+    assert 'o.resource_type == "nodepool"' in condition
+    assert "contains(" in condition and '"updateNodePool"' in condition and '"updateConfiguration"' in condition
+    assert check["error_message"].startswith("CTS lists no nodepool operations")

@@ -17,13 +17,25 @@ from typing import Any
 RESOURCES = (
     "fgs_function",
     "fgs_function_trigger",
+    "fgs_async_invoke_configuration",
     "eg_custom_event_source",
     "eg_event_subscription",
     "identity_agency",
     "identity_role",
     "smn_topic",
 )
-DATA_SOURCES = ("eg_event_channels",)
+DATA_SOURCES = ("eg_event_channels", "apig_environments", "cts_operations")
+# What docs/json does not say but the provider's Go code does: attributes it marks internal (left out of the
+# published schema) and ExactlyOneOf groups. Each entry names the file it comes from.
+GO_FACTS = {
+    "huaweicloud_identity_agency": {
+        "source": "huaweicloud/services/iam/resource_huaweicloud_identity_agency.go",
+        # "delegated_domain_name": ExactlyOneOf: []string{"delegated_service_name"}; the read sets any
+        # `^op_svc_[A-Za-z]+$` trust domain into delegated_service_name, an internal parameter.
+        "internal": {"delegated_service_name": {"type": "string", "optional": True}},
+        "exactly_one_of": [["delegated_domain_name", "delegated_service_name"]],
+    },
+}
 FLAGS = ("required", "optional", "computed", "deprecated")
 OUTPUT = Path(__file__).resolve().parent / "schemas.json"
 
@@ -59,10 +71,25 @@ def main(repo: str) -> None:
             found[full_name] = _block(schema["block"])
         return found
 
+    resources = schemas("resources", RESOURCES, "resource_schemas")
+    for name, go in GO_FACTS.items():
+        block = resources[name]
+        go_source = git("show", f"HEAD:{go['source']}")
+        for attribute, spec in go["internal"].items():
+            assert f'"{attribute}"' in go_source, f"{go['source']} no longer has {attribute}"
+            block["attributes"][attribute] = {**spec, "internal": True}
+        for group in go["exactly_one_of"]:
+            for attribute in group:
+                block["attributes"][attribute].pop("required", None)
+                block["attributes"][attribute]["optional"] = True
+        block["exactly_one_of"] = go["exactly_one_of"]
+        block["go_source"] = (
+            f"https://github.com/huaweicloud/terraform-provider-huaweicloud/blob/{commit}/{go['source']}"
+        )
     facts = {
         "source": f"https://github.com/huaweicloud/terraform-provider-huaweicloud/tree/{commit}/docs/json",
         "commit": commit,
-        "resources": schemas("resources", RESOURCES, "resource_schemas"),
+        "resources": resources,
         "data_sources": schemas("data-sources", DATA_SOURCES, "data_source_schemas"),
     }
     OUTPUT.write_text(json.dumps(facts, indent=1, sort_keys=False) + "\n", encoding="utf-8")
