@@ -4,7 +4,10 @@ channel (source HC.CCE, the trace as `data`), read for where it points.
 The trace only says where to look: the reconcile pass reads CCE's state before it acts, so a duplicate or a
 misread event costs one read, never a needless sync. Which field names the cluster is not documented
 (../shared/reference/platform-facts.md, "What a CTS trace looks like"): the path `clusters/<id>/nodepools/<id>`
-is looked for in `resource_url`, `message` and the request, and `resource_id` names the pool.
+is looked for in `resource_url`, `message` and the request; failing that, `resource_id` names the pool, by its
+ID or, as in a trace FunctionGraph captured from the console, by its name
+(https://github.com/opentelekomcloud-community/otc-functiongraph-python-runtime/blob/main/fg-events/fg-cts-event/resources/cts_fg_create.json:
+`"resource_id": "test4"`, the resource's name).
 """
 
 from __future__ import annotations
@@ -22,7 +25,12 @@ TRACES = frozenset({"updateNodePool", "updateConfiguration"})
 _ID = ID_PATTERN.pattern
 _POOL_PATH = re.compile(rf"clusters/({_ID})/nodepools/({_ID})")
 _CLUSTER_PATH = re.compile(rf"clusters/({_ID})(?:[/?,\s]|$)")
-_CODE = re.compile(r"[0-9]{3}")
+_CODE = re.compile(r"[0-9]{1,3}")
+# What a successful trace looks like: `code` absent (older samples, e.g. fg-events cts_ecs_creation.json), 0 (the
+# captured console trace, cts_fg_create.json: `"code": 0`, trace_type ConsoleAction) or a 2xx (FunctionGraph's
+# CTS trigger documentation, functiongraph_01_0209: `"code": 204`); and `trace_rating` absent or normal (CTS's
+# ratings: normal, warning, incident).
+_GOOD_RATINGS = (None, "normal")
 
 
 class Change(NamedTuple):
@@ -51,9 +59,13 @@ def read_trace(trace: Any) -> Change:
     name = trace.get("trace_name")
     if name not in TRACES:
         return Change(False, f"trace {label(name, 64)!r} is not a node pool change")
-    code = str(trace.get("code", "")).strip()
-    if not _CODE.fullmatch(code) or not code.startswith("2"):
-        return Change(False, f"the traced call did not succeed (code {label(code, 16)!r})")
+    code = trace.get("code")
+    text = "" if code is None else str(code).strip()
+    if text and not (_CODE.fullmatch(text) and (int(text) == 0 or 200 <= int(text) < 300)):
+        return Change(False, f"the traced call did not succeed (code {label(text, 16)!r})")
+    rating = trace.get("trace_rating")
+    if rating not in _GOOD_RATINGS:
+        return Change(False, f"the traced call did not succeed (trace_rating {label(rating, 16)!r})")
     for text in _texts(trace):
         if match := _POOL_PATH.search(text):
             return Change(True, f"{name} of a node pool", match.group(1), match.group(2))

@@ -151,8 +151,20 @@ def _matches(entry: str, project_id: str, own_project: str) -> bool:
     return entry == "*" or project_id == (entry or own_project)
 
 
-def _region_domain(region: str) -> str:
-    return "myhuaweicloud.eu" if region == "eu-west-101" else "myhuaweicloud.com"
+# The endpoints that are not https://{service}.{region}.myhuaweicloud.com, from the SDK's region tables
+# (huaweicloudsdkcce, huaweicloudsdkiam, huaweicloudsdksmn, huaweicloudsdkfunctiongraph 3.1.219,
+# v*/region/*_region.py, e.g. https://github.com/huaweicloud/huaweicloud-sdk-python-v3/blob/master/huaweicloud-sdk-smn/huaweicloudsdksmn/v2/region/smn_region.py).
+_DOMAINS = {
+    ("cce", "eu-west-101"): "myhuaweicloud.eu",
+    ("iam", "eu-west-101"): "myhuaweicloud.eu",
+    ("smn", "eu-west-101"): "myhuaweicloud.eu",
+    ("smn", "cn-north-2"): "myhuaweicloud.cn",
+}
+
+
+def service_endpoint(service: str, region: str) -> str:
+    """A service's endpoint in a region, as the SDK's region tables give it."""
+    return f"https://{service}.{region}.{_DOMAINS.get((service, region), 'myhuaweicloud.com')}"
 
 
 class Settings(NamedTuple):
@@ -371,8 +383,7 @@ class _Reader:
         """An endpoint: the variable (or its alias), else the service's in the region; https only."""
         if alias and not self.text(name):
             name = alias
-        region = self._region
-        made = f"https://{service}.{region}.{_region_domain(region)}" if region else default
+        made = service_endpoint(service, self._region) if self._region else default
         value = self.text(name, made).rstrip("/")
         if value and not endpoint_is_allowed(value):
             raise ConfigurationError(

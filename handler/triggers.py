@@ -3,8 +3,10 @@
 import base64
 import binascii
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import unquote
 
 from . import strictjson
 from .errors import EventError, MethodNotAllowed, PayloadTooLarge, UnsupportedMediaType, kind_of
@@ -120,13 +122,32 @@ def apig_request_id(event: Mapping[str, Any]) -> str:
     return strictjson.label(request_id)
 
 
+_PATH_TARGET = re.compile(r"/clusters/([^/]+)(?:/nodepools/([^/]+))?")
+
+
 def _path_parameters(event: dict[str, Any]) -> dict[str, str]:
-    path = event.get("pathParameters")
-    return {
+    """The target the request's route names: API Gateway's pathParameters, else the IDs in the path itself (the
+    platform's published sample has `"pathParameters": {"": "..."}`: fg-events/fg-apig-event/resources/
+    apig_event_with_params.json). A path that names a cluster or a pool never falls back to the defaults: when its
+    IDs cannot be read, the request is refused."""
+    parameters = event.get("pathParameters")
+    found = {
         key: value
-        for key, value in (path.items() if isinstance(path, dict) else ())
-        if key in _TARGET_KEYS and isinstance(value, str)
+        for key, value in (parameters.items() if isinstance(parameters, dict) else ())
+        if key in _TARGET_KEYS and isinstance(value, str) and value
     }
+    path = event.get("path")
+    path = path if isinstance(path, str) else ""
+    names = {"cluster_id": "/clusters/" in path, "nodepool_id": "/nodepools/" in path}
+    match = _PATH_TARGET.search(path)
+    if match is not None:
+        found.setdefault("cluster_id", unquote(match[1]))
+        if match[2]:
+            found.setdefault("nodepool_id", unquote(match[2]))
+    missing = [key for key, named in names.items() if named and key not in found]
+    if missing:
+        raise EventError(f"the API path names a {' and a '.join(missing)} it gives no value for")
+    return found
 
 
 def _apig(event: dict[str, Any], max_body_bytes: int) -> Unwrapped:

@@ -126,8 +126,11 @@ class Job:
 
 
 def go_time(epoch: float) -> str:
-    """A time as CCE's jobs may give it: Go's default format (the Job model does not say; platform-facts.md)."""
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f +0000 UTC")
+    """A time as CCE's jobs give it: Go's default format with nanoseconds (`time.Time.String()`; the Job model
+    does not say which format: platform-facts.md), 9 fractional digits as in the CCE API reference's examples."""
+    moment = datetime.fromtimestamp(epoch, timezone.utc)
+    nanoseconds = f"{moment.microsecond:06d}{int(epoch * 1e9) % 1000:03d}"
+    return moment.strftime("%Y-%m-%d %H:%M:%S.") + nanoseconds + " +0000 UTC"
 
 
 class Emulator:
@@ -353,8 +356,18 @@ class Emulator:
         busy_job = self.busy.get((project_id, cluster_id, pool_id)) or (running.id if running else None)
         name = self.pools.get((project_id, cluster_id), {}).get(pool_id, pool_id)
         syncing = busy_job is not None and (advance or not self.multi_group)
-        conditions = [{"type": "ConfigurationSynchronizing", "status": "True" if syncing else "False"}]
-        status: dict[str, Any] = {"phase": "Synchronizing" if busy_job else "", "conditions": conditions}
+        # NodePoolCondition (huaweicloudsdkcce): type, status, reason, message, lastProbeTime, lastTransitTime.
+        # No `phase`: deprecated, and its "Synchronizing" means scaling, not a configuration sync.
+        probed = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        condition = {
+            "type": "ConfigurationSynchronizing",
+            "status": "True" if syncing else "False",
+            "reason": "Synchronizing" if syncing else "",
+            "message": "",
+            "lastProbeTime": probed,
+            "lastTransitTime": probed,
+        }
+        status: dict[str, Any] = {"conditions": [condition]}
         latest = self.latest_job.get((project_id, cluster_id, pool_id))
         if busy_job or latest is not None:  # jobId: the job of the pool's latest operation, running or not
             status["jobId"] = busy_job or latest.id  # type: ignore[union-attr]
@@ -393,39 +406,47 @@ class Emulator:
 
 
 def cts_trace(
-    project_id: str, cluster_id: str, pool_id: str, name: str, trace_name: str = "updateNodePool", code: int = 200
+    project_id: str,
+    cluster_id: str,
+    pool_id: str,
+    name: str,
+    trace_name: str = "updateNodePool",
+    code: int = 200,
+    console: bool = False,
 ) -> dict[str, Any]:
     """The CTS trace CCE records for an operation on a node pool, as FunctionGraph's CTS trigger delivers it.
 
-    Field names from CTS's documented and captured traces (../shared/reference/platform-facts.md); which field
-    carries the cluster is not documented, so the cluster and pool are in `resource_url` and `message`."""
+    Field names and kinds from CTS's documented and captured traces (platform-facts.md; tests/events/README.md):
+    `code` is a number. An API call's trace carries the path in `resource_url` and `message`; a console action's
+    (`console=True`) has `code` 0, no `resource_url`, a message without a path and, as captured, the resource's
+    name as `resource_id`."""
     now = int(time.time() * 1000)
     path = f"/api/v3/projects/{project_id}/clusters/{cluster_id}/nodepools/{pool_id}"
-    return {
-        "cts": {
-            "trace_id": str(uuid.uuid4()),
-            "trace_name": trace_name,
-            "trace_type": "ApiCall",
-            "trace_rating": "normal",
-            "trace_status": "normal",
-            "service_type": "CCE",
-            "resource_type": "nodepool",
-            "resource_id": pool_id,
-            "resource_name": name,
-            "resource_url": path,
-            "message": f"PUT {path}, code {code}",
-            "code": str(code),
-            "request": {},
-            "response": {},
-            "user": {"name": "ops-admin", "id": "c0ffee", "domain": {"name": "acme", "id": "d0main"}},
-            "source_ip": "203.0.113.9",
-            "time": now,
-            "record_time": now,
-            "project_id": project_id,
-            "api_version": "v3",
-            "request_id": uuid.uuid4().hex,
-        }
+    trace: dict[str, Any] = {
+        "trace_id": str(uuid.uuid4()),
+        "trace_name": trace_name,
+        "trace_type": "ConsoleAction" if console else "ApiCall",
+        "trace_rating": "normal",
+        "trace_status": "normal",
+        "service_type": "CCE",
+        "resource_type": "nodepool",
+        "resource_id": name if console else pool_id,
+        "resource_name": name,
+        "message": f"update node pool[{name}]" if console else f"PUT {path}, code {code}",
+        "code": 0 if console else code,
+        "request": {},
+        "response": {},
+        "user": {"name": "ops-admin", "id": "c0ffee", "domain": {"name": "acme", "id": "d0main"}},
+        "source_ip": "203.0.113.9",
+        "time": now,
+        "record_time": now,
+        "project_id": project_id,
+        "api_version": "v3",
+        "request_id": uuid.uuid4().hex,
     }
+    if not console:
+        trace["resource_url"] = path
+    return {"cts": trace}
 
 
 def cloud_event(trace: dict[str, Any]) -> dict[str, Any]:

@@ -283,8 +283,13 @@ def apig_event(document: Any = None, path_parameters: dict[str, str] | None = No
     if document is not None:
         raw = document if isinstance(document, bytes) else json.dumps(document).encode()
         event["body"] = base64.b64encode(raw).decode()
-    if path_parameters is not None:
+    if path_parameters is not None:  # the route that gives these parameters, as API Gateway shows it in `path`
         event["pathParameters"] = path_parameters
+        segments = [f"{name}s/{path_parameters.get(f'{name}_id', '')}" for name in ("cluster", "nodepool")]
+        event["path"] = "/" + "/".join(
+            [*(s for s, name in zip(segments, ("cluster_id", "nodepool_id"), strict=True) if name in path_parameters)]
+            + ["sync"]
+        )
     event.update(changes)
     return event
 

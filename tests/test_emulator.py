@@ -7,6 +7,7 @@ default reflects only the default scaling group. ListNodePools `showDefaultNodeP
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -104,3 +105,31 @@ def test_the_cluster_list_names_added_clusters_and_those_with_pools(emulator: Em
     emulator.add_pool(PROJECT, CLUSTER, NODEPOOL, "pool-a")
     listing = _get(emulator, f"/api/v3/projects/{PROJECT}/clusters")
     assert {item["metadata"]["uid"] for item in listing["items"]} == {"c-empty", CLUSTER}
+
+
+# --- the emulator speaks as the platform -----------------------------------------------------------------------
+
+
+def test_a_pool_status_has_no_phase_and_conditions_as_the_sdk_names_them(emulator: Emulator) -> None:
+    emulator.add_pool("p1", "c1", "np-1", "one", nodes=2, synced=1)
+    emulator.set_busy("p1", "c1", "np-1")
+    status = emulator.pool_view("p1", "c1", "np-1")["status"]
+    assert "phase" not in status
+    [condition] = status["conditions"]
+    assert set(condition) == {"type", "status", "reason", "message", "lastProbeTime", "lastTransitTime"}
+
+
+def test_job_times_carry_nanoseconds_as_cce_writes_them() -> None:
+    from local.emulator import go_time
+
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{9} \+0000 UTC", go_time(1_796_025_600.123456789))
+
+
+def test_traces_carry_a_numeric_code_and_a_console_action_names_the_pool_by_name_without_a_path() -> None:
+    from local.emulator import cts_trace
+
+    api = cts_trace("p1", "c1", "np-1", "one")["cts"]
+    console = cts_trace("p1", "c1", "np-1", "one", console=True)["cts"]
+    assert api["code"] == 200 and api["resource_url"].endswith("/nodepools/np-1")
+    assert console["code"] == 0 and "resource_url" not in console and console["resource_id"] == "one"
+    assert "/nodepools/" not in console["message"]

@@ -380,3 +380,17 @@ def test_the_session_is_reused_across_invocations(invoke: Invoke, emulator: Emul
     invoke(load_event("direct.json"))
     assert index._current(RuntimeContext(None)).transport.session is first
     assert len(emulator.syncs()) == 2
+
+
+def test_api_gateway_never_syncs_the_default_pool_for_a_route_that_names_another(
+    invoke: Invoke, emulator: Emulator
+) -> None:
+    event = {**apig_event({"spec": {"maxUnavailable": 1}}), "pathParameters": {"": "x"}}
+    event["path"] = "/clusters/c-other/nodepools/np-other/sync"
+    status, body = status_body(invoke(event))
+    assert status == 200 and (body["cluster_id"], body["nodepool_id"]) == ("c-other", "np-other")
+    [sync] = emulator.syncs()
+    assert sync.path.endswith("/clusters/c-other/nodepools/np-other/operation/upgrade")
+    event["path"] = "/clusters/c-other/nodepools//sync"
+    status, body = status_body(invoke(event))
+    assert status == 400 and body["error_code"] == "FUNC.EVENT" and len(emulator.syncs()) == 1

@@ -249,3 +249,25 @@ def test_the_windows_are_judged_at_the_given_time_not_the_clock() -> None:
 def test_an_apig_body_is_judged_as_a_document() -> None:
     body = base64.b64encode(json.dumps({"spec": {"maxUnavailable": 99}}).encode()).decode()
     assert _code(interpret({**apig_event(), "body": body})) == "FUNC.INVALID"
+
+
+# --- API Gateway routes never fall back to the defaults ----------------------------------------------------------
+
+
+def test_a_route_without_path_parameters_takes_the_ids_from_its_path() -> None:
+    event = {**apig_event({"spec": SPEC}), "pathParameters": {"": "c-9/nodepools/np-9"}}
+    event["path"] = "/clusters/c-9/nodepools/np-9/sync"
+    intent = interpret(event)
+    assert isinstance(intent, SyncOne) and intent.target == Target(PROJECT, "c-9", "np-9")
+
+
+@pytest.mark.parametrize("path", ["/clusters//nodepools/np-9/sync", "/clusters/c-9/nodepools//sync"])
+def test_a_route_naming_a_pool_it_gives_no_id_for_is_refused(path: str) -> None:
+    event = {**apig_event({"spec": SPEC}), "pathParameters": {}, "path": path}
+    with pytest.raises(Exception, match="names a"):
+        interpret(event)
+
+
+def test_a_route_that_names_no_target_uses_the_defaults() -> None:
+    intent = interpret(load_event("apig-published.json"))  # GET /PathParameterTest/helloWorld/Test
+    assert isinstance(intent, AskStatus) and intent.target == DEFAULT_TARGET

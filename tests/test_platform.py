@@ -147,3 +147,30 @@ def test_a_log_level_that_is_not_one_is_named(invoke: Invoke, env: Any) -> None:
     env(LOG_LEVEL="LOUD")
     answer = invoke(load_event("direct.json"))
     assert answer["status"] == "rejected" and "LOG_LEVEL" in answer["error_msg"]
+
+
+@pytest.mark.parametrize(
+    ("region", "service", "endpoint"),
+    [
+        ("ap-southeast-1", "smn", "https://smn.ap-southeast-1.myhuaweicloud.com"),
+        ("cn-north-2", "smn", "https://smn.cn-north-2.myhuaweicloud.cn"),
+        ("cn-north-2", "cce", "https://cce.cn-north-2.myhuaweicloud.com"),
+        ("eu-west-101", "smn", "https://smn.eu-west-101.myhuaweicloud.eu"),
+        ("eu-west-101", "cce", "https://cce.eu-west-101.myhuaweicloud.eu"),
+        ("eu-west-101", "iam", "https://iam.eu-west-101.myhuaweicloud.eu"),
+    ],
+)
+def test_endpoints_follow_the_sdks_region_tables(region: str, service: str, endpoint: str) -> None:
+    from handler.settings import Settings
+
+    settings = Settings.from_environ({"HUAWEICLOUD_SDK_REGION": region})
+    assert {"cce": settings.cce_endpoint, "iam": settings.iam_endpoint, "smn": settings.smn_endpoint}[
+        service
+    ] == endpoint
+
+
+def test_smn_endpoint_overrides_the_region_table() -> None:
+    from handler.settings import Settings
+
+    settings = Settings.from_environ({"HUAWEICLOUD_SDK_REGION": "cn-north-2", "SMN_ENDPOINT": "https://smn.example"})
+    assert settings.smn_endpoint == "https://smn.example"

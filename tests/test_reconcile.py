@@ -210,10 +210,12 @@ def test_a_pool_update_reconciles_that_pool(invoke: Invoke, cluster: Emulator, c
     ("changes", "reason"),
     [
         ({"code": "500"}, "did not succeed"),
-        ({"code": None}, "did not succeed"),
+        ({"code": 404}, "did not succeed"),
+        ({"trace_rating": "warning"}, "did not succeed"),
+        ({"trace_rating": "incident"}, "did not succeed"),
         ({"trace_name": "deleteNodePool"}, "is not a node pool change"),
     ],
-    ids=["failed call", "no code", "another trace"],
+    ids=["failed call", "not found", "a warning", "an incident", "another trace"],
 )
 @pytest.mark.parametrize("shape", [0, 1], ids=["cts", "eventgrid"])
 def test_a_trace_that_asks_for_nothing_is_ignored(
@@ -236,6 +238,32 @@ def test_an_unparseable_change_event_is_answered_not_raised(
 ) -> None:
     answer = invoke(event)
     assert answer["status"] in ("ignored", "rejected") and cluster.syncs() == []
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"code": 0, "trace_type": "ConsoleAction"}, {"code": None}, {"code": 204}, {"code": "200"}],
+    ids=["console action (code 0)", "no code", "204", "'200'"],
+)
+def test_a_successful_trace_in_every_published_form_is_acted_on(
+    invoke: Invoke, cluster: Emulator, configured: None, changes: dict[str, Any]
+) -> None:
+    answer = invoke(_cts("np-b", **changes))
+    assert answer["status"] == "reconciled" and _started(cluster) == ["np-b"]
+
+
+def test_a_console_trace_naming_the_pool_by_name_only_is_acted_on(
+    invoke: Invoke, cluster: Emulator, configured: None
+) -> None:
+    event = {
+        "cts": {
+            **load_event("cts-console-update.json")["cts"],
+            "resource_id": "b-drifted",
+            "resource_name": "b-drifted",
+        }
+    }
+    answer = invoke(event)
+    assert answer["status"] == "reconciled" and _started(cluster) == ["np-b"]
 
 
 def test_a_trace_naming_no_cluster_falls_back_to_the_configured_one(
