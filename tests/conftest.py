@@ -285,11 +285,12 @@ def apig_event(document: Any = None, path_parameters: dict[str, str] | None = No
         event["body"] = base64.b64encode(raw).decode()
     if path_parameters is not None:  # the route that gives these parameters, as API Gateway shows it in `path`
         event["pathParameters"] = path_parameters
-        segments = [f"{name}s/{path_parameters.get(f'{name}_id', '')}" for name in ("cluster", "nodepool")]
-        event["path"] = "/" + "/".join(
-            [*(s for s, name in zip(segments, ("cluster_id", "nodepool_id"), strict=True) if name in path_parameters)]
-            + ["sync"]
-        )
+        named = [
+            f"{kind}s/{path_parameters[f'{kind}_id']}"
+            for kind in ("cluster", "nodepool")
+            if f"{kind}_id" in path_parameters
+        ]
+        event["path"] = "/" + "/".join([*named, "sync"])
     event.update(changes)
     return event
 
