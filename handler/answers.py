@@ -22,6 +22,7 @@ from .errors import (
 from .logs import scrub
 from .model import Accepted, JobPhase, PoolClass, Target, Trigger
 from .results import (
+    DispatchReport,
     FleetReport,
     Followed,
     Ignored,
@@ -74,6 +75,7 @@ class Status(str, Enum):
     SYNCING = "syncing"  # a status question: a configuration sync runs on the pool
     IDLE = "idle"  # a status question: none runs
     IGNORED = "ignored"  # a change event that asks for nothing
+    DISPATCHED = "dispatched"  # a fanned-out pass: one worker invoked per scope (see its scopes)
     BATCH = "batch"
 
 
@@ -311,7 +313,25 @@ def render(result: Result) -> Rendered:
         return _fleet(result)
     if isinstance(result, PassReport):
         return _pass(result)
+    if isinstance(result, DispatchReport):
+        return _dispatch(result)
     return _single(result)
+
+
+def _dispatch(report: DispatchReport) -> Rendered:
+    """Each scope's worker: FunctionGraph's request id, or why it was not dispatched (207 when any was not)."""
+    scopes: list[dict[str, Any]] = []
+    for scope, outcome in report.scopes:
+        entry: dict[str, Any] = {"region": scope.region, "project_id": scope.project_id}
+        if isinstance(outcome, SyncError):
+            entry.update(error=outcome.message, error_code=outcome.code)
+        else:
+            entry["request_id"] = outcome
+        scopes.append(entry)
+    document = {"status": Status.DISPATCHED.value, "pass_id": report.pass_id, "scopes": scopes}
+    failed = sum("error" in entry for entry in scopes)
+    summary = {"message": "fan-out", "pass_id": report.pass_id, "scopes": len(scopes), "not_dispatched": failed}
+    return Rendered(document, 207 if failed else 200, (summary,))
 
 
 def apig_response(

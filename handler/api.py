@@ -62,19 +62,21 @@ def _rejection(reply: Reply, secrets: tuple[str, ...], service: str = "CCE") -> 
 
 
 class ApiClient:
-    """Requests for one process, every exchange through the one transport and the one retry policy."""
+    """Requests to one region's services, every exchange through the one transport and the one retry policy."""
 
     def __init__(
         self,
         settings: Settings,
         transport: Transport,
         user_agent: str,
+        region: str = "",
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if not settings.cce_endpoint:
+        self._cce = settings.endpoint("cce", region)
+        if not self._cce:
             raise ConfigurationError("no CCE endpoint: set HUAWEICLOUD_SDK_REGION or CCE_ENDPOINT")
         self._settings, self._transport, self._sleep = settings, transport, sleep
-        self._user_agent, self._secrets = user_agent, settings.secrets()
+        self._user_agent, self._secrets, self.region = user_agent, settings.secrets(), region or settings.region
 
     @functools.cached_property
     def _policy(self) -> "RetryPolicy":
@@ -161,7 +163,7 @@ class ApiClient:
     ) -> str:
         """SMN PublishMessage through the same retry and 401-refresh path as CCE: its message id (huaweicloudsdksmn
         PublishMessageRequest; platform-facts.md, "Simple Message Notification")."""
-        endpoint = self._settings.smn_endpoint
+        endpoint = self._settings.endpoint("smn", self.region)
         url = f"{endpoint}/v2/{quote(project_id, safe='')}/notifications/topics/{quote(topic_urn, safe=':')}/publish"
         data = json.dumps({"subject": subject, "message": message}).encode()
         # A message published twice is a nuisance, not a reset node: ambiguous failures are retried as reads are.
@@ -170,6 +172,20 @@ class ApiClient:
         answer = reply.json_or_none()
         message_id = answer.get("message_id") if isinstance(answer, dict) else None
         return message_id if isinstance(message_id, str) else ""
+
+    def invoke_async(self, urn: str, body: bytes, project_id: str, credential: Credential, deadline: Deadline) -> str:
+        """Invoke a function asynchronously (`POST /v2/{project_id}/fgs/functions/{function_urn}/invocations-async`,
+        huaweicloudsdkfunctiongraph AsyncInvokeFunction): FunctionGraph's request id. A worker delivered twice
+        starts nothing twice (CCE's state is the lock), so an ambiguous failure is tried again, as reads are."""
+        endpoint = self._settings.endpoint("functiongraph", self.region)
+        url = f"{endpoint}/v2/{quote(project_id, safe='')}/fgs/functions/{quote(urn, safe=':')}/invocations-async"
+        reply, _ = self._request(
+            "POST", url, project_id, body, credential, deadline, service=("FunctionGraph", "FGS_ENDPOINT")
+        )
+        assert reply is not None
+        answer = reply.json_or_none()
+        request_id = answer.get("request_id") if isinstance(answer, dict) else None
+        return request_id if isinstance(request_id, str) else reply.request_id
 
     def _final_error(
         self,

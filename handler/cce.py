@@ -6,6 +6,7 @@ is read: a sync running means CCE accepted it, anything else is reported as ambi
 """
 
 import json
+import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -17,13 +18,15 @@ from .errors import AmbiguousFailure, EventError, SyncError, UpstreamError
 from .model import Accepted, Job, JobPhase, PoolClass, PoolState, Target
 from .passwords import mask_body
 from .runtime import Deadline
+from .settings import Settings
 from .times import parse_time
+from .transport import Transport
 from .validation import ID_PATTERN
 
 if TYPE_CHECKING:
     from .retry import Decision
 
-__all__ = ["CCEClient", "parse_time", "pool_state"]
+__all__ = ["CCEClient", "Clients", "parse_time", "pool_state"]
 
 SYNC_CONDITION = "ConfigurationSynchronizing"
 _TOKEN_KINDS = frozenset({"token", "password", "agency-token"})  # credentials that send X-Auth-Token
@@ -80,7 +83,7 @@ class CCEClient(ApiClient):
     """CCE's operations: node pool and job reads, the sync, and what a sync would send."""
 
     def _project_url(self, project_id: str) -> str:
-        return f"{self._settings.cce_endpoint}/api/v3/projects/{_segment(project_id)}"
+        return f"{self._cce}/api/v3/projects/{_segment(project_id)}"
 
     def nodepool_url(self, target: Target) -> str:
         return (
@@ -209,3 +212,19 @@ class CCEClient(ApiClient):
         parsed = reply.json_or_none()  # CCE took the sync: an unreadable body only hides the job id
         jobid = parsed.get("jobid") if isinstance(parsed, dict) else None
         return Accepted(str(jobid) if jobid else "", reply.request_id, attempts)
+
+
+class Clients:
+    """One CCEClient per region, made on first use: a worker's scope may be in any region."""
+
+    def __init__(self, settings: Settings, transport: Transport, user_agent: str) -> None:
+        self._settings, self._transport, self._user_agent = settings, transport, user_agent
+        self._lock = threading.Lock()
+        self._made: dict[str, CCEClient] = {}
+        self.get(settings.region)  # the function's own region: a missing endpoint is a configuration error now
+
+    def get(self, region: str) -> CCEClient:
+        with self._lock:
+            if region not in self._made:
+                self._made[region] = CCEClient(self._settings, self._transport, self._user_agent, region)
+            return self._made[region]

@@ -51,10 +51,16 @@ class Cloud:
         refusal = self._settings.allowed_targets.refusal(self.own, project_id, cluster_id, nodepool_id)
         if refusal is not None:
             raise refusal
+        return self._credential(project_id)
+
+    def _credential(self, project_id: str) -> Credential:
+        """The credential for a project of this Cloud's region: a foreign region or project (a worker's scope)
+        is signed with the agency's temporary AK/SK rather than its token (scoped to the function's own)."""
         if project_id not in self._credentials:
-            settings = self._settings
+            region = self._client.region
+            foreign = region != self._settings.region or project_id != self.own
             self._credentials[project_id] = resolve(
-                settings, self._context, project_id, self._transport, self._tokens, self.deadline
+                self._settings, self._context, project_id, self._transport, self._tokens, self.deadline, region, foreign
             )
         return self._credentials[project_id]
 
@@ -91,6 +97,12 @@ class Cloud:
         """POST the sync, its node password salted (the one send path of every sync)."""
         credential = self._check(*target)
         return self._client.sync(target, passwords.salt_body(body), credential, self.deadline, before)
+
+    def invoke(self, urn: str, body: bytes) -> str:
+        """Invoke this function asynchronously with the function's own project's credential (no node pool is
+        touched: the worker it starts goes through its own Cloud): FunctionGraph's request id."""
+        credential = self._credential(self.own)
+        return self._client.invoke_async(urn, body, self.own, credential, self.deadline)
 
     def publish(self, project_id: str, subject: str, message: str) -> str:
         """Publish to SMN_TOPIC_URN with the project's credential: the message id."""

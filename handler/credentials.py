@@ -217,11 +217,13 @@ class IamPasswordToken:
         transport: Transport,
         cache: TokenCache,
         deadline: Deadline,
+        region: str = "",
     ) -> None:
         assert settings.iam_password is not None
         self._settings, self._project_id, self._transport = settings, project_id, transport
         self._cache, self._deadline, self._password = cache, deadline, settings.iam_password
-        self._key: TokenKey = (settings.iam_endpoint, settings.iam_username, settings.iam_domain_name, project_id)
+        self._iam = settings.endpoint("iam", region)  # the project's region's IAM gives its project's tokens
+        self._key: TokenKey = (self._iam, settings.iam_username, settings.iam_domain_name, project_id)
         self._token: Secret | None = None
 
     def token(self) -> Secret:
@@ -248,7 +250,7 @@ class IamPasswordToken:
 
     def _fetch(self) -> tuple[Secret, float]:
         settings = self._settings
-        if not settings.iam_endpoint:
+        if not self._iam:
             raise ConfigurationError("no IAM endpoint: set HUAWEICLOUD_SDK_REGION or IAM_ENDPOINT")
         body = {
             "auth": {
@@ -265,7 +267,7 @@ class IamPasswordToken:
                 "scope": {"project": {"id": self._project_id}},
             }
         }
-        url = f"{settings.iam_endpoint}/v3/auth/tokens?nocatalog=true"
+        url = f"{self._iam}/v3/auth/tokens?nocatalog=true"
         data = json.dumps(body).encode()
         try:
             reply = self._transport.exchange(
@@ -310,8 +312,12 @@ def resolve(
     transport: Transport,
     cache: TokenCache,
     deadline: Deadline,
+    region: str = "",
+    foreign: bool = False,
 ) -> Credential:
-    """The credential to use now, by the order of SOURCES or the forced HUAWEICLOUD_AUTH_MODE."""
+    """The credential to use now for a project (in a region), by the order of SOURCES or the forced
+    HUAWEICLOUD_AUTH_MODE. `foreign`: not the function's own region and project, where the agency's token does
+    not reach (it is scoped to the function's project): the agency's temporary AK/SK sign instead."""
     groups: dict[str, Mapping[str, object]] = {
         "token": {"HUAWEICLOUD_AUTH_TOKEN": settings.auth_token},
         "password": {
@@ -326,7 +332,7 @@ def resolve(
     order = [settings.auth_mode] if settings.auth_mode else [name for name, _ in SOURCES]
     for mode in order:
         if mode == "agency":
-            credential = _agency(context)
+            credential = _agency(context, foreign)
             if credential is not None:
                 return credential
             if settings.auth_mode:
@@ -347,7 +353,7 @@ def resolve(
             assert settings.auth_token is not None
             return StaticToken(settings.auth_token)
         if mode == "password":
-            return IamPasswordToken(settings, project_id, transport, cache, deadline)
+            return IamPasswordToken(settings, project_id, transport, cache, deadline, region)
         assert settings.secret_key is not None
         return Signer(settings.access_key, settings.secret_key, settings.security_token)
     wanted = "; or ".join(", ".join(names) for _, names in SOURCES)
@@ -367,9 +373,11 @@ def warm_token(
         logs.write(logging.WARNING, {"message": "initializer", "warning": error.message}, settings.secrets())
 
 
-def _agency(context: RuntimeContext) -> Credential | None:
-    """The agency's token, else its temporary AK/SK; a value that cannot travel in a header reads as none."""
-    token = context.agency_token()
+def _agency(context: RuntimeContext, foreign: bool = False) -> Credential | None:
+    """The agency's token (own project only), else its temporary AK/SK and security token
+    (getSecurityAccessKey/getSecuritySecretKey/getSecurityToken, signed with X-Security-Token); a value that
+    cannot travel in a header reads as none."""
+    token = "" if foreign else context.agency_token()
     if token and header_safe(token):
         return StaticToken(Secret(token), kind="agency-token")
     access_key = context.text("getSecurityAccessKey")

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from .cloud import Cloud
-from .intents import AskStatus, Ignore, Intent, Judge, ReactToChange, Refuse, RunPass, SyncFleet, SyncOne
+from .intents import AskStatus, Coordinate, Ignore, Intent, Judge, ReactToChange, Refuse, RunPass, SyncFleet, SyncOne
 from .results import Ignored, Result
 
 __all__ = ["execute"]
@@ -28,6 +28,10 @@ def execute(intent: Intent, cloud: Cloud, judge: Judge) -> Result:
         from .fleet import sync_fleet  # fleets and passes only: a single sync never imports them
 
         return sync_fleet(intent, cloud, judge)
+    if isinstance(intent, Coordinate):
+        from .coordinate import dispatch
+
+        return dispatch(intent, cloud, judge.settings.own_urn(judge.defaults.project_id))
     from .reconcile import run_pass
 
     report = run_pass(intent.plan, cloud, judge.settings)

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 from . import __version__, answers, intents, logs, triggers, validation
 from .answers import Outcome, Rendered
-from .cce import CCEClient
+from .cce import Clients
 from .cloud import Cloud
 from .credentials import TokenCache, warm_token
 from .errors import SyncError, UpstreamTimeout
@@ -31,7 +31,7 @@ class _Process(NamedTuple):
 
     settings: Settings
     transport: Transport
-    client: CCEClient
+    clients: Clients  # one CCE client per region
     tokens: TokenCache
     recent: RecentEvents[Rendered | SyncError]
 
@@ -52,9 +52,9 @@ def _current(context: RuntimeContext) -> _Process:
                 transport = Transport(
                     new_session(user_agent), settings.connect_timeout_seconds, settings.read_timeout_seconds
                 )
-                client = CCEClient(settings, transport, user_agent)
+                clients = Clients(settings, transport, user_agent)
                 recent = RecentEvents[Rendered | SyncError](settings.dedup_window_seconds)
-                _process = _Process(settings, transport, client, TokenCache(), recent)
+                _process = _Process(settings, transport, clients, TokenCache(), recent)
     return _process
 
 
@@ -89,7 +89,8 @@ def _one(process: _Process, event: Any, trigger: Trigger, view: RuntimeContext, 
     judge = intents.judge(settings, view.project_id, time.time())
     intent = intents.interpret(unwrapped, judge)
     deadline, own_project = view.deadline(settings.answer_reserve_ms), judge.defaults.project_id
-    cloud = Cloud(settings, process.client, process.transport, process.tokens, view, deadline, own_project)
+    client = process.clients.get(intents.intent_region(intent) or settings.region)
+    cloud = Cloud(settings, client, process.transport, process.tokens, view, deadline, own_project)
 
     def run() -> Rendered | SyncError:
         return _run(intent, cloud, judge)

@@ -14,15 +14,24 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
-from .errors import ConfigurationError, DocumentInvalid, OutsideWindow, SyncError
-from .model import Target, Trigger, Unwrapped
+from .errors import (
+    ConfigurationError,
+    DocumentInvalid,
+    EventError,
+    FieldError,
+    OutsideWindow,
+    SyncError,
+    TargetNotAllowed,
+)
+from .model import TIMER_PASS, Target, Trigger, Unwrapped
 from .plans import Fleet, Reconcile, Selection, plan_fleet, plan_reconcile
-from .settings import Settings
+from .settings import Scope, Settings
 from .times import utc_text
 from .validation import Defaults, ValidSync, is_fleet, is_reconcile, prepare, target_of
 
 __all__ = [
     "AskStatus",
+    "Coordinate",
     "Intent",
     "Judge",
     "ReactToChange",
@@ -30,6 +39,7 @@ __all__ = [
     "RunPass",
     "SyncFleet",
     "SyncOne",
+    "intent_region",
     "intent_target",
     "interpret",
     "judge",
@@ -66,6 +76,16 @@ class ReactToChange(NamedTuple):
     reason: str
 
 
+class Coordinate(NamedTuple):
+    """A pass over several scopes (SYNC_SCOPES): one asynchronous invocation of this function per scope, each
+    a worker that runs the pass for its scope; the coordinator reads no node pool itself."""
+
+    document: dict[str, Any]  # the reconcile document every worker gets, with its scope and the pass ID
+    pass_id: str
+    scopes: tuple[Scope, ...]
+    refused: tuple[tuple[Scope, SyncError], ...] = ()  # scopes the allowlist does not reach: never dispatched
+
+
 class AskStatus(NamedTuple):
     """How is the node pool's sync going (API Gateway GET)."""
 
@@ -85,7 +105,7 @@ class Refuse(NamedTuple):
     target: Target | None = None
 
 
-Intent = SyncOne | SyncFleet | RunPass | ReactToChange | AskStatus | Ignore | Refuse
+Intent = SyncOne | SyncFleet | RunPass | ReactToChange | Coordinate | AskStatus | Ignore | Refuse
 
 
 class Judge(NamedTuple):
@@ -150,6 +170,11 @@ def interpret(unwrapped: Unwrapped, judge: Judge) -> Intent:
         return Refuse(error)
 
 
+def intent_region(intent: Intent) -> str:
+    """The region the intent reaches into: a worker's scope's; "" for the function's own."""
+    return intent.plan.region if isinstance(intent, RunPass) else ""
+
+
 def intent_target(intent: Intent) -> Target | None:
     """The node pool the intent is about, when it is about one (for the log line)."""
     return intent.target if isinstance(intent, (SyncOne, AskStatus, Refuse)) else None
@@ -164,10 +189,18 @@ def _interpret(unwrapped: Unwrapped, judge: Judge) -> Intent:
         refusal = judge.refusal(*target)
         return Refuse(refusal, target) if refusal is not None else AskStatus(target)
     document, overrides = unwrapped.document, unwrapped.overrides
+    if "scope" in document:
+        return _worker(unwrapped, judge)
     if not document and unwrapped.trigger is Trigger.TIMER and settings.reconcile is not None:
-        return RunPass(_configured(judge, scheduled=True))
+        plan = _configured(judge, scheduled=True)
+        if _fans_out(judge):
+            return _coordinate({"reconcile": dict(settings.reconcile)}, unwrapped.pass_id, judge)
+        return RunPass(plan)
     if is_reconcile(document):
-        return _pass(plan_reconcile(document, overrides, defaults), judge)
+        plan = plan_reconcile(document, overrides, defaults)
+        if _fans_out(judge) and not overrides:
+            return _coordinate(document, document.get("pass_id") or f"pass-{int(judge.now)}", judge)
+        return _pass(plan, judge)
     if is_fleet(document):
         return _fleet(plan_fleet(document, overrides, defaults), judge)
     return SyncOne(judge.sync(document, overrides))
@@ -178,6 +211,53 @@ def _pass(plan: Reconcile, judge: Judge) -> RunPass | Refuse:
     if refusal is not None:
         return Refuse(refusal)
     return RunPass(plan._replace(closed_until=judge.closed_until()))
+
+
+def _fans_out(judge: Judge) -> bool:
+    """Whether a pass covers more than the function's own region and project (SYNC_SCOPES)."""
+    scopes = judge.settings.scopes
+    return bool(scopes) and scopes != (judge.settings.own_scope(judge.defaults.project_id),)
+
+
+def _coordinate(document: dict[str, Any], pass_id: str, judge: Judge) -> Coordinate:
+    """One worker per scope of SYNC_SCOPES; a scope whose project the allowlist does not reach is not dispatched."""
+    body = {key: value for key, value in document.items() if key not in ("project_id", "scope", "pass_id")}
+    dispatched, refused = [], []
+    for scope in judge.settings.scopes:
+        refusal = judge.refusal(scope.project_id)
+        if refusal is None:
+            dispatched.append(scope)
+        else:
+            refused.append((scope, refusal))
+    return Coordinate({**body, "pass_id": pass_id}, pass_id, tuple(dispatched), tuple(refused))
+
+
+def _worker(unwrapped: Unwrapped, judge: Judge) -> RunPass | Refuse:
+    """A worker of a fanned-out pass: the pass for its scope, refused before any credential work when the
+    scope is not one of SYNC_SCOPES, not reached by the allowlist, or not in a direct invocation."""
+    document = unwrapped.document
+    if unwrapped.trigger is not Trigger.DIRECT:
+        return Refuse(EventError("a scope is honoured only in a direct (asynchronous) invocation of the function"))
+    plan = plan_reconcile(document, {}, judge.defaults)  # the document's shape first (scope included)
+    scope = Scope(document["scope"]["region"], document["scope"]["project_id"])
+    own = judge.settings.own_scope(judge.defaults.project_id)
+    if scope not in (judge.settings.scopes or (own,)):
+        return Refuse(TargetNotAllowed(f"scope {scope.region}/{scope.project_id} is not in SYNC_SCOPES"))
+    if document.get("project_id", scope.project_id) != scope.project_id:
+        return Refuse(DocumentInvalid([FieldError("/project_id", "differs from the scope's, which decides")]))
+    refusal = judge.refusal(scope.project_id)
+    if refusal is not None:
+        return Refuse(refusal)
+    foreign = scope != own
+    defaults = judge.defaults._replace(
+        project_id=scope.project_id, cluster_id="" if foreign else judge.defaults.cluster_id
+    )
+    options = dict(document["reconcile"])
+    if foreign and "clusters" not in options:
+        options["clusters"] = "all"  # CCE_CLUSTER_ID is a cluster of the function's own project
+    plan = plan_reconcile({**document, "reconcile": options}, {}, defaults)
+    scheduled = plan.pass_id.startswith(TIMER_PASS)
+    return RunPass(plan._replace(region=scope.region, closed_until=judge.closed_until(), scheduled=scheduled))
 
 
 def _configured(judge: Judge, scheduled: bool = False) -> Reconcile:

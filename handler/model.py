@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 __all__ = [
     "DEFAULT_POOL",
+    "TIMER_PASS",
     "Accepted",
     "Job",
     "JobPhase",
@@ -23,6 +24,7 @@ __all__ = [
 ]
 
 DEFAULT_POOL = "DefaultPool"  # the pool CCE makes with a cluster; ListNodePools hides it unless asked
+TIMER_PASS = "timer-"  # noqa: S105 - not a secret: the prefix of a pass ID made from a timer event
 
 
 class Target(NamedTuple):
@@ -128,3 +130,4 @@ class Unwrapped(NamedTuple):
     change: bool = False  # a CCE change event: `trace` is a hint where to look, not a document
     trace: Any = None
     asks_status: bool = False  # API Gateway GET: how is the path's node pool's sync going
+    pass_id: str = ""  # a timer tick's ID (trigger name and time): every delivery of one tick has the same

@@ -63,9 +63,12 @@ class Reconcile(NamedTuple):
     ignore_backoff: bool
     spec: dict[str, Any]
     dry_run: bool
-    scheduled: bool = False  # the timer's configured pass: the one that tells a person what is new
+    scheduled: bool = False  # the timer's configured pass (or a worker of it): the one that tells a person
     closed_until: float | None = None  # SYNC_WINDOWS judged once, when the pass was asked for
     focus: str = ""  # a change event's pool, by ID or name: only it (empty: every chosen pool)
+    region: str = ""  # a worker's scope's region ("": the function's own)
+    concurrency: int = 8  # CCE requests in flight at once
+    pass_id: str = ""  # a fanned-out pass's ID (a worker's)
 
 
 def plan_reconcile(document: Mapping[str, Any], overrides: Mapping[str, str], defaults: Defaults) -> Reconcile:
@@ -110,6 +113,8 @@ def plan_reconcile(document: Mapping[str, Any], overrides: Mapping[str, str], de
         ignore_backoff=bool(options.get("ignore_backoff", False)),
         spec=dict(spec),
         dry_run=defaults.dry_run or bool(document.get("dry_run", False)),
+        concurrency=int(options.get("concurrency", 8)),
+        pass_id=str(document.get("pass_id", "")),
     )
 
 

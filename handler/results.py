@@ -7,9 +7,11 @@ from typing import NamedTuple
 from .decide import Decision, News
 from .errors import SyncError
 from .model import Accepted, Job, JobPhase, PoolState, Target
+from .settings import Scope
 
 __all__ = [
     "ClusterReport",
+    "DispatchReport",
     "FleetReport",
     "Followed",
     "Ignored",
@@ -134,4 +136,11 @@ class PassReport(NamedTuple):
     duration_ms: float = 0.0
 
 
-Result = Sent | Followed | Preview | InSync | PoolStatus | Ignored | FleetReport | PassReport
+class DispatchReport(NamedTuple):
+    """A coordinator's work: each scope's worker invocation (FunctionGraph's request id) or why it did not go."""
+
+    pass_id: str
+    scopes: tuple[tuple[Scope, str | SyncError], ...]
+
+
+Result = Sent | Followed | Preview | InSync | PoolStatus | Ignored | FleetReport | PassReport | DispatchReport

@@ -167,14 +167,26 @@ def service_endpoint(service: str, region: str) -> str:
     return f"https://{service}.{region}.{_DOMAINS.get((service, region), 'myhuaweicloud.com')}"
 
 
+MAX_SCOPES = 500  # one asynchronous invocation each per pass
+REGION_PATTERN = re.compile(r"[a-z]{2}(?:-[a-z0-9]+){1,3}")
+
+
+class Scope(NamedTuple):
+    """A region and a project a pass covers."""
+
+    region: str
+    project_id: str
+
+
 class Settings(NamedTuple):
     """Everything the function reads from its environment; secrets are `Secret`s. Each field's default here is
     the one default of its variable (VARIABLES says which variable sets which field)."""
 
     region: str = ""
-    cce_endpoint: str = ""
+    cce_endpoint: str = ""  # as configured (may hold {region}); "" for the region's own: see endpoint()
     iam_endpoint: str = ""
     smn_endpoint: str = ""
+    fgs_endpoint: str = ""
     project_id: str = ""
     runtime_project_id: str = ""
     cluster_id: str = ""
@@ -214,6 +226,10 @@ class Settings(NamedTuple):
     windows: "Windows | None" = None  # SYNC_WINDOWS; None: always open
     smn_topic_urn: str = ""
     reconcile_interval_seconds: float = 600.0
+    scopes: tuple[Scope, ...] = ()  # SYNC_SCOPES; none: the function's own region and project
+    function_urn: str = ""  # FUNCTION_URN, else made from the runtime's variables: see own_urn()
+    package: str = "default"  # RUNTIME_PACKAGE: the function's app
+    function_version: str = "latest"  # RUNTIME_FUNC_VERSION
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> "Settings":
@@ -234,6 +250,33 @@ class Settings(NamedTuple):
             dry_run=self.dry_run,
             wait=self.wait,
         )
+
+    def endpoint(self, service: str, region: str = "") -> str:
+        """A service's endpoint (cce, iam, smn, functiongraph) in a region (default: the function's): the
+        configured one with {region} filled, else the SDK's region table's; "" when neither says."""
+        region = region or self.region
+        configured = {"cce": self.cce_endpoint, "iam": self.iam_endpoint, "smn": self.smn_endpoint}.get(
+            service, self.fgs_endpoint
+        )
+        if configured:
+            return configured.replace("{region}", region)
+        return service_endpoint(service, region) if region else ""
+
+    def own_scope(self, context_project_id: str = "") -> Scope:
+        """The function's own region and project."""
+        return Scope(self.region, self.defaults(context_project_id).project_id)
+
+    def own_urn(self, context_project_id: str = "") -> str:
+        """The function's own URN, for invoking itself: FUNCTION_URN, else made as FunctionGraph writes URNs
+        (`urn:fss:<region>:<project_id>:function:<package>:<name>:<version>`: huaweicloudsdkfunctiongraph's
+        model documentation) from what the runtime sets (RUNTIME_PACKAGE, RUNTIME_FUNC_NAME,
+        RUNTIME_FUNC_VERSION: https://github.com/openyuanrong/runtime/blob/main/api/python/yr/functionsdk/context.py
+        EnvStorage.__write_env)."""
+        if self.function_urn:
+            return self.function_urn
+        project = self.defaults(context_project_id).project_id
+        parts = (self.region, project, "function", self.package, self.function_name, self.function_version)
+        return "urn:fss:" + ":".join(parts) if all(parts) else ""
 
     def secrets(self) -> tuple[str, ...]:
         """The revealed secret values, for last-line scrubbing of logs and answers."""
@@ -257,6 +300,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("CCE_ENDPOINT", "cce_endpoint", "endpoint", ("cce",)),
     Variable("IAM_ENDPOINT", "iam_endpoint", "endpoint", ("iam", "HUAWEICLOUD_SDK_IAM_ENDPOINT")),
     Variable("SMN_ENDPOINT", "smn_endpoint", "endpoint", ("smn",)),
+    Variable("FGS_ENDPOINT", "fgs_endpoint", "endpoint", ("functiongraph",)),
     Variable("HUAWEICLOUD_SDK_PROJECT_ID", "project_id", "text"),
     Variable("RUNTIME_PROJECT_ID", "runtime_project_id", "text"),
     Variable("CCE_CLUSTER_ID", "cluster_id", "text"),
@@ -296,6 +340,10 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("SYNC_WINDOWS", "windows", "windows"),
     Variable("SMN_TOPIC_URN", "smn_topic_urn", "smn_topic"),
     Variable("SYNC_RECONCILE_INTERVAL_SECONDS", "reconcile_interval_seconds", "number", (60, 86400)),
+    Variable("SYNC_SCOPES", "scopes", "scopes"),
+    Variable("FUNCTION_URN", "function_urn", "function_urn"),
+    Variable("RUNTIME_PACKAGE", "package", "text"),
+    Variable("RUNTIME_FUNC_VERSION", "function_version", "text"),
 )
 
 
@@ -380,15 +428,46 @@ class _Reader:
         return int(self.number(name, default, low, high))
 
     def endpoint(self, name: str, default: str, service: str, alias: str = "") -> str:
-        """An endpoint: the variable (or its alias), else the service's in the region; https only."""
+        """An endpoint as configured (the variable, or its alias), which may hold {region}; https only. Unset,
+        it is "" and Settings.endpoint() takes the SDK's region table's."""
         if alias and not self.text(name):
             name = alias
-        made = service_endpoint(service, self._region) if self._region else default
-        value = self.text(name, made).rstrip("/")
-        if value and not endpoint_is_allowed(value):
+        value = self.text(name, default).rstrip("/")
+        if value and not endpoint_is_allowed(value.replace("{region}", "region")):
             raise ConfigurationError(
-                f"{name} must be an https:// URL (http:// only for a loopback host), not {value[:80]!r}"
+                f"{name} must be an https:// URL (http:// only for a loopback host), {{region}} allowed, "
+                f"not {value[:80]!r}"
             )
+        return value
+
+    def scopes(self, name: str, default: tuple[Scope, ...]) -> tuple[Scope, ...]:
+        """A JSON list of {"region", "project_id"} objects, each once."""
+        value = self.text(name)
+        if not value:
+            return default
+        try:
+            parsed = strictjson.loads(value)
+        except ValueError as exc:
+            raise ConfigurationError(f"{name} is not acceptable JSON: {str(exc)[:120]}") from None
+        form = f'{name} must be a JSON list of {{"region": "...", "project_id": "..."}} objects'
+        if not isinstance(parsed, list) or not parsed or len(parsed) > MAX_SCOPES:
+            raise ConfigurationError(f"{form} (1 to {MAX_SCOPES})")
+        scopes: list[Scope] = []
+        for index, item in enumerate(parsed):
+            if not (isinstance(item, dict) and set(item) == {"region", "project_id"}):
+                raise ConfigurationError(f"{form}; entry {index} is not one")
+            region, project = item["region"], item["project_id"]
+            if not (isinstance(region, str) and REGION_PATTERN.fullmatch(region)):
+                raise ConfigurationError(f"{name}: entry {index} has no valid region (like ap-southeast-1)")
+            if not (isinstance(project, str) and ID_PATTERN.fullmatch(project)):
+                raise ConfigurationError(f"{name}: entry {index} has no valid project_id")
+            scopes.append(Scope(region, project))
+        return tuple(dict.fromkeys(scopes))
+
+    def function_urn(self, name: str, default: str) -> str:
+        value = self.text(name, default)
+        if value and not re.fullmatch(r"urn:fss:[a-z0-9-]+:[A-Za-z0-9]{1,64}:function:[A-Za-z0-9_.:-]{1,200}", value):
+            raise ConfigurationError(f"{name} must be a function URN (urn:fss:REGION:PROJECT_ID:function:APP:NAME)")
         return value
 
     def targets(self, name: str, default: Allowlist) -> Allowlist:

@@ -10,7 +10,7 @@ from urllib.parse import unquote
 
 from . import strictjson
 from .errors import EventError, MethodNotAllowed, PayloadTooLarge, UnsupportedMediaType, kind_of
-from .model import Trigger, Unwrapped
+from .model import TIMER_PASS, Trigger, Unwrapped
 from .validation import document_keys
 
 __all__ = [
@@ -84,7 +84,17 @@ def _timer(event: dict[str, Any]) -> Unwrapped:
         document = _object(parse_json(user_event, "the timer's user_event"), "the timer's user_event", True)
     else:
         document = _object(user_event, "the timer's user_event")
-    return Unwrapped(Trigger.TIMER, document, correlation_id=strictjson.label(event.get("trigger_name")))
+    name = strictjson.label(event.get("trigger_name"))
+    return Unwrapped(Trigger.TIMER, document, correlation_id=name, pass_id=_tick(name, event.get("time")))
+
+
+def _tick(name: str, when: object) -> str:
+    """A timer tick's pass ID: the trigger's name and the event's time, so every delivery of one tick carries the
+    same ID and the next tick another."""
+    import hashlib
+
+    digest = hashlib.sha256(f"{name}|{strictjson.label(when)}".encode("utf-8", "replace")).hexdigest()
+    return f"{TIMER_PASS}{digest[:20]}"
 
 
 def _eventgrid(event: dict[str, Any]) -> Unwrapped:
@@ -215,7 +225,16 @@ def unwrap(event: Any, trigger: Trigger, max_body_bytes: int) -> Unwrapped:
         return _eventgrid(event)
     if trigger is Trigger.APIG:
         return _apig(event, max_body_bytes)
-    return Unwrapped(Trigger.DIRECT, _object(event, "the event"))
+    document = _object(event, "the event")
+    return Unwrapped(Trigger.DIRECT, document, event_id=_worker_key(document))
+
+
+def _worker_key(document: dict[str, Any]) -> tuple[str, str] | None:
+    """A fanned-out pass's worker, delivered twice, is one event: its pass ID and scope key the duplicate window."""
+    scope, pass_id = document.get("scope"), document.get("pass_id")
+    if not (isinstance(scope, dict) and isinstance(pass_id, str)):
+        return None
+    return ("pass", strictjson.label(f"{pass_id}|{scope.get('region')}|{scope.get('project_id')}", 300))
 
 
 MAX_BATCH_EVENTS = 10  # one answer (and one pass of work) per event: a delivery of more is refused whole

@@ -321,8 +321,8 @@ def test_eu_west_101_endpoint_ends_in_eu(env: Any) -> None:
     from handler.settings import Settings
 
     settings = Settings.from_environ({"HUAWEICLOUD_SDK_REGION": "eu-west-101"})
-    assert settings.cce_endpoint == "https://cce.eu-west-101.myhuaweicloud.eu"
-    assert Settings.from_environ({"HUAWEICLOUD_SDK_REGION": "ap-southeast-1"}).iam_endpoint == (
+    assert settings.endpoint("cce") == "https://cce.eu-west-101.myhuaweicloud.eu"
+    assert Settings.from_environ({"HUAWEICLOUD_SDK_REGION": "ap-southeast-1"}).endpoint("iam") == (
         "https://iam.ap-southeast-1.myhuaweicloud.com"
     )
 

@@ -164,13 +164,22 @@ def test_endpoints_follow_the_sdks_region_tables(region: str, service: str, endp
     from handler.settings import Settings
 
     settings = Settings.from_environ({"HUAWEICLOUD_SDK_REGION": region})
-    assert {"cce": settings.cce_endpoint, "iam": settings.iam_endpoint, "smn": settings.smn_endpoint}[
-        service
-    ] == endpoint
+    assert settings.endpoint(service) == endpoint
 
 
 def test_smn_endpoint_overrides_the_region_table() -> None:
     from handler.settings import Settings
 
     settings = Settings.from_environ({"HUAWEICLOUD_SDK_REGION": "cn-north-2", "SMN_ENDPOINT": "https://smn.example"})
-    assert settings.smn_endpoint == "https://smn.example"
+    assert settings.endpoint("smn") == "https://smn.example"
+
+
+def test_an_endpoint_may_name_the_region_so_one_server_plays_every_region() -> None:
+    from handler.settings import Settings
+
+    settings = Settings.from_environ(
+        {"HUAWEICLOUD_SDK_REGION": "ap-southeast-1", "CCE_ENDPOINT": "http://127.0.0.1:8080/{region}"}
+    )
+    assert settings.endpoint("cce") == "http://127.0.0.1:8080/ap-southeast-1"
+    assert settings.endpoint("cce", "eu-west-101") == "http://127.0.0.1:8080/eu-west-101"
+    assert settings.endpoint("functiongraph", "la-south-2") == "https://functiongraph.la-south-2.myhuaweicloud.com"
