@@ -138,6 +138,10 @@ class ApiClient:
             from .retry import Kind, classify
 
             decision = classify(outcome, time.time())
+            if decision.throttled:
+                from .pacing import note_throttled
+
+                note_throttled()
             if decision.kind is Kind.FINAL:
                 raise self._final_error(outcome, decision, attempt, credential, service)
             if decision.kind is Kind.AMBIGUOUS and settle is not None and settle(decision):

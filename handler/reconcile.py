@@ -13,32 +13,18 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import TypeVar
 
 from . import logs
 from .cloud import Cloud
 from .decide import Action, Candidate, Decision, News, Policy, Rules, decide, schedule
-from .errors import LOCKED, AmbiguousFailure, CCERejected, SyncError, SyncInProgress, TargetNotAllowed
+from .errors import LOCKED, THROTTLED, AmbiguousFailure, CCERejected, SyncError, SyncInProgress, TargetNotAllowed
 from .model import DEFAULT_POOL, Job, PoolClass, PoolState, Target
+from .pacing import Pacer
 from .plans import Reconcile, Selection
 from .results import ClusterReport, Notable, Notification, PassReport, PoolReport
 from .settings import Settings
 
-__all__ = ["MAX_IN_FLIGHT", "run_pass"]
-
-MAX_IN_FLIGHT = 4  # CCE calls in flight at once: 200 clusters take seconds without a burst on CCE
-T = TypeVar("T")
-R = TypeVar("R")
-
-
-def _parallel(work: Callable[[T], R], items: Sequence[T]) -> list[R]:
-    """`work` over the items, a few at a time, results in order."""
-    if len(items) <= 1:
-        return [work(item) for item in items]
-    from concurrent.futures import ThreadPoolExecutor  # only a pass over several clusters needs threads
-
-    with ThreadPoolExecutor(max_workers=min(MAX_IN_FLIGHT, len(items))) as pool:
-        return list(pool.map(work, items))
+__all__ = ["run_pass"]
 
 
 def _chosen(plan: Reconcile, pools: Iterable[PoolState]) -> list[PoolState]:
@@ -95,7 +81,8 @@ def run_pass(plan: Reconcile, cloud: Cloud, settings: Settings, clock: Callable[
         except SyncError as error:
             return _Read(cluster_id, error=error)
 
-    reads = _parallel(read, _clusters(plan, cloud))
+    pacer = Pacer(plan.concurrency)
+    reads = pacer.map(read, _clusters(plan, cloud))
     failures = [r.error for r in reads if r.error is not None]
     if reads and len(failures) == len(reads):
         transient = next((e for e in failures if e.transient), None)
@@ -105,9 +92,8 @@ def run_pass(plan: Reconcile, cloud: Cloud, settings: Settings, clock: Callable[
     for one in reads:
         one.chosen = _chosen(plan, one.listed)
     wanted = [p for one in reads for p in one.chosen if _needs_job(p, policy)]
-    jobs = {
-        p.jobid: job for p, job in zip(wanted, _parallel(lambda p: _job(cloud, project, p.jobid), wanted), strict=True)
-    }
+    read_jobs = pacer.map(lambda p: _job(cloud, project, p.jobid), wanted)
+    jobs = {p.jobid: job for p, job in zip(wanted, read_jobs, strict=True)}
     now = clock()
     candidates = [
         Candidate(one.cluster_id, pool, _decide(pool, jobs, policy, now)) for one in reads for pool in one.chosen
@@ -119,7 +105,8 @@ def run_pass(plan: Reconcile, cloud: Cloud, settings: Settings, clock: Callable[
         if pool not in one.chosen
     ]
     decisions = schedule(candidates, Rules(plan.max_syncing_per_cluster, plan.dry_run), others)
-    acted = _act(plan, cloud, settings, [c._replace(decision=d) for c, d in zip(candidates, decisions, strict=True)])
+    decided = [c._replace(decision=d) for c, d in zip(candidates, decisions, strict=True)]
+    acted = _act(plan, cloud, settings, pacer, decided)
     clusters = []
     for one in reads:
         pools = tuple(report for cluster_id, report in acted if cluster_id == one.cluster_id)
@@ -157,21 +144,23 @@ def _decide(pool: PoolState, jobs: dict[str, Job | SyncError | None], policy: Po
 
 
 def _act(
-    plan: Reconcile, cloud: Cloud, settings: Settings, candidates: Sequence[Candidate]
+    plan: Reconcile, cloud: Cloud, settings: Settings, pacer: Pacer, candidates: Sequence[Candidate]
 ) -> list[tuple[str, PoolReport]]:
-    """Start what was decided, in order, while time allows; every candidate's report."""
-    reports: list[tuple[str, PoolReport]] = []
-    for candidate in candidates:
+    """Start what was decided, several at once (the limits held when deciding, so concurrency cannot break them),
+    each while time allows; every candidate's report, in order."""
+
+    def one(candidate: Candidate) -> tuple[str, PoolReport]:
         decision = candidate.decision
         if decision.action is not Action.STARTED:
-            reports.append((candidate.cluster_id, PoolReport(candidate.pool, decision)))
-            continue
+            return candidate.cluster_id, PoolReport(candidate.pool, decision)
         if cloud.deadline.remaining() < settings.target_min_seconds:
             late = decision._replace(action=Action.DEFERRED, reason="no time left in this pass")
-            reports.append((candidate.cluster_id, PoolReport(candidate.pool, late)))
-            continue
-        reports.append((candidate.cluster_id, _start(plan, cloud, candidate)))
-    return reports
+            return candidate.cluster_id, PoolReport(candidate.pool, late)
+        return candidate.cluster_id, _start(plan, cloud, candidate)
+
+    starts = [c for c in candidates if c.decision.action is Action.STARTED]
+    started = dict(zip(map(id, starts), pacer.map(one, starts), strict=True))
+    return [started[id(c)] if id(c) in started else one(c) for c in candidates]
 
 
 def _start(plan: Reconcile, cloud: Cloud, candidate: Candidate) -> PoolReport:
@@ -183,12 +172,23 @@ def _start(plan: Reconcile, cloud: Cloud, candidate: Candidate) -> PoolReport:
     except SyncInProgress:  # CCE's 429 LOCKED: a sync (or another operation) started since the list: no alarm
         locked = f"already syncing: CCE answered {LOCKED} (locked by a running operation)"
         return PoolReport(pool, decision._replace(action=Action.DEFERRED, reason=locked))
+    except CCERejected as error:
+        if error.code not in THROTTLED:
+            return _failed(pool, decision, error)
+        # Throttled, and Retry-After did not fit in the time left (the retry policy waited what it could): a
+        # start that was never taken waits for the next pass, it did not fail.
+        throttled = f"throttled: CCE answered {error.code} and asked to wait longer than this pass has"
+        return PoolReport(pool, decision._replace(action=Action.DEFERRED, reason=throttled))
     except TargetNotAllowed as error:
         return PoolReport(pool, decision._replace(action=Action.REFUSED), error=error)
     except SyncError as error:
-        # An ambiguous start may have been taken: it was counted as syncing when decided, and stays counted.
-        note = "CCE may have taken it: counted as syncing" if isinstance(error, AmbiguousFailure) else ""
-        return PoolReport(pool, decision._replace(action=Action.FAILED, note=note or decision.note), error=error)
+        return _failed(pool, decision, error)
+
+
+def _failed(pool: PoolState, decision: Decision, error: SyncError) -> PoolReport:
+    # An ambiguous start may have been taken: it was counted as syncing when decided, and stays counted.
+    note = "CCE may have taken it: counted as syncing" if isinstance(error, AmbiguousFailure) else ""
+    return PoolReport(pool, decision._replace(action=Action.FAILED, note=note or decision.note), error=error)
 
 
 def _notable(acted: Iterable[tuple[str, PoolReport]]) -> Iterable[Notable]:
