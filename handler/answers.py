@@ -279,6 +279,7 @@ def _pass(report: PassReport) -> Rendered:
     omitted = len(acted) + len(rest) - len(listed)
     document: dict[str, Any] = {
         "status": Status.RECONCILED.value,
+        **({"region": report.region} if report.region else {}),
         "project_id": report.project_id,
         **({"dry_run": True} if report.dry_run else {}),
         "totals": totals,
@@ -292,7 +293,9 @@ def _pass(report: PassReport) -> Rendered:
             {"message_id": note.message_id or None} if note.published else {"error": note.error}
         )
     unlogged = len(acted) - min(len(acted), MAX_ACTION_LINES)
-    summary = {"message": "reconcile-pass", **totals, "duration_ms": report.duration_ms}
+    summary: dict[str, Any] = {"message": "reconcile-pass", **({"region": report.region} if report.region else {})}
+    summary.update(project_id=report.project_id, **totals, duration_ms=report.duration_ms)
+    summary.update(concurrency=report.concurrency, throttled=report.throttled)
     lines.append({**summary, **({"actions_not_logged": unlogged} if unlogged else {})})
     troubled = totals["clusters_unread"] or totals[Action.FAILED.value] or totals[Action.REFUSED.value]
     return Rendered(document, 207 if troubled else 200, tuple(lines))

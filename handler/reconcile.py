@@ -112,7 +112,8 @@ def run_pass(plan: Reconcile, cloud: Cloud, settings: Settings, clock: Callable[
         pools = tuple(report for cluster_id, report in acted if cluster_id == one.cluster_id)
         clusters.append(ClusterReport(one.cluster_id, pools, one.error))
     notable = tuple(_notable(acted))
-    report = PassReport(project, plan.dry_run, tuple(clusters), notable)
+    report = PassReport(project, plan.dry_run, tuple(clusters), notable, region=plan.region)
+    report = report._replace(concurrency=pacer.limit, throttled=pacer.throttled)
     # Only the scheduled pass tells a person: a failure is news to the pass whose interval it ended in, and a
     # change event or an API call in between would announce it again.
     if notable and settings.smn_topic_urn and plan.scheduled and not plan.dry_run:

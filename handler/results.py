@@ -134,6 +134,9 @@ class PassReport(NamedTuple):
     notable: tuple[Notable, ...] = ()
     notification: Notification | None = None
     duration_ms: float = 0.0
+    region: str = ""  # a worker's scope's region ("": the function's own)
+    concurrency: int = 0  # CCE calls in flight at most, at the end of the pass (halved after throttling)
+    throttled: int = 0  # throttling answers CCE gave the pass
 
 
 class DispatchReport(NamedTuple):

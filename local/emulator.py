@@ -36,6 +36,9 @@ _CLUSTERS = re.compile(r"^/api/v3/projects/([^/]+)/clusters$")
 _PUBLISH = re.compile(r"^/v2/([^/]+)/notifications/topics/([^/]+)/publish$")
 _SYNC = re.compile(r"^/api/v3/projects/([^/]+)/clusters/([^/]+)/nodepools/([^/]+)/operation/upgrade$")
 _JOB = re.compile(r"^/api/v3/projects/([^/]+)/jobs/([^/]+)$")
+_INVOKE_ASYNC = re.compile(r"^/v2/([^/]+)/fgs/functions/([^/]+)/invocations-async$")
+# An endpoint with {region} (CCE_ENDPOINT=http://127.0.0.1:PORT/{region}) puts the region first in the path.
+_REGION_PREFIX = re.compile(r"^/([a-z]{2}(?:-[a-z0-9]+){1,3})(/(?:api|v2|v3)/.*)$")
 DEFAULT_POOL = "DefaultPool"
 
 
@@ -50,6 +53,8 @@ class Recorded:
     body: bytes
     request_id: str = ""
     status: int = 0  # what the emulator answered (0: no answer, the connection was dropped)
+    region: str = ""  # the region the endpoint named ({region} in it), "" when it named none
+    raw_path: str = ""  # the path as sent, the region first when the endpoint named one (what was signed)
 
     @property
     def json(self) -> Any:
@@ -61,7 +66,15 @@ class Recorded:
 
     @property
     def is_smn(self) -> bool:
-        return self.path.startswith("/v2/")
+        return "/notifications/" in self.path
+
+    @property
+    def is_fgs(self) -> bool:
+        return "/fgs/" in self.path
+
+    @property
+    def is_cce(self) -> bool:
+        return self.path.startswith("/api/")
 
 
 @dataclass
@@ -159,6 +172,11 @@ class Emulator:
         # advanceStatus=true (the default group only) does not see the sync running.
         self.multi_group = True
         self.lock_running = True  # a sync on a pool whose operation still runs answers 429 CCE.01429002
+        self.latency = 0.0  # seconds each CCE request takes before it is answered (a far-away region, say)
+        self.in_flight = self.peak_in_flight = 0  # CCE requests being answered now, and the most at once
+        self.regions: dict[str, str] = {}  # project -> its region: a request naming another region is a 404
+        self.invocations: list[dict[str, Any]] = []  # asynchronous invocations: region, project_id, urn, body
+        self.run_async: Any = None  # called with each invocation, in a thread of its own (make run's workers)
         self._validator = Draft202012Validator(json.loads(SCHEMA.read_text(encoding="utf-8")))
         self._server: ThreadingHTTPServer | None = None
 
@@ -268,6 +286,10 @@ class Emulator:
         with self.lock:
             self.requests.clear()
             self.faults.clear()
+            self.invocations.clear()
+            self.regions.clear()
+            self.in_flight = self.peak_in_flight = 0
+            self.latency = 0.0
             self.busy.clear()
             self.jobs.clear()
             self.latest_job.clear()
@@ -277,9 +299,7 @@ class Emulator:
 
     def cce_requests(self, method: str | None = None) -> list[Recorded]:
         with self.lock:
-            return [
-                r for r in self.requests if not r.is_iam and not r.is_smn and (method is None or r.method == method)
-            ]
+            return [r for r in self.requests if r.is_cce and (method is None or r.method == method)]
 
     def syncs(self) -> list[Recorded]:
         return [r for r in self.cce_requests("POST") if r.path.endswith("/operation/upgrade")]
@@ -498,7 +518,7 @@ def verify_signature(request: Recorded, keys: dict[str, tuple[str, str | None]])
     names = signed.split(";")
     if "host" not in names or any(n not in request.headers for n in names):
         return "A signed header is missing"
-    path = "/".join(quote(part, safe="~") for part in unquote(request.path).split("/"))
+    path = "/".join(quote(part, safe="~") for part in unquote(request.raw_path or request.path).split("/"))
     query = "&".join(
         f"{quote(k, safe='~')}={quote(v, safe='~')}"
         for k, v in sorted(parse_qsl(request.query, keep_blank_values=True))
@@ -568,9 +588,11 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         parts = urlsplit(self.path)
-        recorded = Recorded(
-            self.command, parts.path, parts.query, {k.lower(): v for k, v in self.headers.items()}, body
-        )
+        path, region = parts.path, ""
+        if prefixed := _REGION_PREFIX.match(path):
+            region, path = prefixed.groups()
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        recorded = Recorded(self.command, path, parts.query, headers, body, region=region, raw_path=parts.path)
         with self.emulator.lock:
             self.emulator.requests.append(recorded)
         return recorded
@@ -591,6 +613,22 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         request = self.recorded = self._receive()
+        if not request.is_cce:
+            self._handle(request)
+            return
+        emulator = self.emulator
+        with emulator.lock:
+            emulator.in_flight += 1
+            emulator.peak_in_flight = max(emulator.peak_in_flight, emulator.in_flight)
+        try:
+            if emulator.latency:
+                time.sleep(emulator.latency)
+            self._handle(request)
+        finally:
+            with emulator.lock:
+                emulator.in_flight -= 1
+
+    def _handle(self, request: Recorded) -> None:
         emulator = self.emulator
         fault = emulator.take_fault(request.method, request.path)
         self.drip = fault.drip if fault is not None else 0.0
@@ -661,10 +699,15 @@ class _Handler(BaseHTTPRequestHandler):
             )
         elif (match := _JOB.match(path)) and request.method == "GET":
             status, body = self._authorized(request, match.group(1), lambda: self._job(match.group(2)))
+        elif (match := _INVOKE_ASYNC.match(path)) and request.method == "POST":
+            status, body = self._authorized(request, match.group(1), lambda: self._invoke(request, *match.groups()))
         if send:
             self._answer(status, body, headers)
 
     def _authorized(self, request: Recorded, project_id: str, then: Any) -> tuple[int, Any]:
+        home = self.emulator.regions.get(project_id)
+        if request.region and home is not None and home != request.region:
+            return 404, {"errorCode": "CCE.01404001", "errorMessage": f"No project {project_id} in this region"}
         problem = self.emulator.authenticate(request, project_id)
         if problem is not None:
             return 401, {"error_code": "APIG.1002", "error_msg": problem}
@@ -705,6 +748,23 @@ class _Handler(BaseHTTPRequestHandler):
         with self.emulator.lock:
             self.emulator.published.append({"topic": topic, "subject": subject, "message": body["message"]})
         return 200, {"request_id": uuid.uuid4().hex, "message_id": uuid.uuid4().hex}
+
+    def _invoke(self, request: Recorded, project_id: str, urn: str) -> tuple[int, Any]:
+        """FunctionGraph's AsyncInvokeFunction: 202 and a request id; the invocation is kept and, when the
+        emulator has a runner (make run), run in a thread of its own, as FunctionGraph runs a worker."""
+        if len(request.body) > 256 * 1024:
+            return 413, {"error_code": "FSS.0413", "error_msg": "The request body is larger than 256 KB"}
+        try:
+            body = json.loads(request.body)
+        except ValueError:
+            return 400, {"error_code": "FSS.0400", "error_msg": "The body is not JSON"}
+        invocation = {"region": request.region, "project_id": project_id, "urn": unquote(urn), "body": body}
+        with self.emulator.lock:
+            self.emulator.invocations.append(invocation)
+        runner = self.emulator.run_async
+        if runner is not None:
+            threading.Thread(target=runner, args=(invocation,), daemon=True).start()
+        return 202, {"request_id": uuid.uuid4().hex}
 
     def _cluster_list(self, project_id: str) -> dict[str, Any]:
         clusters = self.emulator.cluster_ids(project_id)
