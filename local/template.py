@@ -39,6 +39,10 @@ VARIABLES = {
     "huaweicloud_sdk_ak": ("Access key the function signs CCE requests with", False),
     "huaweicloud_sdk_sk": ("Secret key of that access key (encrypted variable)", True),
     "node_login_password": ("Node login password for syncs that set one; empty for none (encrypted variable)", True),
+    "sync_scopes": (
+        'SYNC_SCOPES: a JSON list of {"region", "project_id"} a pass fans out over; empty for the function\'s own',
+        False,
+    ),
 }
 # The CCE actions the function calls, one per request handler/cce.py makes; the agency's custom policy grants
 # exactly these. (Action names follow CCE's fine-grained policy naming; not verified against a live account.)
@@ -50,6 +54,13 @@ CCE_ACTIONS = (
     "cce:cluster:list",  # GET .../clusters: a reconcile pass over clusters "all"
 )
 SMN_ACTIONS = ("smn:topic:publish",)  # POST .../notifications/topics/{urn}/publish: only with notifications
+# POST .../fgs/functions/{urn}/invocations-async: a fanned-out pass's coordinator invokes this function once per
+# scope. The action that lets an agency invoke a function (EventGrid's target agency needs it: EG user guide
+# eg-ug-035, platform-facts.md; the provider's docs/resources/eg_event_stream.md lists functiongraph:function:invoke*).
+FGS_ACTIONS = ("functiongraph:function:invoke",)
+ASYNC_RESOURCE = "fan_out"
+SCOPE_PROJECTS = "scopes"
+SCOPES_VARIABLE = "sync_scopes"
 # Cloud-service agencies trust the domain op_svc_<service>; FunctionGraph's is op_svc_cff (IAM "Delegating
 # Another Service for Resource Management",
 # https://support.huaweicloud.com/intl/en-us/usermanual-iam/iam_06_0004.html; the provider reads
@@ -222,6 +233,7 @@ def _function_variables(function: dict[str, Any]) -> tuple[dict[str, str | Var],
         "HUAWEICLOUD_SDK_REGION": Var("region"),
         "HUAWEICLOUD_AUTH_MODE": mode,
     }
+    plain["SYNC_SCOPES"] = Var(SCOPES_VARIABLE)  # empty: the function's own region and project
     notifications = function.get("notifications")
     if notifications is not None:
         plain["SMN_TOPIC_URN"] = notifications.get("topic_urn", Var(f"huaweicloud_smn_topic.{SMN_RESOURCE}.topic_urn"))
@@ -264,7 +276,7 @@ def _agency_resources(function: dict[str, Any], cts: bool) -> tuple[str | None, 
         return f"${{huaweicloud_identity_agency.{CTS_AGENCY_RESOURCE}.name}}", resources
     if not credentials.get("create_agency", False):
         return credentials["agency"], {}  # an existing agency: it must hold the CTS role itself (README)
-    actions = [*CCE_ACTIONS, *(SMN_ACTIONS if "notifications" in function else ())]
+    actions = [*CCE_ACTIONS, *(SMN_ACTIONS if "notifications" in function else ()), *FGS_ACTIONS]
     policy = {"Version": "1.1", "Statement": [{"Effect": "Allow", "Action": actions}]}
     role = {
         "name": credentials["policy"],
@@ -272,11 +284,41 @@ def _agency_resources(function: dict[str, Any], cts: bool) -> tuple[str | None, 
         "type": "XA",  # a project-level service's policy (CCE)
         "policy": go_json(policy),
     }
-    roles = [f"${{huaweicloud_identity_role.{RESOURCE}.name}}", *cts_roles]
+    cce_role = f"${{huaweicloud_identity_role.{RESOURCE}.name}}"
     description = f"Lets the FunctionGraph function {function['name']} sync CCE node pools"
-    agency = _agency(credentials["agency"], description, roles)
+    agency = _agency(credentials["agency"], description, [cce_role, *cts_roles])
+    # The CCE role in every other project a pass fans out over (SYNC_SCOPES): projects are named, scopes carry IDs.
+    others = f"${{{{for id, found in data.huaweicloud_identity_projects.{SCOPE_PROJECTS} : id => found if found.projects[0].name != var.region}}}}"
+    agency["dynamic"] = {
+        "project_role": {
+            "for_each": others,
+            "content": {"project": "${project_role.value.projects[0].name}", "roles": [cce_role]},
+        }
+    }
     resources = {"huaweicloud_identity_role": {RESOURCE: role}, "huaweicloud_identity_agency": {RESOURCE: agency}}
     return f"${{huaweicloud_identity_agency.{RESOURCE}.name}}", resources
+
+
+def _scope_projects() -> dict[str, Any]:
+    """Each scope's project, looked up by ID (huaweicloud_identity_projects) for its name, which roles need."""
+    scopes = f'${{{{for scope in jsondecode(var.{SCOPES_VARIABLE} == "" ? "[]" : var.{SCOPES_VARIABLE}) : scope.project_id => scope}}}}'
+    return {"huaweicloud_identity_projects": {SCOPE_PROJECTS: {"for_each": scopes, "project_id": "${each.key}"}}}
+
+
+def _async_configuration(function: dict[str, Any], urn: str) -> dict[str, Any]:
+    """How FunctionGraph runs the workers the coordinator invokes: no platform retries (the next tick is the
+    retry, and a worker is safe to run twice but needless), and failures to the SMN topic when notifications
+    are on (huaweicloud_fgs_async_invoke_configuration)."""
+    configuration: dict[str, Any] = {
+        "function_urn": urn,
+        "max_async_retry_attempts": 0,
+        "max_async_event_age_in_seconds": 600,  # a worker older than one timer interval is the next tick's job
+    }
+    notifications = function.get("notifications")
+    if notifications is not None:
+        topic = notifications.get("topic_urn", f"${{huaweicloud_smn_topic.{SMN_RESOURCE}.topic_urn}}")
+        configuration["on_failure"] = [{"destination": "SMN", "param": go_json({"topic_urn": topic})}]
+    return {"huaweicloud_fgs_async_invoke_configuration": {ASYNC_RESOURCE: configuration}}
 
 
 def _apig_environment(apig: dict[str, Any]) -> dict[str, Any]:
@@ -449,6 +491,7 @@ def _declare(names: set[str], function: dict[str, Any], zip_path: str) -> dict[s
         "region": function.get("environment", {}).get("HUAWEICLOUD_SDK_REGION"),
         "function_zip": zip_path,
         "node_login_password": "",
+        SCOPES_VARIABLE: "",
     }
     declared: dict[str, Any] = {}
     for name in sorted(names):
@@ -498,6 +541,8 @@ def render_terraform(template: dict[str, Any], zip_path: str = "../dist/nodepool
     timer_data["user_event"] = timer.get("user_event", "")
     change_resources, data = _change_resources(triggers.get("changes", {}), urn, triggers["eventgrid"]["target_agency"])
     data.update(_apig_environment(triggers["apig"]))
+    if function["credentials"]["mode"] == "agency" and function["credentials"].get("create_agency", False):
+        data.update(_scope_projects())
     sync_requests = _eventgrid_resources(triggers["eventgrid"], urn)
     notifications = function.get("notifications", {})
     smn = (
@@ -509,6 +554,7 @@ def render_terraform(template: dict[str, Any], zip_path: str = "../dist/nodepool
         **iam_resources,
         **smn,
         "huaweicloud_fgs_function": {RESOURCE: fgs},
+        **_async_configuration(function, urn),
         "huaweicloud_fgs_function_trigger": {
             "timer": {"function_urn": urn, "type": "TIMER", "status": "ACTIVE", "event_data": go_json(timer_data)},
             "apig": _apig_trigger(triggers["apig"], urn),
@@ -529,6 +575,8 @@ def render_terraform(template: dict[str, Any], zip_path: str = "../dist/nodepool
         "provider": {"huaweicloud": {"region": "${var.region}"}},
         **({"data": data} if data else {}),
         "resource": resources,
-        "output": {"function_urn": {"value": urn, "description": "URN of the deployed function"}},
+        "output": {
+            "function_urn": {"value": urn, "description": "URN of the deployed function (FUNCTION_URN is made from it)"}
+        },
     }
     return {"variable": _declare(_variables_used(config), function, zip_path), **config}

@@ -110,6 +110,13 @@ def _check_block(path: str, rendered: dict[str, Any], schema: dict[str, Any], pr
         where = f"{path}.{name}"
         if name in META_ARGUMENTS:
             continue
+        if name == "dynamic":  # `dynamic "<block>" { for_each, content }`: the content is one of that block
+            for block, generated in value.items():
+                if block not in blocks:
+                    problems.append(f"{where}.{block}: no such block")
+                else:
+                    _check_block(f"{where}.{block}.content", generated["content"], blocks[block], problems)
+            continue
         if name in blocks:
             items = value if isinstance(value, list) else [value]
             for i, item in enumerate(items):
@@ -265,6 +272,7 @@ def test_the_created_agency_trusts_functiongraph_with_exactly_the_actions_the_fu
                     "cce:job:get",
                     "cce:cluster:list",
                     "smn:topic:publish",  # the template turns notifications on
+                    "functiongraph:function:invoke",  # a fanned-out pass's coordinator invokes its workers
                 ],
             }
         ],
@@ -575,3 +583,28 @@ def test_the_cts_resource_type_and_traces_are_checked_against_ctss_own_list_at_p
     assert 'o.resource_type == "nodepool"' in condition
     assert "contains(" in condition and '"updateNodePool"' in condition and '"updateConfiguration"' in condition
     assert check["error_message"].startswith("CTS lists no nodepool operations")
+
+
+# --- fleet scale: the workers' configuration -------------------------------------------------------------------
+
+
+def test_the_workers_run_without_platform_retries_and_fail_to_the_smn_topic() -> None:
+    config = templates.render_terraform(_template())
+    [(name, async_config)] = config["resource"]["huaweicloud_fgs_async_invoke_configuration"].items()
+    assert async_config["function_urn"] == "${huaweicloud_fgs_function.nodepool_sync.urn}"
+    assert async_config["max_async_retry_attempts"] == 0
+    [failure] = async_config["on_failure"]
+    assert failure["destination"] == "SMN"
+    assert json.loads(failure["param"]) == {"topic_urn": "${huaweicloud_smn_topic.alerts.topic_urn}"}
+
+
+def test_sync_scopes_come_from_a_variable_and_the_agency_gets_the_cce_role_in_each_scopes_project() -> None:
+    config = templates.render_terraform(_template())
+    function = config["resource"]["huaweicloud_fgs_function"]["nodepool_sync"]
+    variables = {**_variables(config), "sync_scopes": '[{"region": "eu-west-101", "project_id": "p2"}]'}
+    assert json.loads(evaluate(function["user_data"], variables))["SYNC_SCOPES"] == variables["sync_scopes"]
+    lookup = config["data"]["huaweicloud_identity_projects"]["scopes"]
+    assert "jsondecode(var.sync_scopes" in lookup["for_each"] and lookup["project_id"] == "${each.key}"
+    dynamic = config["resource"]["huaweicloud_identity_agency"]["nodepool_sync"]["dynamic"]["project_role"]
+    assert "data.huaweicloud_identity_projects.scopes" in dynamic["for_each"] and "var.region" in dynamic["for_each"]
+    assert dynamic["content"]["roles"] == ["${huaweicloud_identity_role.nodepool_sync.name}"]
