@@ -288,7 +288,8 @@ def _agency_resources(function: dict[str, Any], cts: bool) -> tuple[str | None, 
     description = f"Lets the FunctionGraph function {function['name']} sync CCE node pools"
     agency = _agency(credentials["agency"], description, [cce_role, *cts_roles])
     # The CCE role in every other project a pass fans out over (SYNC_SCOPES): projects are named, scopes carry IDs.
-    others = f"${{{{for id, found in data.huaweicloud_identity_projects.{SCOPE_PROJECTS} : id => found if found.projects[0].name != var.region}}}}"
+    found = f"data.huaweicloud_identity_projects.{SCOPE_PROJECTS}"
+    others = f"${{{{for id, p in {found} : id => p if p.projects[0].name != var.region}}}}"
     agency["dynamic"] = {
         "project_role": {
             "for_each": others,
@@ -301,7 +302,8 @@ def _agency_resources(function: dict[str, Any], cts: bool) -> tuple[str | None, 
 
 def _scope_projects() -> dict[str, Any]:
     """Each scope's project, looked up by ID (huaweicloud_identity_projects) for its name, which roles need."""
-    scopes = f'${{{{for scope in jsondecode(var.{SCOPES_VARIABLE} == "" ? "[]" : var.{SCOPES_VARIABLE}) : scope.project_id => scope}}}}'
+    listed = f'jsondecode(var.{SCOPES_VARIABLE} == "" ? "[]" : var.{SCOPES_VARIABLE})'
+    scopes = f"${{{{for scope in {listed} : scope.project_id => scope}}}}"
     return {"huaweicloud_identity_projects": {SCOPE_PROJECTS: {"for_each": scopes, "project_id": "${each.key}"}}}
 
 
