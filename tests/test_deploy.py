@@ -590,7 +590,7 @@ def test_the_cts_resource_type_and_traces_are_checked_against_ctss_own_list_at_p
 
 def test_the_workers_run_without_platform_retries_and_fail_to_the_smn_topic() -> None:
     config = templates.render_terraform(_template())
-    [(name, async_config)] = config["resource"]["huaweicloud_fgs_async_invoke_configuration"].items()
+    [async_config] = config["resource"]["huaweicloud_fgs_async_invoke_configuration"].values()
     assert async_config["function_urn"] == "${huaweicloud_fgs_function.nodepool_sync.urn}"
     assert async_config["max_async_retry_attempts"] == 0
     [failure] = async_config["on_failure"]
