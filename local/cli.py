@@ -116,8 +116,10 @@ def _apply_environment(template: dict[str, Any], values: Mapping[str, str]) -> N
 def _short_path(path: str) -> str:
     """`/api/v3/projects/P/clusters/C/nodepools/N` as `.../nodepools/N`: the project and cluster are the demo's."""
     parts = path.split("/")
-    if path.startswith("/v2/"):  # SMN: the topic URN is printed with the message
+    if "/notifications/" in path:  # SMN: the topic URN is printed with the message
         return ".../topics/{topic}/publish"
+    if "/fgs/" in path:  # FunctionGraph: the function's own URN
+        return ".../functions/{urn}/invocations-async"
     if path.startswith("/api/v3/projects/"):
         return ".../" + "/".join(parts[7 if len(parts) > 7 and parts[5] == "clusters" else 5 :])
     return path
@@ -128,7 +130,8 @@ def _show_requests(emulator: Emulator, seen: int, verbose: bool = False) -> None
     every request in full, secrets masked."""
     lines: list[list[Any]] = []
     for recorded in emulator.requests[seen:]:
-        service = "IAM" if recorded.is_iam else "SMN" if recorded.is_smn else "CCE"
+        service = "IAM" if recorded.is_iam else "SMN" if recorded.is_smn else "FGS" if recorded.is_fgs else "CCE"
+        service += f" {recorded.region}" if recorded.region else ""
         if verbose:
             _print_json(f"{service} received", masked_request(recorded))
             continue
@@ -199,7 +202,7 @@ def _succeeded(answer: Any) -> bool:
         return 200 <= int(answer["statusCode"]) < 300
     if isinstance(answer, dict) and answer.get("status") == "batch":
         return all(_succeeded(r) for r in answer["results"])
-    succeeded = ("accepted", "dry_run", "succeeded", "all_accepted", "in_sync", "reconciled", "ignored")
+    succeeded = ("accepted", "dry_run", "succeeded", "all_accepted", "in_sync", "reconciled", "ignored", "dispatched")
     return isinstance(answer, dict) and answer.get("status") in succeeded
 
 
@@ -358,15 +361,89 @@ def command_run(args: argparse.Namespace) -> int:
             status = answer.get("status") if isinstance(answer, dict) else None
             outcome = status or f"HTTP {answer.get('statusCode')}" if isinstance(answer, dict) else "?"
             rows.append((str(number), trigger, f"{outcome}{'' if ok else ' (FAILED)'}", f"{elapsed:.0f} ms"))
+        print(
+            f"\n--- {len(steps) + 1} fleet scale: the timer's pass over two regions and two projects each, fanned out"
+        )
+        seen, started = len(emulator.requests), time.perf_counter()
+        outcome, ok = _fan_out(template, environment, emulator)
+        _show_requests(emulator, seen, verbose)
+        rows.append((str(len(steps) + 1), "timer", f"{outcome}{'' if ok else ' (FAILED)'}", ""))
+        rows[-1] = (*rows[-1][:3], f"{(time.perf_counter() - started) * 1000:.0f} ms")
         iam_calls = len(emulator.iam_requests())
     failures = sum(row[2].endswith("(FAILED)") for row in rows)
     print("\nstep  trigger    outcome            time")
     for row in rows:
         print(f"{row[0]:<5} {row[1]:<10} {row[2]:<18} {row[3]}")
-    print(f"\n{len(steps) - failures}/{len(steps)} steps succeeded; IAM token requests: {iam_calls}")
+    print(f"\n{len(rows) - failures}/{len(rows)} steps succeeded; IAM token requests: {iam_calls}")
     if not verbose:
         print("(VERBOSE=1 make run, or --verbose, shows every request in full, secrets masked)")
     return 1 if failures else 0
+
+
+DEMO_SCOPES = (  # two regions, two projects each: the fan-out step of make run
+    ("ap-southeast-1", DEMO_PROJECT),
+    ("ap-southeast-1", "1b2c3d4e5f60718293a4b5c6d7e8f9a0"),
+    ("eu-west-101", "2c3d4e5f60718293a4b5c6d7e8f9a0b1"),
+    ("eu-west-101", "3d4e5f60718293a4b5c6d7e8f9a0b1c2"),
+)
+
+
+def _fan_out(template: dict[str, Any], environment: dict[str, str], emulator: Emulator) -> tuple[str, bool]:
+    """A new instance with SYNC_SCOPES: the timer's tick invokes one worker per scope through the emulator's
+    FunctionGraph, which runs each in a thread of its own as FunctionGraph would; their summaries and the totals."""
+    import threading
+
+    scopes = [{"region": region, "project_id": project} for region, project in DEMO_SCOPES]
+    for index, (region, project) in enumerate(DEMO_SCOPES):
+        emulator.regions[project] = region
+        cluster = f"cce-{region}-{index}"
+        emulator.add_pool(project, cluster, f"np-web-{index}", "web", nodes=3, synced=1)
+        emulator.add_pool(project, cluster, f"np-batch-{index}", "batch", nodes=2, synced=0)
+        emulator.add_pool(project, cluster, f"np-api-{index}", "api", nodes=2, synced=2)
+    regional = emulator.url + "/{region}"
+    fleet = {
+        **environment,
+        "SYNC_SCOPES": json.dumps(scopes),
+        "SYNC_RECONCILE": json.dumps({"clusters": "all", "max_syncing_per_cluster": 1}),
+        "SYNC_ALLOWED_TARGETS": ",".join(f"{project}/*/*" for _, project in DEMO_SCOPES),
+        "CCE_ENDPOINT": regional,
+        "IAM_ENDPOINT": regional,
+        "FGS_ENDPOINT": regional,
+        "SMN_ENDPOINT": regional,
+    }
+    _apply_environment(template, fleet)
+    finished: list[tuple[dict[str, Any], Any]] = []
+    all_done = threading.Event()
+
+    def worker(invocation: dict[str, Any]) -> None:
+        answer, _ = _invoke_handler(template, invocation["body"])
+        finished.append((invocation, answer))
+        if len(finished) == len(scopes):
+            all_done.set()
+
+    emulator.run_async = worker
+    try:
+        answer, ok = _invoke_handler(template, templates.timer_event(template))
+        if not ok or not isinstance(answer, dict):
+            return "failed", False
+        print(f"    coordinator: {answer['status']} {len(answer['scopes'])} workers (pass {answer['pass_id']})")
+        all_done.wait(60)
+    finally:
+        emulator.run_async = None
+    totals: dict[str, int] = {}
+    for invocation, result in sorted(finished, key=lambda item: json.dumps(item[0]["body"]["scope"])):
+        scope = invocation["body"]["scope"]
+        counts = result.get("totals", {}) if isinstance(result, dict) else {}
+        for key in ("started", "deferred", "drifted", "in_sync"):
+            totals[key] = totals.get(key, 0) + counts.get(key, 0)
+        print(
+            f"    worker {scope['region']}/{scope['project_id'][:8]}: {counts.get('started', 0)} started, "
+            f"{counts.get('deferred', 0)} deferred ({counts.get('drifted', 0)} drifted, {counts.get('in_sync', 0)} in sync)"
+        )
+    print(
+        f"    totals: {totals.get('started', 0)} started, {totals.get('deferred', 0)} deferred over {len(finished)} scopes"
+    )
+    return "dispatched", len(finished) == len(scopes) and totals.get("started") == len(scopes)
 
 
 def _environment_for(template: dict[str, Any], env_file: str | None) -> dict[str, str]:

@@ -114,7 +114,12 @@ def test_make_run_drives_a_reconcile_pass_a_change_event_the_triggers_a_fleet_an
     result = run_cli("run")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert "6/6 steps succeeded; IAM token requests: 1" in lines and len(lines) < 100
+    # One token for the first six steps; the fan-out's new instance fetches one per project it reaches (4).
+    assert "7/7 steps succeeded; IAM token requests: 5" in lines and len(lines) < 120
+    assert "    totals: 4 started, 4 deferred over 4 scopes" in lines  # one worker per scope, two regions
+    assert any(
+        line.startswith("    FGS ap-southeast-1 POST .../functions/{urn}/invocations-async -> 202") for line in lines
+    )
     assert "reconciled: 1 started, 1 deferred, 1 backing off, 0 failed" in result.stdout
     assert "    SMN message: nodepool-sync needs attention: 1 sync job failed" in result.stdout
     for pool_class in ("drifted", "in_sync", "unknown", "syncing"):
