@@ -297,17 +297,147 @@ def reconcile_pass(clusters: int, pools: int, drifted_share: float, deadline_ms:
         }
 
 
+FLEET_REGIONS = ("ap-southeast-1", "ap-southeast-3", "cn-north-4", "eu-west-101")
+
+
+def _fleet_layout(emulator: Any, regions: int, projects: int, clusters: int, pools: int, share: float) -> list[Any]:
+    """`clusters` x `pools` node pools spread over regions x projects, `share` of them drifted; the scopes."""
+    scopes = []
+    for r in range(regions):
+        for p in range(projects):
+            project = f"{r:02d}{p:02d}" + "f" * 28
+            emulator.regions[project] = FLEET_REGIONS[r]
+            scopes.append({"region": FLEET_REGIONS[r], "project_id": project})
+    drifted_every = round(1 / share)
+    per_scope = clusters // len(scopes)
+    for number, scope in enumerate(scopes):
+        for c in range(per_scope):
+            for p in range(pools):
+                drifted = (c * pools + p) % drifted_every == 0
+                pool_id = f"np-{number:02d}-{c:03d}-{p}"
+                emulator.add_pool(
+                    scope["project_id"], f"c-{number:02d}-{c:03d}", pool_id, f"pool-{p}", 3, 0 if drifted else 3
+                )
+    return scopes
+
+
+def _requests_by_kind(requests: list[Any]) -> dict[str, int]:
+    kinds = {"cluster lists": 0, "pool lists": 0, "job reads": 0, "sync POSTs": 0, "worker invocations": 0, "IAM": 0}
+    for r in requests:
+        if r.is_fgs:
+            kinds["worker invocations"] += 1
+        elif r.is_iam:
+            kinds["IAM"] += 1
+        elif r.path.endswith("/clusters"):
+            kinds["cluster lists"] += 1
+        elif r.path.endswith("/nodepools"):
+            kinds["pool lists"] += 1
+        elif "/jobs/" in r.path:
+            kinds["job reads"] += 1
+        elif r.path.endswith("/operation/upgrade"):
+            kinds["sync POSTs"] += 1
+    return kinds
+
+
+def fleet_pass(regions: int, projects: int, clusters: int, pools: int, share: float, latency: float) -> dict[str, Any]:
+    """A timer pass fanned out over regions x projects: the coordinator's time, each worker's (run in parallel, as
+    FunctionGraph runs them), the pass's wall time and requests by kind; and the same fleet reconciled by one
+    invocation at the pre-fan-out settings (4 calls in flight, one scope after another) for comparison."""
+    import threading
+
+    from handler import index
+    from local.cli import LocalContext
+    from local.emulator import Emulator
+
+    with Emulator() as emulator:
+        emulator.add_token(TOKEN)
+        emulator.job_seconds = 3600.0  # started syncs keep running: a second reading of the fleet finds them
+        scopes = _fleet_layout(emulator, regions, projects, clusters, pools, share)
+        regional = emulator.url + "/{region}"
+        os.environ.update(
+            HUAWEICLOUD_SDK_REGION=FLEET_REGIONS[0],
+            CCE_ENDPOINT=regional,
+            FGS_ENDPOINT=regional,
+            IAM_ENDPOINT=regional,
+            HUAWEICLOUD_AUTH_TOKEN=TOKEN,
+            HUAWEICLOUD_SDK_PROJECT_ID=scopes[0]["project_id"],
+            SYNC_SCOPES=json.dumps(scopes),
+            SYNC_RECONCILE=json.dumps({"clusters": "all", "max_syncing_per_cluster": 1, "concurrency": 8}),
+            CCE_SYNC_SPEC=json.dumps({"maxUnavailable": 1}),
+            RUNTIME_FUNC_NAME="nodepool-sync",
+            LOG_LEVEL="WARNING",  # the table on stdout, not thousands of action lines
+        )
+        index.reset()
+        emulator.latency = latency
+        tick = {"version": "v1.0", "time": "2026-12-02T10:00:00+08:00", "trigger_type": "TIMER",
+                "trigger_name": "nodepool-sync-reconcile", "user_event": ""}  # fmt: skip
+        started = time.perf_counter()
+        coordinator = index.handler(tick, LocalContext(120))
+        coordinator_s = time.perf_counter() - started
+        workers: list[float] = []
+        answers: list[Any] = []
+
+        def work(body: dict[str, Any]) -> None:
+            began = time.perf_counter()
+            answers.append(index.handler(body, LocalContext(120)))
+            workers.append(time.perf_counter() - began)
+
+        threads = [threading.Thread(target=work, args=(i["body"],)) for i in list(emulator.invocations)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        wall_s = time.perf_counter() - started
+        fanned = _requests_by_kind(list(emulator.requests))
+        started_pools = sum(a["totals"]["started"] for a in answers)
+
+        # The same fleet, afresh, by one invocation per the old design: 4 in flight, scope after scope.
+        emulator.clear()
+        emulator.pools.clear()
+        emulator.add_token(TOKEN)
+        _fleet_layout(emulator, regions, projects, clusters, pools, share)
+        emulator.latency = latency
+        began, single_started = time.perf_counter(), 0
+        for scope in scopes:
+            document = {"reconcile": {"clusters": "all", "max_syncing_per_cluster": 1, "concurrency": 4}}
+            answer = index.handler({**document, "scope": scope, "pass_id": "single"}, LocalContext(900))
+            single_started += answer["totals"]["started"]
+        single_s = time.perf_counter() - began
+        return {
+            "scopes": len(scopes),
+            "pools": clusters * pools,
+            "latency_ms": latency * 1000,
+            "dispatched": coordinator["status"] == "dispatched" and len(coordinator["scopes"]),
+            "coordinator_s": round(coordinator_s, 2),
+            "slowest_worker_s": round(max(workers), 2),
+            "wall_s": round(wall_s, 2),
+            "started": started_pools,
+            "requests": fanned,
+            "single_invocation_s": round(single_s, 2),
+            "single_invocation_started": single_started,
+        }
+
+
 def parser() -> argparse.ArgumentParser:
     options = argparse.ArgumentParser(description=__doc__)
     options.add_argument("--runs", type=int, default=15, help="fresh processes per cold start figure")
     options.add_argument("--warm", type=int, default=3000, help="warm invocations (and plain posts)")
     options.add_argument("--output", default=str(ROOT / "dist" / "bench" / "results.json"), help="results file")
+    options.add_argument("--fleet-only", action="store_true", help="only the fanned-out fleet pass (2,000 clusters)")
     return options
+
+
+FLEET = (4, 5, 2000, 5, 0.1, 0.1)  # regions, projects, clusters, pools per cluster, drifted share, latency (s)
 
 
 def main() -> int:
     args = parser().parse_args()
     started = time.monotonic()
+    if args.fleet_only:
+        _say("a timer pass fanned out over 4 regions x 5 projects: 2,000 clusters x 5 pools, 100 ms per CCE call")
+        fleet = fleet_pass(*FLEET)
+        _print_fleet(fleet)
+        return 0
     from local.package import build, find_interpreter
 
     # The zip users deploy: built for, and run by, the template's runtime when this machine has it.
@@ -353,6 +483,8 @@ def main() -> int:
     iam = iam_calls(1000)
     _say("a reconcile pass over 200 clusters x 5 pools, 10% drifted, against a 120 s deadline")
     scale = reconcile_pass(200, 5, 0.1, 120_000)
+    _say("a timer pass fanned out over 4 regions x 5 projects: 2,000 clusters x 5 pools, 100 ms per CCE call")
+    fleet = fleet_pass(*FLEET)
 
     floor = cold[f"{FLOOR} (with bytecode)"]
     floor_js = cold[f"{FLOOR_WITH_JSONSCHEMA} (with bytecode)"]
@@ -378,11 +510,13 @@ def main() -> int:
         "package": package,
         "iam": iam,
         "reconcile": scale,
+        "fleet": fleet,
         "seconds": round(time.monotonic() - started, 1),
     }
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     _print_table(results)
+    _print_fleet(fleet)
     print(f"\nwritten to {args.output} in {results['seconds']} s")
     return 0
 
@@ -453,6 +587,28 @@ def _print_table(results: dict[str, Any]) -> None:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
         if number == 0:
             print("  ".join("-" * width for width in widths))
+
+
+def _print_fleet(fleet: dict[str, Any]) -> None:
+    """The fleet figures, each against its target."""
+    requests = ", ".join(f"{count} {kind}" for kind, count in fleet["requests"].items())
+    rows = [
+        ("fleet", f"{fleet['pools']} pools in {fleet['scopes']} scopes, {fleet['latency_ms']:g} ms per CCE call", ""),
+        ("fleet: coordinator", f"{fleet['coordinator_s']} s, {fleet['dispatched']} workers", _mark(fleet["coordinator_s"], 5)),
+        ("fleet: slowest worker", f"{fleet['slowest_worker_s']} s", _mark(fleet["slowest_worker_s"], 60)),
+        ("fleet: the pass's wall time (workers in parallel)", f"{fleet['wall_s']} s, {fleet['started']} started", ""),
+        ("fleet: requests", requests, ""),
+        ("fleet: one invocation, 4 in flight, scope after scope", f"{fleet['single_invocation_s']} s, "
+         f"{fleet['single_invocation_started']} started", "(for comparison)"),
+    ]  # fmt: skip
+    print()
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+
+
+def _mark(value: float, target: float) -> str:
+    return f"< {target:g} s: {'met' if value < target else 'MISSED'}"
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import (
     ConfigurationError,
@@ -24,10 +24,19 @@ from .errors import (
     TargetNotAllowed,
 )
 from .model import TIMER_PASS, Target, Trigger, Unwrapped
-from .plans import Fleet, Reconcile, Selection, plan_fleet, plan_reconcile
 from .settings import Scope, Settings
 from .times import utc_text
 from .validation import Defaults, ValidSync, is_fleet, is_reconcile, prepare, target_of
+
+if TYPE_CHECKING:  # fleets and passes import plans when one comes: a single sync never does
+    from .plans import Fleet, Reconcile
+
+
+def plan_reconcile(document: Mapping[str, Any], overrides: Mapping[str, str], defaults: Defaults) -> Reconcile:
+    from .plans import plan_reconcile as plan
+
+    return plan(document, overrides, defaults)
+
 
 __all__ = [
     "AskStatus",
@@ -202,6 +211,8 @@ def _interpret(unwrapped: Unwrapped, judge: Judge) -> Intent:
             return _coordinate(document, document.get("pass_id") or f"pass-{int(judge.now)}", judge)
         return _pass(plan, judge)
     if is_fleet(document):
+        from .plans import plan_fleet
+
         return _fleet(plan_fleet(document, overrides, defaults), judge)
     return SyncOne(judge.sync(document, overrides))
 
@@ -276,6 +287,8 @@ def _fleet(fleet: Fleet, judge: Judge) -> SyncFleet | Refuse:
     closed_until = judge.closed_until()
     if closed_until is not None:  # a fleet document has no force: outside every window, none of it may start
         return Refuse(OutsideWindow(utc_text(closed_until)))
+    from .plans import Selection
+
     if fleet.selection is not Selection.TARGETS:
         refusal = judge.refusal(fleet.project_id, fleet.cluster_id)
         return Refuse(refusal) if refusal is not None else SyncFleet(fleet)

@@ -537,7 +537,7 @@ def verify_signature(request: Recorded, keys: dict[str, tuple[str, str | None]])
 
 
 class _Server(ThreadingHTTPServer):
-    request_queue_size = 128  # many concurrent clients in the concurrency tests
+    request_queue_size = 1024  # many concurrent clients: the concurrency tests, the fleet bench (20 workers x 8)
 
 
 class _Handler(BaseHTTPRequestHandler):

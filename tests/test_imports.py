@@ -52,7 +52,9 @@ VALID_EVENTS = {
 }
 
 
-def _run(emulator: Emulator, mode: str, events: dict[str, Any]) -> dict[str, Any]:
+def _run(
+    emulator: Emulator, mode: str, events: dict[str, Any], watched: tuple[str, ...] = VALIDATION_ONLY
+) -> dict[str, Any]:
     environment = {
         "PATH": "/usr/bin:/bin",
         "CCE_ENDPOINT": emulator.url,
@@ -79,7 +81,7 @@ def _run(emulator: Emulator, mode: str, events: dict[str, Any]) -> dict[str, Any
         for name, event in json.loads(sys.stdin.read()).items():
             answer = index.handler(event, Context())
             statuses[name] = answer.get("statusCode", answer.get("status"))
-        loaded = [m for m in {list(VALIDATION_ONLY)!r} if m in sys.modules]
+        loaded = [m for m in {list(watched)!r} if m in sys.modules]
         print(json.dumps({{"statuses": statuses, "loaded": loaded}}))
         """
     )
@@ -110,6 +112,15 @@ def test_a_valid_invocation_never_imports_jsonschema(cloud: Emulator, mode: str)
     ran = _run(cloud, mode, VALID_EVENTS)
     assert ran["loaded"] == [], ran
     assert set(ran["statuses"].values()) <= {200, "accepted", "all_accepted", "reconciled", "batch"}, ran
+
+
+PASSES_ONLY = ("handler.plans", "handler.fleet", "handler.reconcile", "handler.coordinate", "handler.changes")
+
+
+def test_a_single_sync_imports_nothing_of_fleets_passes_or_change_events(cloud: Emulator) -> None:
+    single = {name: event for name, event in VALID_EVENTS.items() if name not in ("fleet", "reconcile")}
+    ran = _run(cloud, "token", single, PASSES_ONLY)
+    assert ran["loaded"] == [], ran
 
 
 def test_an_invalid_document_imports_jsonschema_to_explain_itself(cloud: Emulator) -> None:
