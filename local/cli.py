@@ -436,13 +436,12 @@ def _fan_out(template: dict[str, Any], environment: dict[str, str], emulator: Em
         counts = result.get("totals", {}) if isinstance(result, dict) else {}
         for key in ("started", "deferred", "drifted", "in_sync"):
             totals[key] = totals.get(key, 0) + counts.get(key, 0)
-        print(
-            f"    worker {scope['region']}/{scope['project_id'][:8]}: {counts.get('started', 0)} started, "
-            f"{counts.get('deferred', 0)} deferred ({counts.get('drifted', 0)} drifted, {counts.get('in_sync', 0)} in sync)"
-        )
-    print(
-        f"    totals: {totals.get('started', 0)} started, {totals.get('deferred', 0)} deferred over {len(finished)} scopes"
-    )
+        started, deferred = counts.get("started", 0), counts.get("deferred", 0)
+        drifted, in_sync = counts.get("drifted", 0), counts.get("in_sync", 0)
+        where = f"{scope['region']}/{scope['project_id'][:8]}"
+        print(f"    worker {where}: {started} started, {deferred} deferred ({drifted} drifted, {in_sync} in sync)")
+    started, deferred = totals.get("started", 0), totals.get("deferred", 0)
+    print(f"    totals: {started} started, {deferred} deferred over {len(finished)} scopes")
     return "dispatched", len(finished) == len(scopes) and totals.get("started") == len(scopes)
 
 
