@@ -9,8 +9,6 @@ their outcome (FAILED, REFUSED); `answers` renders the decisions. Tested as tabl
 Karpenter computes its commands before executing them.
 """
 
-from __future__ import annotations
-
 from collections.abc import Iterable, Sequence
 from enum import Enum
 from typing import NamedTuple

@@ -8,8 +8,6 @@ Everything that can be judged before reading the cloud is judged here, once, for
 `now`), the configured pass. Each intent has one executor (executors.py); none of them judges these again.
 """
 
-from __future__ import annotations
-
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -32,7 +30,7 @@ if TYPE_CHECKING:  # fleets and passes import plans when one comes: a single syn
     from .plans import Fleet, Reconcile
 
 
-def plan_reconcile(document: Mapping[str, Any], overrides: Mapping[str, str], defaults: Defaults) -> Reconcile:
+def plan_reconcile(document: Mapping[str, Any], overrides: Mapping[str, str], defaults: Defaults) -> "Reconcile":
     from .plans import plan_reconcile as plan
 
     return plan(document, overrides, defaults)
@@ -68,20 +66,20 @@ class SyncOne(NamedTuple):
 class SyncFleet(NamedTuple):
     """Sync several node pools one after another; listed targets are judged here, a selection once CCE lists it."""
 
-    fleet: Fleet
+    fleet: "Fleet"
     judged: tuple[ValidSync | SyncError, ...] = ()  # Selection.TARGETS, in the document's order
 
 
 class RunPass(NamedTuple):
     """A reconcile pass: read the pools' state, decide per pool, start what the rules allow."""
 
-    plan: Reconcile
+    plan: "Reconcile"
 
 
 class ReactToChange(NamedTuple):
     """A CCE change event, judged against the configured pass: that pass, narrowed to what the trace names."""
 
-    plan: Reconcile
+    plan: "Reconcile"
     reason: str
 
 
@@ -217,7 +215,7 @@ def _interpret(unwrapped: Unwrapped, judge: Judge) -> Intent:
     return SyncOne(judge.sync(document, overrides))
 
 
-def _pass(plan: Reconcile, judge: Judge) -> RunPass | Refuse:
+def _pass(plan: "Reconcile", judge: Judge) -> RunPass | Refuse:
     refusal = judge.refusal(plan.project_id)
     if refusal is not None:
         return Refuse(refusal)
@@ -271,7 +269,7 @@ def _worker(unwrapped: Unwrapped, judge: Judge) -> RunPass | Refuse:
     return RunPass(plan._replace(region=scope.region, closed_until=judge.closed_until(), scheduled=scheduled))
 
 
-def _configured(judge: Judge, scheduled: bool = False) -> Reconcile:
+def _configured(judge: Judge, scheduled: bool = False) -> "Reconcile":
     """The pass the function's own settings describe (SYNC_RECONCILE, CCE_SYNC_SPEC): their faults are its own."""
     options = dict(judge.settings.reconcile or {})
     try:
@@ -283,7 +281,7 @@ def _configured(judge: Judge, scheduled: bool = False) -> Reconcile:
     return plan._replace(closed_until=judge.closed_until(), scheduled=scheduled)
 
 
-def _fleet(fleet: Fleet, judge: Judge) -> SyncFleet | Refuse:
+def _fleet(fleet: "Fleet", judge: Judge) -> SyncFleet | Refuse:
     closed_until = judge.closed_until()
     if closed_until is not None:  # a fleet document has no force: outside every window, none of it may start
         return Refuse(OutsideWindow(utc_text(closed_until)))

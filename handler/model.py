@@ -3,8 +3,6 @@
 Every enum here is a closed set the rest of the code compares against; no module compares the strings.
 """
 
-from __future__ import annotations
-
 from collections.abc import Mapping
 from enum import Enum
 from types import MappingProxyType
@@ -45,7 +43,7 @@ class JobPhase(str, Enum):
     UNKNOWN = ""
 
     @classmethod
-    def of(cls, value: object) -> JobPhase:
+    def of(cls, value: object) -> "JobPhase":
         try:
             return cls(value) if isinstance(value, str) and value else cls.UNKNOWN
         except ValueError:

@@ -1,7 +1,5 @@
 """What the executors return: plain values of what happened, rendered into answers by `answers.render`."""
 
-from __future__ import annotations
-
 from typing import NamedTuple
 
 from .decide import Decision, News
