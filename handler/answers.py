@@ -5,9 +5,8 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from enum import Enum
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .decide import Action
 from .errors import (
     CCECredentialsRejected,
     DocumentInvalid,
@@ -21,21 +20,11 @@ from .errors import (
 )
 from .logs import scrub
 from .model import Accepted, JobPhase, PoolClass, Target, Trigger
-from .results import (
-    DispatchReport,
-    FleetReport,
-    Followed,
-    Ignored,
-    InSync,
-    PassReport,
-    PoolReport,
-    PoolStatus,
-    Preview,
-    Result,
-    Sent,
-    TargetReport,
-)
-from .times import utc_text
+from .results import Followed, Ignored, InSync, PoolStatus, Preview, Sent, Single
+
+if TYPE_CHECKING:  # a fleet's, a pass's and a fan-out's reports are imported when one is rendered
+    from .reports import DispatchReport, FleetReport, PassReport, PoolReport, TargetReport
+    from .results import Result
 
 __all__ = [
     "Outcome",
@@ -164,7 +153,7 @@ def _failure(error: SyncError) -> dict[str, Any]:
     return {"status": status_of(error).value, **error_body(error), "http_status": error.status}
 
 
-def _single(result: Sent | Followed | Preview | InSync) -> Rendered:
+def _single(result: Single) -> Rendered:
     if isinstance(result, Sent):
         return Rendered(_accepted(result.target, result.accepted))
     if isinstance(result, Followed):
@@ -174,7 +163,7 @@ def _single(result: Sent | Followed | Preview | InSync) -> Rendered:
     return Rendered({"status": Status.IN_SYNC.value, **_target(result.target), "nodes": result.nodes})
 
 
-def _target_result(report: TargetReport) -> dict[str, Any]:
+def _target_result(report: "TargetReport") -> dict[str, Any]:
     """One target's line in a fleet answer: its IDs and its outcome."""
     if report.outcome is None:
         return {
@@ -191,7 +180,7 @@ def _target_result(report: TargetReport) -> dict[str, Any]:
     return {**ids, **{k: v for k, v in body.items() if k not in ("project_id", "cluster_id", "nodepool_id")}}
 
 
-def _fleet(report: FleetReport) -> Rendered:
+def _fleet(report: "FleetReport") -> Rendered:
     """Every target's result, the targets not reached for lack of time, and an overall status."""
     results = [_target_result(target) for target in report.targets]
     not_reached = [{"cluster_id": c or None, "nodepool_id": p or None} for c, p in report.not_reached]
@@ -214,8 +203,11 @@ def _fleet(report: FleetReport) -> Rendered:
     return Rendered(document, http_status)
 
 
-def _pool_entry(report: PoolReport) -> dict[str, Any]:
+def _pool_entry(report: "PoolReport") -> dict[str, Any]:
     """One pool of a pass: its class and counts and, for a pool that needs a sync, what was done and why."""
+    from .decide import Action
+    from .times import utc_text
+
     pool, decision = report.pool, report.decision
     entry: dict[str, Any] = {"nodepool_id": pool.pool_id, "name": pool.name, "class": decision.kind.value}
     if pool.nodes is not None:
@@ -246,10 +238,12 @@ MAX_POOLS_LISTED = 500  # pool entries in a pass's answer: those acted on first;
 MAX_ACTION_LINES = 200  # reconcile-action log lines per pass; the summary counts the rest
 
 
-def _pass(report: PassReport) -> Rendered:
+def _pass(report: "PassReport") -> Rendered:
     """The pass in one document (per cluster, per pool, totals), 207 when something failed or was refused; and a
     log line per action with one summary line. Both stay bounded whatever CCE lists: the answer lists at most
     MAX_POOLS_LISTED pools (those acted on first) and counts the others, the log at most MAX_ACTION_LINES."""
+    from .decide import Action
+
     totals = dict.fromkeys([*(c.value for c in PoolClass), *(a.value for a in Action)], 0)
     totals.update(clusters=len(report.clusters), clusters_unread=0)
     entries = [[_pool_entry(pool) for pool in cluster.pools] for cluster in report.clusters]
@@ -306,22 +300,24 @@ def lasting(result: Rendered | SyncError) -> bool:
     return not (isinstance(result, SyncError) and result.transient)
 
 
-def render(result: Result) -> Rendered:
+def render(result: "Result") -> Rendered:
     """The answer of an executor's result."""
+    if isinstance(result, (Sent, Followed, Preview, InSync)):
+        return _single(result)
     if isinstance(result, PoolStatus):
         return Rendered(_status(result))
     if isinstance(result, Ignored):
         return Rendered({"status": Status.IGNORED.value, "reason": result.reason})
+    from .reports import DispatchReport, FleetReport
+
     if isinstance(result, FleetReport):
         return _fleet(result)
-    if isinstance(result, PassReport):
-        return _pass(result)
     if isinstance(result, DispatchReport):
         return _dispatch(result)
-    return _single(result)
+    return _pass(result)
 
 
-def _dispatch(report: DispatchReport) -> Rendered:
+def _dispatch(report: "DispatchReport") -> Rendered:
     """Each scope's worker: FunctionGraph's request id, or why it was not dispatched (207 when any was not)."""
     scopes: list[dict[str, Any]] = []
     for scope, outcome in report.scopes:

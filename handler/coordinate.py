@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from .cloud import Cloud
 from .errors import ConfigurationError, PayloadTooLarge, SyncError
 from .intents import Coordinate
-from .results import DispatchReport
+from .reports import DispatchReport
 from .settings import Scope
 
 __all__ = ["MAX_ASYNC_BYTES", "dispatch"]

@@ -10,7 +10,7 @@ from .errors import SyncError
 from .intents import Judge, SyncFleet
 from .model import DEFAULT_POOL
 from .plans import Selection
-from .results import FleetReport, TargetReport
+from .reports import FleetReport, TargetReport
 from .syncing import sync_one
 from .validation import ValidSync
 

@@ -23,7 +23,6 @@ from .errors import (
 )
 from .model import TIMER_PASS, Target, Trigger, Unwrapped
 from .settings import Scope, Settings
-from .times import utc_text
 from .validation import Defaults, ValidSync, is_fleet, is_reconcile, prepare, target_of
 
 if TYPE_CHECKING:  # fleets and passes import plans when one comes: a single sync never does
@@ -141,7 +140,7 @@ class Judge(NamedTuple):
             raise _Judged(refusal, sync.target)
         closed_until = self.closed_until()
         if closed_until is not None and not sync.force:
-            raise _Judged(OutsideWindow(utc_text(closed_until)), sync.target)
+            raise _Judged(OutsideWindow(_utc(closed_until)), sync.target)
         return sync
 
     def target(self, document: Mapping[str, Any]) -> ValidSync | SyncError:
@@ -152,6 +151,12 @@ class Judge(NamedTuple):
             return judged.error
         except SyncError as error:
             return error
+
+
+def _utc(epoch: float) -> str:
+    from .times import utc_text  # only when a window is closed
+
+    return utc_text(epoch)
 
 
 class _Judged(Exception):
@@ -284,7 +289,7 @@ def _configured(judge: Judge, scheduled: bool = False) -> "Reconcile":
 def _fleet(fleet: "Fleet", judge: Judge) -> SyncFleet | Refuse:
     closed_until = judge.closed_until()
     if closed_until is not None:  # a fleet document has no force: outside every window, none of it may start
-        return Refuse(OutsideWindow(utc_text(closed_until)))
+        return Refuse(OutsideWindow(_utc(closed_until)))
     from .plans import Selection
 
     if fleet.selection is not Selection.TARGETS:

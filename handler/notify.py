@@ -7,7 +7,7 @@ subject at most 512 bytes, the message at most 256 KB of UTF-8. Built from IDs, 
 
 from collections.abc import Sequence
 
-from .results import Notable
+from .reports import Notable
 
 __all__ = ["MAX_MESSAGE_BYTES", "MAX_SUBJECT_BYTES", "compose"]
 

@@ -21,7 +21,7 @@ from .errors import LOCKED, THROTTLED, AmbiguousFailure, CCERejected, SyncError,
 from .model import DEFAULT_POOL, Job, PoolClass, PoolState, Target
 from .pacing import Pacer
 from .plans import Reconcile, Selection
-from .results import ClusterReport, Notable, Notification, PassReport, PoolReport
+from .reports import ClusterReport, Notable, Notification, PassReport, PoolReport
 from .settings import Settings
 
 __all__ = ["run_pass"]

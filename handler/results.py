@@ -1,29 +1,14 @@
-"""What the executors return: plain values of what happened, rendered into answers by `answers.render`."""
+"""What the executors of one node pool return: plain values of what happened, rendered by `answers.render`.
+(Fleets, passes and fan-outs report in `reports`, imported when one comes.)"""
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, Union
 
-from .decide import Decision, News
-from .errors import SyncError
 from .model import Accepted, Job, JobPhase, PoolState, Target
-from .settings import Scope
 
-__all__ = [
-    "ClusterReport",
-    "DispatchReport",
-    "FleetReport",
-    "Followed",
-    "Ignored",
-    "InSync",
-    "Notable",
-    "Notification",
-    "PassReport",
-    "PoolReport",
-    "PoolStatus",
-    "Preview",
-    "Result",
-    "Sent",
-    "TargetReport",
-]
+if TYPE_CHECKING:
+    from .reports import DispatchReport, FleetReport, PassReport
+
+__all__ = ["Followed", "Ignored", "InSync", "PoolStatus", "Preview", "Result", "Sent", "Single"]
 
 
 class Sent(NamedTuple):
@@ -71,77 +56,5 @@ class Ignored(NamedTuple):
     reason: str
 
 
-class TargetReport(NamedTuple):
-    """One target of a fleet: its IDs (or the name that matched no pool) and what happened."""
-
-    cluster_id: str
-    nodepool_id: str
-    outcome: Sent | Followed | Preview | InSync | SyncError | None  # None: a name that matched no pool
-    name: str = ""
-
-
-class FleetReport(NamedTuple):
-    """Every target's outcome, and the targets not reached for lack of time."""
-
-    targets: tuple[TargetReport, ...]
-    not_reached: tuple[tuple[str, str], ...]
-
-
-class PoolReport(NamedTuple):
-    """One pool of a pass: as read, what was decided, and how a start went (its job, or its error)."""
-
-    pool: PoolState
-    decision: Decision
-    jobid: str = ""
-    error: SyncError | None = None
-
-
-class ClusterReport(NamedTuple):
-    """One cluster of a pass: its pools, or why they could not be read (or were not allowed)."""
-
-    cluster_id: str
-    pools: tuple[PoolReport, ...] = ()
-    error: SyncError | None = None
-
-
-class Notable(NamedTuple):
-    """One thing a person should hear about."""
-
-    cluster_id: str
-    pool: PoolState
-    what: News
-    jobid: str = ""
-    reason: str = ""
-
-
-class Notification(NamedTuple):
-    """How telling a person went: published (with SMN's message id) or not (and why)."""
-
-    published: bool
-    items: int
-    message_id: str = ""
-    error: str = ""
-
-
-class PassReport(NamedTuple):
-    """A whole reconcile pass: per cluster, per pool; what needs a person; how notifying went."""
-
-    project_id: str
-    dry_run: bool
-    clusters: tuple[ClusterReport, ...]
-    notable: tuple[Notable, ...] = ()
-    notification: Notification | None = None
-    duration_ms: float = 0.0
-    region: str = ""  # a worker's scope's region ("": the function's own)
-    concurrency: int = 0  # CCE calls in flight at most, at the end of the pass (halved after throttling)
-    throttled: int = 0  # throttling answers CCE gave the pass
-
-
-class DispatchReport(NamedTuple):
-    """A coordinator's work: each scope's worker invocation (FunctionGraph's request id) or why it did not go."""
-
-    pass_id: str
-    scopes: tuple[tuple[Scope, str | SyncError], ...]
-
-
-Result = Sent | Followed | Preview | InSync | PoolStatus | Ignored | FleetReport | PassReport | DispatchReport
+Single = Sent | Followed | Preview | InSync
+Result = Union[Single, PoolStatus, Ignored, "FleetReport", "PassReport", "DispatchReport"]

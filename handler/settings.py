@@ -168,7 +168,7 @@ def service_endpoint(service: str, region: str) -> str:
 
 
 MAX_SCOPES = 500  # one asynchronous invocation each per pass
-REGION_PATTERN = re.compile(r"[a-z]{2}(?:-[a-z0-9]+){1,3}")
+REGION_PATTERN = r"[a-z]{2}(?:-[a-z0-9]+){1,3}"  # compiled on first use: only SYNC_SCOPES needs it
 
 
 class Scope(NamedTuple):
@@ -457,7 +457,7 @@ class _Reader:
             if not (isinstance(item, dict) and set(item) == {"region", "project_id"}):
                 raise ConfigurationError(f"{form}; entry {index} is not one")
             region, project = item["region"], item["project_id"]
-            if not (isinstance(region, str) and REGION_PATTERN.fullmatch(region)):
+            if not (isinstance(region, str) and re.fullmatch(REGION_PATTERN, region)):
                 raise ConfigurationError(f"{name}: entry {index} has no valid region (like ap-southeast-1)")
             if not (isinstance(project, str) and ID_PATTERN.fullmatch(project)):
                 raise ConfigurationError(f"{name}: entry {index} has no valid project_id")

@@ -10,7 +10,7 @@ __all__ = ["EARLIEST", "MAX_AHEAD_SECONDS", "parse_time", "utc_text"]
 # RFC 3339 (`2026-11-30T08:00:00.123456789Z`, as the CCE API reference's job example writes it), or Go's default
 # (`2026-11-30 08:00:00.123456 +0000 UTC`): the Job model does not say which (platform-facts.md). 0 to 9
 # fractional digits, parsed here rather than by `fromisoformat`, which on Python 3.10 takes only 3 or 6.
-_TIME = re.compile(
+_TIME = (  # compiled on first use (re's cache): the valid path of a single sync never reads a job's time
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
     r"(?:([Zz])|([+-])(\d{2}):?(\d{2})(?: [A-Z]{2,5})?| ([+-])(\d{2})(\d{2})(?: [A-Z]{2,5})?)"
 )
@@ -23,7 +23,7 @@ def parse_time(value: Any, now: float | None = None) -> float | None:
     minutes after `now` (default: the clock): such a time is unreadable, never an error."""
     if not isinstance(value, str) or len(value) > 64:
         return None
-    match = _TIME.fullmatch(value.strip())
+    match = re.fullmatch(_TIME, value.strip())
     if match is None:
         return None
     year, month, day, hour, minute, second, fraction, zulu, sign, oh, om, gsign, gh, gm = match.groups()
