@@ -61,6 +61,7 @@ class Status(str, Enum):
     SOME_ACCEPTED = "some_accepted"
     NONE_ACCEPTED = "none_accepted"
     RECONCILED = "reconciled"  # a reconcile pass (see its totals)
+    HALTED = "halted"  # a reconcile pass that started nothing: too many recent failures (halt_after_failures)
     SYNCING = "syncing"  # a status question: a configuration sync runs on the pool
     IDLE = "idle"  # a status question: none runs
     IGNORED = "ignored"  # a change event that asks for nothing
@@ -112,7 +113,7 @@ def _status(result: PoolStatus) -> dict[str, Any]:
         job.update({"reason": result.job.reason} if result.job.reason else {})
     elif pool.jobid:
         job = {"id": pool.jobid, "phase": "", "reason": result.job_error}
-    return {
+    document = {
         "status": (Status.SYNCING if pool.syncing else Status.IDLE).value,
         **_target(result.target),
         "class": pool.kind.value,
@@ -120,6 +121,9 @@ def _status(result: PoolStatus) -> dict[str, Any]:
         "progress": progress,
         "job": job,
     }
+    if result.wave is not None:
+        document.update(wave=result.wave[0], wave_open=result.wave[1])
+    return document
 
 
 def error_body(error: SyncError) -> dict[str, Any]:
@@ -271,8 +275,10 @@ def _pass(report: "PassReport") -> Rendered:
             {**one, **({"pools_omitted": len(entries[i]) - len(shown)} if len(shown) < len(entries[i]) else {})}
         )
     omitted = len(acted) + len(rest) - len(listed)
+    plan_of = report.schedule
+    halted = plan_of is not None and plan_of.halted
     document: dict[str, Any] = {
-        "status": Status.RECONCILED.value,
+        "status": (Status.HALTED if halted else Status.RECONCILED).value,
         **({"region": report.region} if report.region else {}),
         "project_id": report.project_id,
         **({"dry_run": True} if report.dry_run else {}),
@@ -280,6 +286,12 @@ def _pass(report: "PassReport") -> Rendered:
         **({"pools_omitted": omitted} if omitted else {}),
         "clusters": clusters,
     }
+    if plan_of is not None and plan_of.open_wave is not None:
+        held_by = [_about(c.cluster_id, c.pool) | {"class": c.decision.kind.value} for c in plan_of.held_by]
+        document["waves"] = {"open": plan_of.open_wave, "held_by": held_by}
+    if plan_of is not None and plan_of.halted:
+        failed = [_about(c.cluster_id, c.pool) | _job_of(c.decision) for c in plan_of.failed]
+        document["halt"] = {"failed": failed}
     if report.notification is not None:
         note = report.notification
         document["notification"] = {"published": note.published, "items": note.items}
@@ -293,6 +305,14 @@ def _pass(report: "PassReport") -> Rendered:
     lines.append({**summary, **({"actions_not_logged": unlogged} if unlogged else {})})
     troubled = totals["clusters_unread"] or totals[Action.FAILED.value] or totals[Action.REFUSED.value]
     return Rendered(document, 207 if troubled else 200, tuple(lines))
+
+
+def _about(cluster_id: str, pool: Any) -> dict[str, Any]:
+    return {"cluster_id": cluster_id, "nodepool_id": pool.pool_id, "name": pool.name}
+
+
+def _job_of(decision: Any) -> dict[str, Any]:
+    return {"jobid": decision.jobid or None, "reason": decision.failure}
 
 
 def lasting(result: Rendered | SyncError) -> bool:

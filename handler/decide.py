@@ -15,7 +15,18 @@ from typing import NamedTuple
 
 from .model import Job, JobPhase, PoolClass, PoolState
 
-__all__ = ["Action", "Candidate", "Decision", "News", "Policy", "Rules", "decide", "failure_time", "schedule"]
+__all__ = [
+    "Action",
+    "Candidate",
+    "Decision",
+    "News",
+    "Policy",
+    "Rules",
+    "Schedule",
+    "decide",
+    "failure_time",
+    "schedule",
+]
 
 
 class Action(str, Enum):
@@ -34,6 +45,7 @@ class News(str, Enum):
 
     JOB_FAILED = "sync job failed"
     STUCK = "sync stuck"
+    HALTED = "pass halted"
     START_REFUSED = "start refused"
     START_FAILED = "start failed"
 
@@ -73,6 +85,12 @@ class Decision(NamedTuple):
     def occupies(self) -> bool:
         """Whether the pool counts as syncing for the limits: running, stuck, or started by this pass."""
         return self.kind in (PoolClass.SYNCING, PoolClass.STUCK) or self.starts
+
+    @property
+    def holds_later_waves(self) -> bool:
+        """Whether the pool keeps the next wave closed: drifted, syncing, stuck, or backing off from a failure
+        (a pool without counts does not)."""
+        return self.kind in (PoolClass.DRIFTED, PoolClass.SYNCING, PoolClass.STUCK) or self.failed
 
 
 def failure_time(job: Job) -> float | None:
@@ -118,11 +136,12 @@ def decide(pool: PoolState, job: Job | None, policy: Policy, now: float, unread:
 
 
 class Candidate(NamedTuple):
-    """One pool of the pass with its own decision, and where it lives."""
+    """One pool of the pass with its own decision, where it lives and its cluster's wave (1 without waves)."""
 
     cluster_id: str
     pool: PoolState
     decision: Decision
+    wave: int = 1
 
 
 class Rules(NamedTuple):
@@ -130,25 +149,65 @@ class Rules(NamedTuple):
 
     max_syncing_per_cluster: int = 1
     dry_run: bool = False
+    max_syncing: int | None = None  # the budget across every cluster of the pass
+    halt_after_failures: int | None = None
+    ignore_halt: bool = False
+    waves: int = 0  # how many waves the pass names (0: none)
 
 
-def schedule(candidates: Sequence[Candidate], rules: Rules, others: Iterable[Candidate] = ()) -> list[Decision]:
-    """Every candidate's final decision, in order: a pool that may start starts while its cluster has room
-    (pools already syncing count, and so do `others`: pools of the cluster the pass does not take). A dry run
-    says WOULD_START."""
+class Schedule(NamedTuple):
+    """Every candidate's final decision, in the candidates' order, and why the pass held back what it did."""
+
+    decisions: list[Decision]
+    open_wave: int | None = None  # with waves: the last wave that may start
+    held_by: tuple[Candidate, ...] = ()  # the pools that keep the next wave closed
+    failed: tuple[Candidate, ...] = ()  # with halt_after_failures: the pools whose latest syncs failed
+    halted: bool = False
+
+
+def schedule(
+    candidates: Sequence[Candidate],
+    rules: Rules,
+    others: Iterable[Candidate] = (),
+    context: Iterable[Candidate] = (),
+) -> Schedule:
+    """The pass-wide rules, in this order: the halt (enough recent failures: nothing starts), the waves (a pool
+    of wave k+1 starts only while no pool of the earlier waves holds it), then the budgets: a pool starts while
+    its cluster has room (max_syncing_per_cluster) and the pass has room (max_syncing); pools already syncing
+    count, and so do `others` (pools of the pass's clusters it does not take). `context`: pools of earlier waves'
+    clusters a narrowed pass (a change event) reads only to judge its waves. A dry run says WOULD_START."""
+    failed = tuple(c for c in candidates if c.decision.failed)
+    threshold = rules.halt_after_failures
+    halted = threshold is not None and len(failed) >= threshold and not rules.ignore_halt
+    holding = [c for c in (*candidates, *context) if c.decision.holds_later_waves]
+    open_wave = min((c.wave for c in holding), default=rules.waves + 1) if rules.waves else None
+    held_by = tuple(c for c in holding if c.wave == open_wave) if rules.waves else ()
     syncing: dict[str, int] = {}
     for candidate in (*candidates, *others):
         if candidate.decision.occupies and not candidate.decision.starts:
             syncing[candidate.cluster_id] = syncing.get(candidate.cluster_id, 0) + 1
-    final = []
-    for candidate in candidates:
+    in_pass = sum(syncing.values())
+    final: dict[int, Decision] = {}
+    for index in sorted(range(len(candidates)), key=lambda i: candidates[i].wave):  # earlier waves first
+        candidate = candidates[index]
         decision = candidate.decision
         if decision.action is Action.STARTED:
-            if syncing.get(candidate.cluster_id, 0) >= rules.max_syncing_per_cluster:
-                decision = decision._replace(action=Action.DEFERRED, reason="max_syncing_per_cluster reached")
+            reason = ""
+            if halted:
+                reason = f"halted: {len(failed)} pools' latest syncs failed within SYNC_FAILED_BACKOFF_SECONDS"
+            elif open_wave is not None and candidate.wave > open_wave:
+                reason = f"wave {candidate.wave} waits for wave {open_wave}"
+            elif syncing.get(candidate.cluster_id, 0) >= rules.max_syncing_per_cluster:
+                reason = "max_syncing_per_cluster reached"
+            elif rules.max_syncing is not None and in_pass >= rules.max_syncing:
+                reason = "max_syncing reached"
+            if reason:
+                decision = decision._replace(action=Action.DEFERRED, reason=reason)
             else:
                 syncing[candidate.cluster_id] = syncing.get(candidate.cluster_id, 0) + 1
+                in_pass += 1
                 if rules.dry_run:
                     decision = decision._replace(action=Action.WOULD_START)
-        final.append(decision)
-    return final
+        final[index] = decision
+    decisions = [final[i] for i in range(len(candidates))]
+    return Schedule(decisions, open_wave, held_by, failed if threshold is not None else (), halted)

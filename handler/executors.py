@@ -19,7 +19,12 @@ def execute(intent: Intent, cloud: Cloud, judge: Judge) -> Result:
     if isinstance(intent, AskStatus):
         from .syncing import ask_status
 
-        return ask_status(cloud, intent.target)
+        status = ask_status(cloud, intent.target)
+        if intent.waves is None:
+            return status
+        from .reconcile import wave_state
+
+        return status._replace(wave=wave_state(intent.waves, cloud, judge.settings, intent.target.cluster_id))
     if isinstance(intent, Refuse):
         raise intent.error
     if isinstance(intent, Ignore):

@@ -93,9 +93,10 @@ class Coordinate(NamedTuple):
 
 
 class AskStatus(NamedTuple):
-    """How is the node pool's sync going (API Gateway GET)."""
+    """How is the node pool's sync going (API Gateway GET); with the configured pass when it has waves."""
 
     target: Target
+    waves: "Reconcile | None" = None
 
 
 class Ignore(NamedTuple):
@@ -199,7 +200,10 @@ def _interpret(unwrapped: Unwrapped, judge: Judge) -> Intent:
     if unwrapped.asks_status:
         target = target_of(unwrapped.overrides, defaults)
         refusal = judge.refusal(*target)
-        return Refuse(refusal, target) if refusal is not None else AskStatus(target)
+        if refusal is not None:
+            return Refuse(refusal, target)
+        waves = (settings.reconcile or {}).get("waves")
+        return AskStatus(target, _configured(judge) if waves else None)
     document, overrides = unwrapped.document, unwrapped.overrides
     if "scope" in document:
         return _worker(unwrapped, judge)

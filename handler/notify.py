@@ -33,8 +33,11 @@ def compose(project_id: str, notable: Sequence[Notable]) -> tuple[str, str]:
     for index, item in enumerate(notable):
         job = f", job {item.jobid}" if item.jobid else ""
         reason = f": {_cut(item.reason, MAX_REASON)}" if item.reason else ""
-        pool = f"node pool {item.pool.name} ({item.pool.pool_id})"
-        line = f"- cluster {item.cluster_id}, {pool}: {item.what.value}{job}{reason}"
+        if item.pool is None:  # the whole pass
+            line = f"- {item.what.value}{reason}; nothing starts until they age out (or ignore_halt)"
+        else:
+            pool = f"node pool {item.pool.name} ({item.pool.pool_id})"
+            line = f"- cluster {item.cluster_id}, {pool}: {item.what.value}{job}{reason}"
         size += len(line.encode("utf-8")) + 1
         if size > MAX_MESSAGE_BYTES:
             lines.append(f"... and {len(notable) - index} more, left out to fit SMN's message size")

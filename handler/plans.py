@@ -69,6 +69,10 @@ class Reconcile(NamedTuple):
     region: str = ""  # a worker's scope's region ("": the function's own)
     concurrency: int = 8  # CCE requests in flight at once
     pass_id: str = ""  # a fanned-out pass's ID (a worker's)
+    waves: tuple[tuple[str, ...], ...] = ()  # clusters (IDs or names) wave by wave
+    max_syncing: int | None = None  # the pass's budget of pools syncing at once, across its clusters
+    halt_after_failures: int | None = None
+    ignore_halt: bool = False
 
 
 def plan_reconcile(document: Mapping[str, Any], overrides: Mapping[str, str], defaults: Defaults) -> Reconcile:
@@ -115,6 +119,10 @@ def plan_reconcile(document: Mapping[str, Any], overrides: Mapping[str, str], de
         dry_run=defaults.dry_run or bool(document.get("dry_run", False)),
         concurrency=int(options.get("concurrency", 8)),
         pass_id=str(document.get("pass_id", "")),
+        waves=tuple(tuple(wave) for wave in options.get("waves", ())),
+        max_syncing=options.get("max_syncing"),
+        halt_after_failures=options.get("halt_after_failures"),
+        ignore_halt=bool(options.get("ignore_halt", False)),
     )
 
 

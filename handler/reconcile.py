@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from . import logs
 from .cloud import Cloud
-from .decide import Action, Candidate, Decision, News, Policy, Rules, decide, schedule
+from .decide import Action, Candidate, Decision, News, Policy, Rules, Schedule, decide, schedule
 from .errors import LOCKED, THROTTLED, AmbiguousFailure, CCERejected, SyncError, SyncInProgress, TargetNotAllowed
 from .model import DEFAULT_POOL, Job, PoolClass, PoolState, Target
 from .pacing import Pacer
@@ -40,21 +40,46 @@ def _chosen(plan: Reconcile, pools: Iterable[PoolState]) -> list[PoolState]:
 
 
 class _Read:
-    """One cluster as read: every pool listed (the limits count them all) and those the plan takes."""
+    """One cluster as read: every pool listed (the limits count them all) and those the plan takes; a cluster
+    read only to judge the waves (`context`) is never acted on nor reported."""
 
-    __slots__ = ("chosen", "cluster_id", "error", "listed")
+    __slots__ = ("chosen", "cluster_id", "context", "error", "listed", "wave")
 
     def __init__(self, cluster_id: str, listed: Sequence[PoolState] = (), error: SyncError | None = None) -> None:
         self.cluster_id, self.listed, self.error = cluster_id, list(listed), error
         self.chosen: list[PoolState] = []
+        self.wave, self.context = 1, False
 
 
-def _clusters(plan: Reconcile, cloud: Cloud) -> list[str]:
-    """The clusters to read, once each: the plan's, or every cluster of the project the allowlist reaches."""
-    if not plan.every_cluster:
-        return list(dict.fromkeys(plan.cluster_ids))
-    listed = (uid for uid, _ in cloud.clusters(plan.project_id))
-    return [uid for uid in dict.fromkeys(listed) if cloud.reaches(plan.project_id, uid)]
+def _clusters(plan: Reconcile, cloud: Cloud) -> list[tuple[str, str]]:
+    """The clusters to read, once each, as (ID, name): the plan's, or every cluster of the project the allowlist
+    reaches. Names are listed only when needed: `clusters: "all"`, or waves that name clusters by name."""
+    if plan.every_cluster:
+        listed = dict(cloud.clusters(plan.project_id))
+        return [(uid, name) for uid, name in listed.items() if cloud.reaches(plan.project_id, uid)]
+    ids = list(dict.fromkeys(plan.cluster_ids))
+    named = {entry for wave in plan.waves for entry in wave} - set(ids)
+    names = dict(cloud.clusters(plan.project_id)) if named else {}
+    return [(uid, names.get(uid, uid)) for uid in ids]
+
+
+def _wave(plan: Reconcile, cluster_id: str, name: str) -> int:
+    """A cluster's wave: the first that names it (by ID or name), else the one after the last."""
+    return next((n for n, wave in enumerate(plan.waves, 1) if cluster_id in wave or name in wave), len(plan.waves) + 1)
+
+
+def _context(plan: Reconcile, cloud: Cloud, taken: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The clusters of earlier waves a narrowed pass (a change event) does not take, read to judge its waves."""
+    if not plan.waves or plan.every_cluster:
+        return []
+    latest = max((_wave(plan, uid, name) for uid, name in taken), default=1)
+    known = {uid for uid, _ in taken}
+    listed = dict(cloud.clusters(plan.project_id))
+    return [
+        (uid, name)
+        for uid, name in listed.items()
+        if uid not in known and _wave(plan, uid, name) < latest and cloud.reaches(plan.project_id, uid)
+    ]
 
 
 def _policy(plan: Reconcile, settings: Settings) -> Policy:
@@ -69,56 +94,97 @@ def _policy(plan: Reconcile, settings: Settings) -> Policy:
     )
 
 
-def run_pass(plan: Reconcile, cloud: Cloud, settings: Settings, clock: Callable[[], float] = time.time) -> PassReport:
-    """Read, decide, act; raises only when no cluster at all could be read and the cause may pass."""
-    started = time.perf_counter()
+def _rules(plan: Reconcile) -> Rules:
+    return Rules(
+        plan.max_syncing_per_cluster,
+        plan.dry_run,
+        plan.max_syncing,
+        plan.halt_after_failures,
+        plan.ignore_halt,
+        len(plan.waves),
+    )
+
+
+def _read(plan: Reconcile, cloud: Cloud, pacer: Pacer) -> list[_Read]:
+    """Every cluster's pools (a few clusters at a time), the plan's choice of them, and each cluster's wave."""
     project = plan.project_id
     with_default = plan.include_default or (plan.pools is Selection.NAMES and DEFAULT_POOL in plan.names)
+    taken = _clusters(plan, cloud)
+    context = _context(plan, cloud, taken)
 
-    def read(cluster_id: str) -> _Read:
+    def read(cluster: tuple[str, str]) -> _Read:
         try:
-            return _Read(cluster_id, cloud.pools(project, cluster_id, with_default))
+            one = _Read(cluster[0], cloud.pools(project, cluster[0], with_default))
         except SyncError as error:
-            return _Read(cluster_id, error=error)
+            one = _Read(cluster[0], error=error)
+        one.wave, one.context = _wave(plan, *cluster), cluster in context
+        one.chosen = _chosen(plan._replace(focus="") if one.context else plan, one.listed)
+        return one
 
-    pacer = Pacer(plan.concurrency)
-    reads = pacer.map(read, _clusters(plan, cloud))
+    return pacer.map(read, [*taken, *context])
+
+
+def run_pass(plan: Reconcile, cloud: Cloud, settings: Settings, clock: Callable[[], float] = time.time) -> PassReport:
+    """Read, decide, act; raises only when no cluster at all could be read and the cause may pass."""
+    started, project, pacer = time.perf_counter(), plan.project_id, Pacer(plan.concurrency)
+    reads = _read(plan, cloud, pacer)
     failures = [r.error for r in reads if r.error is not None]
     if reads and len(failures) == len(reads):
         transient = next((e for e in failures if e.transient), None)
         if transient is not None:
             raise transient
-    policy = _policy(plan, settings)
-    for one in reads:
-        one.chosen = _chosen(plan, one.listed)
-    wanted = [p for one in reads for p in one.chosen if _needs_job(p, policy)]
-    read_jobs = pacer.map(lambda p: _job(cloud, project, p.jobid), wanted)
-    jobs = {p.jobid: job for p, job in zip(wanted, read_jobs, strict=True)}
-    now = clock()
-    candidates = [
-        Candidate(one.cluster_id, pool, _decide(pool, jobs, policy, now)) for one in reads for pool in one.chosen
-    ]
+    judged = _judge(plan, cloud, settings, pacer, reads, clock)
+    candidates = [c for one, c in judged if not one.context]
     others = [
-        Candidate(one.cluster_id, pool, Decision(pool.kind))
+        Candidate(one.cluster_id, pool, Decision(pool.kind), one.wave)
         for one in reads
         for pool in {p.pool_id: p for p in one.listed}.values()
         if pool not in one.chosen
     ]
-    decisions = schedule(candidates, Rules(plan.max_syncing_per_cluster, plan.dry_run), others)
-    decided = [c._replace(decision=d) for c, d in zip(candidates, decisions, strict=True)]
+    plan_of = schedule(candidates, _rules(plan), others, [c for one, c in judged if one.context])
+    decided = [c._replace(decision=d) for c, d in zip(candidates, plan_of.decisions, strict=True)]
     acted = _act(plan, cloud, settings, pacer, decided)
     clusters = []
     for one in reads:
-        pools = tuple(report for cluster_id, report in acted if cluster_id == one.cluster_id)
-        clusters.append(ClusterReport(one.cluster_id, pools, one.error))
-    notable = tuple(_notable(acted))
-    report = PassReport(project, plan.dry_run, tuple(clusters), notable, region=plan.region)
+        if not one.context:
+            pools = tuple(report for cluster_id, report in acted if cluster_id == one.cluster_id)
+            clusters.append(ClusterReport(one.cluster_id, pools, one.error))
+    notable = tuple(_notable(acted, plan_of))
+    report = PassReport(project, plan.dry_run, tuple(clusters), notable, region=plan.region, schedule=plan_of)
     report = report._replace(concurrency=pacer.limit, throttled=pacer.throttled)
     # Only the scheduled pass tells a person: a failure is news to the pass whose interval it ended in, and a
     # change event or an API call in between would announce it again.
     if notable and settings.smn_topic_urn and plan.scheduled and not plan.dry_run:
         report = report._replace(notification=_notify(cloud, project, notable))
     return report._replace(duration_ms=round((time.perf_counter() - started) * 1000, 1))
+
+
+def _judge(
+    plan: Reconcile, cloud: Cloud, settings: Settings, pacer: Pacer, reads: Sequence[_Read], clock: Callable[[], float]
+) -> list[tuple[_Read, Candidate]]:
+    """Every chosen pool's own decision, after reading the latest job of each pool it rests on."""
+    policy = _policy(plan, settings)
+    wanted = [p for one in reads for p in one.chosen if _needs_job(p, policy)]
+    read_jobs = pacer.map(lambda p: _job(cloud, plan.project_id, p.jobid), wanted)
+    jobs = {p.jobid: job for p, job in zip(wanted, read_jobs, strict=True)}
+    now = clock()
+    return [
+        (one, Candidate(one.cluster_id, p, _decide(p, jobs, policy, now), one.wave))
+        for one in reads
+        for p in one.chosen
+    ]
+
+
+def wave_state(plan: Reconcile, cloud: Cloud, settings: Settings, cluster_id: str) -> tuple[int, bool]:
+    """A cluster's wave in the pass, and whether it is open now: its pools and those of the earlier waves read
+    and judged as the pass would, nothing started."""
+    narrowed = plan._replace(every_cluster=False, cluster_ids=(cluster_id,), focus="", dry_run=True)
+    pacer = Pacer(plan.concurrency)
+    reads = _read(narrowed, cloud, pacer)
+    judged = [candidate for _, candidate in _judge(narrowed, cloud, settings, pacer, reads, time.time)]
+    open_wave = schedule([], _rules(narrowed), (), judged).open_wave or 1
+    wave = next((one.wave for one in reads if not one.context), len(plan.waves) + 1)
+    return wave, wave <= open_wave
 
 
 def _needs_job(pool: PoolState, policy: Policy) -> bool:
@@ -192,7 +258,10 @@ def _failed(pool: PoolState, decision: Decision, error: SyncError) -> PoolReport
     return PoolReport(pool, decision._replace(action=Action.FAILED, note=note or decision.note), error=error)
 
 
-def _notable(acted: Iterable[tuple[str, PoolReport]]) -> Iterable[Notable]:
+def _notable(acted: Iterable[tuple[str, PoolReport]], plan_of: Schedule) -> Iterable[Notable]:
+    # A halt is news once: to the pass in which one of its failures is news (then, while it lasts, no more).
+    if plan_of.halted and any(c.decision.news is News.JOB_FAILED for c in plan_of.failed):
+        yield Notable("", None, News.HALTED, reason=f"{len(plan_of.failed)} pools' latest syncs failed")
     for cluster_id, report in acted:
         decision, pool = report.decision, report.pool
         if decision.news is not None:

@@ -3,7 +3,7 @@ when one of them runs: a single sync never pays for it."""
 
 from typing import NamedTuple
 
-from .decide import Decision, News
+from .decide import Decision, News, Schedule
 from .errors import SyncError
 from .model import PoolState
 from .results import Followed, InSync, Preview, Sent
@@ -55,10 +55,10 @@ class ClusterReport(NamedTuple):
 
 
 class Notable(NamedTuple):
-    """One thing a person should hear about."""
+    """One thing a person should hear about (about a pool, or about the whole pass: `pool` None)."""
 
     cluster_id: str
-    pool: PoolState
+    pool: PoolState | None
     what: News
     jobid: str = ""
     reason: str = ""
@@ -83,6 +83,7 @@ class PassReport(NamedTuple):
     notification: Notification | None = None
     duration_ms: float = 0.0
     region: str = ""  # a worker's scope's region ("": the function's own)
+    schedule: Schedule | None = None  # the pass-wide rules' verdict: the open wave, the halt
     concurrency: int = 0  # CCE calls in flight at most, at the end of the pass (halved after throttling)
     throttled: int = 0  # throttling answers CCE gave the pass
 

@@ -48,6 +48,7 @@ class PoolStatus(NamedTuple):
     pool: PoolState
     job: Job | None
     job_error: str = ""
+    wave: tuple[int, bool] | None = None  # with waves: the pool's cluster's wave, and whether it is open
 
 
 class Ignored(NamedTuple):

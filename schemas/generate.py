@@ -60,14 +60,20 @@ def field_schema(field: dict[str, Any], patterns: dict[str, Any]) -> dict[str, A
         schema = {"const": field["value"]}
     elif kind in SCALARS:
         schema = {"type": kind}
-    elif kind.startswith("array<") and kind.endswith(">"):
-        inner = kind[6:-1]
-        schema = {"type": "array", "items": {"type": inner} if inner in SCALARS else {"$ref": f"#/$defs/{inner}"}}
     else:
-        schema = {"$ref": f"#/$defs/{kind}"}
+        schema = _type_schema(kind)
     schema["description"] = field["description"]
     _apply(schema, _merge(field.get("constraints"), field.get("bounds")), patterns)
     return schema
+
+
+def _type_schema(kind: str) -> dict[str, Any]:
+    """A scalar, an object of `$defs`, or `array<...>` of either (nested arrays too)."""
+    if kind in SCALARS:
+        return {"type": kind}
+    if kind.startswith("array<") and kind.endswith(">"):
+        return {"type": "array", "items": _type_schema(kind[6:-1])}
+    return {"$ref": f"#/$defs/{kind}"}
 
 
 def object_schema(spec: dict[str, Any], patterns: dict[str, Any], title: str) -> dict[str, Any]:
@@ -99,7 +105,9 @@ def _defs_reachable(fields: list[dict[str, Any]], objects: dict[str, Any]) -> li
 
 
 def _object_name(kind: str) -> str:
-    return kind[6:-1] if kind.startswith("array<") else kind
+    while kind.startswith("array<"):
+        kind = kind[6:-1]
+    return kind
 
 
 def document(name: str, body: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:

@@ -128,16 +128,115 @@ def _candidates(*kinds: tuple[str, str]) -> list[Candidate]:
 def test_schedule_keeps_each_cluster_under_its_limit(
     kinds: list[tuple[str, str]], limit: int, actions: list[Action | None]
 ) -> None:
-    decisions = schedule(_candidates(*kinds), Rules(max_syncing_per_cluster=limit))
+    decisions = schedule(_candidates(*kinds), Rules(max_syncing_per_cluster=limit)).decisions
     assert [d.action for d in decisions] == actions
 
 
 def test_a_pool_the_pass_does_not_take_still_counts_while_it_syncs() -> None:
     other = Candidate("c1", pool("syncing", pool_id="np-x"), Decision(PoolClass.SYNCING))
-    [decision] = schedule(_candidates(("c1", "drifted")), Rules(max_syncing_per_cluster=1), [other])
+    [decision] = schedule(_candidates(("c1", "drifted")), Rules(max_syncing_per_cluster=1), [other]).decisions
     assert decision.action is Action.DEFERRED and decision.reason == "max_syncing_per_cluster reached"
 
 
 def test_a_dry_run_would_start_what_a_pass_starts() -> None:
-    decisions = schedule(_candidates(("c1", "drifted"), ("c1", "drifted")), Rules(1, dry_run=True))
+    decisions = schedule(_candidates(("c1", "drifted"), ("c1", "drifted")), Rules(1, dry_run=True)).decisions
     assert [d.action for d in decisions] == [Action.WOULD_START, Action.DEFERRED]
+
+
+# --- waves, the fleet budget, the halt ---------------------------------------------------------------------------
+
+
+def _fleet(*pools: tuple[str, str, int], failed: tuple[int, ...] = ()) -> list[Candidate]:
+    """(cluster, kind, wave) per pool; the pools at the `failed` indexes failed a minute ago."""
+    made = []
+    for index, (cluster, kind, wave) in enumerate(pools):
+        state = pool(kind, pool_id=f"np-{index}")
+        latest = FAILED_RECENTLY if index in failed else None
+        made.append(Candidate(cluster, state, decide(state, latest, POLICY._replace(ignore_backoff=True), NOW), wave))
+    return made
+
+
+@pytest.mark.parametrize(
+    ("pools", "actions", "open_wave"),
+    [
+        ([("c1", "drifted", 1), ("c2", "drifted", 2)], [Action.STARTED, Action.DEFERRED], 1),
+        ([("c1", "syncing", 1), ("c2", "drifted", 2)], [None, Action.DEFERRED], 1),
+        ([("c1", "in_sync", 1), ("c2", "drifted", 2)], [None, Action.STARTED], 2),
+        ([("c1", "unknown", 1), ("c2", "drifted", 2)], [None, Action.STARTED], 2),
+        (
+            [("c1", "in_sync", 1), ("c2", "drifted", 2), ("c3", "drifted", 3)],
+            [None, Action.STARTED, Action.DEFERRED],
+            2,
+        ),
+        ([("c1", "in_sync", 1), ("c2", "in_sync", 2), ("c3", "drifted", 3)], [None, None, Action.STARTED], 3),
+    ],
+    ids=[
+        "a drifted pool holds the next wave",
+        "a syncing pool holds it",
+        "an earlier wave in sync opens it",
+        "a pool without counts does not hold it",
+        "waves open one at a time",
+        "the last wave (clusters in none) opens last",
+    ],
+)
+def test_waves_open_strictly_in_order(
+    pools: list[tuple[str, str, int]], actions: list[Action | None], open_wave: int
+) -> None:
+    planned = schedule(_fleet(*pools), Rules(max_syncing_per_cluster=5, waves=2))
+    assert [d.action for d in planned.decisions] == actions and planned.open_wave == open_wave
+
+
+def test_a_pool_backing_off_from_a_failure_holds_the_next_wave_and_is_named() -> None:
+    candidates = _fleet(("c1", "drifted", 1), ("c2", "drifted", 2), failed=(0,))
+    backing_off = candidates[0]._replace(decision=decide(candidates[0].pool, FAILED_RECENTLY, POLICY, NOW))
+    planned = schedule([backing_off, candidates[1]], Rules(5, waves=1))
+    assert [d.action for d in planned.decisions] == [Action.BACKING_OFF, Action.DEFERRED]
+    assert planned.held_by == (backing_off,) and planned.decisions[1].reason == "wave 2 waits for wave 1"
+
+
+def test_a_narrowed_pass_judges_its_wave_by_the_earlier_waves_it_read_for_context() -> None:
+    [later] = _fleet(("c2", "drifted", 2))
+    [earlier] = _fleet(("c1", "syncing", 1))
+    planned = schedule([later], Rules(5, waves=1), context=[earlier])
+    assert planned.decisions[0].action is Action.DEFERRED and planned.held_by == (earlier,)
+
+
+@pytest.mark.parametrize(
+    ("pools", "budget", "started"),
+    [
+        ([("c1", "drifted", 1), ("c2", "drifted", 1), ("c3", "drifted", 1)], 2, 2),
+        ([("c1", "syncing", 1), ("c2", "drifted", 1), ("c3", "drifted", 1)], 2, 1),
+        ([("c1", "syncing", 1), ("c2", "syncing", 1), ("c3", "drifted", 1)], 2, 0),
+        ([("c1", "drifted", 1), ("c2", "drifted", 1), ("c3", "drifted", 1)], None, 3),
+    ],
+    ids=["two of three", "a running sync counts", "no room left", "no budget"],
+)
+def test_the_fleet_budget_holds_across_clusters(
+    pools: list[tuple[str, str, int]], budget: int | None, started: int
+) -> None:
+    planned = schedule(_fleet(*pools), Rules(max_syncing_per_cluster=5, max_syncing=budget))
+    assert sum(d.action is Action.STARTED for d in planned.decisions) == started
+    assert all(d.reason == "max_syncing reached" for d in planned.decisions if d.action is Action.DEFERRED)
+
+
+@pytest.mark.parametrize(
+    ("failed", "threshold", "ignore_halt", "halted"),
+    [((0, 1), 2, False, True), ((0,), 2, False, False), ((0, 1), 2, True, False), ((0, 1), None, False, False)],
+    ids=["two failures halt at two", "one does not", "ignore_halt lifts it", "no threshold, no halt"],
+)
+def test_the_pass_halts_when_failures_spread(
+    failed: tuple[int, ...], threshold: int | None, ignore_halt: bool, halted: bool
+) -> None:
+    pools = [("c1", "drifted", 1), ("c2", "drifted", 1), ("c3", "drifted", 1)]
+    planned = schedule(_fleet(*pools, failed=failed), Rules(5, halt_after_failures=threshold, ignore_halt=ignore_halt))
+    assert planned.halted is halted
+    started = [d.action is Action.STARTED for d in planned.decisions]
+    assert started == ([False, False, False] if halted else [True, True, True])
+    if halted:
+        assert all(d.reason.startswith("halted: 2 pools") for d in planned.decisions)
+
+
+def test_ignore_backoff_does_not_lift_the_halt() -> None:
+    candidates = _fleet(("c1", "drifted", 1), ("c2", "drifted", 1), failed=(0, 1))  # decided with ignore_backoff
+    assert all(c.decision.action is Action.STARTED for c in candidates)
+    assert schedule(candidates, Rules(5, halt_after_failures=2)).halted
