@@ -298,6 +298,9 @@ def command_run(args: argparse.Namespace) -> int:
     project = environment.setdefault("HUAWEICLOUD_SDK_PROJECT_ID", DEMO_PROJECT)
     environment["SMN_TOPIC_URN"] = f"urn:smn:{environment['HUAWEICLOUD_SDK_REGION']}:{project}:nodepool-sync-alerts"
     cluster, nodepool = environment["CCE_CLUSTER_ID"], environment["CCE_NODEPOOL_ID"]
+    demo_clusters = [c for c, _ in ROLLOUT] + [c for c, _ in HALT]  # the rollout's and the halt's clusters too
+    allowed = environment.get("SYNC_ALLOWED_TARGETS", "")
+    environment["SYNC_ALLOWED_TARGETS"] = ",".join(filter(None, [allowed, *(f"{c}/*" for c in demo_clusters)]))
     rows: list[tuple[str, str, str, str]] = []
     with emulated_cloud(environment) as emulator:
         initializer = template["function"].get("initializer", "none")
@@ -361,14 +364,32 @@ def command_run(args: argparse.Namespace) -> int:
             status = answer.get("status") if isinstance(answer, dict) else None
             outcome = status or f"HTTP {answer.get('statusCode')}" if isinstance(answer, dict) else "?"
             rows.append((str(number), trigger, f"{outcome}{'' if ok else ' (FAILED)'}", f"{elapsed:.0f} ms"))
-        print(
-            f"\n--- {len(steps) + 1} fleet scale: the timer's pass over two regions and two projects each, fanned out"
-        )
-        seen, started = len(emulator.requests), time.perf_counter()
-        outcome, ok = _fan_out(template, environment, emulator)
-        _show_requests(emulator, seen, verbose)
-        rows.append((str(len(steps) + 1), "timer", f"{outcome}{'' if ok else ' (FAILED)'}", ""))
-        rows[-1] = (*rows[-1][:3], f"{(time.perf_counter() - started) * 1000:.0f} ms")
+        extra: list[tuple[str, str, Callable[[], tuple[str, bool]]]] = [
+            (
+                "direct",
+                "a rollout in waves: test, then stage, then prod, one pass at a time",
+                lambda: _rollout(template, emulator, project),
+            ),
+            (
+                "direct",
+                "a halt: two pools' last syncs failed a minute ago, so the pass starts nothing",
+                lambda: _halt(template, emulator, project),
+            ),
+            (
+                "timer",
+                "fleet scale: the timer's pass over two regions and two projects each, fanned out",
+                lambda: _fan_out(template, environment, emulator),
+            ),
+        ]
+        for trigger, title, run_step in extra:
+            number = str(len(rows) + 1)
+            print(f"\n--- {number} {title}")
+            seen, started = len(emulator.requests), time.perf_counter()
+            outcome, ok = run_step()
+            if trigger == "timer" and verbose:
+                _show_requests(emulator, seen, verbose)
+            elapsed = f"{(time.perf_counter() - started) * 1000:.0f} ms"
+            rows.append((number, trigger, f"{outcome}{'' if ok else ' (FAILED)'}", elapsed))
         iam_calls = len(emulator.iam_requests())
     failures = sum(row[2].endswith("(FAILED)") for row in rows)
     print("\nstep  trigger    outcome            time")
@@ -380,8 +401,62 @@ def command_run(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-DEMO_SCOPES = (  # two regions, two projects each: the fan-out step of make run
-    ("ap-southeast-1", DEMO_PROJECT),
+def _pass_line(answer: Any) -> str:
+    """A pass in one line: what started, what waits and why."""
+    pools = [p for c in answer.get("clusters", []) for p in c.get("pools", [])]
+    started = [p["name"] for p in pools if p.get("action") == "started"]
+    waiting = [f"{p['name']} ({p['reason']})" for p in pools if p.get("action") in ("deferred", "backing_off")]
+    in_sync = [p["name"] for p in pools if p["class"] == "in_sync"]
+    parts = [f"started {', '.join(started)}" if started else "started nothing"]
+    parts += [f"in sync {', '.join(in_sync)}"] if in_sync else []
+    parts += [f"waiting {', '.join(waiting)}"] if waiting else []
+    return "; ".join(parts)
+
+
+ROLLOUT = (("cce-test", "test"), ("cce-stage", "stage"), ("cce-prod", "prod"))
+HALT = (("cce-halt-a", "a"), ("cce-halt-b", "b"), ("cce-halt-c", "c"))
+
+
+def _rollout(template: dict[str, Any], emulator: Emulator, project: str) -> tuple[str, bool]:
+    """Three passes over three clusters in waves (test, stage, then the rest): each wave starts only once the
+    earlier ones are in sync (the emulator's jobs end at once here)."""
+    emulator.job_seconds = 0.0
+    for cluster, name in ROLLOUT:
+        emulator.add_cluster(project, cluster, f"{name}-cluster")
+        emulator.add_pool(project, cluster, f"np-{name}-web", f"{name}-web", nodes=3, synced=0)
+    clusters = [cluster for cluster, _ in ROLLOUT]
+    document = {
+        "reconcile": {"clusters": clusters, "waves": [["cce-test"], ["stage-cluster"]], "max_syncing_per_cluster": 1},
+        "spec": {"maxUnavailable": 1},
+    }
+    print(f"    document: {_one_line(document, 140)}")
+    order = []
+    for number in (1, 2, 3):
+        answer, ok = _invoke_handler(template, document)
+        if not ok:
+            return "failed", False
+        order += [p["name"] for c in answer["clusters"] for p in c["pools"] if p.get("action") == "started"]
+        print(f"    pass {number}: wave {answer['waves']['open']} open; {_pass_line(answer)}")
+    return "reconciled", order == ["test-web", "stage-web", "prod-web"]
+
+
+def _halt(template: dict[str, Any], emulator: Emulator, project: str) -> tuple[str, bool]:
+    """Two of three drifted pools failed a minute ago: with halt_after_failures 2 the pass starts nothing."""
+    for cluster, name in HALT:
+        emulator.add_pool(project, cluster, f"np-halt-{name}", f"halt-{name}", nodes=2, synced=0)
+    emulator.add_job(project, "cce-halt-a", "np-halt-a", "Failed", ended_ago=60, reason="drain timed out")
+    emulator.add_job(project, "cce-halt-b", "np-halt-b", "Failed", ended_ago=60, reason="image pull failed")
+    options = {"clusters": ["cce-halt-a", "cce-halt-b", "cce-halt-c"], "halt_after_failures": 2}
+    answer, _ = _invoke_handler(template, {"reconcile": options, "spec": {"maxUnavailable": 1}})
+    failed = ", ".join(
+        f"{f['name']} (job {f['jobid'][:8]}: {f['reason']})" for f in answer.get("halt", {}).get("failed", [])
+    )
+    print(f"    {answer.get('status')}: failed {failed}; {_pass_line(answer)}")
+    return str(answer.get("status")), answer.get("status") == "halted" and answer["totals"]["started"] == 0
+
+
+DEMO_SCOPES = (  # two regions, two projects each (not the demo's own project): the fan-out step of make run
+    ("ap-southeast-1", "0f1e2d3c4b5a69788796a5b4c3d2e1f0"),
     ("ap-southeast-1", "1b2c3d4e5f60718293a4b5c6d7e8f9a0"),
     ("eu-west-101", "2c3d4e5f60718293a4b5c6d7e8f9a0b1"),
     ("eu-west-101", "3d4e5f60718293a4b5c6d7e8f9a0b1c2"),

@@ -115,11 +115,18 @@ def test_make_run_drives_a_reconcile_pass_a_change_event_the_triggers_a_fleet_an
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     # One token for the first six steps; the fan-out's new instance fetches one per project it reaches (4).
-    assert "7/7 steps succeeded; IAM token requests: 5" in lines and len(lines) < 120
+    # One token for the first eight steps; the fan-out's new instance fetches one for its own project (to invoke
+    # its workers) and one per project the workers reach (4).
+    assert "9/9 steps succeeded; IAM token requests: 6" in lines and len(lines) < 120
     assert "    totals: 4 started, 4 deferred over 4 scopes" in lines  # one worker per scope, two regions
-    assert any(
-        line.startswith("    FGS ap-southeast-1 POST .../functions/{urn}/invocations-async -> 202") for line in lines
-    )
+    rollout = [line for line in lines if line.startswith("    pass ")]
+    assert [line.split(";")[0] for line in rollout] == [
+        "    pass 1: wave 1 open",
+        "    pass 2: wave 2 open",
+        "    pass 3: wave 3 open",
+    ]
+    assert "started test-web" in rollout[0] and "started stage-web" in rollout[1] and "started prod-web" in rollout[2]
+    assert any(line.startswith("    halted: failed halt-a") for line in lines)
     assert "reconciled: 1 started, 1 deferred, 1 backing off, 0 failed" in result.stdout
     assert "    SMN message: nodepool-sync needs attention: 1 sync job failed" in result.stdout
     for pool_class in ("drifted", "in_sync", "unknown", "syncing"):
@@ -135,6 +142,7 @@ def test_make_run_drives_a_reconcile_pass_a_change_event_the_triggers_a_fleet_an
 def test_make_run_verbose_shows_every_request_masked() -> None:
     result = run_cli("run", "--verbose")
     assert result.returncode == 0 and "IAM received" in result.stdout and "CCE received" in result.stdout
+    assert "FGS ap-southeast-1 received" in result.stdout  # the fan-out's worker invocations
     assert '"x-auth-token": "***"' in result.stdout and "Demo-IAM-Passw0rd!" not in result.stdout
 
 
