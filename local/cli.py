@@ -293,7 +293,7 @@ def command_run(args: argparse.Namespace) -> int:
     template = templates.load(args.template)
     verbose = args.verbose or os.environ.get("VERBOSE", "") not in ("", "0")
     environment = _base_environment(template)
-    environment.setdefault("JOB_POLL_INTERVAL_SECONDS", "0.25")
+    environment.setdefault("JOB_POLL_INTERVAL_SECONDS", "0.125")
     environment["SYNC_RECONCILE"] = json.dumps({"max_syncing_per_cluster": 2})
     project = environment.setdefault("HUAWEICLOUD_SDK_PROJECT_ID", DEMO_PROJECT)
     environment["SMN_TOPIC_URN"] = f"urn:smn:{environment['HUAWEICLOUD_SDK_REGION']}:{project}:nodepool-sync-alerts"
@@ -339,7 +339,7 @@ def command_run(args: argparse.Namespace) -> int:
             ("direct", "a fleet: the pools named web and batch, one after another (batch is in sync by now)", fleet),
             (
                 "eventgrid",
-                "with wait: the job takes 2 s; polls at 0.25, 0.5, 1 and 2 s (doubling) see it end at the 4th",
+                "with wait: the job takes 1 s; polls at 0.125, 0.25, 0.5 and 1 s (doubling) see it end at the 4th",
                 templates.eventgrid_event(template, {**waited, "wait": True}),
             ),
         ]
@@ -349,7 +349,7 @@ def command_run(args: argparse.Namespace) -> int:
             event = step() if callable(step) else step  # a change happens when its step comes
             print(f"    event: {_one_line(event, 140)}")
             if "wait" in json.dumps(event):
-                emulator.job_seconds = 2.0
+                emulator.job_seconds = 1.0
             seen, started = len(emulator.requests), time.perf_counter()
             answer, ok = _invoke_handler(template, event)
             elapsed = (time.perf_counter() - started) * 1000
