@@ -8,7 +8,7 @@ PYTHON_TARGET ?= python3.12
 PORT ?= 3000
 
 .DEFAULT_GOAL := help
-.PHONY: help install test fuzz lint format schemas run invoke serve package deploy-config openapi bench clean
+.PHONY: help install test fuzz lint format schemas run emulator invoke serve package deploy-config openapi bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ schemas: $(STAMP) ## regenerate schemas/*.json from schemas/source/
 
 run: $(STAMP) ## the function doing its job against the local emulator (VERBOSE=1 shows every request)
 	$(PY) -m local run
+
+emulator: $(STAMP) ## a local cloud that keeps state (the demo layout, jobs of 5-20 s) for invoke, status and serve
+	$(PY) -m local emulator $(if $(JOBS),--jobs $(JOBS))
 
 serve: $(STAMP) ## local API Gateway on http://127.0.0.1:$(PORT) (PORT=3000) backed by the emulator
 	$(PY) -m local serve --port $(PORT)

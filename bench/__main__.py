@@ -446,7 +446,7 @@ def main() -> int:
     port = _free_port()
     _say(f"starting the emulator in its own process on port {port}")
     emulator = subprocess.Popen(
-        [sys.executable, "-m", "local.emulator", "--port", str(port), "--token", TOKEN],
+        [sys.executable, "-m", "local", "emulator", "--empty", "--port", str(port), "--token", TOKEN],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

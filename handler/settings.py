@@ -363,7 +363,10 @@ class _Reader:
         return self._environ.get(name, "").strip() or default
 
     def region(self, name: str, default: str) -> str:
+        """A region ID (it becomes part of every endpoint's host name)."""
         self._region = self.text(name, default)
+        if self._region and not re.fullmatch(r"[a-z]{2}(?:-[a-z0-9]+){1,3}", self._region):
+            raise ConfigurationError(f"{name} must be a region ID such as ap-southeast-1, not {self._region[:20]!r}")
         return self._region
 
     def secret(self, name: str, default: None, in_header: bool = False) -> Secret | None:
@@ -419,13 +422,18 @@ class _Reader:
         try:
             number = float(value)
         except ValueError:
-            raise ConfigurationError(f"{name} must be a number, not {value[:20]!r}") from None
+            raise ConfigurationError(f"{name} must be a number from {low:g} to {high:g}, not {value[:20]!r}") from None
         if not math.isfinite(number) or not low <= number <= high:
             raise ConfigurationError(f"{name} must be between {low:g} and {high:g}, not {value[:20]!r}")
         return number
 
     def integer(self, name: str, default: int, low: int, high: int) -> int:
-        return int(self.number(name, default, low, high))
+        number = self.number(name, default, low, high)
+        if number != int(number):  # 1.5 attempts, or bytes: refused rather than silently truncated
+            raise ConfigurationError(
+                f"{name} must be a whole number from {low} to {high}, not {self.text(name)[:20]!r}"
+            )
+        return int(number)
 
     def endpoint(self, name: str, default: str, service: str, alias: str = "") -> str:
         """An endpoint as configured (the variable, or its alias), which may hold {region}; https only. Unset,

@@ -16,21 +16,18 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from . import template as templates
-from .emulator import Emulator
+from .clouds import UsageError, chosen_cloud
+from .clouds import say as _say
+from .layout import DEMO_PROJECT
 
 ROOT = Path(__file__).resolve().parent.parent
-DEMO_PROJECT = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
-DEMO_DOMAIN, DEMO_USER, DEMO_PASSWORD = "demo-account", "nodepool-sync-bot", "Demo-IAM-Passw0rd!"
-MASKED_HEADERS = {"x-auth-token", "authorization", "x-security-token"}
-CREDENTIAL_VARIABLES = ("HUAWEICLOUD_AUTH_TOKEN", "HUAWEICLOUD_IAM_PASSWORD", "HUAWEICLOUD_SDK_AK")
 
 
 class LocalContext:
@@ -45,14 +42,6 @@ class LocalContext:
 
     def getRemainingTimeInMilliSeconds(self) -> int:  # noqa: N802
         return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
-class UsageError(Exception):
-    """Something the user asked that cannot be done as asked: one line on stderr, exit code 2."""
-
-
-def _say(message: str) -> None:
-    print(f"==> {message}", file=sys.stderr, flush=True)
 
 
 def _print_json(label: str, value: Any) -> None:
@@ -107,94 +96,16 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 
 def _apply_environment(template: dict[str, Any], values: Mapping[str, str]) -> None:
-    """Set the environment and start the function afresh on it (initializer included)."""
+    """Set the environment (the function's variables not in it unset) and start the function afresh on it,
+    initializer included."""
+    from handler.settings import variable_names
+
+    for name in variable_names():
+        if name not in values:
+            os.environ.pop(name, None)  # the shell's AK/SK must not outlive an emulator's credentials
     for key, value in values.items():
         os.environ[key] = value
     _initialize(template)
-
-
-def _short_path(path: str) -> str:
-    """`/api/v3/projects/P/clusters/C/nodepools/N` as `.../nodepools/N`: the project and cluster are the demo's."""
-    parts = path.split("/")
-    if "/notifications/" in path:  # SMN: the topic URN is printed with the message
-        return ".../topics/{topic}/publish"
-    if "/fgs/" in path:  # FunctionGraph: the function's own URN
-        return ".../functions/{urn}/invocations-async"
-    if path.startswith("/api/v3/projects/"):
-        return ".../" + "/".join(parts[7 if len(parts) > 7 and parts[5] == "clusters" else 5 :])
-    return path
-
-
-def _show_requests(emulator: Emulator, seen: int, verbose: bool = False) -> None:
-    """One line per request the cloud received (`CCE GET .../nodepools/np-1 -> 200`), repeats counted; or
-    every request in full, secrets masked."""
-    lines: list[list[Any]] = []
-    for recorded in emulator.requests[seen:]:
-        service = "IAM" if recorded.is_iam else "SMN" if recorded.is_smn else "FGS" if recorded.is_fgs else "CCE"
-        service += f" {recorded.region}" if recorded.region else ""
-        if verbose:
-            _print_json(f"{service} received", masked_request(recorded))
-            continue
-        query = f"?{recorded.query}" if recorded.query else ""
-        line = f"{service} {recorded.method} {_short_path(recorded.path)}{query} -> {recorded.status or 'no answer'}"
-        if lines and lines[-1][0] == line:
-            lines[-1][1] += 1
-        else:
-            lines.append([line, 1])
-    for line, times in lines:
-        print(f"    {line}" + (f" (x{times})" if times > 1 else ""))
-
-
-@contextmanager
-def emulated_cloud(environment: dict[str, str]) -> Iterator[Emulator]:
-    """Start the emulator, point the environment at it and teach it the environment's credentials."""
-    _say("starting the local CCE + IAM emulator on loopback")
-    emulator = Emulator().start()
-    _say(f"emulator listening on {emulator.url}")
-    environment.update(CCE_ENDPOINT=emulator.url, IAM_ENDPOINT=emulator.url, SMN_ENDPOINT=emulator.url)
-    environment.setdefault("HUAWEICLOUD_SDK_PROJECT_ID", DEMO_PROJECT)
-    if not any(environment.get(name) for name in CREDENTIAL_VARIABLES):
-        environment.update(
-            HUAWEICLOUD_IAM_USERNAME=DEMO_USER,
-            HUAWEICLOUD_IAM_PASSWORD=DEMO_PASSWORD,
-            HUAWEICLOUD_IAM_DOMAIN_NAME=DEMO_DOMAIN,
-        )
-    if environment.get("HUAWEICLOUD_IAM_PASSWORD"):
-        emulator.add_user(
-            environment.get("HUAWEICLOUD_IAM_DOMAIN_NAME", ""),
-            environment.get("HUAWEICLOUD_IAM_USERNAME", ""),
-            environment["HUAWEICLOUD_IAM_PASSWORD"],
-        )
-    if environment.get("HUAWEICLOUD_AUTH_TOKEN"):
-        emulator.add_token(environment["HUAWEICLOUD_AUTH_TOKEN"])
-    if environment.get("HUAWEICLOUD_SDK_AK"):
-        emulator.add_keys(
-            environment["HUAWEICLOUD_SDK_AK"],
-            environment.get("HUAWEICLOUD_SDK_SK", ""),
-            environment.get("HUAWEICLOUD_SDK_SECURITY_TOKEN") or None,
-        )
-    try:
-        yield emulator
-    finally:
-        emulator.stop()
-        _say("emulator stopped")
-
-
-def masked_request(recorded: Any) -> dict[str, Any]:
-    """A request the emulator received, as shown to a person: credentials and passwords masked."""
-    from handler.passwords import mask_body
-
-    headers = {k: ("***" if k in MASKED_HEADERS else v) for k, v in recorded.headers.items()}
-    body = recorded.json
-    if isinstance(body, dict) and "spec" in body:
-        body = mask_body(body)
-    elif isinstance(body, dict) and "auth" in body:
-        body = json.loads(json.dumps(body))
-        user = body["auth"].get("identity", {}).get("password", {}).get("user", {})
-        if "password" in user:
-            user["password"] = "***"
-    target = recorded.path + (f"?{recorded.query}" if recorded.query else "")
-    return {"method": recorded.method, "path": target, "headers": headers, "body": body}
 
 
 def _succeeded(answer: Any) -> bool:
@@ -251,293 +162,28 @@ def _one_line(value: Any, width: int = 150) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
-def _short_answer(answer: Any) -> list[str]:
-    """The answer as a person wants it first: what happened, in a few lines."""
-    if isinstance(answer, dict) and "statusCode" in answer:
-        body = json.loads(answer["body"]) if isinstance(answer.get("body"), str) else answer.get("body")
-        return [f"HTTP {answer['statusCode']} {_one_line(body, 140)}"]
-    if isinstance(answer, dict) and answer.get("status") == "reconciled":
-        totals = answer["totals"]
-        lines = [
-            f"reconciled: {totals['started']} started, {totals['deferred']} deferred, "
-            f"{totals['backing_off']} backing off, {totals['failed']} failed"
-        ]
-        for cluster in answer["clusters"]:
-            for pool in cluster.get("pools", []):
-                action = pool.get("action", "")
-                nodes = pool.get("nodes") or "-"
-                lines.append(f"  {pool['name']:<10} {pool['class']:<8} {nodes:<5} {action}".rstrip())
-        return lines
-    if isinstance(answer, dict) and "results" in answer:
-        lines = [f"{answer['status']}: {answer.get('accepted', '')}/{answer.get('total', '')}".rstrip(": /")]
-        lines += [f"  {_one_line(result, 140)}" for result in answer["results"]]
-        return lines
-    return [_one_line(answer, 150)]
-
-
-def _demo_cluster(emulator: Emulator, project: str, cluster: str, nodepool: str) -> None:
-    """A cluster with node pools in every class: drifted, in sync, unknown (no counts), syncing."""
-    emulator.add_pool(project, cluster, "np-web-0001", "web", nodes=3, synced=1)  # drifted
-    emulator.add_pool(project, cluster, "np-batch-0001", "batch", nodes=2, synced=0)  # drifted
-    emulator.add_pool(project, cluster, "np-api-0001", "api", nodes=2, synced=2)  # in sync
-    emulator.add_pool(project, cluster, "np-jobs-0001", "jobs", nodes=4, synced=2)  # syncing (below)
-    emulator.add_job(project, cluster, "np-jobs-0001", "Success", ended_ago=-600, seconds=1200)  # 10 min in
-    emulator.add_pool(project, cluster, nodepool, "workers")  # no counts reported: unknown
-    emulator.add_pool(project, cluster, "DefaultPool", "DefaultPool", nodes=1, synced=1)
-    emulator.add_pool(project, cluster, "np-analytics-0001", "analytics", nodes=2, synced=0)  # drifted, and:
-    emulator.add_job(project, cluster, "np-analytics-0001", "Failed", ended_ago=300, reason="drain timed out")
-
-
-def command_run(args: argparse.Namespace) -> int:
-    """The demo: a reconcile pass, a pool change synced at once, a sync from each trigger, a fleet, a waited job."""
-    template = templates.load(args.template)
-    verbose = args.verbose or os.environ.get("VERBOSE", "") not in ("", "0")
-    environment = _base_environment(template)
-    environment.setdefault("JOB_POLL_INTERVAL_SECONDS", "0.125")
-    environment["SYNC_RECONCILE"] = json.dumps({"max_syncing_per_cluster": 2})
-    project = environment.setdefault("HUAWEICLOUD_SDK_PROJECT_ID", DEMO_PROJECT)
-    environment["SMN_TOPIC_URN"] = f"urn:smn:{environment['HUAWEICLOUD_SDK_REGION']}:{project}:nodepool-sync-alerts"
-    cluster, nodepool = environment["CCE_CLUSTER_ID"], environment["CCE_NODEPOOL_ID"]
-    demo_clusters = [c for c, _ in ROLLOUT] + [c for c, _ in HALT]  # the rollout's and the halt's clusters too
-    allowed = environment.get("SYNC_ALLOWED_TARGETS", "")
-    environment["SYNC_ALLOWED_TARGETS"] = ",".join(filter(None, [allowed, *(f"{c}/*" for c in demo_clusters)]))
-    rows: list[tuple[str, str, str, str]] = []
-    with emulated_cloud(environment) as emulator:
-        initializer = template["function"].get("initializer", "none")
-        print(f"--- 0 a new instance: the initializer ({initializer}) reads the settings and fetches the token")
-        _apply_environment(template, environment)
-        _show_requests(emulator, 0, verbose)
-        _demo_cluster(emulator, project, cluster, nodepool)
-        doc = templates.document(cluster, nodepool, {"maxUnavailable": 2, "nodeIDs": ["node-0001", "node-0002"]})
-        fleet = {"cluster_id": cluster, "nodepools": {"names": ["web", "batch"]}, "spec": {"maxUnavailable": 1}}
-        waited = templates.document(cluster, nodepool, {"maxUnavailable": 1})
-        steps: list[tuple[str, str, Any]] = [
-            (
-                "timer",
-                "a reconcile pass (2 syncs at most per cluster; jobs is already syncing, analytics failed 5 min ago)",
-                templates.timer_event(template),
-            ),
-            (
-                "cts",
-                "CCE reports that api's template changed: that pool is reconciled at once",
-                lambda: emulator.update_template(project, cluster, "np-api-0001"),
-            ),
-            (
-                "eventgrid",
-                "an EventGrid event asks to sync two nodes of workers",
-                templates.eventgrid_event(template, doc),
-            ),
-            (
-                "apig",
-                "API Gateway: POST " + template["triggers"]["apig"]["path"],
-                templates.apig_event(
-                    template,
-                    json.dumps({"spec": {"maxUnavailable": 3}}).encode(),
-                    {"cluster_id": cluster, "nodepool_id": nodepool},
-                ),
-            ),
-            ("direct", "a fleet: the pools named web and batch, one after another (batch is in sync by now)", fleet),
-            (
-                "eventgrid",
-                "with wait: the job takes 1 s; polls at 0.125, 0.25, 0.5 and 1 s (doubling) see it end at the 4th",
-                templates.eventgrid_event(template, {**waited, "wait": True}),
-            ),
-        ]
-        shown: list[dict[str, str]] = []
-        for number, (trigger, title, step) in enumerate(steps, 1):
-            print(f"\n--- {number} {title}")
-            event = step() if callable(step) else step  # a change happens when its step comes
-            print(f"    event: {_one_line(event, 140)}")
-            if "wait" in json.dumps(event):
-                emulator.job_seconds = 1.0
-            seen, started = len(emulator.requests), time.perf_counter()
-            answer, ok = _invoke_handler(template, event)
-            elapsed = (time.perf_counter() - started) * 1000
-            _show_requests(emulator, seen, verbose)
-            for line in _short_answer(answer):
-                print(f"    {line}")
-            for published in emulator.published[len(shown) :]:
-                print(f"    SMN message: {published['subject']}")
-                for text in published["message"].strip().splitlines()[2:]:
-                    print(f"      {text}")
-            shown = list(emulator.published)
-            status = answer.get("status") if isinstance(answer, dict) else None
-            outcome = status or f"HTTP {answer.get('statusCode')}" if isinstance(answer, dict) else "?"
-            rows.append((str(number), trigger, f"{outcome}{'' if ok else ' (FAILED)'}", f"{elapsed:.0f} ms"))
-        extra: list[tuple[str, str, Callable[[], tuple[str, bool]]]] = [
-            (
-                "direct",
-                "a rollout in waves: test, then stage, then prod, one pass at a time",
-                lambda: _rollout(template, emulator, project),
-            ),
-            (
-                "direct",
-                "a halt: two pools' last syncs failed a minute ago, so the pass starts nothing",
-                lambda: _halt(template, emulator, project),
-            ),
-            (
-                "timer",
-                "fleet scale: the timer's pass over two regions and two projects each, fanned out",
-                lambda: _fan_out(template, environment, emulator),
-            ),
-        ]
-        for trigger, title, run_step in extra:
-            number = str(len(rows) + 1)
-            print(f"\n--- {number} {title}")
-            seen, started = len(emulator.requests), time.perf_counter()
-            outcome, ok = run_step()
-            if trigger == "timer" and verbose:
-                _show_requests(emulator, seen, verbose)
-            elapsed = f"{(time.perf_counter() - started) * 1000:.0f} ms"
-            rows.append((number, trigger, f"{outcome}{'' if ok else ' (FAILED)'}", elapsed))
-        iam_calls = len(emulator.iam_requests())
-    failures = sum(row[2].endswith("(FAILED)") for row in rows)
-    print("\nstep  trigger    outcome            time")
-    for row in rows:
-        print(f"{row[0]:<5} {row[1]:<10} {row[2]:<18} {row[3]}")
-    print(f"\n{len(rows) - failures}/{len(rows)} steps succeeded; IAM token requests: {iam_calls}")
-    if not verbose:
-        print("(VERBOSE=1 make run, or --verbose, shows every request in full, secrets masked)")
-    return 1 if failures else 0
-
-
-def _pass_line(answer: Any) -> str:
-    """A pass in one line: what started, what waits and why."""
-    pools = [p for c in answer.get("clusters", []) for p in c.get("pools", [])]
-    started = [p["name"] for p in pools if p.get("action") == "started"]
-    waiting = [f"{p['name']} ({p['reason']})" for p in pools if p.get("action") in ("deferred", "backing_off")]
-    in_sync = [p["name"] for p in pools if p["class"] == "in_sync"]
-    parts = [f"started {', '.join(started)}" if started else "started nothing"]
-    parts += [f"in sync {', '.join(in_sync)}"] if in_sync else []
-    parts += [f"waiting {', '.join(waiting)}"] if waiting else []
-    return "; ".join(parts)
-
-
-ROLLOUT = (("cce-test", "test"), ("cce-stage", "stage"), ("cce-prod", "prod"))
-HALT = (("cce-halt-a", "a"), ("cce-halt-b", "b"), ("cce-halt-c", "c"))
-
-
-def _rollout(template: dict[str, Any], emulator: Emulator, project: str) -> tuple[str, bool]:
-    """Three passes over three clusters in waves (test, stage, then the rest): each wave starts only once the
-    earlier ones are in sync (the emulator's jobs end at once here)."""
-    emulator.job_seconds = 0.0
-    for cluster, name in ROLLOUT:
-        emulator.add_cluster(project, cluster, f"{name}-cluster")
-        emulator.add_pool(project, cluster, f"np-{name}-web", f"{name}-web", nodes=3, synced=0)
-    clusters = [cluster for cluster, _ in ROLLOUT]
-    document = {
-        "reconcile": {"clusters": clusters, "waves": [["cce-test"], ["stage-cluster"]], "max_syncing_per_cluster": 1},
-        "spec": {"maxUnavailable": 1},
-    }
-    print(f"    document: {_one_line(document, 140)}")
-    order = []
-    for number in (1, 2, 3):
-        answer, ok = _invoke_handler(template, document)
-        if not ok:
-            return "failed", False
-        order += [p["name"] for c in answer["clusters"] for p in c["pools"] if p.get("action") == "started"]
-        print(f"    pass {number}: wave {answer['waves']['open']} open; {_pass_line(answer)}")
-    return "reconciled", order == ["test-web", "stage-web", "prod-web"]
-
-
-def _halt(template: dict[str, Any], emulator: Emulator, project: str) -> tuple[str, bool]:
-    """Two of three drifted pools failed a minute ago: with halt_after_failures 2 the pass starts nothing."""
-    for cluster, name in HALT:
-        emulator.add_pool(project, cluster, f"np-halt-{name}", f"halt-{name}", nodes=2, synced=0)
-    emulator.add_job(project, "cce-halt-a", "np-halt-a", "Failed", ended_ago=60, reason="drain timed out")
-    emulator.add_job(project, "cce-halt-b", "np-halt-b", "Failed", ended_ago=60, reason="image pull failed")
-    options = {"clusters": ["cce-halt-a", "cce-halt-b", "cce-halt-c"], "halt_after_failures": 2}
-    answer, _ = _invoke_handler(template, {"reconcile": options, "spec": {"maxUnavailable": 1}})
-    failed = ", ".join(
-        f"{f['name']} (job {f['jobid'][:8]}: {f['reason']})" for f in answer.get("halt", {}).get("failed", [])
-    )
-    print(f"    {answer.get('status')}: failed {failed}; {_pass_line(answer)}")
-    return str(answer.get("status")), answer.get("status") == "halted" and answer["totals"]["started"] == 0
-
-
-DEMO_SCOPES = (  # two regions, two projects each (not the demo's own project): the fan-out step of make run
-    ("ap-southeast-1", "0f1e2d3c4b5a69788796a5b4c3d2e1f0"),
-    ("ap-southeast-1", "1b2c3d4e5f60718293a4b5c6d7e8f9a0"),
-    ("eu-west-101", "2c3d4e5f60718293a4b5c6d7e8f9a0b1"),
-    ("eu-west-101", "3d4e5f60718293a4b5c6d7e8f9a0b1c2"),
-)
-
-
-def _fan_out(template: dict[str, Any], environment: dict[str, str], emulator: Emulator) -> tuple[str, bool]:
-    """A new instance with SYNC_SCOPES: the timer's tick invokes one worker per scope through the emulator's
-    FunctionGraph, which runs each in a thread of its own as FunctionGraph would; their summaries and the totals."""
-    import threading
-
-    scopes = [{"region": region, "project_id": project} for region, project in DEMO_SCOPES]
-    for index, (region, project) in enumerate(DEMO_SCOPES):
-        emulator.regions[project] = region
-        cluster = f"cce-{region}-{index}"
-        emulator.add_pool(project, cluster, f"np-web-{index}", "web", nodes=3, synced=1)
-        emulator.add_pool(project, cluster, f"np-batch-{index}", "batch", nodes=2, synced=0)
-        emulator.add_pool(project, cluster, f"np-api-{index}", "api", nodes=2, synced=2)
-    regional = emulator.url + "/{region}"
-    fleet = {
-        **environment,
-        "SYNC_SCOPES": json.dumps(scopes),
-        "SYNC_RECONCILE": json.dumps({"clusters": "all", "max_syncing_per_cluster": 1}),
-        "SYNC_ALLOWED_TARGETS": ",".join(f"{project}/*/*" for _, project in DEMO_SCOPES),
-        "CCE_ENDPOINT": regional,
-        "IAM_ENDPOINT": regional,
-        "FGS_ENDPOINT": regional,
-        "SMN_ENDPOINT": regional,
-    }
-    _apply_environment(template, fleet)
-    finished: list[tuple[dict[str, Any], Any]] = []
-    all_done = threading.Event()
-
-    def worker(invocation: dict[str, Any]) -> None:
-        answer, _ = _invoke_handler(template, invocation["body"])
-        finished.append((invocation, answer))
-        if len(finished) == len(scopes):
-            all_done.set()
-
-    emulator.run_async = worker
-    try:
-        answer, ok = _invoke_handler(template, templates.timer_event(template))
-        if not ok or not isinstance(answer, dict):
-            return "failed", False
-        print(f"    coordinator: {answer['status']} {len(answer['scopes'])} workers (pass {answer['pass_id']})")
-        all_done.wait(60)
-    finally:
-        emulator.run_async = None
-    totals: dict[str, int] = {}
-    for invocation, result in sorted(finished, key=lambda item: json.dumps(item[0]["body"]["scope"])):
-        scope = invocation["body"]["scope"]
-        counts = result.get("totals", {}) if isinstance(result, dict) else {}
-        for key in ("started", "deferred", "drifted", "in_sync"):
-            totals[key] = totals.get(key, 0) + counts.get(key, 0)
-        started, deferred = counts.get("started", 0), counts.get("deferred", 0)
-        drifted, in_sync = counts.get("drifted", 0), counts.get("in_sync", 0)
-        where = f"{scope['region']}/{scope['project_id'][:8]}"
-        print(f"    worker {where}: {started} started, {deferred} deferred ({drifted} drifted, {in_sync} in sync)")
-    started, deferred = totals.get("started", 0), totals.get("deferred", 0)
-    print(f"    totals: {started} started, {deferred} deferred over {len(finished)} scopes")
-    return "dispatched", len(finished) == len(scopes) and totals.get("started") == len(scopes)
-
-
 def _environment_for(template: dict[str, Any], env_file: str | None) -> dict[str, str]:
     """The function's variables as every command resolves them: the template's, then the shell's, then the
-    --env-file's, the later winning."""
-    from handler.settings import variable_names
+    --env-file's, the later winning; each setting checked as the function would, a bad one a usage error."""
+    from handler.errors import ConfigurationError
+    from handler.settings import Settings, variable_names
 
     environment = _base_environment(template)
     environment.update({name: os.environ[name] for name in variable_names() if name in os.environ})
     if env_file:
         environment.update(read_env_file(Path(env_file)))
+    try:
+        Settings.from_environ(environment)
+    except ConfigurationError as error:
+        where = f" (from {env_file} or the shell)" if env_file else ""
+        raise UsageError(f"{error.message}{where}") from None
     return environment
 
 
-def _invoke_once(template: dict[str, Any], environment: dict[str, str], event: Any, emulator: bool) -> tuple[Any, bool]:
-    if not emulator and any(environment.get(name) for name in CREDENTIAL_VARIABLES):
-        _say("credentials given and no --emulator: invoking against Huawei Cloud")
-        _apply_environment(template, environment)
-        return _invoke_handler(template, event)
-    with emulated_cloud(environment):
+def _invoke_once(
+    template: dict[str, Any], environment: dict[str, str], event: Any, args: argparse.Namespace
+) -> tuple[Any, bool]:
+    with chosen_cloud(environment, dict(environment), args.cloud, args.emulator):
         _apply_environment(template, environment)
         return _invoke_handler(template, event)
 
@@ -549,7 +195,7 @@ def command_invoke(args: argparse.Namespace) -> int:
     environment = _environment_for(template, args.env_file)
     if args.dry_run:
         environment["SYNC_DRY_RUN"] = "true"
-    answer, ok = _invoke_once(template, environment, event, args.emulator)
+    answer, ok = _invoke_once(template, environment, event, args)
     print(json.dumps(answer, indent=2, ensure_ascii=False))
     return 0 if ok else 1
 
@@ -561,7 +207,7 @@ def command_status(args: argparse.Namespace) -> int:
     event = templates.apig_event(
         template, b"", {"cluster_id": args.cluster, "nodepool_id": args.nodepool}, method="GET", headers={}
     )
-    answer, ok = _invoke_once(template, environment, event, args.emulator)
+    answer, ok = _invoke_once(template, environment, event, args)
     body = json.loads(answer["body"]) if isinstance(answer, dict) and "body" in answer else answer
     print(json.dumps(body, indent=2, ensure_ascii=False))
     return 0 if ok else 1
@@ -635,15 +281,23 @@ def make_gateway(template: dict[str, Any], host: str, port: int) -> ThreadingHTT
 
 
 def command_serve(args: argparse.Namespace) -> int:
-    """A local API Gateway: curl it, it invokes the handler, backed by the emulator unless --no-emulator."""
+    """A local API Gateway: curl it, it invokes the handler, backed by an emulator unless --cloud."""
+    from handler.errors import SyncError
+
     template = templates.load(args.template)
     environment = _environment_for(template, args.env_file)
-    server = make_gateway(template, "127.0.0.1", args.port)
     route = template["triggers"]["apig"]["path"]
-    url = f"http://127.0.0.1:{server.server_address[1]}"
+
+    if args.cloud:
+        _require_credentials(environment)
 
     def serve() -> None:
-        _apply_environment(template, environment)
+        try:
+            _apply_environment(template, environment)  # the initializer: an IAM password fetches its token here
+        except SyncError as error:
+            raise UsageError(f"the credentials were not accepted: {error.message}") from None
+        server = make_gateway(template, "127.0.0.1", args.port)
+        url = f"http://127.0.0.1:{server.server_address[1]}"
         example = url + route.format(
             cluster_id=environment["CCE_CLUSTER_ID"], nodepool_id=environment["CCE_NODEPOOL_ID"]
         )
@@ -658,22 +312,115 @@ def command_serve(args: argparse.Namespace) -> int:
         finally:
             server.server_close()
 
-    if args.no_emulator:
+    with chosen_cloud(environment, dict(environment), args.cloud, args.emulator):
         serve()
-    else:
-        with emulated_cloud(environment):
-            serve()
     return 0
 
 
+def _require_credentials(environment: dict[str, str]) -> None:
+    """Before `serve --cloud` listens: credentials and a project given, else a usage error naming what is missing."""
+    names = ("HUAWEICLOUD_AUTH_TOKEN", "HUAWEICLOUD_IAM_PASSWORD", "HUAWEICLOUD_SDK_AK")
+    if not any(environment.get(name) for name in names):
+        raise UsageError(
+            "--cloud needs credentials: set HUAWEICLOUD_SDK_AK and _SK, HUAWEICLOUD_AUTH_TOKEN, or "
+            "HUAWEICLOUD_IAM_USERNAME, _PASSWORD and _DOMAIN_NAME (in the shell or an --env-file)"
+        )
+    if not environment.get("HUAWEICLOUD_SDK_PROJECT_ID"):
+        raise UsageError("--cloud needs HUAWEICLOUD_SDK_PROJECT_ID (in the shell or an --env-file)")
+
+
+def command_emulator(args: argparse.Namespace) -> int:
+    """Run one long-lived emulator on loopback holding the demo layout, until Ctrl-C; the other commands find it."""
+    from .clouds import job_seconds, reset_running, running, serve_until_stopped, start_emulator
+    from .emulator import Emulator
+
+    if args.reset:
+        print(f"reset the emulator at {reset_running(args.url)}: layout restored, jobs ended")
+        return 0
+    if not args.empty and (other := running()) is not None:
+        raise UsageError(f"an emulator already runs at {other}; python -m local emulator --reset restores its layout")
+    if args.empty:  # a bare one, for the bench: no layout, not found by the other commands
+        emulator = Emulator(port=args.port)
+        for token in args.token:
+            emulator.add_token(token)
+        try:
+            emulator.start()
+        except OSError as exc:
+            raise UsageError(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}") from None
+        print(f"emulator listening on {emulator.url} (Ctrl-C to stop)", flush=True)
+        serve_until_stopped(emulator, discoverable=False)
+        return 0
+    template = templates.load(args.template)
+    environment = _base_environment(template)
+    emulator = start_emulator(environment, args.port, job_seconds(args.jobs))
+    for token in args.token:
+        emulator.add_token(token)
+    cluster, nodepool = environment["CCE_CLUSTER_ID"], environment["CCE_NODEPOOL_ID"]
+    print(f"emulator listening on {emulator.url} (Ctrl-C to stop)")
+    print(f"  CCE, IAM, SMN and FunctionGraph of project {DEMO_PROJECT}; sync jobs take {args.jobs} s")
+    print(f"  cluster {cluster}: pools web, batch, analytics (drifted), api (in sync), jobs (syncing),")
+    print(f"  {nodepool} (workers, no counts); clusters cce-test, cce-stage, cce-prod, cce-halt-a/b/c")
+    print("  unknown clusters, pools and jobs answer 404 CCE.01404001, as CCE does")
+    print("try, in another terminal:")
+    print("  python -m local generate-event apig > sync.json && python -m local invoke sync.json")
+    print(f"  python -m local status {cluster} {nodepool}")
+    print("  python -m local generate-event reconcile | python -m local invoke -")
+    print("  python -m local emulator --reset      # the layout back, jobs ended", flush=True)
+    serve_until_stopped(emulator, discoverable=True)
+    return 0
+
+
+EVENT_KINDS = ("apig", "status", "eventgrid", "batch", "timer", "fleet", "reconcile", "cts", "eventgrid-change")
+
+
 def command_generate_event(args: argparse.Namespace) -> int:
-    """Print a realistic event of the given shape, for the template's cluster and pool unless told otherwise."""
+    """Print an event of the given shape (the template's cluster and pool unless told): apig (POST sync), status
+    (GET), eventgrid, batch (an EventGrid delivery of two), timer (the template's own: a reconcile pass), fleet
+    and reconcile (documents, as a direct invocation), cts and eventgrid-change (a pool's template changed)."""
     from local.emulator import cloud_event, cts_trace
 
     template = templates.load(args.template)
     environment = _base_environment(template)
     cluster = args.cluster or environment.get("CCE_CLUSTER_ID", "")
     nodepool = args.nodepool or environment.get("CCE_NODEPOOL_ID", "")
+    spec = _spec_option(args)
+    carries_spec = args.kind not in ("cts", "eventgrid-change", "timer", "status")
+    if not carries_spec and (args.spec or args.max_unavailable is not None):
+        raise UsageError(f"a {args.kind} event carries no spec: drop --spec/--max-unavailable")
+    spec = spec if spec is not None else {"maxUnavailable": 1}
+    paths = {"cluster_id": cluster, "nodepool_id": nodepool}
+    event: Any
+    if args.kind in ("cts", "eventgrid-change"):
+        trace = cts_trace(environment.get("HUAWEICLOUD_SDK_PROJECT_ID", DEMO_PROJECT), cluster, nodepool, nodepool)
+        event = trace if args.kind == "cts" else cloud_event(trace)
+    elif args.kind == "timer":
+        if args.cluster or args.nodepool:
+            raise UsageError("the timer event is the template's own (a reconcile pass): drop --cluster/--nodepool")
+        event = templates.timer_event(template)
+    elif args.kind == "eventgrid":
+        event = templates.eventgrid_event(template, templates.document(cluster, nodepool, spec))
+    elif args.kind == "batch":
+        other = "np-web-0001" if nodepool != "np-web-0001" else "np-batch-0001"
+        event = {
+            "events": [
+                templates.eventgrid_event(template, templates.document(cluster, pool, spec))
+                for pool in (nodepool, other)
+            ]
+        }
+    elif args.kind == "fleet":
+        event = {"cluster_id": cluster, "nodepools": {"names": ["web", "batch"]}, "spec": spec}
+    elif args.kind == "reconcile":
+        event = {"reconcile": {"clusters": [cluster], "max_syncing_per_cluster": 2}, "spec": spec}
+    elif args.kind == "status":
+        event = templates.apig_event(template, b"", paths, method="GET", headers={})
+    else:
+        event = templates.apig_event(template, json.dumps({"spec": spec}).encode(), paths)
+    print(json.dumps(event, indent=2, ensure_ascii=False))
+    return 0
+
+
+def _spec_option(args: argparse.Namespace) -> dict[str, Any] | None:
+    """--spec and --max-unavailable as one spec, or None when neither is given."""
     spec = _json_argument(args.spec, "--spec") if args.spec else None
     if spec is not None and not isinstance(spec, dict):
         raise UsageError("--spec must be a JSON object, such as '{\"maxUnavailable\": 2}'")
@@ -681,26 +428,7 @@ def command_generate_event(args: argparse.Namespace) -> int:
         if spec is not None and spec.get("maxUnavailable", args.max_unavailable) != args.max_unavailable:
             raise UsageError("--max-unavailable and --spec's maxUnavailable disagree: give one")
         spec = {**(spec or {}), "maxUnavailable": args.max_unavailable}
-    spec = spec if spec is not None else {"maxUnavailable": 1}
-    if args.kind in ("cts", "eventgrid-change"):
-        if args.spec or args.max_unavailable is not None:
-            raise UsageError(f"a {args.kind} event carries a CTS trace, not a spec: drop --spec/--max-unavailable")
-        trace = cts_trace(
-            environment.get("HUAWEICLOUD_SDK_PROJECT_ID", "0a1b2c3d4e5f60718293a4b5c6d7e8f9"),
-            cluster,
-            nodepool,
-            nodepool,
-        )
-        event = trace if args.kind == "cts" else cloud_event(trace)
-    elif args.kind == "timer":
-        event = templates.timer_event(template, templates.document(args.cluster, args.nodepool, spec))
-    elif args.kind == "eventgrid":
-        event = templates.eventgrid_event(template, templates.document(cluster, nodepool, spec))
-    else:
-        body = json.dumps({"spec": spec}).encode()
-        event = templates.apig_event(template, body, {"cluster_id": cluster, "nodepool_id": nodepool})
-    print(json.dumps(event, indent=2, ensure_ascii=False))
-    return 0
+    return spec
 
 
 def command_validate(args: argparse.Namespace) -> int:
@@ -769,73 +497,132 @@ def command_openapi(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cloud_options(command: argparse.ArgumentParser) -> None:
+    where = command.add_mutually_exclusive_group()
+    where.add_argument(
+        "--cloud", action="store_true", help="talk to Huawei Cloud (whose sync resets nodes); without it, loopback only"
+    )
+    where.add_argument(
+        "--emulator",
+        metavar="URL",
+        help="the emulator at URL (default: the one make emulator runs, else one of its own)",
+    )
+
+
+EXAMPLES = {
+    "run": "python -m local run --verbose   (make run is the same, VERBOSE=1 make run too)",
+    "emulator": "python -m local emulator --jobs 5-20   (then, elsewhere: python -m local emulator --reset)",
+    "invoke": "python -m local generate-event apig | python -m local invoke -",
+    "serve": "python -m local serve --port 3000",
+    "status": "python -m local status 7c3e1b2a-5d4f-11ee-9a3b-0255ac100b04 np-web-0001",
+    "generate-event": "python -m local generate-event reconcile > pass.json",
+    "validate": "python -m local generate-event fleet | python -m local validate -",
+    "package": "python -m local package --python python3.12",
+    "deploy-config": "python -m local deploy-config --output deploy/main.tf.json",
+    "openapi": "python -m local openapi --output deploy/openapi.json",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (what is wrong, and where to read more) and exit code 2."""
+
+    def error(self, message: str) -> Any:
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text[:20]!r} is not a port; expected a number from 0 to 65535 (0: any)")
+    return port
+
+
+def _command(commands: Any, name: str, function: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name,
+        help=function.__doc__,
+        description=function.__doc__,
+        epilog=f"example: {EXAMPLES[name]}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.set_defaults(func=function)
+    return parser
+
+
 def parser() -> argparse.ArgumentParser:
-    main = argparse.ArgumentParser(prog="python -m local", description="Local tools for the nodepool-sync function.")
+    from handler import __version__
+
+    from .demo import command_run  # the demo imports this module's helpers
+
+    main = _Parser(
+        prog="python -m local",
+        description="Local tools for the nodepool-sync function.",
+        epilog="example: make emulator, then: python -m local generate-event apig | python -m local invoke -",
+    )
+    main.add_argument("--version", action="version", version=f"nodepool-sync {__version__}")
     main.add_argument("--template", type=Path, default=templates.TEMPLATE, help="template.yaml to read")
-    commands = main.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = main.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
-    run = commands.add_parser("run", help=command_run.__doc__, description=command_run.__doc__)
-    run.add_argument("--verbose", action="store_true", help="show every request in full (secrets masked)")
-    run.set_defaults(func=command_run)
+    run = _command(commands, "run", command_run)
+    run.add_argument("--verbose", action="store_true", help="show every request and log line in full (secrets masked)")
 
-    invoke = commands.add_parser("invoke", help=command_invoke.__doc__, description=command_invoke.__doc__)
+    emulator = _command(commands, "emulator", command_emulator)
+    emulator.add_argument("--port", type=_port, default=0, help="port on 127.0.0.1 (default: a free one)")
+    emulator.add_argument(
+        "--jobs", default="5-20", metavar="MIN-MAX", help="seconds each sync job takes (default 5-20)"
+    )
+    emulator.add_argument("--reset", action="store_true", help="restore the running emulator's layout and exit")
+    emulator.add_argument("--url", help=argparse.SUPPRESS)  # --reset of an emulator not found by .emulator.json
+    emulator.add_argument("--empty", action="store_true", help="no layout, not found by other commands (the bench)")
+    emulator.add_argument("--token", action="append", default=[], help="a token accepted as is (repeatable)")
+
+    invoke = _command(commands, "invoke", command_invoke)
     invoke.add_argument("event", help="event JSON file, or - for stdin")
     invoke.add_argument("--env-file", help="KEY=VALUE file of environment variables")
     invoke.add_argument("--dry-run", action="store_true", help="validate and show the request, send nothing")
-    invoke.add_argument(
-        "--emulator", action="store_true", help="use the local emulator even when credentials are given"
-    )
-    invoke.set_defaults(func=command_invoke)
+    _cloud_options(invoke)
 
-    serve = commands.add_parser("serve", help=command_serve.__doc__, description=command_serve.__doc__)
-    serve.add_argument("--port", type=int, default=3000, help="port on 127.0.0.1 (default 3000, 0 for any)")
+    serve = _command(commands, "serve", command_serve)
+    serve.add_argument("--port", type=_port, default=3000, help="port on 127.0.0.1 (default 3000, 0 for any)")
     serve.add_argument("--env-file", help="KEY=VALUE file of environment variables")
-    serve.add_argument("--no-emulator", action="store_true", help="talk to Huawei Cloud instead of the emulator")
-    serve.set_defaults(func=command_serve)
+    _cloud_options(serve)
 
-    status = commands.add_parser("status", help=command_status.__doc__, description=command_status.__doc__)
+    status = _command(commands, "status", command_status)
     status.add_argument("cluster", help="cluster ID")
     status.add_argument("nodepool", help="node pool ID")
     status.add_argument("--env-file", help="KEY=VALUE file of environment variables")
-    status.add_argument(
-        "--emulator", action="store_true", help="use the local emulator even when credentials are given"
-    )
-    status.set_defaults(func=command_status)
+    _cloud_options(status)
 
-    generate = commands.add_parser(
-        "generate-event", help=command_generate_event.__doc__, description=command_generate_event.__doc__
-    )
-    generate.add_argument("kind", choices=["timer", "eventgrid", "apig", "cts", "eventgrid-change"])
+    generate = _command(commands, "generate-event", command_generate_event)
+    generate.add_argument("kind", choices=EVENT_KINDS, help=", ".join(EVENT_KINDS))
     generate.add_argument("--cluster", help="cluster ID (default: the template's CCE_CLUSTER_ID)")
     generate.add_argument("--nodepool", help="node pool ID (default: the template's CCE_NODEPOOL_ID)")
     generate.add_argument("--spec", help="the spec as JSON, e.g. '{\"maxUnavailable\": 2}'")
     generate.add_argument("--max-unavailable", type=int, help="the spec's maxUnavailable (default 1)")
-    generate.set_defaults(func=command_generate_event)
 
-    validate = commands.add_parser("validate", help=command_validate.__doc__, description=command_validate.__doc__)
+    validate = _command(commands, "validate", command_validate)
     validate.add_argument("file", help="an event or a sync, fleet or reconcile document (JSON), or - for stdin")
     validate.add_argument("--env-file", help="KEY=VALUE file of environment variables (default: the template's)")
-    validate.set_defaults(func=command_validate)
 
-    package = commands.add_parser("package", help=command_package.__doc__, description=command_package.__doc__)
+    package = _command(commands, "package", command_package)
     package.add_argument("--python", help="interpreter of the target version (default: the template's runtime)")
     package.add_argument("--output", default=str(ROOT / "dist" / "nodepool-sync.zip"), help="zip to write")
     package.add_argument("--no-bytecode", action="store_true", help="ship sources only")
-    package.set_defaults(func=command_package)
 
-    deploy = commands.add_parser(
-        "deploy-config", help=command_deploy_config.__doc__, description=command_deploy_config.__doc__
-    )
+    deploy = _command(commands, "deploy-config", command_deploy_config)
     deploy.add_argument("--output", default=str(ROOT / "deploy" / "main.tf.json"), help="file to write")
-    deploy.set_defaults(func=command_deploy_config)
 
-    openapi = commands.add_parser("openapi", help=command_openapi.__doc__, description=command_openapi.__doc__)
+    openapi = _command(commands, "openapi", command_openapi)
     openapi.add_argument("--output", default=str(ROOT / "deploy" / "openapi.json"), help="file to write")
-    openapi.set_defaults(func=command_openapi)
     return main
 
 
 def main(argv: list[str] | None = None) -> int:
+    from handler.errors import SyncError
+
     args = parser().parse_args(argv)  # argparse itself answers a usage error with exit code 2
     _logs_to_stderr()
     try:
@@ -843,6 +630,9 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, templates.TemplateError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except SyncError as error:  # the function's initializer failed: as FunctionGraph would report it, one line
+        print(f"error: {type(error).__name__}: {error.message}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     return code

@@ -10,10 +10,10 @@ algorithm, independent of handler/credentials.py.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import hmac
 import json
+import random
 import re
 import secrets
 import socket
@@ -173,6 +173,11 @@ class Emulator:
         self.multi_group = True
         self.lock_running = True  # a sync on a pool whose operation still runs answers 429 CCE.01429002
         self.latency = 0.0  # seconds each CCE request takes before it is answered (a far-away region, say)
+        # As CCE: an unknown cluster, node pool or job is a 404 (CCE.01404001). Off for the tests' scratch emulator,
+        # which syncs pools it was never told of; on for `make emulator` and the local tools.
+        self.strict = False
+        self.job_seconds_range: tuple[float, float] | None = None  # each job a random duration in this range
+        self.on_reset: Any = None  # `python -m local emulator --reset`: restores the layout (the CLI sets it)
         self.in_flight = self.peak_in_flight = 0  # CCE requests being answered now, and the most at once
         self.regions: dict[str, str] = {}  # project -> its region: a request naming another region is a 404
         self.invocations: list[dict[str, Any]] = []  # asynchronous invocations: region, project_id, urn, body
@@ -236,6 +241,14 @@ class Emulator:
 
     def add_cluster(self, project_id: str, cluster_id: str, name: str) -> None:
         self.clusters.setdefault(project_id, {})[cluster_id] = name
+
+    def knows(self, project_id: str, cluster_id: str, pool_id: str = "") -> bool:
+        """Whether the cluster (and the pool) exist here; anything does when not strict."""
+        if not self.strict:
+            return True
+        if cluster_id not in self.cluster_ids(project_id):
+            return False
+        return not pool_id or pool_id in self.pools.get((project_id, cluster_id), {})
 
     def cluster_ids(self, project_id: str) -> dict[str, str]:
         """The project's clusters: those added, and those with node pools."""
@@ -418,7 +431,8 @@ class Emulator:
         ):
             # CCE's 429 CCE.01429002: "resource locked by another request" (the API reference's error codes)
             return 429, {"errorCode": "CCE.01429002", "errorMessage": "The resource is locked by a running operation"}
-        job = Job(str(uuid.uuid4()), project_id, cluster_id, pool_id, time.time(), self.job_seconds, self.job_outcome)
+        seconds = random.uniform(*self.job_seconds_range) if self.job_seconds_range else self.job_seconds
+        job = Job(str(uuid.uuid4()), project_id, cluster_id, pool_id, time.time(), seconds, self.job_outcome)
         with self.lock:
             self.jobs[job.id] = job
             self.latest_job[(project_id, cluster_id, pool_id)] = job
@@ -673,7 +687,9 @@ class _Handler(BaseHTTPRequestHandler):
             {"errorCode": "CCE.01404001", "errorMessage": "Not found"},
         )
         path = request.path
-        if request.method == "POST" and path == "/v3/auth/tokens":
+        if path.startswith("/_emulator/"):
+            status, body = self._control(request)
+        elif request.method == "POST" and path == "/v3/auth/tokens":
             try:
                 parsed = json.loads(request.body)
             except ValueError:
@@ -681,15 +697,21 @@ class _Handler(BaseHTTPRequestHandler):
             status, extra, body = emulator.issue_token(parsed)
             headers.update(extra)
         elif (match := _SYNC.match(path)) and request.method == "POST":
-            status, body = self._authorized(request, match.group(1), lambda: self._sync(request, match.groups()))
+            status, body = self._authorized(
+                request, match.group(1), lambda: self._unknown(*match.groups()) or self._sync(request, match.groups())
+            )
         elif (match := _POOL.match(path)) and request.method == "GET":
             advance = _flag(request.query, "advanceStatus")
             status, body = self._authorized(
-                request, match.group(1), lambda: (200, emulator.pool_view(*match.groups(), advance=advance))
+                request,
+                match.group(1),
+                lambda: self._unknown(*match.groups()) or (200, emulator.pool_view(*match.groups(), advance=advance)),
             )
         elif (match := _POOLS.match(path)) and request.method == "GET":
             status, body = self._authorized(
-                request, match.group(1), lambda: (200, self._pool_list(*match.groups(), query=request.query))
+                request,
+                match.group(1),
+                lambda: self._unknown(*match.groups()) or (200, self._pool_list(*match.groups(), query=request.query)),
             )
         elif (match := _CLUSTERS.match(path)) and request.method == "GET":
             status, body = self._authorized(request, match.group(1), lambda: (200, self._cluster_list(match.group(1))))
@@ -703,6 +725,13 @@ class _Handler(BaseHTTPRequestHandler):
             status, body = self._authorized(request, match.group(1), lambda: self._invoke(request, *match.groups()))
         if send:
             self._answer(status, body, headers)
+
+    def _unknown(self, project_id: str, cluster_id: str, pool_id: str = "") -> tuple[int, Any] | None:
+        """CCE's 404 for a cluster or node pool that does not exist (a strict emulator's only)."""
+        if self.emulator.knows(project_id, cluster_id, pool_id):
+            return None
+        what = "node pool" if pool_id else "cluster"
+        return 404, {"errorCode": "CCE.01404001", "errorMessage": f"The {what} does not exist"}
 
     def _authorized(self, request: Recorded, project_id: str, then: Any) -> tuple[int, Any]:
         home = self.emulator.regions.get(project_id)
@@ -749,6 +778,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.emulator.published.append({"topic": topic, "subject": subject, "message": body["message"]})
         return 200, {"request_id": uuid.uuid4().hex, "message_id": uuid.uuid4().hex}
 
+    def _control(self, request: Recorded) -> tuple[int, Any]:
+        """The emulator's own routes: `GET /_emulator/health` (what it is, for the local tools to find it) and
+        `POST /_emulator/reset` (its layout restored, its jobs ended)."""
+        emulator = self.emulator
+        if request.path == "/_emulator/health" and request.method == "GET":
+            return 200, {"emulator": "nodepool-sync", "url": emulator.url, "strict": emulator.strict}
+        if request.path == "/_emulator/reset" and request.method == "POST" and emulator.on_reset is not None:
+            emulator.on_reset()
+            return 200, {"reset": True}
+        return 404, {"errorCode": "CCE.01404001", "errorMessage": "Not found"}
+
     def _invoke(self, request: Recorded, project_id: str, urn: str) -> tuple[int, Any]:
         """FunctionGraph's AsyncInvokeFunction: 202 and a request id; the invocation is kept and, when the
         emulator has a runner (make run), run in a thread of its own, as FunctionGraph runs a worker."""
@@ -791,28 +831,3 @@ class _Handler(BaseHTTPRequestHandler):
             },
             "status": status,
         }
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description="Run the local CCE + IAM emulator until interrupted.")
-    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
-    parser.add_argument("--user", default="acme/sync-bot", help="DOMAIN/USER accepted by IAM")
-    parser.add_argument("--password", default="Emulat0r-Pass!", help="that user's password")
-    parser.add_argument("--token", action="append", default=[], help="a token accepted as is (repeatable)")
-    args = parser.parse_args()
-    emulator = Emulator(port=args.port)
-    domain, _, user = args.user.partition("/")
-    emulator.add_user(domain, user, args.password)
-    for token in args.token:
-        emulator.add_token(token)
-    emulator.start()
-    print(f"emulator listening on {emulator.url} (Ctrl-C to stop)", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        emulator.stop()
-
-
-if __name__ == "__main__":
-    main()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
 import re
 import subprocess
 import sys
@@ -20,6 +21,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+# The suite uses only emulators it starts, never one `make emulator` keeps running for a person (local/clouds.py).
+os.environ["NODEPOOL_SYNC_DISCOVERY"] = "off"
 
 from handler import index  # noqa: E402
 from handler.logs import LOGGER_NAME  # noqa: E402

@@ -74,7 +74,7 @@ def test_generate_event_makes_every_shape_the_function_takes(kind: str, trigger:
 
 
 def test_a_change_event_takes_no_spec() -> None:
-    _fails_like_a_tool(run_cli("generate-event", "cts", "--max-unavailable", "2"), 2, "not a spec")
+    _fails_like_a_tool(run_cli("generate-event", "cts", "--max-unavailable", "2"), 2, "carries no spec")
 
 
 def test_serve_on_a_port_in_use_is_a_one_line_error() -> None:

@@ -62,21 +62,52 @@ def test_deploy_config_writes_terraform_json(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("kind", "trigger"), [("timer", Trigger.TIMER), ("eventgrid", Trigger.EVENTGRID), ("apig", Trigger.APIG)]
+    ("kind", "trigger", "verdict"),
+    [
+        ("apig", Trigger.APIG, "valid (single sync)"),
+        ("status", Trigger.APIG, "valid (status question)"),
+        ("eventgrid", Trigger.EVENTGRID, "valid (single sync)"),
+        ("batch", Trigger.EVENTGRID_BATCH, "valid (single sync)"),
+        ("fleet", Trigger.DIRECT, "valid (fleet (names))"),
+        ("reconcile", Trigger.DIRECT, "valid (reconcile pass over 1 cluster(s))"),
+        ("cts", Trigger.CTS, "valid (change event"),
+        ("eventgrid-change", Trigger.EVENTGRID, "valid (change event"),
+    ],
 )
-def test_generate_event_prints_an_event_of_that_kind(kind: str, trigger: Trigger) -> None:
-    result = run_cli("generate-event", kind, "--cluster", "c-1", "--nodepool", "np-1", "--max-unavailable", "2")
+def test_generate_event_prints_a_valid_event_of_that_kind(kind: str, trigger: Trigger, verdict: str) -> None:
+    result = run_cli("generate-event", kind, "--cluster", CLUSTER, "--nodepool", "np-web-0001")
     assert result.returncode == 0, result.stderr
     assert recognize(json.loads(result.stdout)) is trigger
+    assert verdict in run_cli("validate", "-", stdin=result.stdout).stdout
+
+
+def test_the_generated_timer_event_is_the_templates_own_a_reconcile_pass() -> None:
+    event = json.loads(run_cli("generate-event", "timer").stdout)
+    timer = templates.load()["triggers"]["timer"]
+    assert recognize(event) is Trigger.TIMER
+    assert (event["trigger_name"], event["user_event"]) == (timer["name"], timer.get("user_event", ""))
+    assert "valid (reconcile pass" in run_cli("validate", "-", stdin=json.dumps(event)).stdout
 
 
 @pytest.mark.parametrize(
     "command",
-    ["run", "invoke", "serve", "status", "generate-event", "validate", "package", "deploy-config", "openapi"],
+    [
+        "run",
+        "emulator",
+        "invoke",
+        "serve",
+        "status",
+        "generate-event",
+        "validate",
+        "package",
+        "deploy-config",
+        "openapi",
+    ],
 )
-def test_every_command_has_help(command: str) -> None:
+def test_every_commands_help_ends_with_an_example(command: str) -> None:
     result = run_cli(command, "--help")
     assert result.returncode == 0 and "usage: python -m local" in result.stdout
+    assert result.stdout.strip().splitlines()[-1].startswith("example: python -m local ")
 
 
 def test_validate_prints_every_error_with_its_path(tmp_path: Path) -> None:
@@ -114,10 +145,9 @@ def test_make_run_drives_a_reconcile_pass_a_change_event_the_triggers_a_fleet_an
     result = run_cli("run")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    # One token for the first six steps; the fan-out's new instance fetches one per project it reaches (4).
     # One token for the first eight steps; the fan-out's new instance fetches one for its own project (to invoke
     # its workers) and one per project the workers reach (4).
-    assert "9/9 steps succeeded; IAM token requests: 6" in lines and len(lines) < 120
+    assert "9/9 steps succeeded; IAM token requests: 6" in lines and len(lines) < 160
     assert "    totals: 4 started, 4 deferred over 4 scopes" in lines  # one worker per scope, two regions
     rollout = [line for line in lines if line.startswith("    pass ")]
     assert [line.split(";")[0] for line in rollout] == [
@@ -135,7 +165,9 @@ def test_make_run_drives_a_reconcile_pass_a_change_event_the_triggers_a_fleet_an
     assert "    CCE POST .../nodepools/np-api-0001/operation/upgrade -> 200" in lines  # the change, synced
     assert any(line.startswith("    CCE GET .../jobs/") and line.endswith(")") for line in lines)  # repeats counted
     assert "all_accepted" in result.stdout and "succeeded" in result.stdout
-    assert '"message": "sync"' not in result.stdout and "log: {" in result.stderr
+    # Each step's log lines follow its requests, shortened to what a person reads first (VERBOSE=1: whole).
+    assert '"message": "sync"' not in result.stdout
+    assert any(line.startswith("    log: sync trigger=timer outcome=reconciled http_status=200") for line in lines)
     assert "Demo-IAM-Passw0rd!" not in result.stdout + result.stderr
 
 

@@ -1,0 +1,383 @@
+"""`make run`: the function doing its job against an emulator of its own, step by step.
+
+Its story needs a fresh layout and jobs of known length (one step waits for a job of 1 s, another changes a
+pool's template), so it never uses, nor changes, the emulator `make emulator` keeps running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from . import layout
+from . import template as templates
+from .cli import _apply_environment, _base_environment, _invoke_handler, _one_line, _print_json, _say
+from .emulator import Emulator
+
+MASKED_HEADERS = {"x-auth-token", "authorization", "x-security-token"}
+CREDENTIAL_VARIABLES = ("HUAWEICLOUD_AUTH_TOKEN", "HUAWEICLOUD_IAM_PASSWORD", "HUAWEICLOUD_SDK_AK")
+
+
+class _StepLogs:
+    """The function's log lines, held while a step runs and shown after its requests: one line each, shortened
+    to the fields a person reads first unless verbose."""
+
+    FIRST = (
+        "trigger", "outcome", "http_status", "error_code", "name", "class", "action", "reason",
+        "started", "deferred", "failed", "latency_ms", "duration_ms",
+    )  # fmt: skip
+
+    def __init__(self, verbose: bool) -> None:
+        import io
+        import logging
+
+        from handler import logs
+
+        self.verbose, self.buffer = verbose, io.StringIO()
+        for handler in logs.logger().handlers:
+            if isinstance(handler, logging.StreamHandler):
+                handler.setStream(self.buffer)
+                handler.setFormatter(logging.Formatter("%(message)s"))
+
+    def show(self) -> None:
+        lines = self.buffer.getvalue().splitlines()
+        self.buffer.seek(0)
+        self.buffer.truncate()
+        for line in lines:
+            print(f"    log: {line if self.verbose else self._short(line)}")
+
+    def _short(self, line: str) -> str:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return line[:140]
+        if not isinstance(record, dict):
+            return line[:140]
+        fields = " ".join(f"{key}={record[key]}" for key in self.FIRST if key in record)
+        text = f"{record.get('message', '')} {fields}".strip()
+        return text if len(text) <= 140 else text[:137] + "..."
+
+
+def _short_path(path: str) -> str:
+    """`/api/v3/projects/P/clusters/C/nodepools/N` as `.../nodepools/N`: the project and cluster are the demo's."""
+    parts = path.split("/")
+    if "/notifications/" in path:  # SMN: the topic URN is printed with the message
+        return ".../topics/{topic}/publish"
+    if "/fgs/" in path:  # FunctionGraph: the function's own URN
+        return ".../functions/{urn}/invocations-async"
+    if path.startswith("/api/v3/projects/"):
+        return ".../" + "/".join(parts[7 if len(parts) > 7 and parts[5] == "clusters" else 5 :])
+    return path
+
+
+def _show_requests(emulator: Emulator, seen: int, verbose: bool = False) -> None:
+    """One line per request the cloud received (`CCE GET .../nodepools/np-1 -> 200`), repeats counted; or
+    every request in full, secrets masked."""
+    lines: list[list[Any]] = []
+    for recorded in emulator.requests[seen:]:
+        service = "IAM" if recorded.is_iam else "SMN" if recorded.is_smn else "FGS" if recorded.is_fgs else "CCE"
+        service += f" {recorded.region}" if recorded.region else ""
+        if verbose:
+            _print_json(f"{service} received", masked_request(recorded))
+            continue
+        query = f"?{recorded.query}" if recorded.query else ""
+        line = f"{service} {recorded.method} {_short_path(recorded.path)}{query} -> {recorded.status or 'no answer'}"
+        if lines and lines[-1][0] == line:
+            lines[-1][1] += 1
+        else:
+            lines.append([line, 1])
+    for line, times in lines:
+        print(f"    {line}" + (f" (x{times})" if times > 1 else ""))
+
+
+@contextmanager
+def emulated_cloud(environment: dict[str, str]) -> Iterator[Emulator]:
+    """Start the emulator, point the environment at it and teach it the environment's credentials."""
+    _say("starting the local CCE + IAM emulator on loopback")
+    emulator = Emulator().start()
+    _say(f"emulator listening on {emulator.url}")
+    environment.update(CCE_ENDPOINT=emulator.url, IAM_ENDPOINT=emulator.url, SMN_ENDPOINT=emulator.url)
+    environment.setdefault("HUAWEICLOUD_SDK_PROJECT_ID", layout.DEMO_PROJECT)
+    if not any(environment.get(name) for name in CREDENTIAL_VARIABLES):
+        environment.update(
+            HUAWEICLOUD_IAM_USERNAME=layout.DEMO_USER,
+            HUAWEICLOUD_IAM_PASSWORD=layout.DEMO_PASSWORD,
+            HUAWEICLOUD_IAM_DOMAIN_NAME=layout.DEMO_DOMAIN,
+        )
+    if environment.get("HUAWEICLOUD_IAM_PASSWORD"):
+        emulator.add_user(
+            environment.get("HUAWEICLOUD_IAM_DOMAIN_NAME", ""),
+            environment.get("HUAWEICLOUD_IAM_USERNAME", ""),
+            environment["HUAWEICLOUD_IAM_PASSWORD"],
+        )
+    if environment.get("HUAWEICLOUD_AUTH_TOKEN"):
+        emulator.add_token(environment["HUAWEICLOUD_AUTH_TOKEN"])
+    if environment.get("HUAWEICLOUD_SDK_AK"):
+        emulator.add_keys(
+            environment["HUAWEICLOUD_SDK_AK"],
+            environment.get("HUAWEICLOUD_SDK_SK", ""),
+            environment.get("HUAWEICLOUD_SDK_SECURITY_TOKEN") or None,
+        )
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+        _say("emulator stopped")
+
+
+def masked_request(recorded: Any) -> dict[str, Any]:
+    """A request the emulator received, as shown to a person: credentials and passwords masked."""
+    from handler.passwords import mask_body
+
+    headers = {k: ("***" if k in MASKED_HEADERS else v) for k, v in recorded.headers.items()}
+    body = recorded.json
+    if isinstance(body, dict) and "spec" in body:
+        body = mask_body(body)
+    elif isinstance(body, dict) and "auth" in body:
+        body = json.loads(json.dumps(body))
+        user = body["auth"].get("identity", {}).get("password", {}).get("user", {})
+        if "password" in user:
+            user["password"] = "***"
+    target = recorded.path + (f"?{recorded.query}" if recorded.query else "")
+    return {"method": recorded.method, "path": target, "headers": headers, "body": body}
+
+
+def _short_answer(answer: Any) -> list[str]:
+    """The answer as a person wants it first: what happened, in a few lines."""
+    if isinstance(answer, dict) and "statusCode" in answer:
+        body = json.loads(answer["body"]) if isinstance(answer.get("body"), str) else answer.get("body")
+        return [f"HTTP {answer['statusCode']} {_one_line(body, 140)}"]
+    if isinstance(answer, dict) and answer.get("status") == "reconciled":
+        totals = answer["totals"]
+        lines = [
+            f"reconciled: {totals['started']} started, {totals['deferred']} deferred, "
+            f"{totals['backing_off']} backing off, {totals['failed']} failed"
+        ]
+        for cluster in answer["clusters"]:
+            for pool in cluster.get("pools", []):
+                action = pool.get("action", "")
+                nodes = pool.get("nodes") or "-"
+                lines.append(f"  {pool['name']:<10} {pool['class']:<8} {nodes:<5} {action}".rstrip())
+        return lines
+    if isinstance(answer, dict) and "results" in answer:
+        lines = [f"{answer['status']}: {answer.get('accepted', '')}/{answer.get('total', '')}".rstrip(": /")]
+        lines += [f"  {_one_line(result, 140)}" for result in answer["results"]]
+        return lines
+    return [_one_line(answer, 150)]
+
+
+def command_run(args: argparse.Namespace) -> int:
+    """The demo: a reconcile pass, a pool change synced at once, a sync from each trigger, a fleet, a waited job."""
+    template = templates.load(args.template)
+    verbose = args.verbose or os.environ.get("VERBOSE", "") not in ("", "0")
+    environment = _base_environment(template)
+    environment.setdefault("JOB_POLL_INTERVAL_SECONDS", "0.125")
+    environment["SYNC_RECONCILE"] = json.dumps({"max_syncing_per_cluster": 2})
+    project = environment.setdefault("HUAWEICLOUD_SDK_PROJECT_ID", layout.DEMO_PROJECT)
+    environment["SMN_TOPIC_URN"] = f"urn:smn:{environment['HUAWEICLOUD_SDK_REGION']}:{project}:nodepool-sync-alerts"
+    cluster, nodepool = environment["CCE_CLUSTER_ID"], environment["CCE_NODEPOOL_ID"]
+    demo_clusters = layout.demo_clusters()  # the rollout's and the halt's clusters too
+    allowed = environment.get("SYNC_ALLOWED_TARGETS", "")
+    environment["SYNC_ALLOWED_TARGETS"] = ",".join(filter(None, [allowed, *(f"{c}/*" for c in demo_clusters)]))
+    rows: list[tuple[str, str, str, str]] = []
+    logs = _StepLogs(verbose)
+    with emulated_cloud(environment) as emulator:
+        initializer = template["function"].get("initializer", "none")
+        print(f"--- 0 a new instance: the initializer ({initializer}) reads the settings and fetches the token")
+        _apply_environment(template, environment)
+        _show_requests(emulator, 0, verbose)
+        logs.show()
+        layout.demo_cluster(emulator, project, cluster, nodepool)
+        doc = templates.document(cluster, nodepool, {"maxUnavailable": 2, "nodeIDs": ["node-0001", "node-0002"]})
+        fleet = {"cluster_id": cluster, "nodepools": {"names": ["web", "batch"]}, "spec": {"maxUnavailable": 1}}
+        waited = templates.document(cluster, nodepool, {"maxUnavailable": 1})
+        steps: list[tuple[str, str, Any]] = [
+            (
+                "timer",
+                "a reconcile pass (2 syncs at most per cluster; jobs is already syncing, analytics failed 5 min ago)",
+                templates.timer_event(template),
+            ),
+            (
+                "cts",
+                "CCE reports that api's template changed: that pool is reconciled at once",
+                lambda: emulator.update_template(project, cluster, "np-api-0001"),
+            ),
+            (
+                "eventgrid",
+                "an EventGrid event asks to sync two nodes of workers",
+                templates.eventgrid_event(template, doc),
+            ),
+            (
+                "apig",
+                "API Gateway: POST " + template["triggers"]["apig"]["path"],
+                templates.apig_event(
+                    template,
+                    json.dumps({"spec": {"maxUnavailable": 3}}).encode(),
+                    {"cluster_id": cluster, "nodepool_id": nodepool},
+                ),
+            ),
+            ("direct", "a fleet: the pools named web and batch, one after another (batch is in sync by now)", fleet),
+            (
+                "eventgrid",
+                "with wait: the job takes 1 s; polls at 0.125, 0.25, 0.5 and 1 s (doubling) see it end at the 4th",
+                templates.eventgrid_event(template, {**waited, "wait": True}),
+            ),
+        ]
+        shown: list[dict[str, str]] = []
+        for number, (trigger, title, step) in enumerate(steps, 1):
+            print(f"\n--- {number} {title}")
+            event = step() if callable(step) else step  # a change happens when its step comes
+            print(f"    event: {_one_line(event, 140)}")
+            if "wait" in json.dumps(event):
+                emulator.job_seconds = 1.0
+            seen, started = len(emulator.requests), time.perf_counter()
+            answer, ok = _invoke_handler(template, event)
+            elapsed = (time.perf_counter() - started) * 1000
+            _show_requests(emulator, seen, verbose)
+            logs.show()
+            for line in _short_answer(answer):
+                print(f"    {line}")
+            for published in emulator.published[len(shown) :]:
+                print(f"    SMN message: {published['subject']}")
+                for text in published["message"].strip().splitlines()[2:]:
+                    print(f"      {text}")
+            shown = list(emulator.published)
+            status = answer.get("status") if isinstance(answer, dict) else None
+            outcome = status or f"HTTP {answer.get('statusCode')}" if isinstance(answer, dict) else "?"
+            rows.append((str(number), trigger, f"{outcome}{'' if ok else ' (FAILED)'}", f"{elapsed:.0f} ms"))
+        extra: list[tuple[str, str, Callable[[], tuple[str, bool]]]] = [
+            (
+                "direct",
+                "a rollout in waves: test, then stage, then prod, one pass at a time",
+                lambda: _rollout(template, emulator, project),
+            ),
+            (
+                "direct",
+                "a halt: two pools' last syncs failed a minute ago, so the pass starts nothing",
+                lambda: _halt(template, emulator, project),
+            ),
+            (
+                "timer",
+                "fleet scale: the timer's pass over two regions and two projects each, fanned out",
+                lambda: _fan_out(template, environment, emulator),
+            ),
+        ]
+        for trigger, title, run_step in extra:
+            number = str(len(rows) + 1)
+            print(f"\n--- {number} {title}")
+            seen, started = len(emulator.requests), time.perf_counter()
+            outcome, ok = run_step()
+            if trigger == "timer" and verbose:
+                _show_requests(emulator, seen, verbose)
+            logs.show()
+            elapsed = f"{(time.perf_counter() - started) * 1000:.0f} ms"
+            rows.append((number, trigger, f"{outcome}{'' if ok else ' (FAILED)'}", elapsed))
+        iam_calls = len(emulator.iam_requests())
+    failures = sum(row[2].endswith("(FAILED)") for row in rows)
+    print("\nstep  trigger    outcome            time")
+    for row in rows:
+        print(f"{row[0]:<5} {row[1]:<10} {row[2]:<18} {row[3]}")
+    print(f"\n{len(rows) - failures}/{len(rows)} steps succeeded; IAM token requests: {iam_calls}")
+    if not verbose:
+        print("(VERBOSE=1 make run, or --verbose, shows every request in full, secrets masked)")
+    return 1 if failures else 0
+
+
+def _pass_line(answer: Any) -> str:
+    """A pass in one line: what started, what waits and why."""
+    pools = [p for c in answer.get("clusters", []) for p in c.get("pools", [])]
+    started = [p["name"] for p in pools if p.get("action") == "started"]
+    waiting = [f"{p['name']} ({p['reason']})" for p in pools if p.get("action") in ("deferred", "backing_off")]
+    in_sync = [p["name"] for p in pools if p["class"] == "in_sync"]
+    parts = [f"started {', '.join(started)}" if started else "started nothing"]
+    parts += [f"in sync {', '.join(in_sync)}"] if in_sync else []
+    parts += [f"waiting {', '.join(waiting)}"] if waiting else []
+    return "; ".join(parts)
+
+
+def _rollout(template: dict[str, Any], emulator: Emulator, project: str) -> tuple[str, bool]:
+    """Three passes over three clusters in waves (test, stage, then the rest): each wave starts only once the
+    earlier ones are in sync (the emulator's jobs end at once here)."""
+    emulator.job_seconds = 0.0
+    layout.rollout(emulator, project)
+    clusters = [cluster for cluster, _ in layout.ROLLOUT]
+    document = {
+        "reconcile": {"clusters": clusters, "waves": [["cce-test"], ["stage-cluster"]], "max_syncing_per_cluster": 1},
+        "spec": {"maxUnavailable": 1},
+    }
+    print(f"    document: {_one_line(document, 140)}")
+    order = []
+    for number in (1, 2, 3):
+        answer, ok = _invoke_handler(template, document)
+        if not ok:
+            return "failed", False
+        order += [p["name"] for c in answer["clusters"] for p in c["pools"] if p.get("action") == "started"]
+        print(f"    pass {number}: wave {answer['waves']['open']} open; {_pass_line(answer)}")
+    return "reconciled", order == ["test-web", "stage-web", "prod-web"]
+
+
+def _halt(template: dict[str, Any], emulator: Emulator, project: str) -> tuple[str, bool]:
+    """Two of three drifted pools failed a minute ago: with halt_after_failures 2 the pass starts nothing."""
+    layout.halt(emulator, project)
+    options = {"clusters": ["cce-halt-a", "cce-halt-b", "cce-halt-c"], "halt_after_failures": 2}
+    answer, _ = _invoke_handler(template, {"reconcile": options, "spec": {"maxUnavailable": 1}})
+    failed = ", ".join(
+        f"{f['name']} (job {f['jobid'][:8]}: {f['reason']})" for f in answer.get("halt", {}).get("failed", [])
+    )
+    print(f"    {answer.get('status')}: failed {failed}; {_pass_line(answer)}")
+    return str(answer.get("status")), answer.get("status") == "halted" and answer["totals"]["started"] == 0
+
+
+def _fan_out(template: dict[str, Any], environment: dict[str, str], emulator: Emulator) -> tuple[str, bool]:
+    """A new instance with SYNC_SCOPES: the timer's tick invokes one worker per scope through the emulator's
+    FunctionGraph, which runs each in a thread of its own as FunctionGraph would; their summaries and the totals."""
+    scopes = layout.fleet(emulator)
+    regional = emulator.url + "/{region}"
+    fleet = {
+        **environment,
+        "SYNC_SCOPES": json.dumps(scopes),
+        "SYNC_RECONCILE": json.dumps({"clusters": "all", "max_syncing_per_cluster": 1}),
+        "SYNC_ALLOWED_TARGETS": ",".join(f"{project}/*/*" for _, project in layout.DEMO_SCOPES),
+        "CCE_ENDPOINT": regional,
+        "IAM_ENDPOINT": regional,
+        "FGS_ENDPOINT": regional,
+        "SMN_ENDPOINT": regional,
+    }
+    _apply_environment(template, fleet)
+    finished: list[tuple[dict[str, Any], Any]] = []
+    all_done = threading.Event()
+
+    def worker(invocation: dict[str, Any]) -> None:
+        answer, _ = _invoke_handler(template, invocation["body"])
+        finished.append((invocation, answer))
+        if len(finished) == len(scopes):
+            all_done.set()
+
+    emulator.run_async = worker
+    try:
+        answer, ok = _invoke_handler(template, templates.timer_event(template))
+        if not ok or not isinstance(answer, dict):
+            return "failed", False
+        print(f"    coordinator: {answer['status']} {len(answer['scopes'])} workers (pass {answer['pass_id']})")
+        all_done.wait(60)
+    finally:
+        emulator.run_async = None
+    totals: dict[str, int] = {}
+    for invocation, result in sorted(finished, key=lambda item: json.dumps(item[0]["body"]["scope"])):
+        scope = invocation["body"]["scope"]
+        counts = result.get("totals", {}) if isinstance(result, dict) else {}
+        for key in ("started", "deferred", "drifted", "in_sync"):
+            totals[key] = totals.get(key, 0) + counts.get(key, 0)
+        started, deferred = counts.get("started", 0), counts.get("deferred", 0)
+        drifted, in_sync = counts.get("drifted", 0), counts.get("in_sync", 0)
+        where = f"{scope['region']}/{scope['project_id'][:8]}"
+        print(f"    worker {where}: {started} started, {deferred} deferred ({drifted} drifted, {in_sync} in sync)")
+    started, deferred = totals.get("started", 0), totals.get("deferred", 0)
+    print(f"    totals: {started} started, {deferred} deferred over {len(finished)} scopes")
+    return "dispatched", len(finished) == len(scopes) and totals.get("started") == len(scopes)

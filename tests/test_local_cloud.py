@@ -1,0 +1,211 @@
+"""The local cloud: `make emulator` keeps state, the commands find it, never leave loopback without --cloud, and
+answer every bad setting, port, file or option with one line and exit code 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from handler.settings import VARIABLES
+from local import clouds
+from local import template as templates
+from local.emulator import Emulator
+from tests.conftest import CLUSTER, ROOT, run_cli
+
+WEB = "np-web-0001"  # a drifted pool of the demo layout: 1 of 3 nodes synced
+
+
+@pytest.fixture
+def local_cloud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
+    """`make emulator` as the commands find it (its discovery file), with jobs of half a second."""
+    emulator = clouds.start_emulator(dict(templates.load()["function"]["environment"]), jobs=(0.5, 0.5))
+    discovery = tmp_path / ".emulator.json"
+    discovery.write_text(json.dumps({"url": emulator.url, "pid": 0}))
+    monkeypatch.setattr(clouds, "DISCOVERY", discovery)
+    monkeypatch.delenv("NODEPOOL_SYNC_DISCOVERY")
+    yield emulator
+    emulator.stop()
+
+
+def _json(result: subprocess.CompletedProcess[str]) -> Any:
+    answer = json.loads(result.stdout)
+    return json.loads(answer["body"]) if "body" in answer else answer
+
+
+def _one_line_error(result: subprocess.CompletedProcess[str], *words: str) -> None:
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: ") and all(word in line for word in words), line
+
+
+def test_a_sync_invoked_shows_syncing_then_synced_in_status(local_cloud: Emulator) -> None:
+    event = run_cli("generate-event", "apig", "--nodepool", WEB).stdout
+    invoked = run_cli("invoke", "-", stdin=event)
+    assert invoked.returncode == 0 and _json(invoked)["status"] == "accepted", invoked.stderr
+    assert f"using the local emulator at {local_cloud.url}" in invoked.stderr
+    syncing = _json(run_cli("status", CLUSTER, WEB))
+    assert (syncing["status"], syncing["job"]["phase"]) == ("syncing", "Initializing")
+    time.sleep(0.6)
+    synced = _json(run_cli("status", CLUSTER, WEB))
+    assert (synced["status"], synced["class"], synced["job"]["phase"]) == ("idle", "in_sync", "Success")
+
+
+def test_a_sync_to_an_unknown_pool_answers_ccees_404(local_cloud: Emulator) -> None:
+    event = run_cli("generate-event", "apig", "--nodepool", "np-nonexistent").stdout
+    result = run_cli("invoke", "-", stdin=event)
+    answer = json.loads(result.stdout)
+    assert result.returncode == 1 and answer["statusCode"] == 404
+    assert json.loads(answer["body"])["error_code"] == "CCE.01404001"
+
+
+def test_a_reconcile_pass_over_the_demo_layout_starts_a_drifted_pool(local_cloud: Emulator) -> None:
+    result = run_cli("invoke", "-", stdin=run_cli("generate-event", "reconcile").stdout)
+    answer = json.loads(result.stdout)
+    assert answer["status"] == "reconciled" and answer["totals"]["started"] == 1
+    assert len(local_cloud.syncs()) == 1
+
+
+def test_reset_restores_the_layout_and_ends_the_jobs(local_cloud: Emulator) -> None:
+    run_cli("invoke", "-", stdin=run_cli("generate-event", "apig", "--nodepool", WEB).stdout)
+    local_cloud.job_seconds_range = (60.0, 60.0)  # a long one, still running at the reset
+    reset = run_cli("emulator", "--reset")
+    assert reset.returncode == 0 and "layout restored" in reset.stdout
+    status = _json(run_cli("status", CLUSTER, WEB))
+    assert (status["status"], status["class"], status["job"]) == ("idle", "drifted", None)
+
+
+def test_the_emulator_command_is_found_by_invoke_and_forgotten_when_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    discovery = tmp_path / "emulator.json"
+    environment = {**os.environ, "NODEPOOL_SYNC_DISCOVERY": str(discovery)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local", "emulator", "--jobs", "1"],
+        cwd=ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        assert first.startswith("emulator listening on http://127.0.0.1:")
+        url = first.split()[3]
+        monkeypatch.setenv("NODEPOOL_SYNC_DISCOVERY", str(discovery))
+        result = run_cli("invoke", "-", stdin=run_cli("generate-event", "apig", "--nodepool", WEB).stdout)
+        assert _json(result)["status"] == "accepted" and f"at {url}" in result.stderr
+    finally:
+        process.terminate()
+        process.wait(10)
+    assert process.returncode == 0 and not discovery.exists()
+
+
+def test_without_cloud_the_shells_credentials_and_endpoints_never_leave_loopback(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("HUAWEICLOUD_SDK_AK", "AKSHELL0123456789")
+    monkeypatch.setenv("HUAWEICLOUD_SDK_SK", "SK-from-the-shell")
+    monkeypatch.setenv("HUAWEICLOUD_SDK_PROJECT_ID", "9f8e7d6c5b4a39281706f5e4d3c2b1a0")
+    env_file = tmp_path / "real.env"
+    env_file.write_text("CCE_ENDPOINT=https://cce.ap-southeast-1.myhuaweicloud.com\nHUAWEICLOUD_AUTH_TOKEN=realtoken\n")
+    reached: list[Any] = []
+    connect = socket.socket.connect
+
+    def recording(self: socket.socket, address: Any) -> Any:
+        reached.append(address)
+        return connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", recording)
+    event = run_cli("generate-event", "apig", "--nodepool", WEB).stdout
+    invoked = run_cli("invoke", "-", "--env-file", str(env_file), stdin=event)
+    status = run_cli("status", CLUSTER, WEB, "--env-file", str(env_file))
+    assert _json(invoked)["status"] == "accepted" and _json(status)["class"] == "drifted"  # an emulator each
+    assert reached and all(address[0] == "127.0.0.1" for address in reached), reached
+    assert "AKSHELL" not in invoked.stdout + invoked.stderr
+
+
+# A malformed value of every setting the function checks (the README's "Environment variables" table).
+MALFORMED = {
+    "region": "Mars 1",
+    "endpoint": "ftp://cce.example.com",
+    "json_object": "{not json",
+    "boolean": "maybe",
+    "choice": "LOUD",
+    "header_text": "AK with spaces",
+    "number": "soon",
+    "integer": "1.5",
+    "targets": "a/b/c/d",
+    "windows": "Mon-Fri 25:00-05:00+08:00",
+    "smn_topic": "not-a-urn",
+    "scopes": "[1]",
+    "function_urn": "urn:nothing",
+}
+CHECKED = [v for v in VARIABLES if v.read in MALFORMED or (v.read == "secret" and v.args)]
+
+
+def test_every_checked_setting_has_a_malformed_example() -> None:
+    unchecked = {v.read for v in VARIABLES} - set(MALFORMED) - {"text", "secret"}
+    assert not unchecked  # a new kind of setting needs a malformed value here
+
+
+@pytest.mark.parametrize("variable", CHECKED, ids=lambda v: v.name)
+def test_a_malformed_setting_is_one_line_naming_it_and_exit_2(variable: Any, tmp_path: Path) -> None:
+    value = MALFORMED.get(variable.read, "token with spaces")
+    env_file = tmp_path / "bad.env"
+    env_file.write_text(f"{variable.name}={value}\n")
+    for command in (["invoke", "-"], ["status", CLUSTER, WEB], ["serve", "--port", "0"]):
+        _one_line_error(run_cli(*command, "--env-file", str(env_file), stdin="{}"), f"error: {variable.name}")
+
+
+def test_the_windows_error_says_what_why_and_the_expected_form(tmp_path: Path) -> None:
+    env_file = tmp_path / "bad.env"
+    env_file.write_text("SYNC_WINDOWS=Mon-Fri 25:00-05:00+08:00\n")
+    result = run_cli("invoke", "-", "--env-file", str(env_file), stdin="{}")
+    _one_line_error(result, "SYNC_WINDOWS", "hour 25", 'expected "<days> HH:MM-HH:MM±HH:MM"')
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["serve", "--port", "99999"], ["--port", "0 to 65535"]),
+        (["emulator", "--port", "http"], ["--port", "0 to 65535"]),
+        (["emulator", "--jobs", "soon"], ["--jobs", "MIN-MAX"]),
+        (["invoke", "/nonexistent/event.json"], ["cannot read /nonexistent/event.json"]),
+        (["invoke", "-", "--env-file", "/nonexistent/.env"], ["cannot read /nonexistent/.env"]),
+        (["status", CLUSTER], ["required", "nodepool"]),
+        (["invoke", "-", "--cloud", "--emulator", "http://127.0.0.1:1"], ["not allowed with"]),
+        (["status", CLUSTER, WEB, "--emulator", "http://example.com"], ["loopback"]),
+        (["generate-event", "weather"], ["invalid choice"]),
+        (["--templte", "x.yaml"], ["invalid choice: 'x.yaml'"]),
+    ],
+)
+def test_a_bad_option_port_or_file_is_one_line_and_exit_2(argv: list[str], words: list[str]) -> None:
+    _one_line_error(run_cli(*argv, stdin="{}"), *words)
+
+
+def test_serve_cloud_without_credentials_refuses_before_it_listens(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in clouds.CREDENTIALS:
+        monkeypatch.delenv(name, raising=False)
+    _one_line_error(run_cli("serve", "--cloud", "--port", "0"), "--cloud needs credentials")
+
+
+def test_reset_without_a_running_emulator_says_how_to_start_one() -> None:
+    _one_line_error(run_cli("emulator", "--reset"), "make emulator")
+
+
+def test_version_names_the_functions_version() -> None:
+    from handler import __version__
+
+    result = run_cli("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"nodepool-sync {__version__}"
+    assert f"## {__version__}" in (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
