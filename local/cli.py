@@ -476,13 +476,27 @@ def command_package(args: argparse.Namespace) -> int:
 
 
 def command_deploy_config(args: argparse.Namespace) -> int:
-    """Render template.yaml into Terraform JSON."""
+    """Render template.yaml into Terraform JSON, with a terraform.tfvars.example beside it."""
     template = templates.load(args.template)
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    zip_path = os.path.relpath(ROOT / "dist" / "nodepool-sync.zip", output.parent)
-    output.write_text(json.dumps(templates.render_terraform(template, zip_path), indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {output}: cd {output.parent} && terraform init && terraform apply")
+    zip_file = ROOT / "dist" / "nodepool-sync.zip"
+    config = templates.render_terraform(template, os.path.relpath(zip_file, output.parent))
+    output.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    example = output.parent / "terraform.tfvars.example"
+    example.write_text(templates.tfvars_example(config, template), encoding="utf-8")
+    environment = template["function"].get("environment", {})
+    if {environment.get("CCE_CLUSTER_ID"), environment.get("CCE_NODEPOOL_ID")} & set(templates.SAMPLE_IDS):
+        _say(
+            "warning: template.yaml holds the sample cluster and pool IDs; give yours as cluster_id and nodepool_id "
+            "in terraform.tfvars (a sync resets the nodes of the pool it names)"
+        )
+    if not zip_file.exists():
+        _say(f"warning: {os.path.relpath(zip_file, ROOT)} does not exist yet: make package builds it before apply")
+    required = " ".join(f"-var {name}=..." for name in templates.required_variables(config))
+    print(f"wrote {output} and {example}")
+    print(f"next: cd {output.parent} && cp terraform.tfvars.example terraform.tfvars (fill it in), then")
+    print(f"      terraform init && terraform apply      (or without the file: terraform apply {required})")
     return 0
 
 

@@ -21,6 +21,9 @@ TEMPLATE = ROOT / "template.yaml"
 SCHEMA = ROOT / "schemas" / "template.schema.json"
 RESOURCE = "nodepool_sync"
 SMN_RESOURCE = "alerts"
+APIG_GROUP = "sync_api"
+# The IDs template.yaml ships with: rendered into terraform.tfvars.example with a warning, never deployed unnoticed.
+SAMPLE_IDS = ("7c3e1b2a-5d4f-11ee-9a3b-0255ac100b04", "np-0c1d2e3f-4a5b-6c7d-8e9f-a0b1c2d3e4f5")
 EG_RESOURCE = "sync_requests"
 # The Terraform variable behind each encrypted variable of the function.
 SECRET_VARIABLES = {
@@ -31,6 +34,8 @@ SECRET_VARIABLES = {
 # Every Terraform variable a rendering may reference: (description, sensitive).
 VARIABLES = {
     "region": ("Region of the function and the cluster, e.g. ap-southeast-1 (provider and function)", False),
+    "cluster_id": ("ID of the CCE cluster whose node pools are synced (CCE_CLUSTER_ID)", False),
+    "nodepool_id": ("ID of the node pool a sync without one targets (CCE_NODEPOOL_ID)", False),
     "function_zip": ("Path of the zip built by `make package`", False),
     "apig_instance_id": ("ID of the dedicated API Gateway instance that serves the sync API", False),
     "apig_group_id": ("ID of the API group (in that gateway) that publishes the sync API", False),
@@ -108,8 +113,23 @@ def load(path: Path = TEMPLATE) -> dict[str, Any]:
     if errors:
         lines = [f"  /{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors]
         raise TemplateError(f"{path} is not valid:\n" + "\n".join(lines))
+    _check_variable_names(path, template["function"])
     result: dict[str, Any] = template
     return result
+
+
+def _check_variable_names(path: Path, function: dict[str, Any]) -> None:
+    """Every variable the template sets is one the function reads: a typo would otherwise deploy unnoticed."""
+    import difflib
+
+    from handler.settings import variable_names
+
+    known = variable_names()
+    for name in [*function.get("environment", {}), *function.get("secret_environment", [])]:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"; did you mean {close[0]}?" if close else "; the README's Environment variables table lists them"
+            raise TemplateError(f"{path}: function.environment: {name} is not a setting of the function{hint}")
 
 
 def python_version(template: dict[str, Any]) -> str:
@@ -207,7 +227,7 @@ def _hcl_string(value: str) -> str:
 
 
 def _reference(value: Var) -> str:
-    """`var.NAME`, or a resource attribute (a name with dots) as it is."""
+    """`var.NAME`, or a resource attribute or an expression (a name with dots) as it is."""
     return value.name if "." in value.name else f"var.{value.name}"
 
 
@@ -228,11 +248,17 @@ def _function_variables(function: dict[str, Any]) -> tuple[dict[str, str | Var],
     """The function's plain (user_data) and encrypted (encrypted_user_data) variables, by credential mode."""
     credentials = function["credentials"]
     mode = credentials["mode"]
+    environment = function.get("environment", {})
     plain: dict[str, str | Var] = {
-        **function.get("environment", {}),
+        **environment,
         "HUAWEICLOUD_SDK_REGION": Var("region"),
         "HUAWEICLOUD_AUTH_MODE": mode,
+        "CCE_CLUSTER_ID": Var("cluster_id"),
+        "CCE_NODEPOOL_ID": Var("nodepool_id"),
     }
+    cluster, targets = environment.get("CCE_CLUSTER_ID", ""), environment.get("SYNC_ALLOWED_TARGETS", "")
+    if cluster and cluster in targets:  # the allowlist follows the cluster the deployment is given
+        plain["SYNC_ALLOWED_TARGETS"] = Var(_hcl_string(targets).replace(cluster, "${var.cluster_id}"))
     plain["SYNC_SCOPES"] = Var(SCOPES_VARIABLE)  # empty: the function's own region and project
     notifications = function.get("notifications")
     if notifications is not None:
@@ -543,6 +569,11 @@ def render_terraform(template: dict[str, Any], zip_path: str = "../dist/nodepool
     timer_data["user_event"] = timer.get("user_event", "")
     change_resources, data = _change_resources(triggers.get("changes", {}), urn, triggers["eventgrid"]["target_agency"])
     data.update(_apig_environment(triggers["apig"]))
+    if triggers["apig"].get("gateway") != "shared":  # the group's domain, for the api_url output
+        apig = triggers["apig"]
+        data["huaweicloud_apig_groups"] = {
+            APIG_GROUP: {"instance_id": apig["instance_id"], "group_id": apig["group_id"]}
+        }
     if function["credentials"]["mode"] == "agency" and function["credentials"].get("create_agency", False):
         data.update(_scope_projects())
     sync_requests = _eventgrid_resources(triggers["eventgrid"], urn)
@@ -577,8 +608,61 @@ def render_terraform(template: dict[str, Any], zip_path: str = "../dist/nodepool
         "provider": {"huaweicloud": {"region": "${var.region}"}},
         **({"data": data} if data else {}),
         "resource": resources,
-        "output": {
-            "function_urn": {"value": urn, "description": "URN of the deployed function (FUNCTION_URN is made from it)"}
-        },
+        "output": _outputs(function, triggers["apig"], urn, agency),
     }
     return {"variable": _declare(_variables_used(config), function, zip_path), **config}
+
+
+def _outputs(function: dict[str, Any], apig: dict[str, Any], urn: str, agency: str | None) -> dict[str, Any]:
+    """What a person needs after `terraform apply`: where to call, what was deployed, where alerts go."""
+    path = apig["path"].replace("{cluster_id}", "${var.cluster_id}").replace("{nodepool_id}", "${var.nodepool_id}")
+    if apig.get("gateway") == "shared":
+        api_url = {"value": path, "description": "The sync route's path, on the shared API group's domain"}
+    else:
+        domain = f"${{data.huaweicloud_apig_groups.{APIG_GROUP}.groups[0].sl_domain}}"
+        api_url = {"value": f"https://{domain}{path}", "description": "POST to sync the pool, GET for its status"}
+    notifications = function.get("notifications")
+    topic = (
+        ""
+        if notifications is None
+        else notifications.get("topic_urn", f"${{huaweicloud_smn_topic.{SMN_RESOURCE}.topic_urn}}")
+    )
+    return {
+        "api_url": api_url,
+        "function_urn": {"value": urn, "description": "URN of the deployed function (FUNCTION_URN is made from it)"},
+        "topic_urn": {"value": topic, "description": "SMN topic the alerts go to (subscribe to it); empty: none"},
+        "agency_name": {"value": agency or "", "description": "The function's agency; empty when it has none"},
+    }
+
+
+def tfvars_example(config: dict[str, Any], template: dict[str, Any]) -> str:
+    """terraform.tfvars.example: every variable the configuration declares, the required ones first with the
+    template's values as examples; secrets only as TF_VAR_ names, never a value in a file."""
+    environment = template["function"].get("environment", {})
+    examples = {
+        "cluster_id": environment.get("CCE_CLUSTER_ID", ""),
+        "nodepool_id": environment.get("CCE_NODEPOOL_ID", ""),
+    }
+    lines = [
+        "# Written by `python -m local deploy-config`: copy to terraform.tfvars and fill in (terraform.tfvars is",
+        "# read by terraform apply). Secrets never go in a file: export them as TF_VAR_<name> in the shell.",
+        "",
+    ]
+    declared = config["variable"]
+    required = [name for name, v in declared.items() if "default" not in v and not v.get("sensitive")]
+    for name in required:
+        lines += [f"# {declared[name]['description']}", f"{name} = {json.dumps(examples.get(name, ''))}", ""]
+    optional = [name for name, v in declared.items() if "default" in v and not v.get("sensitive")]
+    if optional:
+        lines.append("# Optional (the defaults shown):")
+        for name in optional:
+            lines += [f"# {declared[name]['description']}", f"# {name} = {json.dumps(declared[name]['default'])}"]
+        lines.append("")
+    for name in [name for name, v in declared.items() if v.get("sensitive")]:
+        lines.append(f"# {name}: export TF_VAR_{name}=... ({declared[name]['description']})")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def required_variables(config: dict[str, Any]) -> list[str]:
+    """The variables terraform apply asks for unless given (no default)."""
+    return [name for name, v in config["variable"].items() if "default" not in v]

@@ -22,11 +22,14 @@ from local import template as templates
 from local.emulator import Emulator
 from tests.conftest import (
     ACCESS_KEY,
+    CLUSTER,
     IAM_DOMAIN,
     IAM_PASSWORD,
     IAM_USER,
     NODE_PASSWORD,
+    NODEPOOL,
     PROJECT,
+    ROOT,
     SECRET_KEY,
     FakeContext,
     only_platform_variables,
@@ -52,6 +55,8 @@ CREDENTIALS = {
     "aksk": {"mode": "aksk"},
 }
 VALUES = {
+    "cluster_id": CLUSTER,
+    "nodepool_id": NODEPOOL,
     "apig_instance_id": "a1b2c3d4e5f60718293a4b5c6d7e8f90",
     "apig_group_id": "0f1e2d3c4b5a69788796a5b4c3d2e1f0",
     "eg_channel_id": "c0ffee00-0000-4000-8000-000000000001",
@@ -96,9 +101,15 @@ def evaluate(value: str, variables: dict[str, str]) -> str:
         key, expression = json.loads(entry[1]), entry[2]
         literal = expression.startswith('"')
         name = expression.removeprefix("var.")  # a variable, or a resource attribute known after apply
-        result[key] = json.loads(expression.replace("$${", "${")) if literal else variables[name]
+        result[key] = _interpolate(json.loads(expression), variables) if literal else variables[name]
         position = entry.end()
     return json.dumps(result)
+
+
+def _interpolate(text: str, variables: dict[str, str]) -> str:
+    """An HCL string literal's value: `${var.x}` filled in, `$${` the escape of a literal `${`."""
+    filled = re.sub(r"(?<!\$)\$\{var\.(\w+)\}", lambda m: variables[m[1]], text)
+    return filled.replace("$${", "${")
 
 
 # --- the provider's published schemas ------------------------------------------------------------------------
@@ -608,3 +619,72 @@ def test_sync_scopes_come_from_a_variable_and_the_agency_gets_the_cce_role_in_ea
     dynamic = config["resource"]["huaweicloud_identity_agency"]["nodepool_sync"]["dynamic"]["project_role"]
     assert "data.huaweicloud_identity_projects.scopes" in dynamic["for_each"] and "var.region" in dynamic["for_each"]
     assert dynamic["content"]["roles"] == ["${huaweicloud_identity_role.nodepool_sync.name}"]
+
+
+# --- what deploy-config gives a person: outputs, variables, an example tfvars, warnings ------------------------
+_ATTRIBUTE = re.compile(r"\$\{(data\.)?(huaweicloud_\w+)\.(\w+)\.(\w+)(?:\[0\]\.(\w+))?\}")
+
+
+@pytest.mark.parametrize(("credentials", "gateway"), RENDERINGS)
+def test_the_outputs_name_attributes_the_provider_has(credentials: str, gateway: str) -> None:
+    config = templates.render_terraform(_template(credentials, gateway))
+    assert set(config["output"]) == {"api_url", "function_urn", "topic_urn", "agency_name"}
+    for output in config["output"].values():
+        for data, kind, name, attribute, nested in _ATTRIBUTE.findall(output["value"]):
+            published = PROVIDER["data_sources" if data else "resources"][kind]
+            assert name in config["data" if data else "resource"][kind]
+            assert attribute in published["attributes"]
+            assert not nested or f'"{nested}"' in json.dumps(published["attributes"][attribute]["type"])
+
+
+def test_the_api_url_is_the_groups_domain_and_the_sync_route_of_the_given_pool() -> None:
+    config = templates.render_terraform(_template())
+    variables = {**_variables(config), "data.huaweicloud_apig_groups.sync_api.groups[0].sl_domain": "g.apig.example"}
+    url = re.sub(r"\$\{([^}]+)\}", lambda m: variables[m[1].removeprefix("var.")], config["output"]["api_url"]["value"])
+    assert url == f"https://g.apig.example/clusters/{CLUSTER}/nodepools/{NODEPOOL}/sync"
+
+
+def test_the_cluster_and_pool_are_variables_and_the_allowlist_follows_the_cluster() -> None:
+    config = templates.render_terraform(_template())
+    assert {"cluster_id", "nodepool_id"} <= set(templates.required_variables(config))
+    function = config["resource"]["huaweicloud_fgs_function"]["nodepool_sync"]
+    user_data = json.loads(evaluate(function["user_data"], {**_variables(config), "cluster_id": "c-mine"}))
+    assert (user_data["CCE_CLUSTER_ID"], user_data["SYNC_ALLOWED_TARGETS"]) == ("c-mine", "c-mine/*")
+
+
+def _tfvars(text: str) -> dict[str, str]:
+    """`name = "value"` lines (comments skipped), as terraform reads a tfvars file of strings."""
+    found = re.findall(r'^(\w+) = ("(?:[^"\\]|\\.)*")$', text, re.MULTILINE)
+    return {name: json.loads(value) for name, value in found}
+
+
+def test_deploy_config_writes_a_tfvars_example_of_the_required_variables_and_no_secret(tmp_path: Path) -> None:
+    result = run_cli("deploy-config", "--output", str(tmp_path / "main.tf.json"))
+    config = json.loads((tmp_path / "main.tf.json").read_text())
+    example = (tmp_path / "terraform.tfvars.example").read_text()
+    given = _tfvars(example)
+    assert set(given) == {n for n, v in config["variable"].items() if "default" not in v and not v.get("sensitive")}
+    assert given["cluster_id"] == CLUSTER and _problems(config) == []
+    for name in (n for n, v in config["variable"].items() if v.get("sensitive")):
+        assert f"export TF_VAR_{name}=..." in example and name not in given
+    assert all(f"-var {name}=..." in result.stdout for name in templates.required_variables(config))
+
+
+def test_deploy_config_warns_about_the_sample_ids_and_a_missing_zip(tmp_path: Path) -> None:
+    result = run_cli("deploy-config", "--output", str(tmp_path / "main.tf.json"))
+    assert result.returncode == 0
+    assert "warning: template.yaml holds the sample cluster and pool IDs" in result.stderr
+    zip_missing = not (ROOT / "dist" / "nodepool-sync.zip").exists()
+    assert ("does not exist yet: make package" in result.stderr) == zip_missing
+
+
+def test_a_template_variable_that_is_not_a_setting_is_an_error_with_a_suggestion(tmp_path: Path) -> None:
+    template = yaml.safe_load(templates.TEMPLATE.read_text())
+    template["function"]["environment"]["SYNC_ALOWED_TARGETS"] = template["function"]["environment"].pop(
+        "SYNC_ALLOWED_TARGETS"
+    )
+    path = tmp_path / "template.yaml"
+    path.write_text(yaml.safe_dump(template))
+    result = run_cli("--template", str(path), "deploy-config", "--output", str(tmp_path / "main.tf.json"))
+    assert result.returncode == 2
+    assert "SYNC_ALOWED_TARGETS is not a setting of the function; did you mean SYNC_ALLOWED_TARGETS?" in result.stderr

@@ -24,7 +24,7 @@ RESOURCES = (
     "identity_role",
     "smn_topic",
 )
-DATA_SOURCES = ("eg_event_channels", "apig_environments", "cts_operations", "identity_projects")
+DATA_SOURCES = ("eg_event_channels", "apig_environments", "apig_groups", "cts_operations", "identity_projects")
 # What docs/json does not say but the provider's Go code does: attributes it marks internal (left out of the
 # published schema) and ExactlyOneOf groups. Each entry names the file it comes from.
 GO_FACTS = {
