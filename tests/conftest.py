@@ -266,9 +266,12 @@ def run_cli(
 
 
 def readme_section(heading: str) -> str:
-    """The README's text from the heading (any level) to the end of the file."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    return re.split(r"^#+ " + re.escape(heading) + r"\n", text, flags=re.MULTILINE)[1]
+    """The text from the heading (any level) to the end of its page: the README's, or a docs/ page it links."""
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        parts = re.split(r"^#+ " + re.escape(heading) + r"\n", page.read_text(encoding="utf-8"), flags=re.MULTILINE)
+        if len(parts) > 1:
+            return parts[1]
+    raise AssertionError(f"no section {heading!r} in the README or docs/")
 
 
 def readme_code(heading: str, language: str = "sh") -> str:
