@@ -168,7 +168,7 @@ def service_endpoint(service: str, region: str) -> str:
 
 
 MAX_SCOPES = 500  # one asynchronous invocation each per pass
-REGION_PATTERN = r"[a-z]{2}(?:-[a-z0-9]+){1,3}"  # compiled on first use: only SYNC_SCOPES needs it
+REGION_PATTERN = r"[a-z]{2}(?:-[a-z0-9]+){1,3}"  # a region ID: HUAWEICLOUD_SDK_REGION and each of SYNC_SCOPES
 
 
 class Scope(NamedTuple):
@@ -365,7 +365,7 @@ class _Reader:
     def region(self, name: str, default: str) -> str:
         """A region ID (it becomes part of every endpoint's host name)."""
         self._region = self.text(name, default)
-        if self._region and not re.fullmatch(r"[a-z]{2}(?:-[a-z0-9]+){1,3}", self._region):
+        if self._region and not re.fullmatch(REGION_PATTERN, self._region):
             raise ConfigurationError(f"{name} must be a region ID such as ap-southeast-1, not {self._region[:20]!r}")
         return self._region
 
@@ -448,15 +448,21 @@ class _Reader:
             )
         return value
 
-    def scopes(self, name: str, default: tuple[Scope, ...]) -> tuple[Scope, ...]:
-        """A JSON list of {"region", "project_id"} objects, each once."""
+    def _json(self, name: str) -> Any:
+        """The variable's JSON value (strict and bounded), or None when it is unset."""
         value = self.text(name)
         if not value:
-            return default
+            return None
         try:
-            parsed = strictjson.loads(value)
+            return strictjson.loads(value)
         except ValueError as exc:
             raise ConfigurationError(f"{name} is not acceptable JSON: {str(exc)[:120]}") from None
+
+    def scopes(self, name: str, default: tuple[Scope, ...]) -> tuple[Scope, ...]:
+        """A JSON list of {"region", "project_id"} objects, each once."""
+        parsed = self._json(name)
+        if parsed is None:
+            return default
         form = f'{name} must be a JSON list of {{"region": "...", "project_id": "..."}} objects'
         if not isinstance(parsed, list) or not parsed or len(parsed) > MAX_SCOPES:
             raise ConfigurationError(f"{form} (1 to {MAX_SCOPES})")
@@ -496,13 +502,9 @@ class _Reader:
         return Allowlist(True, tuple(entries))
 
     def json_object(self, name: str, default: None, what: str) -> Mapping[str, Any] | None:
-        value = self.text(name)
-        if not value:
+        parsed = self._json(name)
+        if parsed is None:
             return default
-        try:
-            parsed = strictjson.loads(value)
-        except ValueError as exc:
-            raise ConfigurationError(f"{name} is not acceptable JSON: {str(exc)[:120]}") from None
         if not isinstance(parsed, dict):
             raise ConfigurationError(f"{name} must be a JSON object ({what})")
         return parsed
