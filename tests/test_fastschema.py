@@ -21,7 +21,7 @@ SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
 DOCUMENT = json.loads((SCHEMAS / "sync-request.schema.json").read_text())
 FAST, SLOW = compile_schema(DOCUMENT), Draft202012Validator(DOCUMENT)
 # Seeded examples per property: enough for `make test`; PROPERTY_EXAMPLES=20000 (make fuzz) for a long run.
-EXAMPLES = int(os.environ.get("PROPERTY_EXAMPLES", "400"))
+EXAMPLES = int(os.environ.get("PROPERTY_EXAMPLES", "300"))
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@
 Properties: no exception escapes but the documented transient ones; every API Gateway answer is well formed,
 errors with a 4xx/5xx code and a JSON error body; every answer stays small whatever came in (MAX_ANSWER_BYTES);
 nothing reaches the emulator unless the document was valid; no planted secret shows up in answers or logs (the
-autouse leak guard). `make test` runs 700 seeded examples; `make fuzz` (FUZZ_EXAMPLES=50000) a long run.
+autouse leak guard). `make test` runs 500 seeded examples; `make fuzz` (FUZZ_EXAMPLES=50000) a long run.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from handler.errors import SyncError
 from local.emulator import Emulator
 from tests.conftest import NODE_PASSWORD, load_event
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "700"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "500"))
 MAX_ANSWER_BYTES = 64 * 1024  # 20 field errors, or a dry run of the largest valid document, fit in far less
 CCE_BODY = Draft202012Validator(
     json.loads((Path(__file__).resolve().parent.parent / "schemas" / "cce-upgrade-request.schema.json").read_text())
