@@ -68,14 +68,14 @@ def _json_argument(text: str, what: str) -> Any:
         raise UsageError(f"{what} is not JSON: {exc}") from None
 
 
-def _logs_to_stderr() -> None:
-    """The function's JSON log lines go to stderr, labelled, so stdout carries the answer alone."""
+def log_lines_to(stream: Any, form: str = "log: %(message)s") -> None:
+    """The function's JSON log lines go to `stream` in this form (stderr, labelled: stdout carries the answer)."""
     from handler import logs
 
     for handler in logs.logger().handlers:
         if isinstance(handler, logging.StreamHandler):
-            handler.setStream(sys.stderr)
-            handler.setFormatter(logging.Formatter("log: %(message)s"))
+            handler.setStream(stream)
+            handler.setFormatter(logging.Formatter(form))
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -183,7 +183,7 @@ def _environment_for(template: dict[str, Any], env_file: str | None) -> dict[str
 def _invoke_once(
     template: dict[str, Any], environment: dict[str, str], event: Any, args: argparse.Namespace
 ) -> tuple[Any, bool]:
-    with chosen_cloud(environment, dict(environment), args.cloud, args.emulator):
+    with chosen_cloud(environment, args.cloud, args.emulator):
         _apply_environment(template, environment)
         return _invoke_handler(template, event)
 
@@ -312,7 +312,7 @@ def command_serve(args: argparse.Namespace) -> int:
         finally:
             server.server_close()
 
-    with chosen_cloud(environment, dict(environment), args.cloud, args.emulator):
+    with chosen_cloud(environment, args.cloud, args.emulator):
         serve()
     return 0
 
@@ -332,31 +332,22 @@ def _require_credentials(environment: dict[str, str]) -> None:
 def command_emulator(args: argparse.Namespace) -> int:
     """Run one long-lived emulator on loopback holding the demo layout, until Ctrl-C; the other commands find it."""
     from .clouds import job_seconds, reset_running, running, serve_until_stopped, start_emulator
-    from .emulator import Emulator
 
     if args.reset:
         print(f"reset the emulator at {reset_running(args.url)}: layout restored, jobs ended")
         return 0
     if not args.empty and (other := running()) is not None:
         raise UsageError(f"an emulator already runs at {other}; python -m local emulator --reset restores its layout")
-    if args.empty:  # a bare one, for the bench: no layout, not found by the other commands
-        emulator = Emulator(port=args.port)
-        for token in args.token:
-            emulator.add_token(token)
-        try:
-            emulator.start()
-        except OSError as exc:
-            raise UsageError(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}") from None
-        print(f"emulator listening on {emulator.url} (Ctrl-C to stop)", flush=True)
-        serve_until_stopped(emulator, discoverable=False)
-        return 0
-    template = templates.load(args.template)
-    environment = _base_environment(template)
-    emulator = start_emulator(environment, args.port, job_seconds(args.jobs))
+    # --empty: a bare one, for the bench (no layout, jobs that end at once), not found by the other commands.
+    environment = None if args.empty else _base_environment(templates.load(args.template))
+    emulator = start_emulator(environment, args.port, None if environment is None else job_seconds(args.jobs))
     for token in args.token:
         emulator.add_token(token)
+    print(f"emulator listening on {emulator.url} (Ctrl-C to stop)", flush=True)
+    if environment is None:
+        serve_until_stopped(emulator, discoverable=False)
+        return 0
     cluster, nodepool = environment["CCE_CLUSTER_ID"], environment["CCE_NODEPOOL_ID"]
-    print(f"emulator listening on {emulator.url} (Ctrl-C to stop)")
     print(f"  CCE, IAM, SMN and FunctionGraph of project {DEMO_PROJECT}; sync jobs take {args.jobs} s")
     print(f"  cluster {cluster}: pools web, batch, analytics (drifted), api (in sync), jobs (syncing),")
     print(f"  {nodepool} (workers, no counts); clusters cce-test, cce-stage, cce-prod, cce-halt-a/b/c")
@@ -638,7 +629,7 @@ def main(argv: list[str] | None = None) -> int:
     from handler.errors import SyncError
 
     args = parser().parse_args(argv)  # argparse itself answers a usage error with exit code 2
-    _logs_to_stderr()
+    log_lines_to(sys.stderr)
     try:
         code: int = args.func(args)
     except (UsageError, templates.TemplateError) as exc:

@@ -108,19 +108,23 @@ def point_at(environment: dict[str, str], url: str) -> None:
     )
 
 
-def start_emulator(environment: dict[str, Any], port: int = 0, jobs: tuple[float, float] | None = None) -> Emulator:
-    """An emulator on loopback holding the demo layout, strict as CCE (unknown clusters, pools and jobs: 404)."""
+def start_emulator(
+    environment: dict[str, Any] | None, port: int = 0, jobs: tuple[float, float] | None = None
+) -> Emulator:
+    """An emulator on loopback holding the demo layout for the environment's cluster and pool, strict as CCE
+    (unknown clusters, pools and jobs: 404); with no environment, a bare one (no layout, anything accepted)."""
     emulator = Emulator(port=port)
-    emulator.strict, emulator.job_seconds_range = True, jobs
+    if environment is not None:
+        layout = dict(environment)  # as it is now: point_at is about to change the caller's
 
-    def reset() -> None:
-        emulator.clear()
-        emulator.pools.clear()
-        emulator.strict, emulator.job_seconds_range = True, jobs
-        seed(emulator, environment)
+        def reset() -> None:
+            emulator.clear()
+            emulator.pools.clear()
+            emulator.strict, emulator.job_seconds_range = True, jobs
+            seed(emulator, layout)
 
-    emulator.on_reset = reset
-    seed(emulator, environment)
+        emulator.on_reset = reset
+        reset()
     try:
         return emulator.start()
     except OSError as exc:
@@ -128,9 +132,7 @@ def start_emulator(environment: dict[str, Any], port: int = 0, jobs: tuple[float
 
 
 @contextmanager
-def chosen_cloud(
-    environment: dict[str, str], template_environment: dict[str, str], cloud: bool, emulator_url: str | None
-) -> Iterator[str]:
+def chosen_cloud(environment: dict[str, str], cloud: bool, emulator_url: str | None) -> Iterator[str]:
     """Point the environment at the cloud the options choose, say which, and yield its name."""
     if cloud:
         region = environment.get("HUAWEICLOUD_SDK_REGION", "?")
@@ -145,7 +147,7 @@ def chosen_cloud(
         say(f"using the local emulator at {url} (--cloud for Huawei Cloud)")
         yield url
         return
-    emulator = start_emulator(template_environment)
+    emulator = start_emulator(environment)
     point_at(environment, emulator.url)
     say(f"using a local emulator of its own at {emulator.url}, with the demo layout (make emulator keeps one running)")
     try:

@@ -17,11 +17,11 @@ from typing import Any
 
 from . import layout
 from . import template as templates
-from .cli import _apply_environment, _base_environment, _invoke_handler, _one_line, _print_json, _say
+from .cli import _apply_environment, _base_environment, _invoke_handler, _one_line, _print_json, _say, log_lines_to
+from .clouds import point_at
 from .emulator import Emulator
 
 MASKED_HEADERS = {"x-auth-token", "authorization", "x-security-token"}
-CREDENTIAL_VARIABLES = ("HUAWEICLOUD_AUTH_TOKEN", "HUAWEICLOUD_IAM_PASSWORD", "HUAWEICLOUD_SDK_AK")
 
 
 class _StepLogs:
@@ -35,15 +35,9 @@ class _StepLogs:
 
     def __init__(self, verbose: bool) -> None:
         import io
-        import logging
-
-        from handler import logs
 
         self.verbose, self.buffer = verbose, io.StringIO()
-        for handler in logs.logger().handlers:
-            if isinstance(handler, logging.StreamHandler):
-                handler.setStream(self.buffer)
-                handler.setFormatter(logging.Formatter("%(message)s"))
+        log_lines_to(self.buffer, "%(message)s")
 
     def show(self) -> None:
         lines = self.buffer.getvalue().splitlines()
@@ -98,32 +92,12 @@ def _show_requests(emulator: Emulator, seen: int, verbose: bool = False) -> None
 
 @contextmanager
 def emulated_cloud(environment: dict[str, str]) -> Iterator[Emulator]:
-    """Start the emulator, point the environment at it and teach it the environment's credentials."""
+    """Start an emulator of the demo's own, with the demo's IAM user, and point the environment at it."""
     _say("starting the local CCE + IAM emulator on loopback")
     emulator = Emulator().start()
     _say(f"emulator listening on {emulator.url}")
-    environment.update(CCE_ENDPOINT=emulator.url, IAM_ENDPOINT=emulator.url, SMN_ENDPOINT=emulator.url)
-    environment.setdefault("HUAWEICLOUD_SDK_PROJECT_ID", layout.DEMO_PROJECT)
-    if not any(environment.get(name) for name in CREDENTIAL_VARIABLES):
-        environment.update(
-            HUAWEICLOUD_IAM_USERNAME=layout.DEMO_USER,
-            HUAWEICLOUD_IAM_PASSWORD=layout.DEMO_PASSWORD,
-            HUAWEICLOUD_IAM_DOMAIN_NAME=layout.DEMO_DOMAIN,
-        )
-    if environment.get("HUAWEICLOUD_IAM_PASSWORD"):
-        emulator.add_user(
-            environment.get("HUAWEICLOUD_IAM_DOMAIN_NAME", ""),
-            environment.get("HUAWEICLOUD_IAM_USERNAME", ""),
-            environment["HUAWEICLOUD_IAM_PASSWORD"],
-        )
-    if environment.get("HUAWEICLOUD_AUTH_TOKEN"):
-        emulator.add_token(environment["HUAWEICLOUD_AUTH_TOKEN"])
-    if environment.get("HUAWEICLOUD_SDK_AK"):
-        emulator.add_keys(
-            environment["HUAWEICLOUD_SDK_AK"],
-            environment.get("HUAWEICLOUD_SDK_SK", ""),
-            environment.get("HUAWEICLOUD_SDK_SECURITY_TOKEN") or None,
-        )
+    emulator.add_user(layout.DEMO_DOMAIN, layout.DEMO_USER, layout.DEMO_PASSWORD)
+    point_at(environment, emulator.url)
     try:
         yield emulator
     finally:
@@ -179,7 +153,7 @@ def command_run(args: argparse.Namespace) -> int:
     environment = _base_environment(template)
     environment.setdefault("JOB_POLL_INTERVAL_SECONDS", "0.125")
     environment["SYNC_RECONCILE"] = json.dumps({"max_syncing_per_cluster": 2})
-    project = environment.setdefault("HUAWEICLOUD_SDK_PROJECT_ID", layout.DEMO_PROJECT)
+    project = layout.DEMO_PROJECT  # the emulator's (point_at)
     environment["SMN_TOPIC_URN"] = f"urn:smn:{environment['HUAWEICLOUD_SDK_REGION']}:{project}:nodepool-sync-alerts"
     cluster, nodepool = environment["CCE_CLUSTER_ID"], environment["CCE_NODEPOOL_ID"]
     demo_clusters = layout.demo_clusters()  # the rollout's and the halt's clusters too

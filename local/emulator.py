@@ -577,26 +577,26 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", f"{len(data)}, {len(data) + 1}" if self.bad_length else str(len(data)))
         if self.drip_head:
             head, self._headers_buffer = b"".join([*self._headers_buffer, b"\r\n"]), []
-            try:
-                for index in range(len(head)):
-                    self.wfile.write(head[index : index + 1])
-                    self.wfile.flush()
-                    time.sleep(self.drip_head)
-            except OSError:  # the client gave up
-                self.close_connection = True
+            if not self._drip(head, self.drip_head):
                 return
         else:
             self.end_headers()
-        if not self.drip:
+        if self.drip:
+            self._drip(data, self.drip)
+        else:
             self.wfile.write(data)
-            return
+
+    def _drip(self, data: bytes, delay: float) -> bool:
+        """Send `data` a byte at a time, `delay` seconds apart; False when the client gave up meanwhile."""
         try:
             for index in range(len(data)):
                 self.wfile.write(data[index : index + 1])
                 self.wfile.flush()
-                time.sleep(self.drip)
-        except OSError:  # the client gave up
+                time.sleep(delay)
+        except OSError:
             self.close_connection = True
+            return False
+        return True
 
     def _receive(self) -> Recorded:
         length = int(self.headers.get("Content-Length") or 0)
