@@ -73,9 +73,10 @@ def _run(intent: intents.Intent, cloud: Cloud, judge: intents.Judge) -> Rendered
         rendered = answers.render(execute(intent, cloud, judge))
     except SyncError as error:
         return error
+    secrets = cloud.secrets()  # every credential the execution used is known by now
     for line in rendered.log_lines:
-        logs.write(logging.INFO, line, cloud.secrets())
-    return rendered._replace(document=logs.scrub(rendered.document, cloud.secrets()))
+        logs.write(logging.INFO, line, secrets)
+    return rendered._replace(document=logs.scrub(rendered.document, secrets))
 
 
 def _one(process: _Process, event: Any, trigger: Trigger, view: RuntimeContext, started: float) -> Outcome:
