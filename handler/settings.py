@@ -25,6 +25,7 @@ __all__ = [
     "Settings",
     "Variable",
     "endpoint_is_allowed",
+    "loopback_host",
     "variable_names",
 ]
 
@@ -103,14 +104,17 @@ def endpoint_is_allowed(url: str) -> bool:
     parts = urlsplit(url)
     if parts.scheme == "https" and parts.hostname:
         return True
-    if parts.scheme != "http" or not parts.hostname:
-        return False
-    if parts.hostname == "localhost" or _IPV4_LOOPBACK.fullmatch(parts.hostname):
+    return parts.scheme == "http" and loopback_host(parts.hostname or "")
+
+
+def loopback_host(hostname: str) -> bool:
+    """localhost, 127.x.y.z or another loopback address form (::1)."""
+    if hostname == "localhost" or _IPV4_LOOPBACK.fullmatch(hostname):
         return True
     import ipaddress  # other address forms only; https endpoints never come here
 
     try:
-        return ipaddress.ip_address(parts.hostname).is_loopback
+        return ipaddress.ip_address(hostname).is_loopback
     except ValueError:
         return False
 

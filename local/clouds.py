@@ -58,9 +58,11 @@ def say(message: str) -> None:
 
 
 def _loopback(url: str) -> bool:
+    """An http(s) URL of a loopback host, as the function's own endpoint check reads one."""
+    from handler.settings import loopback_host
+
     parts = urlsplit(url)
-    host = parts.hostname or ""
-    return (parts.scheme in ("http", "https") and host in ("127.0.0.1", "localhost", "::1")) or host.startswith("127.")
+    return parts.scheme in ("http", "https") and loopback_host(parts.hostname or "")
 
 
 def discovery() -> Path | None:

@@ -185,6 +185,8 @@ def test_the_windows_error_says_what_why_and_the_expected_form(tmp_path: Path) -
         (["status", CLUSTER], ["required", "nodepool"]),
         (["invoke", "-", "--cloud", "--emulator", "http://127.0.0.1:1"], ["not allowed with"]),
         (["status", CLUSTER, WEB, "--emulator", "http://example.com"], ["loopback"]),
+        (["status", CLUSTER, WEB, "--emulator", "http://127.example.com:1"], ["loopback"]),
+        (["status", CLUSTER, WEB, "--emulator", "ftp://127.0.0.1:1"], ["loopback"]),
         (["generate-event", "weather"], ["invalid choice"]),
         (["--templte", "x.yaml"], ["invalid choice: 'x.yaml'"]),
     ],
