@@ -125,10 +125,10 @@ def _check_variable_names(path: Path, function: dict[str, Any]) -> None:
     from handler.settings import variable_names
 
     known = variable_names()
-    for name in [*function.get("environment", {}), *function.get("secret_environment", [])]:
+    for name in function.get("environment", {}):  # secret_environment's names the schema's enum checks already
         if name not in known:
             close = difflib.get_close_matches(name, known, n=1)
-            hint = f"; did you mean {close[0]}?" if close else "; the README's Environment variables table lists them"
+            hint = f"; did you mean {close[0]}?" if close else "; docs/settings.md lists them"
             raise TemplateError(f"{path}: function.environment: {name} is not a setting of the function{hint}")
 
 
