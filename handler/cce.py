@@ -18,7 +18,6 @@ from urllib.parse import quote
 from . import logs
 from .credentials import Credential
 from .errors import (
-    LOCKED,
     AmbiguousFailure,
     CCECredentialsRejected,
     CCERejected,
@@ -28,6 +27,7 @@ from .errors import (
     SyncInProgress,
     UpstreamError,
     UpstreamTimeout,
+    is_locked,
 )
 from .model import Accepted, Job, JobPhase, PoolClass, PoolState, Target
 from .passwords import mask_body
@@ -111,7 +111,7 @@ def _rejection(reply: Reply, secrets: tuple[str, ...], service: str = "CCE") -> 
     code, message = _error_fields(reply.json_or_none(), secrets)
     code = code or f"{service}.{reply.status}"
     message = message or f"{service} answered HTTP {reply.status}"
-    if reply.status == 429 and code == LOCKED:  # a sync (or another operation) runs: nothing to retry
+    if is_locked(reply.status, code):  # a sync (or another operation) runs: nothing to retry
         return SyncInProgress("")
     if reply.status in (401, 403):
         return CCECredentialsRejected(reply.status, code, message, request_id=reply.request_id)
@@ -413,7 +413,6 @@ class Clients:
         self._settings, self._transport, self._user_agent = settings, transport, user_agent
         self._lock = threading.Lock()
         self._made: dict[str, CCEClient] = {}
-        self.get(settings.region)  # the function's own region: a missing endpoint is a configuration error now
 
     def get(self, region: str) -> CCEClient:
         with self._lock:

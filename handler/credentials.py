@@ -16,7 +16,7 @@ from typing import Any, NamedTuple, Protocol
 from urllib.parse import quote, unquote, urlsplit
 
 from . import logs
-from .errors import ConfigurationError, UpstreamError, UpstreamTimeout
+from .errors import ConfigurationError, IdentityUnavailable, UpstreamError, UpstreamTimeout
 from .runtime import Deadline, RuntimeContext
 from .settings import Secret, Settings
 from .transport import Reply, Transport, TransportError, as_sync_error, header_safe
@@ -274,7 +274,7 @@ class IamPasswordToken:
                 "POST", url, {"Content-Type": "application/json;charset=utf8"}, data, self._deadline
             )
         except TransportError as exc:
-            raise as_sync_error(exc, "IAM", "IAM_ENDPOINT", "asking for a token", "FUNC.IAM") from None
+            raise as_sync_error(exc, "IAM", "IAM_ENDPOINT", "asking for a token", IdentityUnavailable) from None
         return self._read_answer(reply)
 
     def _read_answer(self, reply: Reply) -> tuple[Secret, float]:
@@ -286,10 +286,10 @@ class IamPasswordToken:
                 "and the project"
             )
         if status >= 500 or status == 429:
-            raise UpstreamError(f"IAM failed to issue a token (HTTP {status})", code="FUNC.IAM")
+            raise IdentityUnavailable(f"IAM failed to issue a token (HTTP {status})")
         token = reply.headers.get("X-Subject-Token", "")
         if status != 201 or not token or not header_safe(token):
-            raise UpstreamError(f"IAM answered HTTP {status} without a usable token", code="FUNC.IAM")
+            raise IdentityUnavailable(f"IAM answered HTTP {status} without a usable token")
         parsed = reply.json_or_none()
         answer = parsed.get("token") if isinstance(parsed, dict) else None
         expires = answer.get("expires_at") if isinstance(answer, dict) else None

@@ -1,12 +1,14 @@
 """Every error the function reports, in one hierarchy; each class knows its HTTP status and whether it is transient.
 
 SyncError
+├── InternalError             500  a bug: API Gateway still gets a well-formed answer
 ├── ConfigurationError        500  the function's own settings or credentials are wrong
 ├── InputError                400  the event or document cannot be synced as it is
 │   ├── EventError            400  unrecognisable event, body that is not JSON
 │   ├── DocumentInvalid       400  schema or rule violations, with one FieldError each
 │   ├── MethodNotAllowed      405  API Gateway method other than POST (sync) or GET (status)
 │   ├── PayloadTooLarge       413  API Gateway body over the limit
+│   ├── NoPoolNamed           404  a fleet names a node pool its cluster does not have
 │   └── UnsupportedMediaType  415  API Gateway content type that is not JSON
 ├── TargetNotAllowed          403  the pool, cluster or project is outside SYNC_ALLOWED_TARGETS
 ├── SyncInProgress            409  skipped: the node pool is still synchronizing (the busy guard, or CCE's 429 LOCKED)
@@ -15,10 +17,12 @@ SyncError
 ├── CCERejected               4xx  CCE refused the request (404, 409, 429 ... passed through)
 │   └── CCECredentialsRejected 502 CCE answered 401/403: the function's credentials or permissions
 ├── UpstreamError             502  transient: CCE or IAM 5xx, malformed answer, connection failure
+│   ├── IdentityUnavailable   502  transient: IAM did not issue a token
 │   └── UpstreamTimeout       504  transient: no answer in time
 └── AmbiguousFailure          502  transient: CCE may have acted; not resent (see the retry table)
 
-Messages never carry secrets: callers build them from names and IDs only.
+Messages never carry secrets: callers build them from names and IDs only. Every `FUNC.*` code is stated here
+and nowhere else (`codes()` lists them; docs/answers.md's table is checked against it).
 """
 
 from typing import Any, NamedTuple
@@ -35,9 +39,12 @@ __all__ = [
     "DocumentInvalid",
     "EventError",
     "FieldError",
+    "IdentityUnavailable",
     "InputError",
+    "InternalError",
     "JobFailed",
     "MethodNotAllowed",
+    "NoPoolNamed",
     "OutsideWindow",
     "PayloadTooLarge",
     "SyncError",
@@ -46,6 +53,8 @@ __all__ = [
     "UnsupportedMediaType",
     "UpstreamError",
     "UpstreamTimeout",
+    "codes",
+    "is_locked",
     "kind_of",
 ]
 
@@ -53,6 +62,11 @@ __all__ = [
 # CCE's 429s (the CCE API reference's error codes; ../shared/reference/cce-sync-node-pools-api.md, "Errors").
 LOCKED = "CCE.01429002"  # the resource is locked by another request: a sync (or another operation) runs
 THROTTLED = frozenset({"CCE.02429001", "APIG.0308"})  # too many requests: wait (Retry-After) and try again
+
+
+def is_locked(status: int, code: str) -> bool:
+    """CCE's 429 LOCKED: a sync (or another operation) runs on the resource; the one place that recognises it."""
+    return status == 429 and code == LOCKED
 
 
 def kind_of(value: Any) -> str:
@@ -97,6 +111,15 @@ class SyncError(Exception):
         return clone
 
 
+class InternalError(SyncError):
+    """A bug: what API Gateway is told instead of a traceback (other triggers see the exception raised)."""
+
+    status, code = 500, "FUNC.INTERNAL"
+
+    def __init__(self) -> None:
+        super().__init__("internal error")
+
+
 class ConfigurationError(SyncError):
     status, code = 500, "FUNC.CONFIG"
 
@@ -137,6 +160,15 @@ class PayloadTooLarge(InputError):
 
 class UnsupportedMediaType(InputError):
     status, code = 415, "FUNC.MEDIA_TYPE"
+
+
+class NoPoolNamed(InputError):
+    """A fleet selects a node pool by a name its cluster does not list."""
+
+    status, code = 404, "FUNC.NO_POOL"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"the cluster has no node pool named {name[:64]!r}")
 
 
 class TargetNotAllowed(SyncError):
@@ -196,8 +228,12 @@ class UpstreamError(SyncError):
 
     def __init__(self, message: str, *, request_id: str = "", code: str = "") -> None:
         super().__init__(message, request_id=request_id)
-        if code:
+        if code:  # the upstream service's own code (CCE.*, SMN.*), passed through
             self.code = code
+
+
+class IdentityUnavailable(UpstreamError):
+    code = "FUNC.IAM"
 
 
 class UpstreamTimeout(UpstreamError):
@@ -206,3 +242,15 @@ class UpstreamTimeout(UpstreamError):
 
 class AmbiguousFailure(UpstreamError):
     code = "FUNC.AMBIGUOUS"
+
+
+def codes() -> dict[str, type[SyncError]]:
+    """Every code of the function's own (`FUNC.*`) and the class that carries it: the one table of codes."""
+    found: dict[str, type[SyncError]] = {}
+    pending: list[type[SyncError]] = [SyncError]
+    while pending:
+        cls = pending.pop()
+        if cls.code.startswith("FUNC.") and "code" in vars(cls):
+            found[cls.code] = cls
+        pending.extend(cls.__subclasses__())
+    return dict(sorted(found.items()))

@@ -1,16 +1,14 @@
 """What one request asks for, decided without I/O: an unwrapped event and the settings become one intent.
 
-    interpret(unwrapped, Judge(settings, defaults, now)) -> SyncOne | SyncFleet | RunPass | ReactToChange
-                                                            | AskStatus | Ignore | Refuse
+    interpret(unwrapped, Judge(settings, defaults, now)) -> kinds.Intent (one of the table of kinds)
 
-Everything that can be judged before reading the cloud is judged here, once, for the handler and for
+What can be judged before reading the cloud is judged here, once, for the handler and for
 `python -m local validate` alike: the document (schema and rules), the allowlist, the maintenance windows (at
-`now`), the configured pass. Each intent has one executor (executors.py); none of them judges these again.
+`now`), the configured pass. A fleet's selection is judged target by target once CCE has listed its pools.
 """
 
 from collections.abc import Mapping
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from .errors import (
     ConfigurationError,
@@ -21,9 +19,22 @@ from .errors import (
     SyncError,
     TargetNotAllowed,
 )
-from .model import TIMER_PASS, Target, Trigger, Unwrapped
-from .settings import Scope, Settings
-from .validation import Defaults, ValidSync, is_fleet, is_reconcile, prepare, target_of
+from .judge import Judge, Judged, utc
+from .kinds import (
+    AskStatus,
+    Coordinate,
+    Ignore,
+    Intent,
+    ReactToChange,
+    Refuse,
+    RunPass,
+    SyncFleet,
+    SyncOne,
+    Work,
+)
+from .model import TIMER_PASS, Trigger, Unwrapped
+from .settings import Scope
+from .validation import Defaults, is_fleet, is_reconcile, target_of
 
 if TYPE_CHECKING:  # fleets and passes import plans when one comes: a single sync never does
     from .plans import Fleet, Reconcile
@@ -35,162 +46,17 @@ def plan_reconcile(document: Mapping[str, Any], overrides: Mapping[str, str], de
     return plan(document, overrides, defaults)
 
 
-__all__ = [
-    "AskStatus",
-    "Coordinate",
-    "Intent",
-    "Judge",
-    "ReactToChange",
-    "Refuse",
-    "RunPass",
-    "SyncFleet",
-    "SyncOne",
-    "intent_region",
-    "intent_target",
-    "interpret",
-    "judge",
-]
-
-
-class SyncOne(NamedTuple):
-    """Sync one node pool: allowed, inside a window (or forced), valid."""
-
-    sync: ValidSync
-
-    @property
-    def target(self) -> Target:
-        return self.sync.target
-
-
-class SyncFleet(NamedTuple):
-    """Sync several node pools one after another; listed targets are judged here, a selection once CCE lists it."""
-
-    fleet: "Fleet"
-    judged: tuple[ValidSync | SyncError, ...] = ()  # Selection.TARGETS, in the document's order
-
-
-class RunPass(NamedTuple):
-    """A reconcile pass: read the pools' state, decide per pool, start what the rules allow."""
-
-    plan: "Reconcile"
-
-
-class ReactToChange(NamedTuple):
-    """A CCE change event, judged against the configured pass: that pass, narrowed to what the trace names."""
-
-    plan: "Reconcile"
-    reason: str
-
-
-class Coordinate(NamedTuple):
-    """A pass over several scopes (SYNC_SCOPES): one asynchronous invocation of this function per scope, each
-    a worker that runs the pass for its scope; the coordinator reads no node pool itself."""
-
-    document: dict[str, Any]  # the reconcile document every worker gets, with its scope and the pass ID
-    pass_id: str
-    scopes: tuple[Scope, ...]
-    refused: tuple[tuple[Scope, SyncError], ...] = ()  # scopes the allowlist does not reach: never dispatched
-
-
-class AskStatus(NamedTuple):
-    """How is the node pool's sync going (API Gateway GET); with the configured pass when it has waves."""
-
-    target: Target
-    waves: "Reconcile | None" = None
-
-
-class Ignore(NamedTuple):
-    """Nothing to do (a change event that asks for nothing): answered and logged, never raised."""
-
-    reason: str
-
-
-class Refuse(NamedTuple):
-    """The request cannot be done as it is; `target` when it was known before the refusal."""
-
-    error: SyncError
-    target: Target | None = None
-
-
-Intent = SyncOne | SyncFleet | RunPass | ReactToChange | Coordinate | AskStatus | Ignore | Refuse
-
-
-class Judge(NamedTuple):
-    """What a request is judged against: the settings, the defaults they give, and the time (windows)."""
-
-    settings: Settings
-    defaults: Defaults
-    now: float
-
-    def refusal(self, project_id: str, cluster_id: str = "", nodepool_id: str = "") -> SyncError | None:
-        return self.settings.allowed_targets.refusal(self.defaults.project_id, project_id, cluster_id, nodepool_id)
-
-    def closed_until(self) -> float | None:
-        """None while a maintenance window is open (or none is set); otherwise when the next one opens."""
-        windows = self.settings.windows
-        if windows is None:
-            return None
-        closed = windows.closed_until(datetime.fromtimestamp(self.now, timezone.utc))
-        return closed.timestamp() if closed is not None else None
-
-    def sync(self, document: Mapping[str, Any], overrides: Mapping[str, str] | None = None) -> ValidSync:
-        """A single sync as it may go: valid, allowed and, unless forced, inside a window; raises otherwise."""
-        sync = prepare(document, overrides or {}, self.defaults)
-        refusal = self.refusal(*sync.target)
-        if refusal is not None:
-            raise _Judged(refusal, sync.target)
-        closed_until = self.closed_until()
-        if closed_until is not None and not sync.force:
-            raise _Judged(OutsideWindow(_utc(closed_until)), sync.target)
-        return sync
-
-    def target(self, document: Mapping[str, Any]) -> ValidSync | SyncError:
-        """One target of a fleet: its sync, or why it cannot go."""
-        try:
-            return self.sync(document)
-        except _Judged as judged:
-            return judged.error
-        except SyncError as error:
-            return error
-
-
-def _utc(epoch: float) -> str:
-    from .times import utc_text  # only when a window is closed
-
-    return utc_text(epoch)
-
-
-class _Judged(Exception):
-    """A refusal of a sync whose target is known (for the log line)."""
-
-    def __init__(self, error: SyncError, target: Target) -> None:
-        super().__init__(error.message)
-        self.error, self.target = error, target
-
-
-def judge(settings: Settings, context_project: str, now: float) -> Judge:
-    """What requests are judged against now: the settings, their defaults (the context's project), the time."""
-    return Judge(settings, settings.defaults(context_project), now)
+__all__ = ["interpret"]
 
 
 def interpret(unwrapped: Unwrapped, judge: Judge) -> Intent:
     """The one intent of an unwrapped event (a pure function: the same input, the same intent)."""
     try:
         return _interpret(unwrapped, judge)
-    except _Judged as judged:
+    except Judged as judged:
         return Refuse(judged.error, judged.target)
     except SyncError as error:
         return Refuse(error)
-
-
-def intent_region(intent: Intent) -> str:
-    """The region the intent reaches into: a worker's scope's; "" for the function's own."""
-    return intent.plan.region if isinstance(intent, RunPass) else ""
-
-
-def intent_target(intent: Intent) -> Target | None:
-    """The node pool the intent is about, when it is about one (for the log line)."""
-    return intent.target if isinstance(intent, (SyncOne, AskStatus, Refuse)) else None
 
 
 def _interpret(unwrapped: Unwrapped, judge: Judge) -> Intent:
@@ -250,7 +116,7 @@ def _coordinate(document: dict[str, Any], pass_id: str, judge: Judge) -> Coordin
     return Coordinate({**body, "pass_id": pass_id}, pass_id, tuple(dispatched), tuple(refused))
 
 
-def _worker(unwrapped: Unwrapped, judge: Judge) -> RunPass | Refuse:
+def _worker(unwrapped: Unwrapped, judge: Judge) -> Work | Refuse:
     """A worker of a fanned-out pass: the pass for its scope, refused before any credential work when the
     scope is not one of SYNC_SCOPES, not reached by the allowlist, or not in a direct invocation."""
     document = unwrapped.document
@@ -275,7 +141,7 @@ def _worker(unwrapped: Unwrapped, judge: Judge) -> RunPass | Refuse:
         options["clusters"] = "all"  # CCE_CLUSTER_ID is a cluster of the function's own project
     plan = plan_reconcile({**document, "reconcile": options}, {}, defaults)
     scheduled = plan.pass_id.startswith(TIMER_PASS)
-    return RunPass(plan._replace(region=scope.region, closed_until=judge.closed_until(), scheduled=scheduled))
+    return Work(plan._replace(region=scope.region, closed_until=judge.closed_until(), scheduled=scheduled))
 
 
 def _configured(judge: Judge, scheduled: bool = False) -> "Reconcile":
@@ -293,7 +159,7 @@ def _configured(judge: Judge, scheduled: bool = False) -> "Reconcile":
 def _fleet(fleet: "Fleet", judge: Judge) -> SyncFleet | Refuse:
     closed_until = judge.closed_until()
     if closed_until is not None:  # a fleet document has no force: outside every window, none of it may start
-        return Refuse(OutsideWindow(_utc(closed_until)))
+        return Refuse(OutsideWindow(utc(closed_until)))
     from .plans import Selection
 
     if fleet.selection is not Selection.TARGETS:

@@ -1,40 +1,19 @@
-"""What fleets, reconcile passes and fan-outs report: plain values, rendered by `answers.render`. Imported only
-when one of them runs: a single sync never pays for it."""
+"""What a reconcile pass reports (reconcile.run_pass): plain values, rendered by kinds/passes.py. Imported only
+when a pass runs: a single sync never pays for it."""
 
 from typing import NamedTuple
 
 from .decide import Decision, News, Schedule
 from .errors import SyncError
 from .model import PoolState
-from .results import Followed, InSync, Preview, Sent
-from .settings import Scope
 
 __all__ = [
     "ClusterReport",
-    "DispatchReport",
-    "FleetReport",
     "Notable",
     "Notification",
     "PassReport",
     "PoolReport",
-    "TargetReport",
 ]
-
-
-class TargetReport(NamedTuple):
-    """One target of a fleet: its IDs (or the name that matched no pool) and what happened."""
-
-    cluster_id: str
-    nodepool_id: str
-    outcome: Sent | Followed | Preview | InSync | SyncError | None  # None: a name that matched no pool
-    name: str = ""
-
-
-class FleetReport(NamedTuple):
-    """Every target's outcome, and the targets not reached for lack of time."""
-
-    targets: tuple[TargetReport, ...]
-    not_reached: tuple[tuple[str, str], ...]
 
 
 class PoolReport(NamedTuple):
@@ -86,10 +65,3 @@ class PassReport(NamedTuple):
     schedule: Schedule | None = None  # the pass-wide rules' verdict: the open wave, the halt
     concurrency: int = 0  # CCE calls in flight at most, at the end of the pass (halved after throttling)
     throttled: int = 0  # throttling answers CCE gave the pass
-
-
-class DispatchReport(NamedTuple):
-    """A coordinator's work: each scope's worker invocation (FunctionGraph's request id) or why it did not go."""
-
-    pass_id: str
-    scopes: tuple[tuple[Scope, str | SyncError], ...]

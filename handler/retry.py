@@ -29,7 +29,7 @@ import re
 from enum import Enum
 from typing import NamedTuple
 
-from .errors import LOCKED, THROTTLED
+from .errors import LOCKED, THROTTLED, is_locked
 from .runtime import Deadline
 from .transport import Failure, Reply, TransportError
 
@@ -88,7 +88,7 @@ def classify(outcome: Reply | TransportError, now: float) -> Decision:
         if outcome.failure is Failure.REDIRECT:
             return Decision(Kind.FINAL, f"a redirect ({outcome.reason}), never followed")
         return Decision(Kind.AMBIGUOUS, f"{outcome.reason} after the request was sent")
-    if outcome.status == 429 and error_code(outcome) == LOCKED:
+    if is_locked(outcome.status, error_code(outcome)):
         return Decision(Kind.FINAL, f"HTTP 429 {LOCKED}: locked by a running operation")
     if outcome.status in _NOT_ACTED_STATUS:
         retry_after = parse_retry_after(outcome.headers.get("Retry-After"), now)

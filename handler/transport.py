@@ -68,7 +68,9 @@ class TransportError(Exception):
         self.status, self.request_id = status, request_id
 
 
-def as_sync_error(exc: TransportError, service: str, setting: str, detail: str = "", code: str = "") -> SyncError:
+def as_sync_error(
+    exc: TransportError, service: str, setting: str, detail: str = "", upstream: type[UpstreamError] = UpstreamError
+) -> SyncError:
     """The one translation of an exchange that gave no usable answer into what the caller is told: a redirect
     is our configuration's fault (`setting` names the endpoint variable); time is a timeout; the rest upstream."""
     if exc.failure is Failure.REDIRECT:
@@ -79,7 +81,7 @@ def as_sync_error(exc: TransportError, service: str, setting: str, detail: str =
     why = f"{exc.reason}, {detail}" if detail else exc.reason
     if exc.timed_out:
         return UpstreamTimeout(f"{service} did not answer in time ({why})", request_id=exc.request_id)
-    return UpstreamError(f"could not reach {service} ({why})", request_id=exc.request_id, code=code)
+    return upstream(f"could not reach {service} ({why})", request_id=exc.request_id)
 
 
 class Unreadable(ValueError):

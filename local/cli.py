@@ -113,8 +113,9 @@ def _succeeded(answer: Any) -> bool:
         return 200 <= int(answer["statusCode"]) < 300
     if isinstance(answer, dict) and answer.get("status") == "batch":
         return all(_succeeded(r) for r in answer["results"])
-    succeeded = ("accepted", "dry_run", "succeeded", "all_accepted", "in_sync", "reconciled", "ignored", "dispatched")
-    return isinstance(answer, dict) and answer.get("status") in succeeded
+    from handler.rendering import SUCCEEDED
+
+    return isinstance(answer, dict) and answer.get("status") in {status.value for status in SUCCEEDED}
 
 
 def entry_points(template: dict[str, Any]) -> tuple[Callable[..., Any], Callable[..., Any] | None]:

@@ -61,9 +61,10 @@ def find_interpreter(python: str) -> tuple[str, str] | None:
 
 
 def _copy_sources(build: Path) -> None:
-    (build / "handler").mkdir()
-    for source in sorted((ROOT / "handler").glob("*.py")):
-        shutil.copy2(source, build / "handler" / source.name)
+    for source in sorted((ROOT / "handler").rglob("*.py")):
+        copy = build / source.relative_to(ROOT)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, copy)
     (build / "schemas").mkdir()
     for schema in sorted((ROOT / "schemas").glob("*.schema.json")):
         if schema.name != "template.schema.json":

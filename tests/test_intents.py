@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from handler import intents, triggers
-from handler.intents import AskStatus, Ignore, ReactToChange, Refuse, RunPass, SyncFleet, SyncOne
+from handler.judge import judge
+from handler.kinds import AskStatus, Ignore, Intent, ReactToChange, Refuse, RunPass, SyncFleet, SyncOne
 from handler.model import Target
 from handler.settings import Settings
 from local.emulator import cloud_event, cts_trace
@@ -27,12 +28,12 @@ NOW = datetime(2026, 12, 2, 12, 0, tzinfo=timezone.utc).timestamp()  # a Wednesd
 DEFAULT_TARGET = Target(PROJECT, CLUSTER, NODEPOOL)
 
 
-def interpret(event: Any, **environment: str | None) -> intents.Intent:
+def interpret(event: Any, **environment: str | None) -> Intent:
     merged = {k: v for k, v in {**BASE, **environment}.items() if v is not None}
     settings = Settings.from_environ(merged)
     trigger = triggers.recognize(event)
     unwrapped = triggers.unwrap(event, trigger, settings.max_body_bytes)
-    return intents.interpret(unwrapped, intents.judge(settings, "", NOW))
+    return intents.interpret(unwrapped, judge(settings, "", NOW))
 
 
 def timer(document: Any) -> dict[str, Any]:
@@ -43,7 +44,7 @@ def eventgrid(document: Any) -> dict[str, Any]:
     return {**load_event("eventgrid.json"), "data": document}
 
 
-def _code(intent: intents.Intent) -> str:
+def _code(intent: Intent) -> str:
     assert isinstance(intent, Refuse), intent
     return intent.error.code
 
@@ -241,8 +242,8 @@ def test_interpret_is_pure(name: str) -> None:
 def test_the_windows_are_judged_at_the_given_time_not_the_clock() -> None:
     settings = Settings.from_environ({**BASE, "SYNC_WINDOWS": "Wed 11:00-13:00+00:00"})
     unwrapped = triggers.unwrap({"spec": SPEC}, triggers.recognize({"spec": SPEC}), 1024)
-    inside = intents.interpret(unwrapped, intents.judge(settings, "", NOW))
-    outside = intents.interpret(unwrapped, intents.judge(settings, "", NOW + timedelta(hours=2).total_seconds()))
+    inside = intents.interpret(unwrapped, judge(settings, "", NOW))
+    outside = intents.interpret(unwrapped, judge(settings, "", NOW + timedelta(hours=2).total_seconds()))
     assert isinstance(inside, SyncOne) and _code(outside) == "FUNC.WINDOW"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from handler.answers import Status
+from handler.rendering import Status
 from handler.settings import variable_names
 from tests.conftest import ROOT
 

@@ -1,0 +1,170 @@
+"""The function as an object: `Function(settings, transport, clock)` interprets and handles events.
+
+event -> triggers (recognise, unwrap) -> intents.interpret (pure: one Intent of the table of kinds) ->
+intent.perform (executor and renderer, through a cloud.Cloud bound to the allowlist) -> answers.conclude (one
+Outcome) -> log line, deliver
+
+index.py holds one lazily built from the environment; the CLI, the demo, the bench and the tests build their own
+from a mapping. `interpret` is what `python -m local validate` calls: the same code as `handle`'s.
+"""
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from . import __version__, answers, logs, triggers, validation
+from .answers import Outcome
+from .cce import Clients
+from .cloud import Cloud
+from .credentials import TokenCache, warm_token
+from .errors import InternalError, SyncError, UpstreamTimeout
+from .intents import interpret
+from .judge import Judge, judge
+from .kinds import Intent, kind_of
+from .model import Trigger, Unwrapped
+from .recent import RecentEvents
+from .rendering import Answer
+from .runtime import RuntimeContext
+from .settings import Settings
+from .transport import Transport, new_session
+
+__all__ = ["Function", "refuse_event"]
+
+
+def unusable(event: Any, trigger: Trigger, error: SyncError, view: RuntimeContext, started: float) -> Any:
+    """The answer to an event that cannot be taken apart (or meets settings that cannot be read), and its log line."""
+    correlation_id = triggers.apig_request_id(event) if trigger is Trigger.APIG else ""
+    outcome = answers.conclude(trigger, error, None, (), correlation_id, view.request_id, started)
+    logs.write(logging.WARNING, answers.log_fields(outcome), ())
+    return answers.deliver(outcome)
+
+
+def refuse_event(event: Any, context: Any, error: SyncError) -> Any:
+    """How an event is answered when the function cannot be built (its settings are wrong): the event's own
+    faults first, as the function would find them, then the settings' error."""
+    started, view, trigger = time.perf_counter(), RuntimeContext(context), Trigger.DIRECT
+    try:
+        trigger = triggers.recognize(event)
+    except SyncError as unrecognised:
+        error = unrecognised
+    return unusable(event, trigger, error, view, started)
+
+
+class Function:
+    """One function instance: its settings, transport, clients and token cache, and the recent events'
+    results (a redelivery within the window gets the first delivery's)."""
+
+    def __init__(
+        self, settings: Settings, transport: Transport | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.settings, self.clock = settings, clock
+        user_agent = f"nodepool-sync/{__version__} ({settings.function_name})"
+        self.transport = transport or Transport(
+            new_session(user_agent), settings.connect_timeout_seconds, settings.read_timeout_seconds
+        )
+        self.clients = Clients(settings, self.transport, user_agent)
+        self.tokens = TokenCache()
+        self.recent = RecentEvents[Answer | SyncError](settings.dedup_window_seconds)
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str]) -> "Function":
+        """A function whose settings are read from `environ`; raises ConfigurationError naming a bad variable."""
+        settings = Settings.from_environ(environ)
+        logs.logger().setLevel(settings.log_level)
+        function = cls(settings)
+        function.clients.get(settings.region)  # the function's own region: a missing endpoint is an error now
+        return function
+
+    def close(self) -> None:
+        self.transport.session.close()
+
+    # --- what validate shares -------------------------------------------------------------------------------
+
+    @staticmethod
+    def items(event: Any, trigger: Trigger) -> list[tuple[Any, Trigger]]:
+        """The requests an event holds (one, or each event of an EventGrid batch) and their triggers."""
+        if trigger is Trigger.EVENTGRID_BATCH:
+            return [(item, Trigger.EVENTGRID) for item in triggers.unwrap_batch(event)]
+        return [(event, trigger)]
+
+    def unwrap(self, item: Any, trigger: Trigger) -> Unwrapped:
+        return triggers.unwrap(item, trigger, self.settings.max_body_bytes)
+
+    def interpret(self, unwrapped: Unwrapped, context_project: str = "") -> tuple[Intent, Judge]:
+        """The request's intent (pure) and what it was judged against."""
+        judged = judge(self.settings, context_project, self.clock())
+        return interpret(unwrapped, judged), judged
+
+    # --- handling -------------------------------------------------------------------------------------------
+
+    def warm(self, context: Any = None) -> None:
+        """The initializer's work: compile the schema and, for IAM passwords, fetch the token."""
+        view = RuntimeContext(context)
+        validation.warm()
+        project_id = self.settings.defaults(view.project_id).project_id
+        if project_id:
+            warm_token(self.settings, view, project_id, self.transport, self.tokens)
+
+    def handle(self, event: Any, context: Any = None) -> Any:
+        """Do what the event asks and answer as its trigger expects."""
+        try:
+            return self._handle(event, RuntimeContext(context))
+        except SyncError:
+            raise
+        except Exception as exc:
+            # A bug must still give API Gateway a well-formed answer; other triggers see it raised and retry.
+            logs.write(logging.ERROR, {"message": "internal error", "error": type(exc).__name__}, [])
+            if isinstance(event, dict) and "httpMethod" in event:
+                error = InternalError()
+                body = {"error_code": error.code, "error_msg": error.message, "request_id": ""}
+                return answers.apig_response(error.status, body, triggers.apig_request_id(event))
+            raise
+
+    def _handle(self, event: Any, view: RuntimeContext) -> Any:
+        started, trigger = time.perf_counter(), Trigger.DIRECT
+        try:
+            trigger = triggers.recognize(event)
+            items = self.items(event, trigger)
+        except SyncError as error:
+            return unusable(event, trigger, error, view, started)
+        outcomes = []
+        for item, kind in items:
+            outcome = self._one(item, kind, view, started)
+            level = logging.WARNING if outcome.error is not None else logging.INFO
+            logs.write(level, answers.log_fields(outcome), self.settings.secrets())
+            outcomes.append(outcome)
+        return answers.deliver_batch(outcomes) if trigger is Trigger.EVENTGRID_BATCH else answers.deliver(outcomes[0])
+
+    def _one(self, event: Any, trigger: Trigger, view: RuntimeContext, started: float) -> Outcome:
+        """Unwrap, interpret and perform one (non-batch) event into its outcome."""
+        settings = self.settings
+        try:
+            unwrapped = self.unwrap(event, trigger)
+        except SyncError as error:
+            correlation_id = triggers.apig_request_id(event) if trigger is Trigger.APIG else ""
+            return answers.conclude(trigger, error, None, settings.secrets(), correlation_id, view.request_id, started)
+        intent, judged = self.interpret(unwrapped, view.project_id)
+        kind = kind_of(intent)
+        deadline, own_project = view.deadline(settings.answer_reserve_ms), judged.defaults.project_id
+        client = self.clients.get(kind.region or settings.region)
+        cloud = Cloud(settings, client, self.transport, self.tokens, view, deadline, own_project)
+
+        def run() -> Answer | SyncError:
+            try:
+                answer = kind.perform(cloud, judged)
+            except SyncError as error:
+                return error
+            secrets = cloud.secrets()  # every credential the execution used is known by now
+            for line in answer.log_lines:
+                logs.write(logging.INFO, line, secrets)
+            return answer._replace(body=logs.scrub(answer.body, secrets))
+
+        result: Answer | SyncError
+        try:  # a redelivery within the window gets the first delivery's result; a transient failure is not kept
+            key = unwrapped.event_id
+            result = run() if key is None else self.recent.once(key, run, cloud.deadline, keep=answers.lasting)
+        except UpstreamTimeout as timeout:
+            result = timeout
+        secrets, correlation_id = cloud.secrets(), unwrapped.correlation_id
+        return answers.conclude(trigger, result, kind.target, secrets, correlation_id, view.request_id, started)

@@ -1,0 +1,96 @@
+"""Kind: a pass over several scopes (SYNC_SCOPES): one asynchronous invocation of this function per scope.
+
+FunctionGraph's own asynchronous invocation is the queue (`POST /v2/{project_id}/fgs/functions/{function_urn}/
+invocations-async`, huaweicloudsdkfunctiongraph AsyncInvokeFunction), so no state store is needed: each worker
+reads CCE's state for its scope, which stays the only state. The coordinator reads no node pool itself.
+"""
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, NamedTuple
+
+from ..cloud import Cloud
+from ..errors import ConfigurationError, PayloadTooLarge, SyncError
+from ..judge import Judge
+from ..model import Unwrapped
+from ..rendering import Answer, Description, Status
+from ..settings import Scope
+
+__all__ = ["MAX_ASYNC_BYTES", "Coordinate", "DispatchReport", "dispatch"]
+
+MAX_ASYNC_BYTES = 256 * 1024  # FunctionGraph's limit on an asynchronous invocation's body (platform-facts.md)
+MAX_IN_FLIGHT = 8
+
+
+class DispatchReport(NamedTuple):
+    """A coordinator's work: each scope's worker invocation (FunctionGraph's request id) or why it did not go."""
+
+    pass_id: str
+    scopes: tuple[tuple[Scope, str | SyncError], ...]
+
+
+def dispatch(intent: "Coordinate", cloud: Cloud, urn: str) -> DispatchReport:
+    """Invoke one worker per scope, a few at a time; a scope that cannot be dispatched is reported, the others go."""
+    if not urn:
+        raise ConfigurationError(
+            "the function's own URN is unknown (RUNTIME_FUNC_NAME, RUNTIME_PACKAGE, HUAWEICLOUD_SDK_REGION and the "
+            "project make it): set FUNCTION_URN"
+        )
+
+    def one(scope: Scope) -> tuple[Scope, str | SyncError]:
+        body = {**intent.document, "scope": {"region": scope.region, "project_id": scope.project_id}}
+        data = json.dumps(body, separators=(",", ":")).encode()
+        if len(data) > MAX_ASYNC_BYTES:
+            return scope, PayloadTooLarge(f"the worker's document is larger than {MAX_ASYNC_BYTES} bytes")
+        try:
+            return scope, cloud.invoke(urn, data)
+        except SyncError as error:
+            return scope, error
+
+    scopes = list(intent.scopes)
+    if len(scopes) <= 1:
+        sent = [one(scope) for scope in scopes]
+    else:
+        with ThreadPoolExecutor(max_workers=min(MAX_IN_FLIGHT, len(scopes))) as pool:
+            sent = list(pool.map(one, scopes))
+    return DispatchReport(intent.pass_id, (*sent, *intent.refused))
+
+
+def render_dispatch(report: DispatchReport) -> Answer:
+    """Each scope's worker: FunctionGraph's request id, or why it was not dispatched (207 when any was not)."""
+    scopes: list[dict[str, Any]] = []
+    for scope, outcome in report.scopes:
+        entry: dict[str, Any] = {"region": scope.region, "project_id": scope.project_id}
+        if isinstance(outcome, SyncError):
+            entry.update(error=outcome.message, error_code=outcome.code)
+        else:
+            entry["request_id"] = outcome
+        scopes.append(entry)
+    failed = sum("error" in entry for entry in scopes)
+    summary = {"message": "fan-out", "pass_id": report.pass_id, "scopes": len(scopes), "not_dispatched": failed}
+    body = {"pass_id": report.pass_id, "scopes": scopes}
+    return Answer(Status.DISPATCHED, body, 207 if failed else 200, (summary,))
+
+
+class Coordinate(NamedTuple):
+    """One worker per scope, each running the pass for its scope; the coordinator reads no node pool itself."""
+
+    document: dict[str, Any]  # the reconcile document every worker gets, with its scope and the pass ID
+    pass_id: str
+    scopes: tuple[Scope, ...]
+    refused: tuple[tuple[Scope, SyncError], ...] = ()  # scopes the allowlist does not reach: never dispatched
+
+    @property
+    def target(self) -> None:
+        return None
+
+    @property
+    def region(self) -> str:
+        return ""
+
+    def perform(self, cloud: Cloud, judge: Judge) -> Answer:
+        return render_dispatch(dispatch(self, cloud, judge.settings.own_urn(judge.defaults.project_id)))
+
+    def describe(self, unwrapped: Unwrapped, judge: Judge) -> Description:
+        refused = f", {len(self.refused)} scope(s) outside SYNC_ALLOWED_TARGETS" if self.refused else ""
+        return Description(True, f"fan-out pass: {len(self.scopes)} worker(s), one per scope{refused}")
