@@ -276,3 +276,22 @@ def test_bench_writes_its_results_outside_git() -> None:
     output = Path(parser().parse_args([]).output)
     assert output.is_relative_to(ROOT / "dist")  # dist/ is in .gitignore
     assert "dist/" in (ROOT / ".gitignore").read_text().splitlines()
+
+
+def test_invoke_counts_an_accepted_sync_still_running_as_a_success(emulator: Emulator, tmp_path: Path) -> None:
+    """The CLI's exit code follows the answers' own success set: `running` is accepted, not failed."""
+    template = templates.load(templates.TEMPLATE)
+    template["function"]["timeout"] = 3  # the job outlives the invocation: the answer is `running`
+    (tmp_path / "template.yaml").write_text(json.dumps(template))
+    (tmp_path / "env").write_text("SYNC_WAIT=true\nJOB_POLL_INTERVAL_SECONDS=0.2\n")
+    (tmp_path / "event.json").write_text(json.dumps({"spec": {"maxUnavailable": 1}}))
+    from local.layout import DEMO_DOMAIN, DEMO_PASSWORD, DEMO_PROJECT, DEMO_USER
+
+    emulator.users[(DEMO_DOMAIN, DEMO_USER)] = DEMO_PASSWORD  # whom --emulator signs in as
+    variables = template["function"]["environment"]
+    emulator.add_pool(DEMO_PROJECT, variables["CCE_CLUSTER_ID"], variables["CCE_NODEPOOL_ID"], "w", nodes=2, synced=0)
+    emulator.job_seconds = 60.0
+    args = ["--template", str(tmp_path / "template.yaml"), "invoke", str(tmp_path / "event.json")]
+    result = run_cli(*args, "--env-file", str(tmp_path / "env"), "--emulator", emulator.url)
+    assert json.loads(result.stdout)["status"] == "running", result.stderr
+    assert result.returncode == 0, result.stderr

@@ -106,3 +106,54 @@ def test_validate_names_the_error_code_of_each_problem(tmp_path: Path) -> None:
 def test_validate_runs_as_a_process_with_no_traceback() -> None:
     result = run_cli("validate", "-", stdin=json.dumps({"spec": SPEC, "cluster_id": "../x"}), process=True)
     assert result.returncode == 1 and "Traceback" not in result.stderr and "[FUNC.INVALID]" in result.stdout
+
+
+# Every kind of request, under settings that make each a different kind (a fan-out pass under SYNC_SCOPES, a
+# tick that runs the configured pass), with the words `validate` uses for the kind it found.
+SCOPES = [{"region": "ap-southeast-1", "project_id": "p-scope-one"}, {"region": "eu-west-101", "project_id": PROJECT}]
+FANNED_OUT = {
+    "SYNC_SCOPES": json.dumps(SCOPES),
+    "SYNC_ALLOWED_TARGETS": "*/*/*",
+    "FUNCTION_URN": "urn:fss:ap-southeast-1:p:function:default:nodepool-sync:latest",
+}
+KIND_SETTINGS = {
+    "its own project": {"SYNC_ALLOWED_TARGETS": f"{CLUSTER}/*"},
+    "fanned out over SYNC_SCOPES": FANNED_OUT,
+    "an allowlist": {"SYNC_ALLOWED_TARGETS": f"{CLUSTER}/{NODEPOOL}"},
+    "a closed window": {"SYNC_WINDOWS": CLOSED},
+}
+WORKER = {
+    "reconcile": {"clusters": "all"},
+    "scope": SCOPES[1],
+    "pass_id": "timer-nodepool-sync-20261208T020000Z",
+}
+STATUS = {**json.loads((EVENTS / "apig.json").read_text()), "httpMethod": "GET", "body": None}
+KINDS: dict[str, tuple[Any, tuple[str, ...]]] = {  # the event, and what validate may call it
+    "single sync": (json.loads((EVENTS / "direct.json").read_text()), ("single sync",)),
+    "status": (STATUS, ("status question",)),
+    "fleet": (DOCUMENTS["fleet of targets"], ("fleet",)),
+    "timer tick": (json.loads((EVENTS / "timer-defaults.json").read_text()), ("reconcile pass", "fan-out pass")),
+    "reconcile pass": (DOCUMENTS["reconcile pass"], ("reconcile pass", "fan-out pass")),
+    "worker": (WORKER, ("worker pass",)),
+    "change": (DOCUMENTS["cts change"], ("change event",)),
+}
+
+
+@pytest.mark.parametrize("settings", list(KIND_SETTINGS))
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_every_kind_gets_a_verdict_that_agrees_with_the_handler(
+    kind: str, settings: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    event, names = KINDS[kind]
+    _agree(event, tmp_path, KIND_SETTINGS[settings], monkeypatch, from_shell=False)
+    validated = run_cli("validate", str(tmp_path / "event.json"), "--env-file", str(tmp_path / "env"))
+    kinds = re.findall(r": valid \(([^)]*)\)", validated.stdout)
+    assert all(any(name in found for name in names) for found in kinds), validated.stdout
+
+
+def test_a_pass_under_sync_scopes_is_described_as_a_fan_out(tmp_path: Path) -> None:
+    path, env = tmp_path / "event.json", tmp_path / "env"
+    path.write_text(json.dumps(DOCUMENTS["reconcile pass"]))
+    env.write_text("".join(f"{name}={value}\n" for name, value in FANNED_OUT.items()))
+    validated = run_cli("validate", str(path), "--env-file", str(env))
+    assert validated.returncode == 0 and "fan-out pass: 2 worker(s)" in validated.stdout, validated
