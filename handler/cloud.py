@@ -2,7 +2,7 @@
 
 Every executor talks to CCE (and SMN) only through a `Cloud`; each of its methods first asks the allowlist
 about what it touches (a project, a cluster, a node pool), so no path can forget it and every refusal has one
-shape (settings.Allowlist.refusal). Credentials are resolved per project on first use, and their secrets are
+shape (allowlist.Allowlist.refusal). Credentials are resolved per project on first use, and their secrets are
 remembered for scrubbing the invocation's answer and log lines. Salting happens here too: no path can send a
 plain node password.
 """

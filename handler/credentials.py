@@ -16,9 +16,10 @@ from typing import Any, NamedTuple, Protocol
 from urllib.parse import quote, unquote, urlsplit
 
 from . import logs
+from .environment import Secret
 from .errors import ConfigurationError, IdentityUnavailable, UpstreamError, UpstreamTimeout
 from .runtime import Deadline, RuntimeContext
-from .settings import Secret, Settings
+from .settings import Settings
 from .transport import Reply, Transport, TransportError, as_sync_error, header_safe
 
 __all__ = [

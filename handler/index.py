@@ -5,10 +5,10 @@ import os
 import threading
 from typing import Any
 
+from .environment import Environment
 from .errors import SyncError
 from .function import Function, refuse_event
 from .runtime import RuntimeContext
-from .settings import Environment
 
 __all__ = ["handler", "initializer", "reset"]
 

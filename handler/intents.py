@@ -10,6 +10,7 @@ What can be judged before reading the cloud is judged here, once, for the handle
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from .endpoints import Scope
 from .errors import (
     ConfigurationError,
     DocumentInvalid,
@@ -33,7 +34,6 @@ from .kinds import (
     Work,
 )
 from .model import TIMER_PASS, Trigger, Unwrapped
-from .settings import Scope
 from .validation import Defaults, is_fleet, is_reconcile, target_of
 
 if TYPE_CHECKING:  # fleets and passes import plans when one comes: a single sync never does

@@ -98,7 +98,7 @@ def read_env_file(path: Path) -> dict[str, str]:
 def _apply_environment(template: dict[str, Any], values: Mapping[str, str]) -> None:
     """Set the environment (the function's variables not in it unset) and start the function afresh on it,
     initializer included."""
-    from handler.settings import variable_names
+    from handler.variables import variable_names
 
     for name in variable_names():
         if name not in values:
@@ -167,7 +167,8 @@ def _environment_for(template: dict[str, Any], env_file: str | None) -> dict[str
     """The function's variables as every command resolves them: the template's, then the shell's, then the
     --env-file's, the later winning; each setting checked as the function would, a bad one a usage error."""
     from handler.errors import ConfigurationError
-    from handler.settings import Settings, variable_names
+    from handler.settings import Settings
+    from handler.variables import variable_names
 
     environment = _base_environment(template)
     environment.update({name: os.environ[name] for name in variable_names() if name in os.environ})

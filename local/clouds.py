@@ -59,7 +59,7 @@ def say(message: str) -> None:
 
 def _loopback(url: str) -> bool:
     """An http(s) URL of a loopback host, as the function's own endpoint check reads one."""
-    from handler.settings import loopback_host
+    from handler.endpoints import loopback_host
 
     parts = urlsplit(url)
     return parts.scheme in ("http", "https") and loopback_host(parts.hostname or "")

@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import parse_qs, parse_qsl, quote, unquote, urlsplit
 
 from jsonschema import Draft202012Validator
+from handler.endpoints import REGION_PATTERN
 
 SCHEMA = Path(__file__).resolve().parent.parent / "schemas" / "cce-upgrade-request.schema.json"
 _POOL = re.compile(r"^/api/v3/projects/([^/]+)/clusters/([^/]+)/nodepools/([^/]+)$")
@@ -38,7 +39,7 @@ _SYNC = re.compile(r"^/api/v3/projects/([^/]+)/clusters/([^/]+)/nodepools/([^/]+
 _JOB = re.compile(r"^/api/v3/projects/([^/]+)/jobs/([^/]+)$")
 _INVOKE_ASYNC = re.compile(r"^/v2/([^/]+)/fgs/functions/([^/]+)/invocations-async$")
 # An endpoint with {region} (CCE_ENDPOINT=http://127.0.0.1:PORT/{region}) puts the region first in the path.
-_REGION_PREFIX = re.compile(r"^/([a-z]{2}(?:-[a-z0-9]+){1,3})(/(?:api|v2|v3)/.*)$")
+_REGION_PREFIX = re.compile(rf"^/({REGION_PATTERN})(/(?:api|v2|v3)/.*)$")
 DEFAULT_POOL = "DefaultPool"
 
 

@@ -122,7 +122,7 @@ def _check_variable_names(path: Path, function: dict[str, Any]) -> None:
     """Every variable the template sets is one the function reads: a typo would otherwise deploy unnoticed."""
     import difflib
 
-    from handler.settings import variable_names
+    from handler.variables import variable_names
 
     known = variable_names()
     for name in function.get("environment", {}):  # secret_environment's names the schema's enum checks already

@@ -386,8 +386,8 @@ def test_a_name_selection_outside_the_allowlist_is_refused_before_listing(
 
 def test_the_token_cache_keeps_a_bounded_number_of_tokens() -> None:
     from handler.credentials import TokenCache
+    from handler.environment import Secret
     from handler.runtime import Deadline
-    from handler.settings import Secret
 
     cache, fetched = TokenCache(), []
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from handler.settings import VARIABLES
+from handler.variables import VARIABLES
 from local import clouds
 from local import template as templates
 from local.emulator import Emulator

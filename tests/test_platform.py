@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 
 from handler import index
+from handler.environment import Environment
 from handler.passwords import sha512_crypt
-from handler.settings import Environment, Settings
+from handler.settings import Settings
 from local.emulator import Emulator
 from tests.conftest import (
     CLUSTER,

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from handler.rendering import Status
-from handler.settings import variable_names
+from handler.variables import variable_names
 from tests.conftest import ROOT
 
 

@@ -6,7 +6,7 @@ from ..cloud import Cloud
 from ..judge import Judge
 from ..model import Target, Unwrapped
 from ..rendering import Answer, Description
-from ..settings import VARIABLES
+from ..variables import VARIABLES
 
 __all__ = ["Kind", "applied"]
 

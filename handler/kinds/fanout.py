@@ -10,11 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 from ..cloud import Cloud
+from ..endpoints import Scope
 from ..errors import ConfigurationError, PayloadTooLarge, SyncError
 from ..judge import Judge
 from ..model import Unwrapped
 from ..rendering import Answer, Description, Status
-from ..settings import Scope
 
 __all__ = ["MAX_ASYNC_BYTES", "Coordinate", "DispatchReport", "dispatch"]
 
