@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from . import events, terraform
 from . import template as templates
 from .clouds import UsageError, chosen_cloud
 from .clouds import say as _say
@@ -206,7 +207,7 @@ def command_status(args: argparse.Namespace) -> int:
     """Ask how a node pool's sync is going (GET on the API route): syncing or not, the job, progress."""
     template = templates.load(args.template)
     environment = _environment_for(template, args.env_file)
-    event = templates.apig_event(
+    event = events.apig_event(
         template, b"", {"cluster_id": args.cluster, "nodepool_id": args.nodepool}, method="GET", headers={}
     )
     answer, ok = _invoke_once(template, environment, event, args)
@@ -236,7 +237,7 @@ class _GatewayHandler(BaseHTTPRequestHandler):
             route = self.template["triggers"]["apig"]["path"]
             self._send(404, {"Content-Type": "application/json"}, json.dumps({"error_msg": f"no route; use {route}"}))
             return
-        event = templates.apig_event(
+        event = events.apig_event(
             self.template,
             body,
             match.groupdict(),
@@ -389,15 +390,14 @@ def command_generate_event(args: argparse.Namespace) -> int:
     elif args.kind == "timer":
         if args.cluster or args.nodepool:
             raise UsageError("the timer event is the template's own (a reconcile pass): drop --cluster/--nodepool")
-        event = templates.timer_event(template)
+        event = events.timer_event(template)
     elif args.kind == "eventgrid":
-        event = templates.eventgrid_event(template, templates.document(cluster, nodepool, spec))
+        event = events.eventgrid_event(template, events.document(cluster, nodepool, spec))
     elif args.kind == "batch":
         other = "np-web-0001" if nodepool != "np-web-0001" else "np-batch-0001"
         event = {
             "events": [
-                templates.eventgrid_event(template, templates.document(cluster, pool, spec))
-                for pool in (nodepool, other)
+                events.eventgrid_event(template, events.document(cluster, pool, spec)) for pool in (nodepool, other)
             ]
         }
     elif args.kind == "fleet":
@@ -405,9 +405,9 @@ def command_generate_event(args: argparse.Namespace) -> int:
     elif args.kind == "reconcile":
         event = {"reconcile": {"clusters": [cluster], "max_syncing_per_cluster": 2}, "spec": spec}
     elif args.kind == "status":
-        event = templates.apig_event(template, b"", paths, method="GET", headers={})
+        event = events.apig_event(template, b"", paths, method="GET", headers={})
     else:
-        event = templates.apig_event(template, json.dumps({"spec": spec}).encode(), paths)
+        event = events.apig_event(template, json.dumps({"spec": spec}).encode(), paths)
     print(json.dumps(event, indent=2, ensure_ascii=False))
     return 0
 
@@ -474,19 +474,19 @@ def command_deploy_config(args: argparse.Namespace) -> int:
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     zip_file = ROOT / "dist" / "nodepool-sync.zip"
-    config = templates.render_terraform(template, os.path.relpath(zip_file, output.parent))
+    config = terraform.render_terraform(template, os.path.relpath(zip_file, output.parent))
     output.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     example = output.parent / "terraform.tfvars.example"
-    example.write_text(templates.tfvars_example(config, template), encoding="utf-8")
+    example.write_text(terraform.tfvars_example(config, template), encoding="utf-8")
     environment = template["function"].get("environment", {})
-    if {environment.get("CCE_CLUSTER_ID"), environment.get("CCE_NODEPOOL_ID")} & set(templates.SAMPLE_IDS):
+    if {environment.get("CCE_CLUSTER_ID"), environment.get("CCE_NODEPOOL_ID")} & set(terraform.SAMPLE_IDS):
         _say(
             "warning: template.yaml holds the sample cluster and pool IDs; give yours as cluster_id and nodepool_id "
             "in terraform.tfvars (a sync resets the nodes of the pool it names)"
         )
     if not zip_file.exists():
         _say(f"warning: {os.path.relpath(zip_file, ROOT)} does not exist yet: make package builds it before apply")
-    required = " ".join(f"-var {name}=..." for name in templates.required_variables(config))
+    required = " ".join(f"-var {name}=..." for name in terraform.required_variables(config))
     print(f"wrote {output} and {example}")
     print(f"next: cd {output.parent} && cp terraform.tfvars.example terraform.tfvars (fill it in), then")
     print(f"      terraform init && terraform apply      (or without the file: terraform apply {required})")

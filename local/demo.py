@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from . import layout
+from . import events, layout
 from . import template as templates
 from .cli import _apply_environment, _base_environment, _invoke_handler, _one_line, _print_json, _say, log_lines_to
 from .clouds import point_at
@@ -168,14 +168,14 @@ def command_run(args: argparse.Namespace) -> int:
         _show_requests(emulator, 0, verbose)
         logs.show()
         layout.demo_cluster(emulator, project, cluster, nodepool)
-        doc = templates.document(cluster, nodepool, {"maxUnavailable": 2, "nodeIDs": ["node-0001", "node-0002"]})
+        doc = events.document(cluster, nodepool, {"maxUnavailable": 2, "nodeIDs": ["node-0001", "node-0002"]})
         fleet = {"cluster_id": cluster, "nodepools": {"names": ["web", "batch"]}, "spec": {"maxUnavailable": 1}}
-        waited = templates.document(cluster, nodepool, {"maxUnavailable": 1})
+        waited = events.document(cluster, nodepool, {"maxUnavailable": 1})
         steps: list[tuple[str, str, Any]] = [
             (
                 "timer",
                 "a reconcile pass (2 syncs at most per cluster; jobs is already syncing, analytics failed 5 min ago)",
-                templates.timer_event(template),
+                events.timer_event(template),
             ),
             (
                 "cts",
@@ -185,12 +185,12 @@ def command_run(args: argparse.Namespace) -> int:
             (
                 "eventgrid",
                 "an EventGrid event asks to sync two nodes of workers",
-                templates.eventgrid_event(template, doc),
+                events.eventgrid_event(template, doc),
             ),
             (
                 "apig",
                 "API Gateway: POST " + template["triggers"]["apig"]["path"],
-                templates.apig_event(
+                events.apig_event(
                     template,
                     json.dumps({"spec": {"maxUnavailable": 3}}).encode(),
                     {"cluster_id": cluster, "nodepool_id": nodepool},
@@ -200,7 +200,7 @@ def command_run(args: argparse.Namespace) -> int:
             (
                 "eventgrid",
                 "with wait: the job takes 1 s; polls at 0.125, 0.25, 0.5 and 1 s (doubling) see it end at the 4th",
-                templates.eventgrid_event(template, {**waited, "wait": True}),
+                events.eventgrid_event(template, {**waited, "wait": True}),
             ),
         ]
         shown: list[dict[str, str]] = []
@@ -335,7 +335,7 @@ def _fan_out(template: dict[str, Any], environment: dict[str, str], emulator: Em
 
     emulator.run_async = worker
     try:
-        answer, ok = _invoke_handler(template, templates.timer_event(template))
+        answer, ok = _invoke_handler(template, events.timer_event(template))
         if not ok or not isinstance(answer, dict):
             return "failed", False
         print(f"    coordinator: {answer['status']} {len(answer['scopes'])} workers (pass {answer['pass_id']})")

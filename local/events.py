@@ -4,12 +4,15 @@ Gateway). Shapes from the platform's captured events (tests/events/README.md).""
 
 from __future__ import annotations
 
+import base64
+import json
+import re
 import time
 import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-__all__ = ["cloud_event", "cts_trace"]
+__all__ = ["apig_event", "cloud_event", "cts_trace", "document", "eventgrid_event", "timer_event"]
 
 
 def cts_trace(
@@ -65,6 +68,77 @@ def cloud_event(trace: dict[str, Any]) -> dict[str, Any]:
         "type": "CCE:CloudTrace:ApiCall",
         "datacontenttype": "application/json",
         "subject": trace["cts"]["resource_name"],
-        "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "time": _now(),
         "data": trace["cts"],
+    }
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def document(cluster: str | None, nodepool: str | None, spec: dict[str, Any] | None) -> dict[str, Any]:
+    """A sync document with what is given."""
+    doc: dict[str, Any] = {}
+    if cluster:
+        doc["cluster_id"] = cluster
+    if nodepool:
+        doc["nodepool_id"] = nodepool
+    if spec is not None:
+        doc["spec"] = spec
+    return doc
+
+
+def timer_event(template: dict[str, Any], doc: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The template's timer firing (its own user_event, unless a document is given)."""
+    timer = template["triggers"]["timer"]
+    return {
+        "version": "v1.0",
+        "time": _now(),
+        "trigger_type": "TIMER",
+        "trigger_name": timer["name"],
+        "user_event": json.dumps(doc) if doc else timer.get("user_event", ""),
+    }
+
+
+def eventgrid_event(template: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
+    """A document as the template's EventGrid subscription delivers it (a CloudEvent from its custom source)."""
+    eventgrid = template["triggers"]["eventgrid"]
+    return {
+        "id": str(uuid.uuid4()),
+        "specversion": "1.0",
+        "source": eventgrid["source_name"],
+        "type": eventgrid["event_types"][0],
+        "datacontenttype": "application/json",
+        "subject": doc.get("nodepool_id", "nodepool"),
+        "time": _now(),
+        "data": doc,
+    }
+
+
+def apig_event(
+    template: dict[str, Any],
+    body: bytes,
+    path_parameters: dict[str, str],
+    method: str = "POST",
+    headers: dict[str, str] | None = None,
+    path: str | None = None,
+    query: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """An API Gateway event as FunctionGraph delivers it: Base64 body, lower-case header names."""
+    route = template["triggers"]["apig"]["path"]
+    if path is None:
+        path = route.format(**{k: path_parameters.get(k, k) for k in re.findall(r"\{(\w+)\}", route)})
+    return {
+        "body": base64.b64encode(body).decode("ascii"),
+        "requestContext": {"apiId": "local", "requestId": uuid.uuid4().hex, "stage": "RELEASE"},
+        "queryStringParameters": query or {},
+        "httpMethod": method,
+        "pathParameters": path_parameters,
+        "headers": {
+            k.lower(): v
+            for k, v in (headers or {"content-type": "application/json", "user-agent": "nodepool-sync-local"}).items()
+        },
+        "path": path,
+        "isBase64Encoded": True,
     }

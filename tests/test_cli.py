@@ -14,7 +14,7 @@ import requests
 
 from handler.model import Trigger
 from handler.triggers import recognize
-from local import openapi
+from local import openapi, terraform
 from local import template as templates
 from local.emulator import Emulator
 from tests.conftest import CLUSTER, NODEPOOL, PROJECT, ROOT, apig_event, run_cli, status_body
@@ -198,7 +198,7 @@ def test_local_status_asks_from_a_terminal() -> None:
 
 
 def test_the_template_renders_a_get_trigger_on_the_sync_path() -> None:
-    rendered = templates.render_terraform(templates.load())["resource"]["huaweicloud_fgs_function_trigger"]
+    rendered = terraform.render_terraform(templates.load())["resource"]["huaweicloud_fgs_function_trigger"]
     status = json.loads(rendered["apig_status"]["event_data"])
     assert status["req_method"] == "GET" and status["path"] == json.loads(rendered["apig"]["event_data"])["path"]
 

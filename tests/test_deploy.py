@@ -19,6 +19,7 @@ import yaml
 
 from handler import index
 from local import template as templates
+from local import terraform
 from local.emulator import Emulator
 from tests.conftest import (
     ACCESS_KEY,
@@ -187,11 +188,11 @@ RENDERINGS = [
 
 @pytest.mark.parametrize(("credentials", "gateway"), RENDERINGS)
 def test_every_rendered_resource_and_attribute_is_in_the_provider_schema(credentials: str, gateway: str) -> None:
-    assert _problems(templates.render_terraform(_template(credentials, gateway))) == []
+    assert _problems(terraform.render_terraform(_template(credentials, gateway))) == []
 
 
 def test_the_schema_check_catches_unknown_missing_and_mistyped_attributes() -> None:
-    config = templates.render_terraform(_template())
+    config = terraform.render_terraform(_template())
     function = config["resource"]["huaweicloud_fgs_function"]["nodepool_sync"]
     del function["app"]
     function["max_instance_num"] = 10
@@ -211,14 +212,14 @@ def test_the_provider_facts_name_their_commit() -> None:
 
 @pytest.mark.parametrize(("credentials", "gateway"), RENDERINGS)
 def test_every_referenced_variable_is_declared_with_a_description(credentials: str, gateway: str) -> None:
-    config = templates.render_terraform(_template(credentials, gateway))
+    config = terraform.render_terraform(_template(credentials, gateway))
     referenced = set(re.findall(r"\bvar\.(\w+)", json.dumps([config["resource"], config["provider"], config["data"]])))
     assert referenced == set(config["variable"])
     assert all(v["description"] and v["type"] == "string" for v in config["variable"].values())
 
 
 def test_the_rendering_names_the_provider_and_its_region() -> None:
-    config = templates.render_terraform(_template())
+    config = terraform.render_terraform(_template())
     assert config["terraform"]["required_providers"]["huaweicloud"]["source"] == "huaweicloud/huaweicloud"
     assert config["provider"] == {"huaweicloud": {"region": "${var.region}"}}
     assert config["variable"]["region"]["default"] == "ap-southeast-1"
@@ -226,7 +227,7 @@ def test_the_rendering_names_the_provider_and_its_region() -> None:
 
 @pytest.mark.parametrize(("gateway", "kind"), [("dedicated", "DEDICATEDGATEWAY"), ("shared", "APIG")])
 def test_api_gateway_is_dedicated_unless_the_template_asks_for_the_shared_one(gateway: str, kind: str) -> None:
-    trigger = templates.render_terraform(_template(gateway=gateway))["resource"]["huaweicloud_fgs_function_trigger"]
+    trigger = terraform.render_terraform(_template(gateway=gateway))["resource"]["huaweicloud_fgs_function_trigger"]
     event_data = json.loads(trigger["apig"]["event_data"])
     assert trigger["apig"]["type"] == kind
     assert ("instance_id" in event_data) is (gateway == "dedicated")
@@ -235,7 +236,7 @@ def test_api_gateway_is_dedicated_unless_the_template_asks_for_the_shared_one(ga
 
 
 def test_eventgrid_gets_its_custom_source_and_invokes_through_its_own_agency() -> None:
-    resources = templates.render_terraform(_template())["resource"]
+    resources = terraform.render_terraform(_template())["resource"]
     source = resources["huaweicloud_eg_custom_event_source"]["sync_requests"]
     assert re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,127}", source["name"]) and source["type"] == "APPLICATION"
     subscription = resources["huaweicloud_eg_event_subscription"]["sync_requests"]
@@ -255,13 +256,13 @@ def test_eventgrid_gets_its_custom_source_and_invokes_through_its_own_agency() -
 def test_without_notifications_the_policy_has_no_smn_action_and_there_is_no_topic() -> None:
     template = _template("agency")
     del template["function"]["notifications"]
-    resources = templates.render_terraform(template)["resource"]
+    resources = terraform.render_terraform(template)["resource"]
     assert "smn:topic:publish" not in resources["huaweicloud_identity_role"]["nodepool_sync"]["policy"]
     assert "huaweicloud_smn_topic" not in resources
 
 
 def test_the_created_topic_reaches_the_function_as_smn_topic_urn() -> None:
-    config = templates.render_terraform(_template("agency"))
+    config = terraform.render_terraform(_template("agency"))
     assert config["resource"]["huaweicloud_smn_topic"]["alerts"]["name"] == "nodepool-sync-alerts"
     function = config["resource"]["huaweicloud_fgs_function"]["nodepool_sync"]
     user_data = json.loads(evaluate(function["user_data"], _variables(config)))
@@ -269,7 +270,7 @@ def test_the_created_topic_reaches_the_function_as_smn_topic_urn() -> None:
 
 
 def test_the_created_agency_trusts_functiongraph_with_exactly_the_actions_the_function_calls() -> None:
-    resources = templates.render_terraform(_template("agency"))["resource"]
+    resources = terraform.render_terraform(_template("agency"))["resource"]
     role = resources["huaweicloud_identity_role"]["nodepool_sync"]
     assert json.loads(role["policy"]) == {
         "Version": "1.1",
@@ -306,14 +307,14 @@ def test_without_the_cts_trigger_only_a_created_agency_renders_iam_resources(
 ) -> None:
     template = _template(credentials)
     del template["triggers"]["changes"]["cts"]
-    resources = templates.render_terraform(template)["resource"]
+    resources = terraform.render_terraform(template)["resource"]
     assert ("huaweicloud_identity_agency" in resources) is iam
     assert resources["huaweicloud_fgs_function"]["nodepool_sync"].get("agency") == agency
 
 
 @pytest.mark.parametrize("credentials", ["password", "aksk"])
 def test_the_cts_trigger_gets_an_agency_with_the_cts_role_in_password_and_aksk_modes(credentials: str) -> None:
-    resources = templates.render_terraform(_template(credentials))["resource"]
+    resources = terraform.render_terraform(_template(credentials))["resource"]
     agency = resources["huaweicloud_identity_agency"]["cts"]
     assert agency["delegated_service_name"] == "op_svc_cff"
     assert agency["project_role"] == [{"project": "${var.region}", "roles": ["CTS Administrator"]}]
@@ -339,7 +340,7 @@ def test_the_cts_trigger_gets_an_agency_with_the_cts_role_in_password_and_aksk_m
     ],
 )
 def test_secrets_go_only_to_encrypted_variables(credentials: str, plain: dict[str, str], encrypted: set[str]) -> None:
-    config = templates.render_terraform(_template(credentials))
+    config = terraform.render_terraform(_template(credentials))
     function, variables = config["resource"]["huaweicloud_fgs_function"]["nodepool_sync"], _variables(config)
     user_data = json.loads(evaluate(function["user_data"], variables))
     assert plain.items() <= user_data.items() and user_data["HUAWEICLOUD_SDK_REGION"] == "ap-southeast-1"
@@ -402,7 +403,7 @@ def test_an_unknown_terraform_variable_in_the_template_is_refused() -> None:
     template = _template()
     template["triggers"]["apig"]["group_id"] = "${var.apig_group}"
     with pytest.raises(templates.TemplateError, match="apig_group"):
-        templates.render_terraform(template)
+        terraform.render_terraform(template)
 
 
 # --- render, deploy as FunctionGraph would, run ------------------------------------------------------------------
@@ -416,7 +417,7 @@ def deployed(
     included) in the context's user data; the region's endpoints stand in for the emulator."""
 
     def deploy(credentials: str, context_values: dict[str, str]) -> tuple[dict[str, Any], FakeContext]:
-        config = templates.render_terraform(_template(credentials))
+        config = terraform.render_terraform(_template(credentials))
         function, variables = config["resource"]["huaweicloud_fgs_function"]["nodepool_sync"], _variables(config)
         plain = json.loads(evaluate(function["user_data"], variables))
         encrypted = json.loads(evaluate(function.get("encrypted_user_data", "{}"), variables))
@@ -504,7 +505,7 @@ def test_the_readme_apply_command_gives_every_variable_without_a_default() -> No
     commands = readme_code("Apply")
     assert "make package deploy-config" in commands and "terraform init" in commands
     given = set(re.findall(r"-var (\w+)=", commands))
-    config = templates.render_terraform(templates.load())
+    config = terraform.render_terraform(templates.load())
     needed = {name for name, variable in config["variable"].items() if "default" not in variable}
     assert given == needed
 
@@ -512,7 +513,7 @@ def test_the_readme_apply_command_gives_every_variable_without_a_default() -> No
 def test_the_readme_variables_table_lists_every_variable_deploy_config_may_declare() -> None:
     table = readme_section("Variables").strip().split("\n\n", 1)[0]
     listed = set(re.findall(r"^\| `(\w+)`(?:, `(\w+)`)?", table, re.MULTILINE))
-    assert {name for pair in listed for name in pair if name} == set(templates.VARIABLES)
+    assert {name for pair in listed for name in pair if name} == set(terraform.VARIABLES)
 
 
 def test_make_deploy_config_output_passes_the_schema_check(tmp_path: Path) -> None:
@@ -539,12 +540,12 @@ def test_deploy_config_output_re_serialised_as_the_provider_reads_it_is_byte_ide
     assert run_cli("deploy-config", "--output", str(output)).returncode == 0
     rendered = _json_strings(json.loads(output.read_text())["resource"])
     assert {path.rsplit(".", 1)[-1] for path, _ in rendered} >= {"event_data", "filter_rule", "detail", "transform"}
-    assert [path for path, text in rendered if templates.go_json(json.loads(text)) != text] == []
+    assert [path for path, text in rendered if terraform.go_json(json.loads(text)) != text] == []
 
 
 def test_go_json_is_what_gos_json_marshal_writes() -> None:
     value = {"b": [1, "x<y>&z"], "a": {"é": True, "c": None}}
-    assert templates.go_json(value) == '{"a":{"c":null,"é":true},"b":[1,"x\\u003cy\\u003e\\u0026z"]}'
+    assert terraform.go_json(value) == '{"a":{"c":null,"é":true},"b":[1,"x\\u003cy\\u003e\\u0026z"]}'
 
 
 def test_the_provider_facts_record_the_agencys_exactly_one_of_pair() -> None:
@@ -555,7 +556,7 @@ def test_the_provider_facts_record_the_agencys_exactly_one_of_pair() -> None:
         agency["go_source"].endswith("resource_huaweicloud_identity_agency.go")
         and PROVIDER["commit"] in agency["go_source"]
     )
-    config = templates.render_terraform(_template())
+    config = terraform.render_terraform(_template())
     config["resource"]["huaweicloud_identity_agency"]["nodepool_sync"]["delegated_domain_name"] = "op_svc_cff"
     assert (
         "huaweicloud_identity_agency.nodepool_sync: exactly one of delegated_domain_name, delegated_service_name"
@@ -564,7 +565,7 @@ def test_the_provider_facts_record_the_agencys_exactly_one_of_pair() -> None:
 
 
 def test_the_dedicated_gateways_environment_is_looked_up_by_name_at_plan_time() -> None:
-    config = templates.render_terraform(_template())
+    config = terraform.render_terraform(_template())
     lookup = config["data"]["huaweicloud_apig_environments"]["sync_api"]
     assert lookup["instance_id"] == "${var.apig_instance_id}" and lookup["name"] == "RELEASE"
     [check] = lookup["lifecycle"]["postcondition"]
@@ -575,11 +576,11 @@ def test_the_dedicated_gateways_environment_is_looked_up_by_name_at_plan_time() 
 
 def test_one_change_trigger_by_default_and_eventgrids_only_when_asked() -> None:
     template = _template()
-    resources = templates.render_terraform(template)["resource"]
+    resources = terraform.render_terraform(template)["resource"]
     assert resources["huaweicloud_fgs_function_trigger"]["changes"]["type"] == "CTS"
     assert set(resources["huaweicloud_eg_event_subscription"]) == {"sync_requests"}
     template["triggers"]["changes"]["eventgrid"] = True
-    asked = templates.render_terraform(template)
+    asked = terraform.render_terraform(template)
     subscription = asked["resource"]["huaweicloud_eg_event_subscription"]["cce_changes"]
     rule = json.loads(subscription["sources"][0]["filter_rule"])
     assert rule["data"]["trace_name"][0]["values"] == ["updateConfiguration", "updateNodePool"]
@@ -587,7 +588,7 @@ def test_one_change_trigger_by_default_and_eventgrids_only_when_asked() -> None:
 
 
 def test_the_cts_resource_type_and_traces_are_checked_against_ctss_own_list_at_plan_time() -> None:
-    data = templates.render_terraform(_template())["data"]["huaweicloud_cts_operations"]["cce_nodepool"]
+    data = terraform.render_terraform(_template())["data"]["huaweicloud_cts_operations"]["cce_nodepool"]
     assert data["service_type"] == "CCE"
     [check] = data["lifecycle"]["postcondition"]
     condition = check["condition"]
@@ -600,7 +601,7 @@ def test_the_cts_resource_type_and_traces_are_checked_against_ctss_own_list_at_p
 
 
 def test_the_workers_run_without_platform_retries_and_fail_to_the_smn_topic() -> None:
-    config = templates.render_terraform(_template())
+    config = terraform.render_terraform(_template())
     [async_config] = config["resource"]["huaweicloud_fgs_async_invoke_configuration"].values()
     assert async_config["function_urn"] == "${huaweicloud_fgs_function.nodepool_sync.urn}"
     assert async_config["max_async_retry_attempts"] == 0
@@ -610,7 +611,7 @@ def test_the_workers_run_without_platform_retries_and_fail_to_the_smn_topic() ->
 
 
 def test_sync_scopes_come_from_a_variable_and_the_agency_gets_the_cce_role_in_each_scopes_project() -> None:
-    config = templates.render_terraform(_template())
+    config = terraform.render_terraform(_template())
     function = config["resource"]["huaweicloud_fgs_function"]["nodepool_sync"]
     variables = {**_variables(config), "sync_scopes": '[{"region": "eu-west-101", "project_id": "p2"}]'}
     assert json.loads(evaluate(function["user_data"], variables))["SYNC_SCOPES"] == variables["sync_scopes"]
@@ -627,7 +628,7 @@ _ATTRIBUTE = re.compile(r"\$\{(data\.)?(huaweicloud_\w+)\.(\w+)\.(\w+)(?:\[0\]\.
 
 @pytest.mark.parametrize(("credentials", "gateway"), RENDERINGS)
 def test_the_outputs_name_attributes_the_provider_has(credentials: str, gateway: str) -> None:
-    config = templates.render_terraform(_template(credentials, gateway))
+    config = terraform.render_terraform(_template(credentials, gateway))
     assert set(config["output"]) == {"api_url", "function_urn", "topic_urn", "agency_name"}
     for output in config["output"].values():
         for data, kind, name, attribute, nested in _ATTRIBUTE.findall(output["value"]):
@@ -638,15 +639,15 @@ def test_the_outputs_name_attributes_the_provider_has(credentials: str, gateway:
 
 
 def test_the_api_url_is_the_groups_domain_and_the_sync_route_of_the_given_pool() -> None:
-    config = templates.render_terraform(_template())
+    config = terraform.render_terraform(_template())
     variables = {**_variables(config), "data.huaweicloud_apig_groups.sync_api.groups[0].sl_domain": "g.apig.example"}
     url = re.sub(r"\$\{([^}]+)\}", lambda m: variables[m[1].removeprefix("var.")], config["output"]["api_url"]["value"])
     assert url == f"https://g.apig.example/clusters/{CLUSTER}/nodepools/{NODEPOOL}/sync"
 
 
 def test_the_cluster_and_pool_are_variables_and_the_allowlist_follows_the_cluster() -> None:
-    config = templates.render_terraform(_template())
-    assert {"cluster_id", "nodepool_id"} <= set(templates.required_variables(config))
+    config = terraform.render_terraform(_template())
+    assert {"cluster_id", "nodepool_id"} <= set(terraform.required_variables(config))
     function = config["resource"]["huaweicloud_fgs_function"]["nodepool_sync"]
     user_data = json.loads(evaluate(function["user_data"], {**_variables(config), "cluster_id": "c-mine"}))
     assert (user_data["CCE_CLUSTER_ID"], user_data["SYNC_ALLOWED_TARGETS"]) == ("c-mine", "c-mine/*")
@@ -667,7 +668,7 @@ def test_deploy_config_writes_a_tfvars_example_of_the_required_variables_and_no_
     assert given["cluster_id"] == CLUSTER and _problems(config) == []
     for name in (n for n, v in config["variable"].items() if v.get("sensitive")):
         assert f"export TF_VAR_{name}=..." in example and name not in given
-    assert all(f"-var {name}=..." in result.stdout for name in templates.required_variables(config))
+    assert all(f"-var {name}=..." in result.stdout for name in terraform.required_variables(config))
 
 
 def test_deploy_config_warns_about_the_sample_ids_and_a_missing_zip(tmp_path: Path) -> None:
