@@ -35,10 +35,10 @@ fuzz: $(STAMP) ## the hostile-event fuzz and the schema property tests, long (FU
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-50000} PROPERTY_EXAMPLES=$${PROPERTY_EXAMPLES:-20000} \
 	  $(PY) -m pytest -q tests/test_fuzz.py tests/test_fastschema.py
 
-lint: $(STAMP) ## ruff check, ruff format --check, mypy --strict on handler/
+lint: $(STAMP) ## ruff check, ruff format --check, mypy --strict on handler/ and local/
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy handler
+	$(BIN)/mypy handler local
 
 format: $(STAMP) ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .

@@ -266,7 +266,7 @@ def iam_calls(invocations: int) -> dict[str, Any]:
 def reconcile_pass(clusters: int, pools: int, drifted_share: float, deadline_ms: float) -> dict[str, Any]:
     """One reconcile pass over `clusters` x `pools` node pools on the emulator, `drifted_share` of them drifted."""
     from handler import index
-    from local.cli import LocalContext
+    from local.host import LocalContext
     from local.emulator import Emulator
 
     with Emulator() as emulator:
@@ -301,7 +301,7 @@ def concurrent_starts(clusters: int, latency: float) -> dict[str, Any]:
     """One pass over `clusters` clusters with one drifted pool each, every CCE call taking `latency` s: its wall
     time beside the serial time (a pool list and a POST per cluster, one after another)."""
     from handler import index
-    from local.cli import LocalContext
+    from local.host import LocalContext
     from local.emulator import Emulator
 
     with Emulator() as emulator:
@@ -381,7 +381,7 @@ def fleet_pass(regions: int, projects: int, clusters: int, pools: int, share: fl
     import threading
 
     from handler import index
-    from local.cli import LocalContext
+    from local.host import LocalContext
     from local.emulator import Emulator
 
     with Emulator() as emulator:

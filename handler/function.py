@@ -9,6 +9,7 @@ from a mapping. `interpret` is what `python -m local validate` calls: the same c
 """
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -18,6 +19,7 @@ from .answers import Outcome
 from .cce import Clients
 from .cloud import Cloud
 from .credentials import TokenCache, warm_token
+from .environment import Environment
 from .errors import InternalError, SyncError, UpstreamTimeout
 from .intents import interpret
 from .judge import Judge, judge
@@ -29,7 +31,7 @@ from .runtime import RuntimeContext
 from .settings import Settings
 from .transport import Transport, new_session
 
-__all__ = ["Function", "refuse_event"]
+__all__ = ["Function", "Instance", "refuse_event"]
 
 
 def unusable(event: Any, trigger: Trigger, error: SyncError, view: RuntimeContext, started: float) -> Any:
@@ -168,3 +170,38 @@ class Function:
             result = timeout
         secrets, correlation_id = cloud.secrets(), unwrapped.correlation_id
         return answers.conclude(trigger, result, kind.target, secrets, correlation_id, view.request_id, started)
+
+
+class Instance:
+    """A function instance as FunctionGraph keeps one: its `Function` built on first use from the variables (a
+    mapping: `os.environ` for the platform) and the first context's user data (encrypted variables), then reused
+    by every invocation; `reset` forgets it, so the next invocation reads the variables again."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ, self._lock = environ, threading.Lock()
+        self._function: Function | None = None
+
+    def function(self, context: Any = None) -> Function:
+        """The instance's function; raises ConfigurationError (naming the variable) when a setting is wrong."""
+        if self._function is None:
+            with self._lock:
+                if self._function is None:
+                    environment = Environment(self._environ, RuntimeContext(context).user_data)
+                    self._function = Function.from_environment(environment)
+        return self._function
+
+    def handle(self, event: Any, context: Any = None) -> Any:
+        try:
+            function = self.function(context)
+        except SyncError as error:
+            return refuse_event(event, context, error)
+        return function.handle(event, context)
+
+    def warm(self, context: Any = None) -> None:
+        self.function(context).warm(context)
+
+    def reset(self) -> None:
+        with self._lock:
+            if self._function is not None:
+                self._function.close()
+            self._function = None

@@ -7,195 +7,41 @@ stderr (labelled), an error as one line; exit 2 for a usage error, 1 for a faile
 from __future__ import annotations
 
 import argparse
-import base64
-import importlib
 import json
-import logging
 import os
 import subprocess
 import sys
-import time
-import uuid
-from collections.abc import Callable, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 from . import events, terraform
 from . import template as templates
 from .clouds import UsageError, chosen_cloud
 from .clouds import say as _say
+from .gateway import make_gateway
+from .host import Host, base_environment, environment_for, json_argument, log_lines_to, read_input
 from .layout import DEMO_PROJECT
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-class LocalContext:
-    """A FunctionGraph-like context for local runs: a request id and the template's timeout as deadline."""
-
-    def __init__(self, timeout_seconds: float) -> None:
-        self._request_id = uuid.uuid4().hex
-        self._deadline = time.monotonic() + timeout_seconds
-
-    def getRequestID(self) -> str:  # noqa: N802 - the platform's method names
-        return self._request_id
-
-    def getRemainingTimeInMilliSeconds(self) -> int:  # noqa: N802
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
-def _print_json(label: str, value: Any) -> None:
-    text = json.dumps(value, indent=2, ensure_ascii=False)
-    print(f"{label}:\n" + "\n".join("    " + line for line in text.splitlines()))
-
-
-def _read_input(name: str) -> str:
-    """A file's text, or stdin's for "-"; a file that cannot be read is a usage error."""
-    if name == "-":
-        return sys.stdin.read()
-    try:
-        return Path(name).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot read {name}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"cannot read {name}: it is not UTF-8 text") from None
-
-
-def _json_argument(text: str, what: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError as exc:
-        raise UsageError(f"{what} is not JSON: {exc}") from None
-
-
-def log_lines_to(stream: Any, form: str = "log: %(message)s") -> None:
-    """The function's JSON log lines go to `stream` in this form (stderr, labelled: stdout carries the answer)."""
-    from handler import logs
-
-    for handler in logs.logger().handlers:
-        if isinstance(handler, logging.StreamHandler):
-            handler.setStream(stream)
-            handler.setFormatter(logging.Formatter(form))
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines; blank lines and # comments are skipped; quotes around a value are removed."""
-    values: dict[str, str] = {}
-    for number, raw in enumerate(_read_input(str(path)).splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        key, sep, value = line.removeprefix("export ").partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"{path}:{number}: expected KEY=VALUE")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[key.strip()] = value
-    return values
-
-
-def _apply_environment(template: dict[str, Any], values: Mapping[str, str]) -> None:
-    """Set the environment (the function's variables not in it unset) and start the function afresh on it,
-    initializer included."""
-    from handler.variables import variable_names
-
-    for name in variable_names():
-        if name not in values:
-            os.environ.pop(name, None)  # the shell's AK/SK must not outlive an emulator's credentials
-    for key, value in values.items():
-        os.environ[key] = value
-    _initialize(template)
-
-
-def _succeeded(answer: Any) -> bool:
-    if isinstance(answer, dict) and "statusCode" in answer:
-        return 200 <= int(answer["statusCode"]) < 300
-    if isinstance(answer, dict) and answer.get("status") == "batch":
-        return all(_succeeded(r) for r in answer["results"])
-    from handler.rendering import SUCCEEDED
-
-    return isinstance(answer, dict) and answer.get("status") in {status.value for status in SUCCEEDED}
-
-
-def entry_points(template: dict[str, Any]) -> tuple[Callable[..., Any], Callable[..., Any] | None]:
-    """The handler and initializer the template names (e.g. index.handler), imported as FunctionGraph would."""
-    function = template["function"]
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-
-    def resolve(spec: str) -> Callable[..., Any]:
-        module_name, _, attribute = spec.rpartition(".")
-        handler: Callable[..., Any] = getattr(importlib.import_module(module_name), attribute)
-        return handler
-
-    initializer = function.get("initializer")
-    return resolve(function["handler"]), resolve(initializer) if initializer else None
-
-
-def _invoke_handler(template: dict[str, Any], event: Any) -> tuple[Any, bool]:
-    from handler.errors import SyncError
-
-    handler, _ = entry_points(template)
-    try:
-        answer = handler(event, LocalContext(float(template["function"]["timeout"])))
-    except SyncError as error:
-        return {"raised": type(error).__name__, "transient": error.transient, "error_msg": error.message}, False
-    return answer, _succeeded(answer)
-
-
-def _initialize(template: dict[str, Any]) -> None:
-    """Reset the function's process state to the current environment and run its initializer, as a new instance."""
-    from handler import index
-
-    index.reset()
-    _, initializer = entry_points(template)
-    if initializer is not None:
-        initializer(LocalContext(float(template["function"].get("initializer_timeout", 30))))
-
-
-def _base_environment(template: dict[str, Any]) -> dict[str, str]:
-    return dict(template["function"].get("environment", {}))
-
-
-def _one_line(value: Any, width: int = 150) -> str:
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return text if len(text) <= width else text[: width - 3] + "..."
-
-
-def _environment_for(template: dict[str, Any], env_file: str | None) -> dict[str, str]:
-    """The function's variables as every command resolves them: the template's, then the shell's, then the
-    --env-file's, the later winning; each setting checked as the function would, a bad one a usage error."""
-    from handler.errors import ConfigurationError
-    from handler.settings import Settings
-    from handler.variables import variable_names
-
-    environment = _base_environment(template)
-    environment.update({name: os.environ[name] for name in variable_names() if name in os.environ})
-    if env_file:
-        environment.update(read_env_file(Path(env_file)))
-    try:
-        Settings.from_environ(environment)
-    except ConfigurationError as error:
-        where = f" (from {env_file} or the shell)" if env_file else ""
-        raise UsageError(f"{error.message}{where}") from None
-    return environment
 
 
 def _invoke_once(
     template: dict[str, Any], environment: dict[str, str], event: Any, args: argparse.Namespace
 ) -> tuple[Any, bool]:
     with chosen_cloud(environment, args.cloud, args.emulator):
-        _apply_environment(template, environment)
-        return _invoke_handler(template, event)
+        host = Host(template, environment)
+        try:
+            return host.invoke(event)
+        finally:
+            host.close()
 
 
 def command_invoke(args: argparse.Namespace) -> int:
     """Run the handler once with an event file (or stdin) and print its answer; exit 1 when it failed."""
     template = templates.load(args.template)
-    event = _json_argument(_read_input(args.event), f"the event in {args.event}")
-    environment = _environment_for(template, args.env_file)
+    event = json_argument(read_input(args.event), f"the event in {args.event}")
+    environment = environment_for(template, args.env_file, os.environ)
     if args.dry_run:
         environment["SYNC_DRY_RUN"] = "true"
     answer, ok = _invoke_once(template, environment, event, args)
@@ -206,7 +52,7 @@ def command_invoke(args: argparse.Namespace) -> int:
 def command_status(args: argparse.Namespace) -> int:
     """Ask how a node pool's sync is going (GET on the API route): syncing or not, the job, progress."""
     template = templates.load(args.template)
-    environment = _environment_for(template, args.env_file)
+    environment = environment_for(template, args.env_file, os.environ)
     event = events.apig_event(
         template, b"", {"cluster_id": args.cluster, "nodepool_id": args.nodepool}, method="GET", headers={}
     )
@@ -216,79 +62,12 @@ def command_status(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-class _GatewayHandler(BaseHTTPRequestHandler):
-    """Turns HTTP requests into API Gateway events and the function's answers back into HTTP responses."""
-
-    template: dict[str, Any]
-    protocol_version = "HTTP/1.1"
-    # One write per answer and no Nagle delay: otherwise delayed ACKs add ~40 ms to every exchange.
-    wbufsize = -1
-    disable_nagle_algorithm = True
-
-    def log_message(self, format: str, *args: Any) -> None:
-        print(f"{self.address_string()} - {format % args}", file=sys.stderr, flush=True)
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        parts = urlsplit(self.path)
-        match = templates.route_pattern(self.template).match(parts.path)
-        if match is None:
-            route = self.template["triggers"]["apig"]["path"]
-            self._send(404, {"Content-Type": "application/json"}, json.dumps({"error_msg": f"no route; use {route}"}))
-            return
-        event = events.apig_event(
-            self.template,
-            body,
-            match.groupdict(),
-            method=self.command,
-            headers=dict(self.headers.items()),
-            path=parts.path,
-            query=dict(parse_qsl(parts.query)),
-        )
-        answer, _ = _invoke_handler(self.template, event)
-        if not isinstance(answer, dict) or "statusCode" not in answer:
-            self._send(500, {"Content-Type": "application/json"}, json.dumps(answer))
-            return
-        payload = answer.get("body", "")
-        data = base64.b64decode(payload) if answer.get("isBase64Encoded") else str(payload).encode()
-        self._send(int(answer["statusCode"]), answer.get("headers", {}), data)
-
-    def _send(self, status: int, headers: Mapping[str, str], body: str | bytes) -> None:
-        data = body.encode() if isinstance(body, str) else body
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    do_POST = do_GET = do_PUT = do_DELETE = do_PATCH = _serve  # noqa: N815 - http.server's names
-
-
-def make_gateway(template: dict[str, Any], host: str, port: int) -> ThreadingHTTPServer:
-    """An HTTP server on (host, port) that plays API Gateway in front of the handler."""
-
-    class Handler(_GatewayHandler):
-        pass
-
-    Handler.template = template
-    try:
-        server = ThreadingHTTPServer((host, port), Handler)
-    except OSError as exc:
-        raise UsageError(
-            f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another port (make serve PORT=3001)"
-        ) from None
-    server.daemon_threads = True
-    return server
-
-
 def command_serve(args: argparse.Namespace) -> int:
     """A local API Gateway: curl it, it invokes the handler, backed by an emulator unless --cloud."""
     from handler.errors import SyncError
 
     template = templates.load(args.template)
-    environment = _environment_for(template, args.env_file)
+    environment = environment_for(template, args.env_file, os.environ)
     route = template["triggers"]["apig"]["path"]
 
     if args.cloud:
@@ -296,10 +75,10 @@ def command_serve(args: argparse.Namespace) -> int:
 
     def serve() -> None:
         try:
-            _apply_environment(template, environment)  # the initializer: an IAM password fetches its token here
+            host = Host(template, environment)  # the initializer: an IAM password fetches its token here
         except SyncError as error:
             raise UsageError(f"the credentials were not accepted: {error.message}") from None
-        server = make_gateway(template, "127.0.0.1", args.port)
+        server = make_gateway(template, host.invoke, "127.0.0.1", args.port)
         url = f"http://127.0.0.1:{server.server_address[1]}"
         example = url + route.format(
             cluster_id=environment["CCE_CLUSTER_ID"], nodepool_id=environment["CCE_NODEPOOL_ID"]
@@ -342,7 +121,7 @@ def command_emulator(args: argparse.Namespace) -> int:
     if not args.empty and (other := running()) is not None:
         raise UsageError(f"an emulator already runs at {other}; python -m local emulator --reset restores its layout")
     # --empty: a bare one, for the bench (no layout, jobs that end at once), not found by the other commands.
-    environment = None if args.empty else _base_environment(templates.load(args.template))
+    environment = None if args.empty else base_environment(templates.load(args.template))
     emulator = start_emulator(environment, args.port, None if environment is None else job_seconds(args.jobs))
     for token in args.token:
         emulator.add_token(token)
@@ -374,7 +153,7 @@ def command_generate_event(args: argparse.Namespace) -> int:
     from local.emulator import cloud_event, cts_trace
 
     template = templates.load(args.template)
-    environment = _base_environment(template)
+    environment = base_environment(template)
     cluster = args.cluster or environment.get("CCE_CLUSTER_ID", "")
     nodepool = args.nodepool or environment.get("CCE_NODEPOOL_ID", "")
     spec = _spec_option(args)
@@ -414,7 +193,7 @@ def command_generate_event(args: argparse.Namespace) -> int:
 
 def _spec_option(args: argparse.Namespace) -> dict[str, Any] | None:
     """--spec and --max-unavailable as one spec, or None when neither is given."""
-    spec = _json_argument(args.spec, "--spec") if args.spec else None
+    spec = json_argument(args.spec, "--spec") if args.spec else None
     if spec is not None and not isinstance(spec, dict):
         raise UsageError("--spec must be a JSON object, such as '{\"maxUnavailable\": 2}'")
     if args.max_unavailable is not None:
@@ -429,8 +208,8 @@ def command_validate(args: argparse.Namespace) -> int:
     from .verdict import verdict
 
     template = templates.load(args.template)
-    event = _json_argument(_read_input(args.file), f"{args.file}")
-    environment = _environment_for(template, args.env_file)
+    event = json_argument(read_input(args.file), f"{args.file}")
+    environment = environment_for(template, args.env_file, os.environ)
     environment.setdefault("HUAWEICLOUD_SDK_PROJECT_ID", DEMO_PROJECT)  # as invoke's emulator does
     results = verdict(event, environment)
     for result in results:

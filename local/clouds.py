@@ -89,7 +89,8 @@ def _answers(url: str) -> bool:
 
     try:
         with urllib.request.urlopen(f"{url}/_emulator/health", timeout=1) as answer:  # noqa: S310 - loopback only
-            return json.loads(answer.read()).get("emulator") == "nodepool-sync"
+            health = json.loads(answer.read())
+            return isinstance(health, dict) and health.get("emulator") == "nodepool-sync"
     except (OSError, ValueError):
         return False
 

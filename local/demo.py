@@ -17,9 +17,10 @@ from typing import Any
 
 from . import events, layout
 from . import template as templates
-from .cli import _apply_environment, _base_environment, _invoke_handler, _one_line, _print_json, _say, log_lines_to
 from .clouds import point_at
+from .clouds import say as _say
 from .emulator import Emulator
+from .host import Host, base_environment, log_lines_to, one_line, print_json
 
 MASKED_HEADERS = {"x-auth-token", "authorization", "x-security-token"}
 
@@ -78,7 +79,7 @@ def _show_requests(emulator: Emulator, seen: int, verbose: bool = False) -> None
         service = "IAM" if recorded.is_iam else "SMN" if recorded.is_smn else "FGS" if recorded.is_fgs else "CCE"
         service += f" {recorded.region}" if recorded.region else ""
         if verbose:
-            _print_json(f"{service} received", masked_request(recorded))
+            print_json(f"{service} received", masked_request(recorded))
             continue
         query = f"?{recorded.query}" if recorded.query else ""
         line = f"{service} {recorded.method} {_short_path(recorded.path)}{query} -> {recorded.status or 'no answer'}"
@@ -126,7 +127,7 @@ def _short_answer(answer: Any) -> list[str]:
     """The answer as a person wants it first: what happened, in a few lines."""
     if isinstance(answer, dict) and "statusCode" in answer:
         body = json.loads(answer["body"]) if isinstance(answer.get("body"), str) else answer.get("body")
-        return [f"HTTP {answer['statusCode']} {_one_line(body, 140)}"]
+        return [f"HTTP {answer['statusCode']} {one_line(body, 140)}"]
     if isinstance(answer, dict) and answer.get("status") == "reconciled":
         totals = answer["totals"]
         lines = [
@@ -141,16 +142,16 @@ def _short_answer(answer: Any) -> list[str]:
         return lines
     if isinstance(answer, dict) and "results" in answer:
         lines = [f"{answer['status']}: {answer.get('accepted', '')}/{answer.get('total', '')}".rstrip(": /")]
-        lines += [f"  {_one_line(result, 140)}" for result in answer["results"]]
+        lines += [f"  {one_line(result, 140)}" for result in answer["results"]]
         return lines
-    return [_one_line(answer, 150)]
+    return [one_line(answer, 150)]
 
 
 def command_run(args: argparse.Namespace) -> int:
     """The demo: a reconcile pass, a pool change synced at once, a sync from each trigger, a fleet, a waited job."""
     template = templates.load(args.template)
     verbose = args.verbose or os.environ.get("VERBOSE", "") not in ("", "0")
-    environment = _base_environment(template)
+    environment = base_environment(template)
     environment.setdefault("JOB_POLL_INTERVAL_SECONDS", "0.125")
     environment["SYNC_RECONCILE"] = json.dumps({"max_syncing_per_cluster": 2})
     project = layout.DEMO_PROJECT  # the emulator's (point_at)
@@ -164,7 +165,7 @@ def command_run(args: argparse.Namespace) -> int:
     with emulated_cloud(environment) as emulator:
         initializer = template["function"].get("initializer", "none")
         print(f"--- 0 a new instance: the initializer ({initializer}) reads the settings and fetches the token")
-        _apply_environment(template, environment)
+        host = Host(template, environment)
         _show_requests(emulator, 0, verbose)
         logs.show()
         layout.demo_cluster(emulator, project, cluster, nodepool)
@@ -207,11 +208,11 @@ def command_run(args: argparse.Namespace) -> int:
         for number, (trigger, title, step) in enumerate(steps, 1):
             print(f"\n--- {number} {title}")
             event = step() if callable(step) else step  # a change happens when its step comes
-            print(f"    event: {_one_line(event, 140)}")
+            print(f"    event: {one_line(event, 140)}")
             if "wait" in json.dumps(event):
                 emulator.job_seconds = 1.0
             seen, started = len(emulator.requests), time.perf_counter()
-            answer, ok = _invoke_handler(template, event)
+            answer, ok = host.invoke(event)
             elapsed = (time.perf_counter() - started) * 1000
             _show_requests(emulator, seen, verbose)
             logs.show()
@@ -229,12 +230,12 @@ def command_run(args: argparse.Namespace) -> int:
             (
                 "direct",
                 "a rollout in waves: test, then stage, then prod, one pass at a time",
-                lambda: _rollout(template, emulator, project),
+                lambda: _rollout(host, emulator, project),
             ),
             (
                 "direct",
                 "a halt: two pools' last syncs failed a minute ago, so the pass starts nothing",
-                lambda: _halt(template, emulator, project),
+                lambda: _halt(host, emulator, project),
             ),
             (
                 "timer",
@@ -242,17 +243,18 @@ def command_run(args: argparse.Namespace) -> int:
                 lambda: _fan_out(template, environment, emulator),
             ),
         ]
-        for trigger, title, run_step in extra:
-            number = str(len(rows) + 1)
-            print(f"\n--- {number} {title}")
-            seen, started = len(emulator.requests), time.perf_counter()
+        for kind, heading, run_step in extra:
+            label = str(len(rows) + 1)
+            print(f"\n--- {label} {heading}")
+            seen, began = len(emulator.requests), time.perf_counter()
             outcome, ok = run_step()
-            if trigger == "timer" and verbose:
+            if kind == "timer" and verbose:
                 _show_requests(emulator, seen, verbose)
             logs.show()
-            elapsed = f"{(time.perf_counter() - started) * 1000:.0f} ms"
-            rows.append((number, trigger, f"{outcome}{'' if ok else ' (FAILED)'}", elapsed))
+            took = f"{(time.perf_counter() - began) * 1000:.0f} ms"
+            rows.append((label, kind, f"{outcome}{'' if ok else ' (FAILED)'}", took))
         iam_calls = len(emulator.iam_requests())
+        host.close()
     failures = sum(row[2].endswith("(FAILED)") for row in rows)
     print("\nstep  trigger    outcome            time")
     for row in rows:
@@ -275,7 +277,7 @@ def _pass_line(answer: Any) -> str:
     return "; ".join(parts)
 
 
-def _rollout(template: dict[str, Any], emulator: Emulator, project: str) -> tuple[str, bool]:
+def _rollout(host: Host, emulator: Emulator, project: str) -> tuple[str, bool]:
     """Three passes over three clusters in waves (test, stage, then the rest): each wave starts only once the
     earlier ones are in sync (the emulator's jobs end at once here)."""
     emulator.job_seconds = 0.0
@@ -285,10 +287,10 @@ def _rollout(template: dict[str, Any], emulator: Emulator, project: str) -> tupl
         "reconcile": {"clusters": clusters, "waves": [["cce-test"], ["stage-cluster"]], "max_syncing_per_cluster": 1},
         "spec": {"maxUnavailable": 1},
     }
-    print(f"    document: {_one_line(document, 140)}")
+    print(f"    document: {one_line(document, 140)}")
     order = []
     for number in (1, 2, 3):
-        answer, ok = _invoke_handler(template, document)
+        answer, ok = host.invoke(document)
         if not ok:
             return "failed", False
         order += [p["name"] for c in answer["clusters"] for p in c["pools"] if p.get("action") == "started"]
@@ -296,11 +298,11 @@ def _rollout(template: dict[str, Any], emulator: Emulator, project: str) -> tupl
     return "reconciled", order == ["test-web", "stage-web", "prod-web"]
 
 
-def _halt(template: dict[str, Any], emulator: Emulator, project: str) -> tuple[str, bool]:
+def _halt(host: Host, emulator: Emulator, project: str) -> tuple[str, bool]:
     """Two of three drifted pools failed a minute ago: with halt_after_failures 2 the pass starts nothing."""
     layout.halt(emulator, project)
     options = {"clusters": ["cce-halt-a", "cce-halt-b", "cce-halt-c"], "halt_after_failures": 2}
-    answer, _ = _invoke_handler(template, {"reconcile": options, "spec": {"maxUnavailable": 1}})
+    answer, _ = host.invoke({"reconcile": options, "spec": {"maxUnavailable": 1}})
     failed = ", ".join(
         f"{f['name']} (job {f['jobid'][:8]}: {f['reason']})" for f in answer.get("halt", {}).get("failed", [])
     )
@@ -323,25 +325,26 @@ def _fan_out(template: dict[str, Any], environment: dict[str, str], emulator: Em
         "FGS_ENDPOINT": regional,
         "SMN_ENDPOINT": regional,
     }
-    _apply_environment(template, fleet)
+    host = Host(template, fleet)  # a new instance, with SYNC_SCOPES
     finished: list[tuple[dict[str, Any], Any]] = []
     all_done = threading.Event()
 
     def worker(invocation: dict[str, Any]) -> None:
-        answer, _ = _invoke_handler(template, invocation["body"])
+        answer, _ = host.invoke(invocation["body"])
         finished.append((invocation, answer))
         if len(finished) == len(scopes):
             all_done.set()
 
     emulator.run_async = worker
     try:
-        answer, ok = _invoke_handler(template, events.timer_event(template))
+        answer, ok = host.invoke(events.timer_event(template))
         if not ok or not isinstance(answer, dict):
             return "failed", False
         print(f"    coordinator: {answer['status']} {len(answer['scopes'])} workers (pass {answer['pass_id']})")
         all_done.wait(60)
     finally:
         emulator.run_async = None
+        host.close()
     totals: dict[str, int] = {}
     for invocation, result in sorted(finished, key=lambda item: json.dumps(item[0]["body"]["scope"])):
         scope = invocation["body"]["scope"]

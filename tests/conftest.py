@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 os.environ["NODEPOOL_SYNC_DISCOVERY"] = "off"
 
 from handler import index  # noqa: E402
+from handler.function import Instance  # noqa: E402
 from handler.logs import LOGGER_NAME  # noqa: E402
 from local.emulator import Emulator  # noqa: E402
 
@@ -114,34 +115,73 @@ def emulator(_emulator: Emulator) -> Iterator[Emulator]:
     _emulator.clear()
 
 
-@pytest.fixture
-def env(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
-    """A clean environment pointing at the emulator with a token; call it to set or unset (None) variables."""
-    for name in _VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    base = {
-        "CCE_ENDPOINT": emulator.url,
-        "IAM_ENDPOINT": emulator.url,
-        "HUAWEICLOUD_SDK_PROJECT_ID": PROJECT,
-        "CCE_CLUSTER_ID": CLUSTER,
-        "CCE_NODEPOOL_ID": NODEPOOL,
-        "HUAWEICLOUD_AUTH_TOKEN": TOKEN,
-        "RETRY_BASE_SECONDS": "0.01",
-        "RETRY_CAP_SECONDS": "0.05",
-        "SYNC_SKIP_IF_BUSY": "false",  # the guard has its own tests (test_fleet.py); here one request per sync
-    }
+class Variables(dict[str, str]):
+    """The function's variables in one test: a mapping the function is built from (os.environ is left alone).
+    Call it to set or unset (None) variables; after a change the next invocation is a new instance."""
 
-    def set_env(**values: str | None) -> None:
+    def __init__(self, values: dict[str, str]) -> None:
+        super().__init__(values)
+        self.mirror: pytest.MonkeyPatch | None = None  # the `platform` fixture's: os.environ follows
+        self.instances: list[Instance] = []  # built from these variables: each a new instance after a change
+
+    def __call__(self, **values: str | None) -> None:
         for name, value in values.items():
             if value is None:
-                monkeypatch.delenv(name, raising=False)
+                self.pop(name, None)
             else:
-                monkeypatch.setenv(name, value)
+                self[name] = value
+        if self.mirror is not None:
+            _mirror(self, self.mirror)
+        for instance in self.instances:
+            instance.reset()
         index.reset()
 
-    set_env(**base)
-    yield set_env
-    index.reset()
+
+def _mirror(variables: Variables, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in {*_VARIABLES, *variables}:
+        if name in variables:
+            monkeypatch.setenv(name, variables[name])
+        else:
+            monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def env(emulator: Emulator) -> Iterator[Variables]:
+    """The function's variables, pointing at the emulator with a token: a mapping, set or unset by calling it."""
+    variables = Variables(
+        {
+            "CCE_ENDPOINT": emulator.url,
+            "IAM_ENDPOINT": emulator.url,
+            "HUAWEICLOUD_SDK_PROJECT_ID": PROJECT,
+            "CCE_CLUSTER_ID": CLUSTER,
+            "CCE_NODEPOOL_ID": NODEPOOL,
+            "HUAWEICLOUD_AUTH_TOKEN": TOKEN,
+            "RETRY_BASE_SECONDS": "0.01",
+            "RETRY_CAP_SECONDS": "0.05",
+            "SYNC_SKIP_IF_BUSY": "false",  # the guard has its own tests (test_fleet.py); here one request per sync
+        }
+    )
+    yield variables
+    for instance in variables.instances:
+        instance.reset()
+
+
+@pytest.fixture
+def instance(env: Variables) -> Instance:
+    """The function instance the test invokes, built from its variables on first use (as the platform builds
+    one from its environment), a new one after each change of them."""
+    made = Instance(env)
+    env.instances.append(made)
+    return made
+
+
+@pytest.fixture
+def platform(env: Variables, monkeypatch: pytest.MonkeyPatch) -> Variables:
+    """For the tests of the platform's entry points (index.handler, index.initializer): os.environ holds the
+    variables, as FunctionGraph leaves them, and follows every change."""
+    env.mirror = monkeypatch
+    _mirror(env, monkeypatch)
+    return env
 
 
 def only_platform_variables(env: Callable[..., None]) -> None:
@@ -189,12 +229,13 @@ def answers() -> list[Any]:
 
 
 @pytest.fixture
-def invoke(env: Any, answers: list[Any]) -> Callable[..., Any]:
-    """Call the real handler; the answer is kept for the secret-leak guard."""
+def invoke(instance: Instance, answers: list[Any]) -> Callable[..., Any]:
+    """Call the function, built from the test's variables as the platform builds it from its environment; the
+    answer is kept for the secret-leak guard."""
 
     def call(event: Any, context: Any = None) -> Any:
         try:
-            answer = index.handler(event, context)
+            answer = instance.handle(event, context)
         except Exception as exc:
             answers.append(f"{type(exc).__name__}: {exc} {getattr(exc, 'message', '')}")
             raise

@@ -235,10 +235,10 @@ def test_make_openapi_writes_the_document(tmp_path: Path) -> None:
     assert result.returncode == 0 and json.loads(output.read_text())["openapi"].startswith("3.0")
 
 
-def test_requests_reach_the_status_route_through_the_local_gateway(syncing_pool: Emulator) -> None:
-    from local.cli import make_gateway
+def test_requests_reach_the_status_route_through_the_local_gateway(syncing_pool: Emulator, invoke: Any) -> None:
+    from local.gateway import make_gateway
 
-    server = make_gateway(templates.load(), "127.0.0.1", 0)
+    server = make_gateway(templates.load(), lambda event: (invoke(event), True), "127.0.0.1", 0)
     import threading
 
     threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()

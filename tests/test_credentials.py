@@ -14,6 +14,7 @@ import pytest
 from handler import index
 from handler.credentials import sign_request
 from handler.errors import SyncError
+from handler.function import Instance
 from local.emulator import Recorded, verify_signature
 from tests.conftest import (
     ACCESS_KEY,
@@ -187,14 +188,16 @@ def test_the_token_is_fetched_once_for_many_invocations(invoke: Invoke, emulator
     assert len(emulator.iam_requests()) == 1 and len(emulator.syncs()) == 20
 
 
-def test_concurrent_invocations_share_one_token_fetch(emulator: Any, env: Any, answers: list[Any]) -> None:
+def test_concurrent_invocations_share_one_token_fetch(
+    emulator: Any, env: Any, instance: Instance, answers: list[Any]
+) -> None:
     env(**NO_TOKEN, **PASSWORD_VARS)
     emulator.inject(path_contains="/v3/auth/tokens", delay=0.3)  # keeps the fetch in flight while all 8 arrive
     barrier = threading.Barrier(8)
 
     def run() -> None:
         barrier.wait()
-        answers.append(index.handler(load_event("direct.json"), None))
+        answers.append(instance.handle(load_event("direct.json"), None))
 
     threads = [threading.Thread(target=run) for _ in range(8)]
     for thread in threads:
@@ -286,8 +289,8 @@ def test_iam_endpoint_must_be_https_off_loopback(invoke: Invoke, env: Any) -> No
     assert answer["statusCode"] == 500 and "IAM_ENDPOINT" in answer["body"]
 
 
-def test_initializer_warms_the_token(emulator: Any, env: Any, answers: list[Any]) -> None:
-    env(**NO_TOKEN, **PASSWORD_VARS)
+def test_initializer_warms_the_token(emulator: Any, platform: Any, answers: list[Any]) -> None:
+    platform(**NO_TOKEN, **PASSWORD_VARS)
     index.initializer(FakeContext())
     assert len(emulator.iam_requests()) == 1
     answers.append(index.handler(load_event("direct.json"), FakeContext()))

@@ -411,7 +411,7 @@ def test_an_unknown_terraform_variable_in_the_template_is_refused() -> None:
 
 @pytest.fixture
 def deployed(
-    env: Callable[..., None], emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+    platform: Callable[..., None], emulator: Emulator, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Callable[[str, dict[str, str]], tuple[dict[str, Any], FakeContext]]]:
     """Deploy a rendering as FunctionGraph does: plain variables in os.environ, every variable (encrypted ones
     included) in the context's user data; the region's endpoints stand in for the emulator."""
@@ -421,8 +421,8 @@ def deployed(
         function, variables = config["resource"]["huaweicloud_fgs_function"]["nodepool_sync"], _variables(config)
         plain = json.loads(evaluate(function["user_data"], variables))
         encrypted = json.loads(evaluate(function.get("encrypted_user_data", "{}"), variables))
-        only_platform_variables(env)
-        env(**plain, CCE_ENDPOINT=emulator.url, IAM_ENDPOINT=emulator.url)
+        only_platform_variables(platform)
+        platform(**plain, CCE_ENDPOINT=emulator.url, IAM_ENDPOINT=emulator.url)
         return config, FakeContext(user_data={**plain, **encrypted}, **context_values)
 
     yield deploy

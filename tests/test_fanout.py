@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from handler import index
+from handler.function import Instance
 from local.emulator import Emulator
 from tests.conftest import (
     ACCESS_KEY,
@@ -116,20 +116,20 @@ def _credentials(mode: str, emulator: Emulator, env: Any) -> None:
         emulator.add_keys(ACCESS_KEY, SECRET_KEY, SECURITY_TOKEN)
 
 
-def _run_workers(emulator: Emulator, context: FakeContext) -> list[Any]:
+def _run_workers(emulator: Emulator, instance: Instance, context: FakeContext) -> list[Any]:
     """Each asynchronous invocation the coordinator made, run as FunctionGraph runs it: a direct call."""
-    return [index.handler(invocation["body"], context) for invocation in list(emulator.invocations)]
+    return [instance.handle(invocation["body"], context) for invocation in list(emulator.invocations)]
 
 
 @pytest.mark.parametrize("mode", ["password", "aksk", "agency"])
 def test_each_worker_touches_only_its_scope_with_credentials_for_it(
-    invoke: Invoke, fleet: Emulator, env: Any, mode: str, answers: list[Any]
+    invoke: Invoke, fleet: Emulator, env: Any, mode: str, answers: list[Any], instance: Instance
 ) -> None:
     _credentials(mode, fleet, env)
     assert invoke(_tick(), _context(mode))["status"] == "dispatched"
     for invocation in list(fleet.invocations):
         seen = len(fleet.requests)
-        answer = index.handler(invocation["body"], _context(mode))
+        answer = instance.handle(invocation["body"], _context(mode))
         answers.append(answer)
         scope = invocation["body"]["scope"]
         assert answer["status"] == "reconciled" and answer["project_id"] == scope["project_id"], answer
@@ -146,18 +146,22 @@ def test_each_worker_touches_only_its_scope_with_credentials_for_it(
         assert tokens == {(s["region"], s["project_id"]) for s in SCOPES} and len(fleet.iam_requests()) == 4
 
 
-def test_a_worker_delivered_twice_starts_nothing_twice(invoke: Invoke, fleet: Emulator, env: Any) -> None:
+def test_a_worker_delivered_twice_starts_nothing_twice(
+    invoke: Invoke, fleet: Emulator, env: Any, instance: Instance
+) -> None:
     env(EVENT_DEDUP_WINDOW_SECONDS="0")  # as two instances would: nothing remembered between them
     invoke(_tick())
     body = fleet.invocations[2]["body"]
-    first, second = index.handler(body, FakeContext()), index.handler(body, FakeContext())
+    first, second = instance.handle(body, FakeContext()), instance.handle(body, FakeContext())
     assert first["totals"]["started"] == 1 and second["totals"]["started"] == 0 and len(fleet.syncs()) == 1
 
 
-def test_a_worker_delivered_twice_to_one_instance_gets_the_first_result(invoke: Invoke, fleet: Emulator) -> None:
+def test_a_worker_delivered_twice_to_one_instance_gets_the_first_result(
+    invoke: Invoke, fleet: Emulator, instance: Instance
+) -> None:
     invoke(_tick())
     body = fleet.invocations[0]["body"]
-    first, second = index.handler(body, FakeContext()), index.handler(body, FakeContext())
+    first, second = instance.handle(body, FakeContext()), instance.handle(body, FakeContext())
     assert first == second and len(fleet.syncs()) == 1
 
 

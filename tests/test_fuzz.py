@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from handler import index
 from handler.errors import SyncError
+from handler.function import Instance
 from local.emulator import Emulator
 from tests.conftest import NODE_PASSWORD, load_event
 
@@ -196,12 +196,14 @@ def _check_sent(emulator: Emulator, seen: int) -> None:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(event=mutated_events())
-def test_handler_survives_hostile_events(event: Any, emulator: Emulator, env: Any, answers: list[Any]) -> None:
+def test_handler_survives_hostile_events(
+    event: Any, emulator: Emulator, env: Any, instance: Instance, answers: list[Any]
+) -> None:
     if not answers:  # Hypothesis shares the fixtures among all examples: set up once
         env(NODE_LOGIN_PASSWORD=NODE_PASSWORD, EVENT_DEDUP_WINDOW_SECONDS="0")
     seen = len(emulator.requests)
     try:
-        answer = index.handler(event, None)
+        answer = instance.handle(event, None)
     except SyncError as error:
         assert error.transient, error
         answers.append(str(error))

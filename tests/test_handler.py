@@ -11,6 +11,7 @@ import pytest
 
 from handler import __version__
 from handler.errors import SyncError
+from handler.function import Instance
 from local.emulator import Emulator
 from tests.conftest import (
     CLUSTER,
@@ -371,14 +372,11 @@ def test_a_failure_is_logged_with_its_code(invoke: Invoke, emulator: Emulator, l
     assert line["outcome"] == "rejected" and line["http_status"] == 404 and line["error_code"] == "CCE.01404000"
 
 
-def test_the_session_is_reused_across_invocations(invoke: Invoke, emulator: Emulator) -> None:
-    from handler import index
-    from handler.runtime import RuntimeContext
-
+def test_the_session_is_reused_across_invocations(invoke: Invoke, emulator: Emulator, instance: Instance) -> None:
     invoke(load_event("direct.json"))
-    first = index._current(RuntimeContext(None)).transport.session
+    first = instance.function().transport.session
     invoke(load_event("direct.json"))
-    assert index._current(RuntimeContext(None)).transport.session is first
+    assert instance.function().transport.session is first
     assert len(emulator.syncs()) == 2
 
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from handler import index
 from handler.errors import MAX_ERRORS_SHOWN, SyncError
+from handler.function import Instance
 from local.emulator import Emulator
 from tests.conftest import (
     CLUSTER,
@@ -200,11 +200,11 @@ def _in_thread(call: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
 
 
 def test_waiting_for_another_invocations_token_ends_at_the_waiters_deadline(
-    invoke: Invoke, emulator: Emulator, env: Any, answers: list[Any]
+    invoke: Invoke, emulator: Emulator, env: Any, answers: list[Any], instance: Instance
 ) -> None:
     env(HUAWEICLOUD_AUTH_TOKEN=None, **PASSWORD_VARS)
     emulator.inject(path_contains="/v3/auth/tokens", delay=2.0)
-    first, first_box = _in_thread(lambda: index.handler(load_event("timer.json"), FakeContext(remaining_ms=10000)))
+    first, first_box = _in_thread(lambda: instance.handle(load_event("timer.json"), FakeContext(remaining_ms=10000)))
     time.sleep(0.3)  # the first invocation is now fetching the token
     error, elapsed = _timed(lambda: invoke(load_event("timer.json"), FakeContext(remaining_ms=800)))
     first.join()
@@ -214,11 +214,11 @@ def test_waiting_for_another_invocations_token_ends_at_the_waiters_deadline(
 
 
 def test_a_duplicate_delivery_waits_for_the_first_no_longer_than_its_own_deadline(
-    invoke: Invoke, emulator: Emulator, answers: list[Any]
+    invoke: Invoke, emulator: Emulator, answers: list[Any], instance: Instance
 ) -> None:
     emulator.inject(path_contains=SYNC, method="POST", delay=1.5)
     event = load_event("eventgrid.json")
-    first, first_box = _in_thread(lambda: index.handler(event, FakeContext(remaining_ms=10000)))
+    first, first_box = _in_thread(lambda: instance.handle(event, FakeContext(remaining_ms=10000)))
     time.sleep(0.3)
     error, elapsed = _timed(lambda: invoke(event, FakeContext(remaining_ms=600)))
     first.join()

@@ -19,8 +19,8 @@ import yaml
 from handler.model import Trigger
 from handler.triggers import recognize
 from local import template as templates
-from local.cli import make_gateway
 from local.emulator import Emulator
+from local.gateway import make_gateway
 from local.package import build, find_interpreter
 from tests.conftest import CLUSTER, NODEPOOL, PROJECT, TOKEN, readme_code, run_cli
 
@@ -179,8 +179,8 @@ def test_make_run_verbose_shows_every_request_masked() -> None:
 
 
 @pytest.fixture
-def gateway(env: Any, emulator: Emulator) -> Any:
-    server = make_gateway(templates.load(), "127.0.0.1", 0)
+def gateway(invoke: Any, emulator: Emulator) -> Any:
+    server = make_gateway(templates.load(), lambda event: (invoke(event), True), "127.0.0.1", 0)
     threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from handler import index
 from handler.environment import Environment
+from handler.function import Instance
 from handler.passwords import sha512_crypt
 from handler.settings import Settings
 from local.emulator import Emulator
@@ -63,11 +63,11 @@ def _assert_salted_from(crypted: str, password: str) -> None:
 
 
 def test_a_function_configured_only_through_user_data_syncs_with_an_iam_password_and_salts_the_node_password(
-    invoke: Invoke, emulator: Emulator, env: Any
+    invoke: Invoke, emulator: Emulator, env: Any, instance: Instance
 ) -> None:
     only_platform_variables(env)
     context = FakeContext(user_data=_user_data(emulator))
-    index.initializer(context)
+    instance.warm(context)
     answer = invoke(WITH_LOGIN, context)
     assert answer["status"] == "accepted" and answer["nodepool_id"] == NODEPOOL
     [iam] = emulator.iam_requests()
@@ -88,9 +88,11 @@ def test_runtime_userdata_serves_when_the_context_has_no_getuserdata(
     _assert_salted_from(_sent_password(emulator), NODE_PASSWORD)
 
 
-def test_settings_are_read_once_from_the_first_context(invoke: Invoke, emulator: Emulator, env: Any) -> None:
+def test_settings_are_read_once_from_the_first_context(
+    invoke: Invoke, emulator: Emulator, env: Any, instance: Instance
+) -> None:
     only_platform_variables(env)
-    index.initializer(FakeContext(user_data=_user_data(emulator)))
+    instance.warm(FakeContext(user_data=_user_data(emulator)))
     later = FakeContext(user_data={**_user_data(emulator), "CCE_NODEPOOL_ID": "np-other"})
     assert invoke({"spec": {"maxUnavailable": 1}}, later)["nodepool_id"] == NODEPOOL
 

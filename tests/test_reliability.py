@@ -14,8 +14,8 @@ import pytest
 import requests
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 
-from handler import index
 from handler.errors import SyncError
+from handler.function import Instance
 from handler.retry import Kind, classify, parse_retry_after
 from handler.transport import Failure, Reply, TransportError, failure_of
 from local.emulator import Emulator
@@ -262,7 +262,9 @@ def test_deep_nesting_is_an_input_error(invoke: Invoke, emulator: Emulator) -> N
     assert (status, body["error_code"]) == (400, "FUNC.EVENT") and emulator.requests == []
 
 
-def test_concurrent_invocations_in_one_process(emulator: Emulator, env: Any, answers: list[Any]) -> None:
+def test_concurrent_invocations_in_one_process(
+    emulator: Emulator, env: Any, instance: Instance, answers: list[Any]
+) -> None:
     """8 threads x 50 invocations: all answered for their own target and correlation id, one IAM request."""
     env(
         HUAWEICLOUD_AUTH_TOKEN=None,
@@ -282,7 +284,7 @@ def test_concurrent_invocations_in_one_process(emulator: Emulator, env: Any, ans
                 "pathParameters": {"cluster_id": CLUSTER, "nodepool_id": pool},
                 "requestContext": {**base["requestContext"], "requestId": f"corr-{thread}-{i}"},
             }
-            answer = index.handler(event, FakeContext(request_id=f"fg-{thread}-{i}"))
+            answer = instance.handle(event, FakeContext(request_id=f"fg-{thread}-{i}"))
             body = json.loads(answer["body"])
             if answer["statusCode"] != 200 or body["nodepool_id"] != pool:
                 problems.append(f"{thread}/{i}: {answer['statusCode']} {body}")
