@@ -266,8 +266,8 @@ def iam_calls(invocations: int) -> dict[str, Any]:
 def reconcile_pass(clusters: int, pools: int, drifted_share: float, deadline_ms: float) -> dict[str, Any]:
     """One reconcile pass over `clusters` x `pools` node pools on the emulator, `drifted_share` of them drifted."""
     from handler import index
-    from local.host import LocalContext
     from local.emulator import Emulator
+    from local.host import LocalContext
 
     with Emulator() as emulator:
         emulator.add_token(TOKEN)
@@ -301,8 +301,8 @@ def concurrent_starts(clusters: int, latency: float) -> dict[str, Any]:
     """One pass over `clusters` clusters with one drifted pool each, every CCE call taking `latency` s: its wall
     time beside the serial time (a pool list and a POST per cluster, one after another)."""
     from handler import index
-    from local.host import LocalContext
     from local.emulator import Emulator
+    from local.host import LocalContext
 
     with Emulator() as emulator:
         emulator.add_token(TOKEN)
@@ -381,8 +381,8 @@ def fleet_pass(regions: int, projects: int, clusters: int, pools: int, share: fl
     import threading
 
     from handler import index
-    from local.host import LocalContext
     from local.emulator import Emulator
+    from local.host import LocalContext
 
     with Emulator() as emulator:
         emulator.add_token(TOKEN)
