@@ -79,6 +79,13 @@ def _isolated(python: str, code_dir: Path, body: str) -> list[str]:
     return [python, "-I", "-S", "-B", "-c", script]
 
 
+def _function(variables: dict[str, str]) -> Any:
+    """The function as a fresh instance builds it, from these variables (os.environ is left alone)."""
+    from handler.function import Function
+
+    return Function.from_environment(variables)
+
+
 FLOOR = "import requests"
 FLOOR_WITH_JSONSCHEMA = "import requests, jsonschema"
 COLD_VALID = "function: import + initializer + first valid invocation"
@@ -145,21 +152,20 @@ def warm_overhead(emulator_url: str, count: int) -> dict[str, Any]:
 
     import requests
 
-    os.environ.update(
-        CCE_ENDPOINT=emulator_url,
-        HUAWEICLOUD_AUTH_TOKEN=TOKEN,
-        HUAWEICLOUD_SDK_PROJECT_ID=PROJECT,
-        CCE_CLUSTER_ID=CLUSTER,
-        CCE_NODEPOOL_ID=NODEPOOL,
-        EVENT_DEDUP_WINDOW_SECONDS="0",
-    )
-    from handler import index
+    variables = {
+        "CCE_ENDPOINT": emulator_url,
+        "HUAWEICLOUD_AUTH_TOKEN": TOKEN,
+        "HUAWEICLOUD_SDK_PROJECT_ID": PROJECT,
+        "CCE_CLUSTER_ID": CLUSTER,
+        "CCE_NODEPOOL_ID": NODEPOOL,
+        "EVENT_DEDUP_WINDOW_SECONDS": "0",
+    }
     from handler import logs as function_logs
 
-    index.reset()
+    warm = _function(variables)
     for handler in function_logs.logger().handlers:  # its lines go nowhere, as on a quiet platform
         handler.setStream(open(os.devnull, "w"))  # type: ignore[attr-defined]  # noqa: SIM115
-    index.handler(DOCUMENT, None)
+    warm.handle(DOCUMENT, None)
     session = requests.Session()
     url = f"{emulator_url}/api/v3/projects/{PROJECT}/clusters/{CLUSTER}/nodepools/{NODEPOOL}/operation/upgrade"
     body = json.dumps({"spec": {**DOCUMENT["spec"], "nodePoolID": NODEPOOL}}).encode()
@@ -175,12 +181,12 @@ def warm_overhead(emulator_url: str, count: int) -> dict[str, Any]:
         plain_post()
 
     def function() -> None:
-        assert index.handler(DOCUMENT, None)["status"] == "accepted"
+        assert warm.handle(DOCUMENT, None)["status"] == "accepted"
 
     results: dict[str, Any] = {}
     for mode, guard, floor_run in (("guard off", "false", plain_post), ("busy guard on", "true", plain_get_post)):
-        os.environ["SYNC_SKIP_IF_BUSY"] = guard
-        index.reset()
+        warm.close()
+        warm = _function({**variables, "SYNC_SKIP_IF_BUSY": guard})
         function()
         # Interleave the two so drift of the machine or the emulator affects both alike.
         floor_runs, function_runs = [], []
@@ -243,29 +249,30 @@ def validation(count: int) -> dict[str, Any]:
 
 
 def iam_calls(invocations: int) -> dict[str, Any]:
-    from handler import index
     from local.emulator import Emulator
 
     with Emulator() as emulator:
         emulator.add_user("bench", "bench-user", "Bench-Passw0rd!")
-        for name in ("HUAWEICLOUD_AUTH_TOKEN",):
-            os.environ.pop(name, None)
-        os.environ.update(
-            CCE_ENDPOINT=emulator.url,
-            IAM_ENDPOINT=emulator.url,
-            HUAWEICLOUD_IAM_USERNAME="bench-user",
-            HUAWEICLOUD_IAM_PASSWORD="Bench-Passw0rd!",
-            HUAWEICLOUD_IAM_DOMAIN_NAME="bench",
+        function = _function(
+            {
+                "CCE_ENDPOINT": emulator.url,
+                "IAM_ENDPOINT": emulator.url,
+                "HUAWEICLOUD_SDK_PROJECT_ID": PROJECT,
+                "CCE_CLUSTER_ID": CLUSTER,
+                "CCE_NODEPOOL_ID": NODEPOOL,
+                "EVENT_DEDUP_WINDOW_SECONDS": "0",
+                "HUAWEICLOUD_IAM_USERNAME": "bench-user",
+                "HUAWEICLOUD_IAM_PASSWORD": "Bench-Passw0rd!",
+                "HUAWEICLOUD_IAM_DOMAIN_NAME": "bench",
+            }
         )
-        index.reset()
         for _ in range(invocations):
-            assert index.handler(DOCUMENT, None)["status"] == "accepted"
+            assert function.handle(DOCUMENT, None)["status"] == "accepted"
         return {"invocations": invocations, "iam_requests": len(emulator.iam_requests())}
 
 
 def reconcile_pass(clusters: int, pools: int, drifted_share: float, deadline_ms: float) -> dict[str, Any]:
     """One reconcile pass over `clusters` x `pools` node pools on the emulator, `drifted_share` of them drifted."""
-    from handler import index
     from local.emulator import Emulator
     from local.host import LocalContext
 
@@ -276,11 +283,12 @@ def reconcile_pass(clusters: int, pools: int, drifted_share: float, deadline_ms:
             for p in range(pools):
                 synced = 0 if (c * pools + p) % drifted_every == 0 else 3
                 emulator.add_pool(PROJECT, f"cluster-{c:03d}", f"np-{c:03d}-{p}", f"pool-{p}", nodes=3, synced=synced)
-        os.environ.update(CCE_ENDPOINT=emulator.url, HUAWEICLOUD_AUTH_TOKEN=TOKEN, HUAWEICLOUD_SDK_PROJECT_ID=PROJECT)
-        index.reset()
+        function = _function(
+            {"CCE_ENDPOINT": emulator.url, "HUAWEICLOUD_AUTH_TOKEN": TOKEN, "HUAWEICLOUD_SDK_PROJECT_ID": PROJECT}
+        )
         document = {"reconcile": {"clusters": "all", "max_syncing_per_cluster": 1}, "spec": {"maxUnavailable": 1}}
         started = time.perf_counter()
-        answer = index.handler(document, LocalContext(deadline_ms / 1000))
+        answer = function.handle(document, LocalContext(deadline_ms / 1000))
         seconds = time.perf_counter() - started
         totals = answer["totals"]
         gets = emulator.cce_requests("GET")
@@ -300,7 +308,6 @@ def reconcile_pass(clusters: int, pools: int, drifted_share: float, deadline_ms:
 def concurrent_starts(clusters: int, latency: float) -> dict[str, Any]:
     """One pass over `clusters` clusters with one drifted pool each, every CCE call taking `latency` s: its wall
     time beside the serial time (a pool list and a POST per cluster, one after another)."""
-    from handler import index
     from local.emulator import Emulator
     from local.host import LocalContext
 
@@ -309,18 +316,17 @@ def concurrent_starts(clusters: int, latency: float) -> dict[str, Any]:
         for c in range(clusters):
             emulator.add_pool(PROJECT, f"cluster-{c:03d}", f"np-{c:03d}", "web", nodes=3, synced=0)
         emulator.latency = latency
-        for name in ("SYNC_SCOPES", "SYNC_RECONCILE", "FGS_ENDPOINT", "IAM_ENDPOINT", "HUAWEICLOUD_SDK_REGION"):
-            os.environ.pop(name, None)  # what the fleet's pass set: this one is a single scope's
-        os.environ.update(
-            CCE_ENDPOINT=emulator.url,
-            HUAWEICLOUD_AUTH_TOKEN=TOKEN,
-            HUAWEICLOUD_SDK_PROJECT_ID=PROJECT,
-            LOG_LEVEL="WARNING",
+        function = _function(
+            {
+                "CCE_ENDPOINT": emulator.url,
+                "HUAWEICLOUD_AUTH_TOKEN": TOKEN,
+                "HUAWEICLOUD_SDK_PROJECT_ID": PROJECT,
+                "LOG_LEVEL": "WARNING",
+            }
         )
-        index.reset()
         document = {"reconcile": {"clusters": "all", "max_syncing_per_cluster": 1}, "spec": {"maxUnavailable": 1}}
         began = time.perf_counter()
-        answer = index.handler(document, LocalContext(120))
+        answer = function.handle(document, LocalContext(120))
         seconds = time.perf_counter() - began
         return {
             "clusters": clusters,
@@ -380,7 +386,6 @@ def fleet_pass(regions: int, projects: int, clusters: int, pools: int, share: fl
     invocation at the pre-fan-out settings (4 calls in flight, one scope after another) for comparison."""
     import threading
 
-    from handler import index
     from local.emulator import Emulator
     from local.host import LocalContext
 
@@ -389,32 +394,33 @@ def fleet_pass(regions: int, projects: int, clusters: int, pools: int, share: fl
         emulator.job_seconds = 3600.0  # started syncs keep running: a second reading of the fleet finds them
         scopes = _fleet_layout(emulator, regions, projects, clusters, pools, share)
         regional = emulator.url + "/{region}"
-        os.environ.update(
-            HUAWEICLOUD_SDK_REGION=FLEET_REGIONS[0],
-            CCE_ENDPOINT=regional,
-            FGS_ENDPOINT=regional,
-            IAM_ENDPOINT=regional,
-            HUAWEICLOUD_AUTH_TOKEN=TOKEN,
-            HUAWEICLOUD_SDK_PROJECT_ID=scopes[0]["project_id"],
-            SYNC_SCOPES=json.dumps(scopes),
-            SYNC_RECONCILE=json.dumps({"clusters": "all", "max_syncing_per_cluster": 1, "concurrency": 8}),
-            CCE_SYNC_SPEC=json.dumps({"maxUnavailable": 1}),
-            RUNTIME_FUNC_NAME="nodepool-sync",
-            LOG_LEVEL="WARNING",  # the table on stdout, not thousands of action lines
+        function = _function(
+            {
+                "HUAWEICLOUD_SDK_REGION": FLEET_REGIONS[0],
+                "CCE_ENDPOINT": regional,
+                "FGS_ENDPOINT": regional,
+                "IAM_ENDPOINT": regional,
+                "HUAWEICLOUD_AUTH_TOKEN": TOKEN,
+                "HUAWEICLOUD_SDK_PROJECT_ID": scopes[0]["project_id"],
+                "SYNC_SCOPES": json.dumps(scopes),
+                "SYNC_RECONCILE": json.dumps({"clusters": "all", "max_syncing_per_cluster": 1, "concurrency": 8}),
+                "CCE_SYNC_SPEC": json.dumps({"maxUnavailable": 1}),
+                "RUNTIME_FUNC_NAME": "nodepool-sync",
+                "LOG_LEVEL": "WARNING",  # the table on stdout, not thousands of action lines
+            }
         )
-        index.reset()
         emulator.latency = latency
         tick = {"version": "v1.0", "time": "2026-12-02T10:00:00+08:00", "trigger_type": "TIMER",
                 "trigger_name": "nodepool-sync-reconcile", "user_event": ""}  # fmt: skip
         started = time.perf_counter()
-        coordinator = index.handler(tick, LocalContext(120))
+        coordinator = function.handle(tick, LocalContext(120))
         coordinator_s = time.perf_counter() - started
         workers: list[float] = []
         answers: list[Any] = []
 
         def work(body: dict[str, Any]) -> None:
             began = time.perf_counter()
-            answers.append(index.handler(body, LocalContext(120)))
+            answers.append(function.handle(body, LocalContext(120)))
             workers.append(time.perf_counter() - began)
 
         threads = [threading.Thread(target=work, args=(i["body"],)) for i in list(emulator.invocations)]
@@ -435,7 +441,7 @@ def fleet_pass(regions: int, projects: int, clusters: int, pools: int, share: fl
         began, single_started = time.perf_counter(), 0
         for scope in scopes:
             document = {"reconcile": {"clusters": "all", "max_syncing_per_cluster": 1, "concurrency": 4}}
-            answer = index.handler({**document, "scope": scope, "pass_id": "single"}, LocalContext(900))
+            answer = function.handle({**document, "scope": scope, "pass_id": "single"}, LocalContext(900))
             single_started += answer["totals"]["started"]
         single_s = time.perf_counter() - began
         return {
