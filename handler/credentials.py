@@ -21,6 +21,7 @@ from .errors import ConfigurationError, IdentityUnavailable, UpstreamError, Upst
 from .runtime import Deadline, RuntimeContext
 from .settings import Settings
 from .transport import Reply, Transport, TransportError, as_sync_error, header_safe
+from .variables import AUTH_SOURCES, group
 
 __all__ = [
     "SOURCES",
@@ -34,10 +35,8 @@ __all__ = [
     "warm_token",
 ]
 
-SOURCES = (
-    ("token", ("HUAWEICLOUD_AUTH_TOKEN",)),
-    ("password", ("HUAWEICLOUD_IAM_USERNAME", "HUAWEICLOUD_IAM_PASSWORD", "HUAWEICLOUD_IAM_DOMAIN_NAME")),
-    ("aksk", ("HUAWEICLOUD_SDK_AK", "HUAWEICLOUD_SDK_SK")),
+SOURCES = (  # each source and what makes it complete: the variables' own groups (handler/variables.py)
+    *((source, group(source)) for source in AUTH_SOURCES),
     ("agency", ("an agency on the function (context.getToken/getAuthToken or its temporary AK/SK)",)),
 )
 SIGNING_ALGORITHM = "SDK-HMAC-SHA256"

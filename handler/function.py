@@ -8,11 +8,13 @@ index.py holds one lazily built from the environment; the CLI, the demo, the ben
 from a mapping. `interpret` is what `python -m local validate` calls: the same code as `handle`'s.
 """
 
+from __future__ import annotations
+
 import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__, answers, logs, triggers, validation
 from .answers import Outcome
@@ -23,13 +25,16 @@ from .environment import Environment
 from .errors import InternalError, SyncError, UpstreamTimeout
 from .intents import interpret
 from .judge import Judge, judge
-from .kinds import Intent, kind_of
+from .kinds.base import kind_of
 from .model import Trigger, Unwrapped
 from .recent import RecentEvents
 from .rendering import Answer
 from .runtime import RuntimeContext
 from .settings import Settings
 from .transport import Transport, new_session
+
+if TYPE_CHECKING:
+    from .kinds.table import Intent
 
 __all__ = ["Function", "Instance", "refuse_event"]
 
@@ -70,7 +75,7 @@ class Function:
         self.recent = RecentEvents[Answer | SyncError](settings.dedup_window_seconds)
 
     @classmethod
-    def from_environment(cls, environ: Mapping[str, str]) -> "Function":
+    def from_environment(cls, environ: Mapping[str, str]) -> Function:
         """A function whose settings are read from `environ`; raises ConfigurationError naming a bad variable."""
         settings = Settings.from_environ(environ)
         logs.logger().setLevel(settings.log_level)

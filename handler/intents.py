@@ -7,6 +7,8 @@ What can be judged before reading the cloud is judged here, once, for the handle
 `now`), the configured pass. A fleet's selection is judged target by target once CCE has listed its pools.
 """
 
+from __future__ import annotations
+
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -21,26 +23,23 @@ from .errors import (
     TargetNotAllowed,
 )
 from .judge import Judge, Judged, utc
-from .kinds import (
-    AskStatus,
-    Coordinate,
-    Ignore,
-    Intent,
-    ReactToChange,
-    Refuse,
-    RunPass,
-    SyncFleet,
-    SyncOne,
-    Work,
-)
+from .kinds.refuse import Refuse
+from .kinds.single import SyncOne
 from .model import TIMER_PASS, Trigger, Unwrapped
 from .validation import Defaults, is_fleet, is_reconcile, target_of
 
-if TYPE_CHECKING:  # fleets and passes import plans when one comes: a single sync never does
+if TYPE_CHECKING:  # the other kinds, fleets' and passes' plans: imported when one comes, never by a single sync
+    from .kinds.change import ReactToChange
+    from .kinds.fanout import Coordinate
+    from .kinds.fleet import SyncFleet
+    from .kinds.ignore import Ignore
+    from .kinds.passes import RunPass
+    from .kinds.table import Intent
+    from .kinds.worker import Work
     from .plans import Fleet, Reconcile
 
 
-def plan_reconcile(document: Mapping[str, Any], overrides: Mapping[str, str], defaults: Defaults) -> "Reconcile":
+def plan_reconcile(document: Mapping[str, Any], overrides: Mapping[str, str], defaults: Defaults) -> Reconcile:
     from .plans import plan_reconcile as plan
 
     return plan(document, overrides, defaults)
@@ -68,6 +67,8 @@ def _interpret(unwrapped: Unwrapped, judge: Judge) -> Intent:
         refusal = judge.refusal(*target)
         if refusal is not None:
             return Refuse(refusal, target)
+        from .kinds.status import AskStatus
+
         waves = (settings.reconcile or {}).get("waves")
         return AskStatus(target, _configured(judge) if waves else None)
     document, overrides = unwrapped.document, unwrapped.overrides
@@ -77,6 +78,8 @@ def _interpret(unwrapped: Unwrapped, judge: Judge) -> Intent:
         plan = _configured(judge, scheduled=True)
         if _fans_out(judge):
             return _coordinate({"reconcile": dict(settings.reconcile)}, unwrapped.pass_id, judge)
+        from .kinds.passes import RunPass
+
         return RunPass(plan)
     if is_reconcile(document):
         plan = plan_reconcile(document, overrides, defaults)
@@ -90,10 +93,12 @@ def _interpret(unwrapped: Unwrapped, judge: Judge) -> Intent:
     return SyncOne(judge.sync(document, overrides))
 
 
-def _pass(plan: "Reconcile", judge: Judge) -> RunPass | Refuse:
+def _pass(plan: Reconcile, judge: Judge) -> RunPass | Refuse:
     refusal = judge.refusal(plan.project_id)
     if refusal is not None:
         return Refuse(refusal)
+    from .kinds.passes import RunPass
+
     return RunPass(plan._replace(closed_until=judge.closed_until()))
 
 
@@ -113,6 +118,8 @@ def _coordinate(document: dict[str, Any], pass_id: str, judge: Judge) -> Coordin
             dispatched.append(scope)
         else:
             refused.append((scope, refusal))
+    from .kinds.fanout import Coordinate
+
     return Coordinate({**body, "pass_id": pass_id}, pass_id, tuple(dispatched), tuple(refused))
 
 
@@ -141,10 +148,12 @@ def _worker(unwrapped: Unwrapped, judge: Judge) -> Work | Refuse:
         options["clusters"] = "all"  # CCE_CLUSTER_ID is a cluster of the function's own project
     plan = plan_reconcile({**document, "reconcile": options}, {}, defaults)
     scheduled = plan.pass_id.startswith(TIMER_PASS)
+    from .kinds.worker import Work
+
     return Work(plan._replace(region=scope.region, closed_until=judge.closed_until(), scheduled=scheduled))
 
 
-def _configured(judge: Judge, scheduled: bool = False) -> "Reconcile":
+def _configured(judge: Judge, scheduled: bool = False) -> Reconcile:
     """The pass the function's own settings describe (SYNC_RECONCILE, CCE_SYNC_SPEC): their faults are its own."""
     options = dict(judge.settings.reconcile or {})
     try:
@@ -156,10 +165,11 @@ def _configured(judge: Judge, scheduled: bool = False) -> "Reconcile":
     return plan._replace(closed_until=judge.closed_until(), scheduled=scheduled)
 
 
-def _fleet(fleet: "Fleet", judge: Judge) -> SyncFleet | Refuse:
+def _fleet(fleet: Fleet, judge: Judge) -> SyncFleet | Refuse:
     closed_until = judge.closed_until()
     if closed_until is not None:  # a fleet document has no force: outside every window, none of it may start
         return Refuse(OutsideWindow(utc(closed_until)))
+    from .kinds.fleet import SyncFleet
     from .plans import Selection
 
     if fleet.selection is not Selection.TARGETS:
@@ -171,6 +181,8 @@ def _fleet(fleet: "Fleet", judge: Judge) -> SyncFleet | Refuse:
 def _change(trace: Any, judge: Judge) -> ReactToChange | Ignore | Refuse:
     """A change acts only within the configured pass: on its clusters (or all, when it says so), its pools."""
     from .changes import read_trace  # change events are rare: their reading is imported when one comes
+    from .kinds.change import ReactToChange
+    from .kinds.ignore import Ignore
 
     change = read_trace(trace)
     if not change.relevant:

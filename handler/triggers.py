@@ -10,7 +10,7 @@ from urllib.parse import unquote
 
 from . import strictjson
 from .errors import EventError, MethodNotAllowed, PayloadTooLarge, UnsupportedMediaType, kind_of
-from .model import TIMER_PASS, Trigger, Unwrapped
+from .model import TIMER_PASS, Target, Trigger, Unwrapped
 from .validation import document_keys
 
 __all__ = [
@@ -27,7 +27,6 @@ __all__ = [
 
 CCE_SOURCE = "HC.CCE"  # EventGrid's source for CCE's cloud-service events (by analogy with HC.VPC; unverified)
 
-_TARGET_KEYS = ("project_id", "cluster_id", "nodepool_id")
 EXPECTED = (
     "expected a timer event (trigger_type TIMER), an EventGrid CloudEvent (specversion), "
     "an API Gateway request (httpMethod), a CTS trace (cts) or a sync, fleet or reconcile document"
@@ -144,7 +143,7 @@ def _path_parameters(event: dict[str, Any]) -> dict[str, str]:
     found = {
         key: value
         for key, value in (parameters.items() if isinstance(parameters, dict) else ())
-        if key in _TARGET_KEYS and isinstance(value, str) and value
+        if key in Target._fields and isinstance(value, str) and value
     }
     path = event.get("path")
     path = path if isinstance(path, str) else ""

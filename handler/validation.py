@@ -47,7 +47,6 @@ ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 SPECIAL_CHARACTERS = "!@$%^-_=+[{}]:,./?"
 MAX_SCRIPT_BYTES = 7680
 _SALTED = r"\$6\$(rounds=\d+\$)?[./0-9A-Za-z]{1,16}\$[./0-9A-Za-z]{86}"  # SHA-512 crypt; compiled on first use
-_TARGET_FIELDS = ("project_id", "cluster_id", "nodepool_id")
 CCE_BODY_SCHEMA = "cce-upgrade-request.schema.json"
 FLEET_SCHEMA = "sync-fleet.schema.json"
 RECONCILE_SCHEMA = "sync-reconcile.schema.json"
@@ -231,7 +230,7 @@ def password_problems(password: str, username: str) -> list[str]:
 
 def _rule_errors(document: Mapping[str, Any]) -> Iterator[FieldError]:
     """Rules beyond the schema, run on a document that already passed it."""
-    for name in _TARGET_FIELDS:
+    for name in Target._fields:
         value = document.get(name)
         if isinstance(value, str) and not ID_PATTERN.fullmatch(value):
             yield FieldError(f"/{name}", "is not a valid ID")
@@ -320,7 +319,7 @@ def prepare(document: Mapping[str, Any], overrides: Mapping[str, str], defaults:
     """Merge overrides and defaults into the document, validate it, and split it into target and body."""
     merged = dict(document)
     merged.update(overrides)
-    for name in _TARGET_FIELDS:
+    for name in Target._fields:
         if name not in merged and getattr(defaults, name):
             merged[name] = getattr(defaults, name)
     if "spec" not in merged and defaults.spec is not None:
@@ -333,7 +332,7 @@ def prepare(document: Mapping[str, Any], overrides: Mapping[str, str], defaults:
         else e
         for e in validate_document(merged)
     )
-    for name in _TARGET_FIELDS:
+    for name in Target._fields:
         if name not in merged:
             errors.append(FieldError(f"/{name}", f"is required: set it in the document or {TARGET_SOURCES[name]}"))
     if errors:
@@ -348,7 +347,7 @@ def prepare(document: Mapping[str, Any], overrides: Mapping[str, str], defaults:
 
 def target_of(overrides: Mapping[str, str], defaults: Defaults) -> Target:
     """The node pool named by API Gateway path parameters (and the defaults), for a status question."""
-    merged = {name: overrides.get(name) or getattr(defaults, name) for name in _TARGET_FIELDS}
+    merged = {name: overrides.get(name) or getattr(defaults, name) for name in Target._fields}
     errors = [
         FieldError(f"/{name}", "is not a valid ID" if value else f"is required: {TARGET_SOURCES[name]}")
         for name, value in merged.items()

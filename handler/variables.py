@@ -18,20 +18,39 @@ from .validation import ID_PATTERN
 if TYPE_CHECKING:
     from .windows import Windows
 
-__all__ = ["AUTH_MODES", "VARIABLES", "Variable", "read", "variable_names"]
+__all__ = [
+    "AUTH_MODES",
+    "AUTH_SOURCES",
+    "VARIABLES",
+    "Variable",
+    "credential_names",
+    "endpoint_names",
+    "group",
+    "read",
+    "secret_names",
+    "variable_names",
+]
 
-AUTH_MODES = ("", "token", "password", "aksk", "agency")  # "": the first complete source
+AUTH_SOURCES = ("token", "password", "aksk")  # the credentials in variables, in the order they are tried
+AUTH_MODES = ("", *AUTH_SOURCES, "agency")  # HUAWEICLOUD_AUTH_MODE; "": the first complete source
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
 class Variable(NamedTuple):
-    """One environment variable: the Settings field it sets, the _Reader method that reads it, and its bounds."""
+    """One environment variable: the Settings field it sets, the _Reader method that reads it (a secret is read
+    by `secret`, an endpoint by `endpoint`, whose second argument is its alias), its bounds, and for a
+    credential the source it belongs to (AUTH_SOURCES, "mode" or "session")."""
 
     name: str
     field: str
     read: str
     args: tuple[Any, ...] = ()
+    group: str = ""
+
+    @property
+    def aliases(self) -> tuple[str, ...]:
+        return tuple(self.args[1:2]) if self.read == "endpoint" else ()
 
 
 # Read in this order (the region before the endpoints made from it). The README's variables table is checked
@@ -48,14 +67,14 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("CCE_NODEPOOL_ID", "nodepool_id", "text"),
     Variable("CCE_SYNC_SPEC", "sync_spec", "json_object", ("the spec of the sync request",)),
     Variable("SYNC_DRY_RUN", "dry_run", "boolean"),
-    Variable("HUAWEICLOUD_AUTH_MODE", "auth_mode", "choice", (AUTH_MODES, str.lower)),
-    Variable("HUAWEICLOUD_AUTH_TOKEN", "auth_token", "secret", (True,)),
-    Variable("HUAWEICLOUD_IAM_USERNAME", "iam_username", "text"),
-    Variable("HUAWEICLOUD_IAM_PASSWORD", "iam_password", "secret"),
-    Variable("HUAWEICLOUD_IAM_DOMAIN_NAME", "iam_domain_name", "text"),
-    Variable("HUAWEICLOUD_SDK_AK", "access_key", "header_text"),
-    Variable("HUAWEICLOUD_SDK_SK", "secret_key", "secret"),
-    Variable("HUAWEICLOUD_SDK_SECURITY_TOKEN", "security_token", "secret", (True,)),
+    Variable("HUAWEICLOUD_AUTH_MODE", "auth_mode", "choice", (AUTH_MODES, str.lower), group="mode"),
+    Variable("HUAWEICLOUD_AUTH_TOKEN", "auth_token", "secret", (True,), group="token"),
+    Variable("HUAWEICLOUD_IAM_USERNAME", "iam_username", "text", group="password"),
+    Variable("HUAWEICLOUD_IAM_PASSWORD", "iam_password", "secret", group="password"),
+    Variable("HUAWEICLOUD_IAM_DOMAIN_NAME", "iam_domain_name", "text", group="password"),
+    Variable("HUAWEICLOUD_SDK_AK", "access_key", "header_text", group="aksk"),
+    Variable("HUAWEICLOUD_SDK_SK", "secret_key", "secret", group="aksk"),
+    Variable("HUAWEICLOUD_SDK_SECURITY_TOKEN", "security_token", "secret", (True,), group="session"),
     Variable("NODE_LOGIN_PASSWORD", "node_login_password", "secret"),
     Variable("TOKEN_REFRESH_MARGIN_SECONDS", "token_refresh_margin_seconds", "number", (0, 86400)),
     Variable("HTTP_CONNECT_TIMEOUT_SECONDS", "connect_timeout_seconds", "number", (0.01, 900)),
@@ -90,7 +109,27 @@ VARIABLES: tuple[Variable, ...] = (
 
 def variable_names() -> tuple[str, ...]:
     """Every variable the settings read, aliases included."""
-    return tuple(name for v in VARIABLES for name in (v.name, *(a for a in v.args[1:2] if v.read == "endpoint")))
+    return tuple(name for v in VARIABLES for name in (v.name, *v.aliases))
+
+
+def group(name: str) -> tuple[str, ...]:
+    """The variables of one credential source ("token", "password", "aksk"), or "mode" or "session"."""
+    return tuple(v.name for v in VARIABLES if v.group == name)
+
+
+def credential_names() -> tuple[str, ...]:
+    """Every variable that says how the function authenticates (the mode, each source, a session token)."""
+    return tuple(v.name for v in VARIABLES if v.group)
+
+
+def endpoint_names() -> tuple[str, ...]:
+    """Every endpoint variable, aliases included."""
+    return tuple(name for v in VARIABLES if v.read == "endpoint" for name in (v.name, *v.aliases))
+
+
+def secret_names() -> tuple[str, ...]:
+    """Every variable whose value is a secret (kept in a `Secret`, scrubbed from answers and logs)."""
+    return tuple(v.name for v in VARIABLES if v.read == "secret")
 
 
 class _Scalars:

@@ -101,12 +101,13 @@ def command_serve(args: argparse.Namespace) -> int:
 
 def _require_credentials(environment: dict[str, str]) -> None:
     """Before `serve --cloud` listens: credentials and a project given, else a usage error naming what is missing."""
-    names = ("HUAWEICLOUD_AUTH_TOKEN", "HUAWEICLOUD_IAM_PASSWORD", "HUAWEICLOUD_SDK_AK")
-    if not any(environment.get(name) for name in names):
-        raise UsageError(
-            "--cloud needs credentials: set HUAWEICLOUD_SDK_AK and _SK, HUAWEICLOUD_AUTH_TOKEN, or "
-            "HUAWEICLOUD_IAM_USERNAME, _PASSWORD and _DOMAIN_NAME (in the shell or an --env-file)"
-        )
+    from handler.credentials import SOURCES
+    from handler.variables import AUTH_SOURCES
+
+    given = [names for source, names in SOURCES if source in AUTH_SOURCES]
+    if not any(all(environment.get(name) for name in names) for names in given):
+        wanted = "; or ".join(", ".join(names) for names in given)
+        raise UsageError(f"--cloud needs credentials: set {wanted} (in the shell or an --env-file)")
     if not environment.get("HUAWEICLOUD_SDK_PROJECT_ID"):
         raise UsageError("--cloud needs HUAWEICLOUD_SDK_PROJECT_ID (in the shell or an --env-file)")
 

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from handler.variables import credential_names, endpoint_names
+
 from .emulator import Emulator
 from .layout import DEMO_DOMAIN, DEMO_PASSWORD, DEMO_PROJECT, DEMO_USER, seed
 
@@ -36,17 +38,8 @@ __all__ = [
 ROOT = Path(__file__).resolve().parent.parent
 DISCOVERY = ROOT / ".emulator.json"  # written by `make emulator` while it runs (ignored by git)
 JOB_SECONDS = (5.0, 20.0)  # how long `make emulator`'s sync jobs take, by default
-CREDENTIALS = (
-    "HUAWEICLOUD_AUTH_MODE",
-    "HUAWEICLOUD_AUTH_TOKEN",
-    "HUAWEICLOUD_IAM_USERNAME",
-    "HUAWEICLOUD_IAM_PASSWORD",
-    "HUAWEICLOUD_IAM_DOMAIN_NAME",
-    "HUAWEICLOUD_SDK_AK",
-    "HUAWEICLOUD_SDK_SK",
-    "HUAWEICLOUD_SDK_SECURITY_TOKEN",
-)
-ENDPOINTS = ("CCE_ENDPOINT", "IAM_ENDPOINT", "HUAWEICLOUD_SDK_IAM_ENDPOINT", "SMN_ENDPOINT", "FGS_ENDPOINT")
+CREDENTIALS = credential_names()  # every variable that says how the function authenticates
+ENDPOINTS = endpoint_names()
 
 
 class UsageError(Exception):

@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 
 from handler.changes import TRACES
 from handler.triggers import CCE_SOURCE
+from handler.variables import secret_names
 
 RESOURCE = "nodepool_sync"
 SMN_RESOURCE = "alerts"
@@ -18,11 +19,7 @@ APIG_GROUP = "sync_api"
 SAMPLE_IDS = ("7c3e1b2a-5d4f-11ee-9a3b-0255ac100b04", "np-0c1d2e3f-4a5b-6c7d-8e9f-a0b1c2d3e4f5")
 EG_RESOURCE = "sync_requests"
 # The Terraform variable behind each encrypted variable of the function.
-SECRET_VARIABLES = {
-    "HUAWEICLOUD_IAM_PASSWORD": "huaweicloud_iam_password",
-    "HUAWEICLOUD_SDK_SK": "huaweicloud_sdk_sk",
-    "NODE_LOGIN_PASSWORD": "node_login_password",
-}
+SECRET_VARIABLES = {name: name.lower() for name in secret_names()}
 # Every Terraform variable a rendering may reference: (description, sensitive).
 VARIABLES = {
     "region": ("Region of the function and the cluster, e.g. ap-southeast-1 (provider and function)", False),

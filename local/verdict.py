@@ -14,7 +14,7 @@ from typing import Any
 from handler import triggers
 from handler.errors import SyncError
 from handler.function import Function
-from handler.kinds import kind_of
+from handler.kinds.base import kind_of
 from handler.rendering import Description, problems
 from handler.settings import Settings
 

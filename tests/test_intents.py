@@ -11,7 +11,7 @@ import pytest
 
 from handler import intents, triggers
 from handler.judge import judge
-from handler.kinds import AskStatus, Ignore, Intent, ReactToChange, Refuse, RunPass, SyncFleet, SyncOne
+from handler.kinds.table import AskStatus, Ignore, Intent, ReactToChange, Refuse, RunPass, SyncFleet, SyncOne
 from handler.model import Target
 from handler.settings import Settings
 from local.emulator import cloud_event, cts_trace

@@ -21,7 +21,17 @@ MAX_MODULE_LINES, MAX_CLASS_LINES, MAX_INDEX_LINES = 500, 150, 150
 # machinery; a time parser, the retry policy, the lone-surrogate fixer and the password hasher are rare).
 LAZY_IMPORTS = {
     "handler/cce.py": {".pacing", ".retry", ".times"},  # passes' pacing; the first failure; a job's times
-    "handler/intents.py": {".changes", ".plans"},  # change events; fleets and passes
+    "handler/intents.py": {  # every kind but a single sync and a refusal, with its plans: when one comes
+        ".changes",
+        ".plans",
+        ".kinds.change",
+        ".kinds.fanout",
+        ".kinds.fleet",
+        ".kinds.ignore",
+        ".kinds.passes",
+        ".kinds.status",
+        ".kinds.worker",
+    },
     "handler/judge.py": {".times"},  # a closed window
     "handler/kinds/fleet.py": {"..plans"},  # a fleet's selection
     "handler/kinds/passes.py": {"..decide", "..reconcile"},  # a pass's engine and decisions
@@ -174,3 +184,13 @@ def test_imports_inside_functions_are_the_listed_ones() -> None:
         if _relative(path).startswith("handler/") and (imports := _function_imports(path))
     }
     assert found == LAZY_IMPORTS
+
+
+def test_the_templates_forbidden_plain_variables_are_the_credential_and_secret_variables() -> None:
+    import json
+
+    from handler.variables import credential_names, secret_names
+
+    schema = json.loads((ROOT / "schemas" / "template.schema.json").read_text())
+    environment = schema["properties"]["function"]["properties"]["environment"]
+    assert sorted(environment["propertyNames"]["not"]["enum"]) == sorted({*credential_names(), *secret_names()})

@@ -1,14 +1,21 @@
-"""What every request kind provides (the `Kind` protocol), and the helpers their descriptions share."""
+"""What every request kind provides (the `Kind` protocol), the one dispatch (`kind_of`), and the helper their
+descriptions share."""
 
-from typing import Protocol
+from __future__ import annotations
 
-from ..cloud import Cloud
+from typing import TYPE_CHECKING, Protocol
+
 from ..judge import Judge
-from ..model import Target, Unwrapped
-from ..rendering import Answer, Description
+from ..model import Unwrapped
 from ..variables import VARIABLES
 
-__all__ = ["Kind", "applied"]
+if TYPE_CHECKING:  # the protocol is for mypy: at run time an intent's methods are simply called
+    from ..cloud import Cloud
+    from ..model import Target
+    from ..rendering import Answer, Description
+    from .table import Intent
+
+__all__ = ["Kind", "applied", "kind_of"]
 
 
 class Kind(Protocol):
@@ -27,6 +34,11 @@ class Kind(Protocol):
 
     def describe(self, unwrapped: Unwrapped, judge: Judge) -> Description:
         """What `python -m local validate` says of it."""
+
+
+def kind_of(intent: Intent) -> Kind:
+    """The intent as a Kind: the one dispatch (what mypy checks for every member of the table)."""
+    return intent
 
 
 # A document's field the settings may supply, and the Settings field that supplies it.
