@@ -147,7 +147,7 @@ class Candidate(NamedTuple):
 class Rules(NamedTuple):
     """The pass-wide rules over the pools' own decisions."""
 
-    max_syncing_per_cluster: int = 1
+    max_syncing_per_cluster: int  # the plan's (its default is the reconcile schema's)
     dry_run: bool = False
     max_syncing: int | None = None  # the budget across every cluster of the pass
     halt_after_failures: int | None = None

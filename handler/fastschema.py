@@ -14,7 +14,7 @@ from typing import Any
 __all__ = ["Check", "compile_schema"]
 
 Check = Callable[[Any], bool]
-_ANNOTATIONS = frozenset({"$schema", "$id", "$defs", "$comment", "title", "description", "x-messages"})
+_ANNOTATIONS = frozenset({"$schema", "$id", "$defs", "$comment", "title", "description", "default", "x-messages"})
 
 
 def _is_integer(value: Any) -> bool:

@@ -9,6 +9,7 @@ from .errors import DocumentInvalid, FieldError
 from .validation import (
     FLEET_SCHEMA,
     RECONCILE_SCHEMA,
+    schema_defaults,
     TARGET_SOURCES,
     Defaults,
     found_errors,
@@ -63,11 +64,11 @@ class Reconcile(NamedTuple):
     ignore_backoff: bool
     spec: dict[str, Any]
     dry_run: bool
+    concurrency: int  # CCE requests in flight at once
     scheduled: bool = False  # the timer's configured pass (or a worker of it): the one that tells a person
     closed_until: float | None = None  # SYNC_WINDOWS judged once, when the pass was asked for
     focus: str = ""  # a change event's pool, by ID or name: only it (empty: every chosen pool)
     region: str = ""  # a worker's scope's region ("": the function's own)
-    concurrency: int = 8  # CCE requests in flight at once
     pass_id: str = ""  # a fanned-out pass's ID (a worker's)
     waves: tuple[tuple[str, ...], ...] = ()  # clusters (IDs or names) wave by wave
     max_syncing: int | None = None  # the pass's budget of pools syncing at once, across its clusters
@@ -103,6 +104,7 @@ def plan_reconcile(document: Mapping[str, Any], overrides: Mapping[str, str], de
     if errors:
         raise DocumentInvalid(errors)
     assert isinstance(selection, dict) and isinstance(spec, Mapping)
+    default = schema_defaults(RECONCILE_SCHEMA)
     return Reconcile(
         project_id=str(project_id),
         every_cluster=clusters == "all",
@@ -111,13 +113,13 @@ def plan_reconcile(document: Mapping[str, Any], overrides: Mapping[str, str], de
         names=tuple(selection.get("names", ())),
         include_default=bool(selection.get("include_default")),
         exclude=frozenset(options.get("exclude", ())),
-        max_syncing_per_cluster=int(options.get("max_syncing_per_cluster", 1)),
+        max_syncing_per_cluster=int(options.get("max_syncing_per_cluster", default["max_syncing_per_cluster"])),
         force=bool(options.get("force", False)),
         ignore_windows=bool(options.get("ignore_windows", False)),
         ignore_backoff=bool(options.get("ignore_backoff", False)),
         spec=dict(spec),
         dry_run=defaults.dry_run or bool(document.get("dry_run", False)),
-        concurrency=int(options.get("concurrency", 8)),
+        concurrency=int(options.get("concurrency", default["concurrency"])),
         pass_id=str(document.get("pass_id", "")),
         waves=tuple(tuple(wave) for wave in options.get("waves", ())),
         max_syncing=options.get("max_syncing"),

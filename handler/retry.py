@@ -101,12 +101,13 @@ def classify(outcome: Reply | TransportError, now: float) -> Decision:
 
 
 class RetryPolicy(NamedTuple):
-    """How many attempts, and how long between them: exponential backoff with full jitter, or Retry-After."""
+    """How many attempts, and how long between them: exponential backoff with full jitter, or Retry-After.
+    Its values are the settings' (RETRY_*: their defaults are Settings')."""
 
-    max_attempts: int = 3
-    base_seconds: float = 0.2
-    cap_seconds: float = 5.0
-    retry_after_cap_seconds: float = 10.0
+    max_attempts: int
+    base_seconds: float
+    cap_seconds: float
+    retry_after_cap_seconds: float
 
     def wait(self, attempt: int, decision: Decision) -> float:
         if decision.retry_after is not None:

@@ -36,6 +36,7 @@ __all__ = [
     "normalized_spec",
     "password_problems",
     "prepare",
+    "schema_defaults",
     "schema_errors",
     "target_of",
     "validate_document",
@@ -109,6 +110,23 @@ def _validator(name: str) -> "Draft202012Validator":
 def _compiled(name: str) -> Check:
     """A generated schema compiled into a yes/no check for the hot path (fastschema)."""
     return compile_schema(_schema(name))
+
+
+@functools.cache
+def schema_defaults(name: str) -> dict[str, Any]:
+    """Every field's `default` in a generated schema, by field name: the one statement of each default."""
+    found: dict[str, Any] = {}
+    pending: list[Any] = [_schema(name)]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            for field, schema in node.get("properties", {}).items():
+                if isinstance(schema, dict) and "default" in schema:
+                    found[field] = schema["default"]
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    return found
 
 
 def _properties(name: str) -> frozenset[str]:

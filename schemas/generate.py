@@ -63,6 +63,9 @@ def field_schema(field: dict[str, Any], patterns: dict[str, Any]) -> dict[str, A
     else:
         schema = _type_schema(kind)
     schema["description"] = field["description"]
+    if "default" in field:  # the one statement of a field's default: the function reads it from the schema
+        schema["default"] = field["default"]
+        schema["description"] += f" (default: {json.dumps(field['default'])})"
     _apply(schema, _merge(field.get("constraints"), field.get("bounds")), patterns)
     return schema
 

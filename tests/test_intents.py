@@ -272,3 +272,15 @@ def test_a_route_naming_a_pool_it_gives_no_id_for_is_refused(path: str) -> None:
 def test_a_route_that_names_no_target_uses_the_defaults() -> None:
     intent = interpret(load_event("apig-published.json"))  # GET /PathParameterTest/helloWorld/Test
     assert isinstance(intent, AskStatus) and intent.target == DEFAULT_TARGET
+
+
+def test_a_reconcile_documents_unset_options_take_the_schemas_defaults() -> None:
+    from handler.plans import plan_reconcile
+    from handler.validation import RECONCILE_SCHEMA, Defaults, schema_defaults
+
+    plan = plan_reconcile({"reconcile": {}, "spec": {"maxUnavailable": 1}}, {}, Defaults(PROJECT, CLUSTER))
+    defaults = schema_defaults(RECONCILE_SCHEMA)
+    assert (plan.max_syncing_per_cluster, plan.concurrency) == (
+        defaults["max_syncing_per_cluster"],
+        defaults["concurrency"],
+    )
