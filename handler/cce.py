@@ -227,7 +227,7 @@ class ApiClient:
         self, project_id: str, topic_urn: str, subject: str, message: str, credential: Credential, deadline: Deadline
     ) -> str:
         """SMN PublishMessage through the same retry and 401-refresh path as CCE: its message id (huaweicloudsdksmn
-        PublishMessageRequest; platform-facts.md, "Simple Message Notification")."""
+        PublishMessageRequest, v2/model/publish_message_request_body.py)."""
         endpoint = self._settings.endpoint("smn", self.region)
         url = f"{endpoint}/v2/{quote(project_id, safe='')}/notifications/topics/{quote(topic_urn, safe=':')}/publish"
         data = json.dumps({"subject": subject, "message": message}).encode()

@@ -1,10 +1,11 @@
 """The trust boundary: one invocation's reach into Huawei Cloud, bound to SYNC_ALLOWED_TARGETS.
 
-Every executor talks to CCE (and SMN) only through a `Cloud`; each of its methods first asks the allowlist
-about what it touches (a project, a cluster, a node pool), so no path can forget it and every refusal has one
-shape (allowlist.Allowlist.refusal). Credentials are resolved per project on first use, and their secrets are
-remembered for scrubbing the invocation's answer and log lines. Salting happens here too: no path can send a
-plain node password.
+Every executor talks to CCE and SMN only through a `Cloud`, and each of those methods first asks the allowlist
+about what it touches (a project, a cluster, a node pool), so every refusal has one shape
+(allowlist.Allowlist.refusal). The one call that is not judged by the allowlist is `invoke`: it reaches no node
+pool, only this function's own URN with its own project's credential, and the worker it starts is judged by its
+own Cloud. Credentials are resolved per project on first use, and their secrets are remembered for scrubbing the
+invocation's answer and log lines. Salting happens here too: no path can send a plain node password.
 """
 
 from __future__ import annotations

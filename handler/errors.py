@@ -59,7 +59,7 @@ __all__ = [
 ]
 
 
-# CCE's 429s (the CCE API reference's error codes; ../shared/reference/cce-sync-node-pools-api.md, "Errors").
+# CCE's 429s (the CCE API reference's error codes, as transcribed in schemas/source/reference.md, "Errors").
 LOCKED = "CCE.01429002"  # the resource is locked by another request: a sync (or another operation) runs
 THROTTLED = frozenset({"CCE.02429001", "APIG.0308"})  # too many requests: wait (Retry-After) and try again
 

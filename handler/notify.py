@@ -1,7 +1,7 @@
 """Tell a person through SMN: one message per reconcile pass, listing what needs attention since the last one.
 
 The message is published by cce.CCEClient.publish (`POST {SMN_ENDPOINT}/v2/{project_id}/notifications/topics/
-{topic_urn}/publish`, huaweicloudsdksmn PublishMessage; platform-facts.md, "Simple Message Notification"): the
+{topic_urn}/publish`, huaweicloudsdksmn PublishMessage, v2/model/publish_message_request_body.py): the
 subject at most 512 bytes, the message at most 256 KB of UTF-8. Built from IDs, names and CCE's reasons only.
 """
 

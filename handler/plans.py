@@ -9,11 +9,11 @@ from .errors import DocumentInvalid, FieldError
 from .validation import (
     FLEET_SCHEMA,
     RECONCILE_SCHEMA,
-    schema_defaults,
     TARGET_SOURCES,
     Defaults,
     found_errors,
     normalized_spec,
+    schema_defaults,
     schema_errors,
     validate_document,
 )

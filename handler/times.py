@@ -8,7 +8,8 @@ from typing import Any
 __all__ = ["EARLIEST", "MAX_AHEAD_SECONDS", "parse_time", "utc_text"]
 
 # RFC 3339 (`2026-11-30T08:00:00.123456789Z`, as the CCE API reference's job example writes it), or Go's default
-# (`2026-11-30 08:00:00.123456 +0000 UTC`): the Job model does not say which (platform-facts.md). 0 to 9
+# (`2026-11-30 08:00:00.123456 +0000 UTC`): the SDK's Job model does not say which
+# (huaweicloudsdkcce v3/model/job_metadata.py: strings). 0 to 9
 # fractional digits, parsed here rather than by `fromisoformat`, which on Python 3.10 takes only 3 or 6.
 _TIME = (  # compiled on first use (re's cache): the valid path of a single sync never reads a job's time
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"

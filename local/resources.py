@@ -50,7 +50,7 @@ CCE_ACTIONS = (
 SMN_ACTIONS = ("smn:topic:publish",)  # POST .../notifications/topics/{urn}/publish: only with notifications
 # POST .../fgs/functions/{urn}/invocations-async: a fanned-out pass's coordinator invokes this function once per
 # scope. The action that lets an agency invoke a function (EventGrid's target agency needs it: EG user guide
-# eg-ug-035, platform-facts.md; the provider's docs/resources/eg_event_stream.md lists functiongraph:function:invoke*).
+# eg-ug-035; the provider's docs/resources/eg_event_stream.md lists functiongraph:function:invoke*).
 FGS_ACTIONS = ("functiongraph:function:invoke",)
 ASYNC_RESOURCE = "fan_out"
 SCOPE_PROJECTS = "scopes"

@@ -2,7 +2,7 @@
 
 ShowNodePool / ListNodePools `advanceStatus`: true makes `status.conditions` reflect the whole node pool, the
 default reflects only the default scaling group. ListNodePools `showDefaultNodePool`: "true" includes
-`DefaultPool`, hidden by default. (../shared/reference/platform-facts.md, "CCE reads the function relies on")
+`DefaultPool`, hidden by default. (huaweicloudsdkcce v3/model/show_node_pool_request.py, list_node_pools_request.py)
 """
 
 from __future__ import annotations

@@ -194,3 +194,9 @@ def test_the_templates_forbidden_plain_variables_are_the_credential_and_secret_v
     schema = json.loads((ROOT / "schemas" / "template.schema.json").read_text())
     environment = schema["properties"]["function"]["properties"]["environment"]
     assert sorted(environment["propertyNames"]["not"]["enum"]) == sorted({*credential_names(), *secret_names()})
+
+
+def test_no_source_cites_a_file_outside_the_repository() -> None:
+    texts = [*SOURCES, *(ROOT / "tests").rglob("*.py"), *(ROOT / "schemas").rglob("*.*"), *(ROOT / "docs").glob("*.md")]
+    cited = [_relative(path) for path in texts if re.search(r"\.\./shared/|platform-facts\.md", path.read_text())]
+    assert cited == []

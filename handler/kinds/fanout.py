@@ -18,7 +18,9 @@ from ..rendering import Answer, Description, Status
 
 __all__ = ["MAX_ASYNC_BYTES", "Coordinate", "DispatchReport", "dispatch"]
 
-MAX_ASYNC_BYTES = 256 * 1024  # FunctionGraph's limit on an asynchronous invocation's body (platform-facts.md)
+MAX_ASYNC_BYTES = (
+    256 * 1024
+)  # FunctionGraph's limit on an asynchronous invocation's body (API reference, AsyncInvokeFunction)
 MAX_IN_FLIGHT = 8
 
 

@@ -107,8 +107,8 @@ class Job:
 
 
 def go_time(epoch: float) -> str:
-    """A time as CCE's jobs give it: Go's default format with nanoseconds (`time.Time.String()`; the Job model
-    does not say which format: platform-facts.md), 9 fractional digits as in the CCE API reference's examples."""
+    """A time as CCE's jobs give it: Go's default format with nanoseconds (`time.Time.String()`; the SDK's Job
+    model does not say which format), 9 fractional digits as in the CCE API reference's examples."""
     moment = datetime.fromtimestamp(epoch, timezone.utc)
     nanoseconds = f"{moment.microsecond:06d}{int(epoch * 1e9) % 1000:03d}"
     return moment.strftime("%Y-%m-%d %H:%M:%S.") + nanoseconds + " +0000 UTC"
