@@ -26,8 +26,8 @@ def cts_trace(
 ) -> dict[str, Any]:
     """The CTS trace CCE records for an operation on a node pool, as FunctionGraph's CTS trigger delivers it.
 
-    Field names and kinds from CTS's documented and captured traces (CTS "Trace Structure", cts_03_0010; tests/events/README.md):
-    `code` is a number. An API call's trace carries the path in `resource_url` and `message`; a console action's
+    Field names and kinds from CTS's documented and captured traces (CTS "Trace Structure", cts_03_0010;
+    tests/events/README.md): `code` is a number. An API call's trace carries the path in `resource_url` and `message`; a console action's
     (`console=True`) has `code` 0, no `resource_url`, a message without a path and, as captured, the resource's
     name as `resource_id`."""
     now = int(time.time() * 1000)
