@@ -27,9 +27,9 @@ def cts_trace(
     """The CTS trace CCE records for an operation on a node pool, as FunctionGraph's CTS trigger delivers it.
 
     Field names and kinds from CTS's documented and captured traces (CTS "Trace Structure", cts_03_0010;
-    tests/events/README.md): `code` is a number. An API call's trace carries the path in `resource_url` and `message`; a console action's
-    (`console=True`) has `code` 0, no `resource_url`, a message without a path and, as captured, the resource's
-    name as `resource_id`."""
+    tests/events/README.md): `code` is a number. An API call's trace carries the path in `resource_url` and
+    `message`; a console action's (`console=True`) has `code` 0, no `resource_url`, a message without a path
+    and, as captured, the resource's name as `resource_id`."""
     now = int(time.time() * 1000)
     path = f"/api/v3/projects/{project_id}/clusters/{cluster_id}/nodepools/{pool_id}"
     trace: dict[str, Any] = {

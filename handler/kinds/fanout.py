@@ -18,9 +18,8 @@ from ..rendering import Answer, Description, Status
 
 __all__ = ["MAX_ASYNC_BYTES", "Coordinate", "DispatchReport", "dispatch"]
 
-MAX_ASYNC_BYTES = (
-    256 * 1024
-)  # FunctionGraph's limit on an asynchronous invocation's body (API reference, AsyncInvokeFunction)
+# FunctionGraph's limit on an asynchronous invocation's body (API reference, AsyncInvokeFunction).
+MAX_ASYNC_BYTES = 256 * 1024
 MAX_IN_FLIGHT = 8
 
 
