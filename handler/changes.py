@@ -4,8 +4,8 @@ channel (source HC.CCE, the trace as `data`), read for where it points.
 The trace only says where to look: the reconcile pass reads CCE's state before it acts, so a duplicate or a
 misread event costs one read, never a needless sync. Which field names the cluster is not documented (CTS
 "Trace Structure", https://support.huaweicloud.com/intl/en-us/usermanual-cts/cts_03_0010.html): the path
-`clusters/<id>/nodepools/<id>` is looked for in `resource_url`, `message` and the request; failing that, `resource_id` names the pool, by its
-ID or, as in a trace FunctionGraph captured from the console, by its name
+`clusters/<id>/nodepools/<id>` is looked for in `resource_url`, `message` and the request; failing that,
+`resource_id` names the pool, by its ID or, as in a trace FunctionGraph captured from the console, by its name
 (https://github.com/opentelekomcloud-community/otc-functiongraph-python-runtime/blob/main/fg-events/fg-cts-event/resources/cts_fg_create.json:
 `"resource_id": "test4"`, the resource's name).
 """
