@@ -15,6 +15,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from handler.decide import Action
+from handler.model import PoolClass
+from handler.rendering import Status
+
 from . import events, layout
 from . import template as templates
 from .clouds import point_at
@@ -128,7 +132,7 @@ def _short_answer(answer: Any) -> list[str]:
     if isinstance(answer, dict) and "statusCode" in answer:
         body = json.loads(answer["body"]) if isinstance(answer.get("body"), str) else answer.get("body")
         return [f"HTTP {answer['statusCode']} {one_line(body, 140)}"]
-    if isinstance(answer, dict) and answer.get("status") == "reconciled":
+    if isinstance(answer, dict) and answer.get("status") == Status.RECONCILED:
         totals = answer["totals"]
         lines = [
             f"reconciled: {totals['started']} started, {totals['deferred']} deferred, "
@@ -268,9 +272,11 @@ def command_run(args: argparse.Namespace) -> int:
 def _pass_line(answer: Any) -> str:
     """A pass in one line: what started, what waits and why."""
     pools = [p for c in answer.get("clusters", []) for p in c.get("pools", [])]
-    started = [p["name"] for p in pools if p.get("action") == "started"]
-    waiting = [f"{p['name']} ({p['reason']})" for p in pools if p.get("action") in ("deferred", "backing_off")]
-    in_sync = [p["name"] for p in pools if p["class"] == "in_sync"]
+    started = [p["name"] for p in pools if p.get("action") == Action.STARTED]
+    waiting = [
+        f"{p['name']} ({p['reason']})" for p in pools if p.get("action") in (Action.DEFERRED, Action.BACKING_OFF)
+    ]
+    in_sync = [p["name"] for p in pools if p["class"] == PoolClass.IN_SYNC]
     parts = [f"started {', '.join(started)}" if started else "started nothing"]
     parts += [f"in sync {', '.join(in_sync)}"] if in_sync else []
     parts += [f"waiting {', '.join(waiting)}"] if waiting else []
@@ -293,7 +299,7 @@ def _rollout(host: Host, emulator: Emulator, project: str) -> tuple[str, bool]:
         answer, ok = host.invoke(document)
         if not ok:
             return "failed", False
-        order += [p["name"] for c in answer["clusters"] for p in c["pools"] if p.get("action") == "started"]
+        order += [p["name"] for c in answer["clusters"] for p in c["pools"] if p.get("action") == Action.STARTED]
         print(f"    pass {number}: wave {answer['waves']['open']} open; {_pass_line(answer)}")
     return "reconciled", order == ["test-web", "stage-web", "prod-web"]
 
@@ -307,7 +313,7 @@ def _halt(host: Host, emulator: Emulator, project: str) -> tuple[str, bool]:
         f"{f['name']} (job {f['jobid'][:8]}: {f['reason']})" for f in answer.get("halt", {}).get("failed", [])
     )
     print(f"    {answer.get('status')}: failed {failed}; {_pass_line(answer)}")
-    return str(answer.get("status")), answer.get("status") == "halted" and answer["totals"]["started"] == 0
+    return str(answer.get("status")), answer.get("status") == Status.HALTED and answer["totals"]["started"] == 0
 
 
 def _fan_out(template: dict[str, Any], environment: dict[str, str], emulator: Emulator) -> tuple[str, bool]:

@@ -33,8 +33,6 @@ LAZY_IMPORTS = {
         ".kinds.worker",
     },
     "handler/judge.py": {".times"},  # a closed window
-    "handler/kinds/fleet.py": {"..plans"},  # a fleet's selection
-    "handler/kinds/passes.py": {"..decide", "..reconcile"},  # a pass's engine and decisions
     "handler/kinds/status.py": {"..reconcile"},  # the status of a pool under waves
     "handler/pacing.py": {"concurrent.futures"},  # a pass's concurrent reads and starts
     "handler/passwords.py": {"secrets"},  # salting a node password

@@ -1,17 +1,15 @@
 """Kind: a CCE change event (a CTS trace, an EventGrid event), judged against the configured pass: that pass,
 narrowed to the cluster and node pool the trace names."""
 
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 from ..cloud import Cloud
 from ..judge import Judge
 from ..model import Unwrapped
+from ..plans import Reconcile
 from ..rendering import Answer, Description
 from .ignore import ignored
 from .passes import render_pass, run
-
-if TYPE_CHECKING:
-    from ..plans import Reconcile
 
 __all__ = ["ReactToChange"]
 
@@ -19,7 +17,7 @@ __all__ = ["ReactToChange"]
 class ReactToChange(NamedTuple):
     """The configured pass, narrowed to what the trace names; `reason` says what changed."""
 
-    plan: "Reconcile"
+    plan: Reconcile
     reason: str
 
     @property

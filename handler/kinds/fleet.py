@@ -2,19 +2,17 @@
 and synced as a single sync is (listed targets when the request is interpreted, a selection once CCE lists it)."""
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from ..cloud import Cloud
 from ..errors import NoPoolNamed, SyncError
 from ..judge import Judge
 from ..model import DEFAULT_POOL, Target, Unwrapped
+from ..plans import Fleet, Selection
 from ..rendering import SUCCEEDED, Answer, Description, Status, error_body, problems, status_of
 from ..validation import ValidSync
 from .base import applied
 from .single import Single, render_single, sync_one
-
-if TYPE_CHECKING:  # plans are imported when a fleet comes: a single sync never needs them
-    from ..plans import Fleet
 
 __all__ = ["FleetReport", "SyncFleet", "TargetReport", "sync_fleet"]
 
@@ -41,8 +39,6 @@ Judged = list[tuple[tuple[str, str], ValidSync | SyncError]]  # each target's (c
 def _selected(intent: "SyncFleet", cloud: Cloud, judge: Judge) -> tuple[list[TargetReport], Judged]:
     """A selection resolved with CCE's node pool list: the names that matched no pool, and each chosen pool's
     sync, judged now that its ID is known."""
-    from ..plans import Selection
-
     fleet = intent.fleet
     with_default = fleet.include_default if fleet.selection is Selection.ALL else DEFAULT_POOL in fleet.names
     pools = cloud.pools(fleet.project_id, fleet.cluster_id, with_default)
@@ -62,8 +58,6 @@ def _selected(intent: "SyncFleet", cloud: Cloud, judge: Judge) -> tuple[list[Tar
 
 def sync_fleet(intent: "SyncFleet", cloud: Cloud, judge: Judge) -> FleetReport:
     """One outcome per target; the targets left when less than TARGET_MIN_SECONDS remain are named for a retry."""
-    from ..plans import Selection
-
     settings = judge.settings
     reports: list[TargetReport] = []
     if intent.fleet.selection is Selection.TARGETS:
@@ -132,7 +126,7 @@ def render_fleet(report: FleetReport) -> Answer:
 class SyncFleet(NamedTuple):
     """A fleet document: its targets judged here when it lists them, its selection resolved when CCE lists it."""
 
-    fleet: "Fleet"
+    fleet: Fleet
     judged: tuple[ValidSync | SyncError, ...] = ()  # listed targets, in the document's order
 
     @property

@@ -1,18 +1,17 @@
 """Kind: a reconcile pass (a timer tick, a reconcile document): read the pools' state, decide per pool, start
 what the rules allow (reconcile.run_pass). Its renderer also answers for a worker's pass and a change's."""
 
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from ..cloud import Cloud
+from ..decide import Action, Decision
 from ..errors import TargetNotAllowed
 from ..judge import Judge, utc
 from ..model import PoolClass, PoolState, Unwrapped
+from ..plans import Reconcile
+from ..reconcile import run_pass
 from ..rendering import Answer, Description, Status
-
-if TYPE_CHECKING:  # a pass's plan, decisions and report are imported when one runs: a single sync never does
-    from ..decide import Decision
-    from ..plans import Reconcile
-    from ..reports import PassReport, PoolReport
+from ..reports import PassReport, PoolReport
 
 __all__ = ["MAX_ACTION_LINES", "MAX_POOLS_LISTED", "RunPass", "render_pass"]
 
@@ -20,10 +19,8 @@ MAX_POOLS_LISTED = 500  # pool entries in a pass's answer: those acted on first;
 MAX_ACTION_LINES = 200  # reconcile-action log lines per pass; the summary counts the rest
 
 
-def _pool_entry(report: "PoolReport") -> dict[str, Any]:
+def _pool_entry(report: PoolReport) -> dict[str, Any]:
     """One pool of a pass: its class and counts and, for a pool that needs a sync, what was done and why."""
-    from ..decide import Action
-
     pool, decision = report.pool, report.decision
     entry: dict[str, Any] = {"nodepool_id": pool.pool_id, "name": pool.name, "class": decision.kind.value}
     if pool.nodes is not None:
@@ -54,18 +51,16 @@ def _about(cluster_id: str, pool: PoolState) -> dict[str, Any]:
     return {"cluster_id": cluster_id, "nodepool_id": pool.pool_id, "name": pool.name}
 
 
-def _job_of(decision: "Decision") -> dict[str, Any]:
+def _job_of(decision: Decision) -> dict[str, Any]:
     return {"jobid": decision.jobid or None, "reason": decision.failure}
 
 
 def _clusters(
-    report: "PassReport", totals: dict[str, int]
+    report: PassReport, totals: dict[str, int]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int, int]:
     """Each cluster's entry, the action log lines, how many pools were acted on and how many are not listed.
     Both stay bounded whatever CCE lists: at most MAX_POOLS_LISTED pools (those acted on first), the others
     counted; at most MAX_ACTION_LINES lines."""
-    from ..decide import Action
-
     entries = [[_pool_entry(pool) for pool in cluster.pools] for cluster in report.clusters]
     acted = [(i, j) for i, pools in enumerate(entries) for j, entry in enumerate(pools) if "action" in entry]
     rest = [(i, j) for i, pools in enumerate(entries) for j, entry in enumerate(pools) if "action" not in entry]
@@ -93,11 +88,9 @@ def _clusters(
     return clusters, lines, len(acted), len(acted) + len(rest) - len(listed)
 
 
-def render_pass(report: "PassReport") -> Answer:
+def render_pass(report: PassReport) -> Answer:
     """The pass in one document (per cluster, per pool, totals), 207 when something failed or was refused; and a
     log line per action with one summary line."""
-    from ..decide import Action
-
     totals = dict.fromkeys([*(c.value for c in PoolClass), *(a.value for a in Action)], 0)
     totals.update(clusters=len(report.clusters), clusters_unread=0)
     clusters, lines, acted, omitted = _clusters(report, totals)
@@ -132,17 +125,15 @@ def render_pass(report: "PassReport") -> Answer:
     return Answer(status, body, 207 if troubled else 200, tuple(lines), totals=totals)
 
 
-def run(plan: "Reconcile", cloud: Cloud, judge: Judge) -> "PassReport":
-    """The pass, as reconcile.run_pass runs it (imported when a pass comes)."""
-    from ..reconcile import run_pass
-
+def run(plan: Reconcile, cloud: Cloud, judge: Judge) -> PassReport:
+    """The pass, as reconcile.run_pass runs it."""
     return run_pass(plan, cloud, judge.settings)
 
 
 class RunPass(NamedTuple):
     """A reconcile pass of the function's own project: the configured one, or a reconcile document's."""
 
-    plan: "Reconcile"
+    plan: Reconcile
 
     @property
     def target(self) -> None:

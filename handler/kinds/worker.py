@@ -1,16 +1,14 @@
 """Kind: a worker of a fanned-out pass (a direct, asynchronous invocation by the coordinator): the pass for its
 scope's region and project, with credentials for that scope."""
 
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 from ..cloud import Cloud
 from ..judge import Judge
 from ..model import Unwrapped
+from ..plans import Reconcile
 from ..rendering import Answer, Description
 from .passes import render_pass, run
-
-if TYPE_CHECKING:
-    from ..plans import Reconcile
 
 __all__ = ["Work"]
 
@@ -18,7 +16,7 @@ __all__ = ["Work"]
 class Work(NamedTuple):
     """The pass of one scope of SYNC_SCOPES (the plan carries the scope's region and project)."""
 
-    plan: "Reconcile"
+    plan: Reconcile
 
     @property
     def target(self) -> None:
