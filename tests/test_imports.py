@@ -115,7 +115,11 @@ def test_a_valid_invocation_never_imports_jsonschema(cloud: Emulator, mode: str)
 
 
 # The machinery of fleets, passes and change events: their kinds' modules are light, these are not.
-PASSES_ONLY = ("handler.plans", "handler.reconcile", "handler.decide", "handler.reports", "handler.changes")
+PASSES_ONLY = (
+    *("handler.plans", "handler.reconcile", "handler.decide", "handler.reports", "handler.changes"),
+    *("handler.kinds.fleet", "handler.kinds.passes", "handler.kinds.worker", "handler.kinds.change"),
+    "handler.kinds.fanout",
+)
 
 
 def test_a_single_sync_imports_nothing_of_fleets_passes_or_change_events(cloud: Emulator) -> None:
