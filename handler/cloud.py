@@ -15,6 +15,7 @@ from typing import Any
 from . import passwords
 from .cce import CCEClient
 from .credentials import Credential, TokenCache, resolve
+from .gate import Admission
 from .model import Accepted, Job, JobPhase, PoolState, Target
 from .runtime import Deadline, RuntimeContext
 from .settings import Settings
@@ -94,8 +95,9 @@ class Cloud:
         """The request a sync would send, secrets masked; nothing is sent."""
         return self._client.preview(target, body, self._check(*target))
 
-    def start(self, target: Target, body: dict[str, Any], before: PoolState | None = None) -> Accepted:
-        """POST the sync, its node password salted (the one send path of every sync)."""
+    def start(self, admission: Admission, body: dict[str, Any], before: PoolState | None = None) -> Accepted:
+        """POST the sync the gate admitted, its node password salted (the one send path of every sync)."""
+        target = admission.target
         credential = self._check(*target)
         return self._client.sync(target, passwords.salt_body(body), credential, self.deadline, before)
 

@@ -1,32 +1,19 @@
-"""Decide before acting: what a reconcile pass does about each node pool, as plain values, with no I/O.
+"""Decide before acting: what each node pool is, as plain values, with no I/O.
 
-    decide(pool, job, policy, now) -> Decision             one pool, on its own
-    schedule(candidates, rules, ...) -> [Decision]          the pass-wide rules, in order, over every pool
+    decide(pool, job, policy, now) -> Decision             one pool, on its own, before any guard
 
 A Decision says the pool's class and, for a pool that needs a sync, the action: start it (STARTED, or
-WOULD_START in a dry run), or why not (DEFERRED, BACKING_OFF). The executor performs the starts and records
-their outcome (FAILED, REFUSED); `answers` renders the decisions. Tested as tables (tests/test_decide.py), as
-Karpenter computes its commands before executing them.
+WOULD_START in a dry run), or why not (DEFERRED, BACKING_OFF: the gate's guards, gate.py). The executor
+performs the starts and records their outcome (FAILED, REFUSED); kinds/passes.py renders the decisions. Tested
+as tables (tests/test_decide.py), as Karpenter computes its commands before executing them.
 """
 
-from collections.abc import Iterable, Sequence
 from enum import Enum
 from typing import NamedTuple
 
 from .model import Job, JobPhase, PoolClass, PoolState
 
-__all__ = [
-    "Action",
-    "Candidate",
-    "Decision",
-    "News",
-    "Policy",
-    "Rules",
-    "Schedule",
-    "decide",
-    "failure_time",
-    "schedule",
-]
+__all__ = ["Action", "Candidate", "Decision", "Guard", "News", "Policy", "decide", "failure_time"]
 
 
 class Action(str, Enum):
@@ -38,6 +25,18 @@ class Action(str, Enum):
     BACKING_OFF = "backing_off"  # its last sync failed not long ago: not started again yet
     REFUSED = "refused"  # outside SYNC_ALLOWED_TARGETS
     FAILED = "failed"
+
+
+class Guard(str, Enum):
+    """What held a start back (gate.py decides; its answer code is errors.py's)."""
+
+    WINDOW = "window"  # outside every maintenance window (SYNC_WINDOWS)
+    HALT = "halt"  # halt_after_failures: failures have spread
+    WAVE = "wave"  # an earlier wave still has work
+    BUDGET = "budget"  # max_syncing: the fleet's budget of pools syncing at once
+    CLUSTER = "cluster"  # max_syncing_per_cluster (passes only)
+    BACKOFF = "backoff"  # the pool's last sync failed recently (passes only)
+    DOUBT = "doubt"  # what the guard needs could not be read: doubt holds
 
 
 class News(str, Enum):
@@ -76,6 +75,8 @@ class Decision(NamedTuple):
     news: News | None = None  # what happened within the last interval that a person should hear
     failed: bool = False  # its latest sync job failed within SYNC_FAILED_BACKOFF_SECONDS
     failure: str = ""  # that job's reason, as CCE gave it
+    unread: str = ""  # why its latest job could not be read (then it may not start: doubt holds)
+    guard: Guard | None = None  # what held it back, when the gate did
 
     @property
     def starts(self) -> bool:
@@ -99,10 +100,10 @@ def failure_time(job: Job) -> float | None:
 
 
 def decide(pool: PoolState, job: Job | None, policy: Policy, now: float, unread: str = "") -> Decision:
-    """The pool on its own: its class, whether it needs a sync, and the guards that hold it back (windows,
-    backoff). `job` is the pool's latest job (`status.jobId`), None when it names none (or CCE no longer has
-    it); `unread` says why it could not be read, and then a pool that needs a sync waits: when in doubt, do
-    not start."""
+    """The pool on its own, before any guard: its class, whether it needs a sync (action STARTED: it would
+    start if the gate admits it), whether its latest sync failed recently (and until when it backs off), what is
+    news. `job` is the pool's latest job (`status.jobId`), None when it names none (or CCE no longer has it);
+    `unread` says why it could not be read. The guards are the gate's (gate.hold, gate.schedule)."""
     kind = pool.kind
     if kind is PoolClass.SYNCING:
         if job is None or job.created is None or now - job.created <= policy.stuck_after_seconds:
@@ -115,24 +116,12 @@ def decide(pool: PoolState, job: Job | None, policy: Policy, now: float, unread:
     ended = failure_time(job) if job is not None and own_failure else None
     failed = own_failure and (ended is None or now - ended < policy.failed_backoff_seconds)
     news = News.JOB_FAILED if own_failure and ended is not None and now - ended <= policy.interval_seconds else None
-    base = Decision(kind, news=news, failed=failed)
+    base = Decision(kind, Action.STARTED, news=news, failed=failed, unread=unread)
     if own_failure:
         assert job is not None
-        base = base._replace(jobid=job.id, failure=job.reason)
-    if policy.closed_until is not None and not policy.ignore_windows:
-        return base._replace(action=Action.DEFERRED, reason="outside_window", next_window=policy.closed_until)
-    if unread:
-        return base._replace(action=Action.DEFERRED, reason="its latest job could not be read", note=unread)
-    if failed and not policy.ignore_backoff:
-        if ended is None:
-            return base._replace(
-                action=Action.BACKING_OFF,
-                reason=base.failure,
-                note="the failed job's time cannot be read: not started again until it can (ignore_backoff overrides)",
-            )
-        until = ended + policy.failed_backoff_seconds
-        return base._replace(action=Action.BACKING_OFF, reason=base.failure, until=until)
-    return base._replace(action=Action.STARTED)
+        until = ended + policy.failed_backoff_seconds if ended is not None else None
+        base = base._replace(jobid=job.id, failure=job.reason, until=until)
+    return base
 
 
 class Candidate(NamedTuple):
@@ -142,72 +131,3 @@ class Candidate(NamedTuple):
     pool: PoolState
     decision: Decision
     wave: int = 1
-
-
-class Rules(NamedTuple):
-    """The pass-wide rules over the pools' own decisions."""
-
-    max_syncing_per_cluster: int  # the plan's (its default is the reconcile schema's)
-    dry_run: bool = False
-    max_syncing: int | None = None  # the budget across every cluster of the pass
-    halt_after_failures: int | None = None
-    ignore_halt: bool = False
-    waves: int = 0  # how many waves the pass names (0: none)
-
-
-class Schedule(NamedTuple):
-    """Every candidate's final decision, in the candidates' order, and why the pass held back what it did."""
-
-    decisions: list[Decision]
-    open_wave: int | None = None  # with waves: the last wave that may start
-    held_by: tuple[Candidate, ...] = ()  # the pools that keep the next wave closed
-    failed: tuple[Candidate, ...] = ()  # with halt_after_failures: the pools whose latest syncs failed
-    halted: bool = False
-
-
-def schedule(
-    candidates: Sequence[Candidate],
-    rules: Rules,
-    others: Iterable[Candidate] = (),
-    context: Iterable[Candidate] = (),
-) -> Schedule:
-    """The pass-wide rules, in this order: the halt (enough recent failures: nothing starts), the waves (a pool
-    of wave k+1 starts only while no pool of the earlier waves holds it), then the budgets: a pool starts while
-    its cluster has room (max_syncing_per_cluster) and the pass has room (max_syncing); pools already syncing
-    count, and so do `others` (pools of the pass's clusters it does not take). `context`: pools of earlier waves'
-    clusters a narrowed pass (a change event) reads only to judge its waves. A dry run says WOULD_START."""
-    failed = tuple(c for c in candidates if c.decision.failed)
-    threshold = rules.halt_after_failures
-    halted = threshold is not None and len(failed) >= threshold and not rules.ignore_halt
-    holding = [c for c in (*candidates, *context) if c.decision.holds_later_waves]
-    open_wave = min((c.wave for c in holding), default=rules.waves + 1) if rules.waves else None
-    held_by = tuple(c for c in holding if c.wave == open_wave) if rules.waves else ()
-    syncing: dict[str, int] = {}
-    for candidate in (*candidates, *others):
-        if candidate.decision.occupies and not candidate.decision.starts:
-            syncing[candidate.cluster_id] = syncing.get(candidate.cluster_id, 0) + 1
-    in_pass = sum(syncing.values())
-    final: dict[int, Decision] = {}
-    for index in sorted(range(len(candidates)), key=lambda i: candidates[i].wave):  # earlier waves first
-        candidate = candidates[index]
-        decision = candidate.decision
-        if decision.action is Action.STARTED:
-            reason = ""
-            if halted:
-                reason = f"halted: {len(failed)} pools' latest syncs failed within SYNC_FAILED_BACKOFF_SECONDS"
-            elif open_wave is not None and candidate.wave > open_wave:
-                reason = f"wave {candidate.wave} waits for wave {open_wave}"
-            elif syncing.get(candidate.cluster_id, 0) >= rules.max_syncing_per_cluster:
-                reason = "max_syncing_per_cluster reached"
-            elif rules.max_syncing is not None and in_pass >= rules.max_syncing:
-                reason = "max_syncing reached"
-            if reason:
-                decision = decision._replace(action=Action.DEFERRED, reason=reason)
-            else:
-                syncing[candidate.cluster_id] = syncing.get(candidate.cluster_id, 0) + 1
-                in_pass += 1
-                if rules.dry_run:
-                    decision = decision._replace(action=Action.WOULD_START)
-        final[index] = decision
-    decisions = [final[i] for i in range(len(candidates))]
-    return Schedule(decisions, open_wave, held_by, failed if threshold is not None else (), halted)

@@ -12,7 +12,11 @@ SyncError
 │   └── UnsupportedMediaType  415  API Gateway content type that is not JSON
 ├── TargetNotAllowed          403  the pool, cluster or project is outside SYNC_ALLOWED_TARGETS
 ├── SyncInProgress            409  skipped: the node pool is still synchronizing (the busy guard, or CCE's 429 LOCKED)
-├── OutsideWindow             409  deferred: no maintenance window (SYNC_WINDOWS) is open now
+├── Held                      409  deferred: a rollout guard holds the start (nothing was sent)
+│   ├── OutsideWindow         409  no maintenance window (SYNC_WINDOWS) is open now
+│   ├── Halted                409  the configured pass is halted (halt_after_failures)
+│   ├── WaveClosed            409  an earlier wave of the configured pass still has work (waves)
+│   └── BudgetReached         409  the fleet's budget of pools syncing at once is spent (max_syncing)
 ├── JobFailed                 502  CCE accepted the sync, and its job ended Failed
 ├── CCERejected               4xx  CCE refused the request (404, 409, 429 ... passed through)
 │   └── CCECredentialsRejected 502 CCE answered 401/403: the function's credentials or permissions
@@ -33,12 +37,15 @@ __all__ = [
     "MAX_ERRORS_SHOWN",
     "THROTTLED",
     "AmbiguousFailure",
+    "BudgetReached",
     "CCECredentialsRejected",
     "CCERejected",
     "ConfigurationError",
     "DocumentInvalid",
     "EventError",
     "FieldError",
+    "Halted",
+    "Held",
     "IdentityUnavailable",
     "InputError",
     "InternalError",
@@ -53,6 +60,7 @@ __all__ = [
     "UnsupportedMediaType",
     "UpstreamError",
     "UpstreamTimeout",
+    "WaveClosed",
     "codes",
     "is_locked",
     "kind_of",
@@ -186,14 +194,38 @@ class SyncInProgress(SyncError):
         self.jobid = jobid
 
 
-class OutsideWindow(SyncError):
-    """Not a failure: a sync may start only inside a maintenance window; `next_window` says when (UTC)."""
+class Held(SyncError):
+    """Not a failure: a rollout guard holds the start, and nothing was sent; the message names the guard."""
 
-    status, code = 409, "FUNC.WINDOW"
+    status, code = 409, "FUNC.HELD"
+
+
+class OutsideWindow(Held):
+    """A sync may start only inside a maintenance window; `next_window` says when (UTC)."""
+
+    code = "FUNC.WINDOW"
 
     def __init__(self, next_window: str) -> None:
         super().__init__(f"deferred: outside every maintenance window (SYNC_WINDOWS); next opens {next_window}")
         self.next_window = next_window
+
+
+class Halted(Held):
+    """The configured pass is halted: too many of its pools' latest syncs failed (halt_after_failures)."""
+
+    code = "FUNC.HALTED"
+
+
+class WaveClosed(Held):
+    """The pool's wave is not open: an earlier wave of the configured pass still has work (waves)."""
+
+    code = "FUNC.WAVE_CLOSED"
+
+
+class BudgetReached(Held):
+    """The fleet's budget of pools syncing at once (max_syncing) is spent."""
+
+    code = "FUNC.BUDGET"
 
 
 class JobFailed(SyncError):

@@ -5,6 +5,7 @@ from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
 from .errors import OutsideWindow, SyncError
+from .gate import window_holds
 from .model import Target
 from .settings import Settings
 from .validation import Defaults, ValidSync, prepare
@@ -46,13 +47,14 @@ class Judge(NamedTuple):
         return closed.timestamp() if closed is not None else None
 
     def sync(self, document: Mapping[str, Any], overrides: Mapping[str, str] | None = None) -> ValidSync:
-        """A single sync as it may go: valid, allowed and, unless forced, inside a window; raises otherwise."""
+        """A single sync as it may go: valid, allowed and inside a window (unless forced or ignore_windows);
+        raises otherwise. The other guards, which read the fleet, are the gate's when it is performed."""
         sync = prepare(document, overrides or {}, self.defaults)
         refusal = self.refusal(*sync.target)
         if refusal is not None:
             raise Judged(refusal, sync.target)
         closed_until = self.closed_until()
-        if closed_until is not None and not sync.force:
+        if closed_until is not None and window_holds(closed_until, sync.lifts):
             raise Judged(OutsideWindow(utc(closed_until)), sync.target)
         return sync
 

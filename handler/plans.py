@@ -76,8 +76,11 @@ class Reconcile(NamedTuple):
     ignore_halt: bool = False
 
 
-def plan_reconcile(document: Mapping[str, Any], overrides: Mapping[str, str], defaults: Defaults) -> Reconcile:
-    """Check a reconcile document; defaults fill the project, the clusters (CCE_CLUSTER_ID) and the spec."""
+def plan_reconcile(
+    document: Mapping[str, Any], overrides: Mapping[str, str], defaults: Defaults, starts: bool = True
+) -> Reconcile:
+    """Check a reconcile document; defaults fill the project, the clusters (CCE_CLUSTER_ID) and the spec. A plan
+    that never `starts` (read only to judge the guards) needs no spec."""
     if "nodepool_id" in overrides:
         raise DocumentInvalid([FieldError("", "this API path names one node pool: send a single sync document")])
     errors = schema_errors(RECONCILE_SCHEMA, document)
@@ -96,7 +99,7 @@ def plan_reconcile(document: Mapping[str, Any], overrides: Mapping[str, str], de
     project_id = overrides.get("project_id") or document.get("project_id") or defaults.project_id
     if not project_id:
         errors.append(FieldError("/project_id", f"is required: set it or {TARGET_SOURCES['project_id']}"))
-    spec = document.get("spec", defaults.spec)
+    spec = document.get("spec", defaults.spec if starts else {})
     if spec is None:
         errors.append(FieldError("/spec", "is required: set it in the document or CCE_SYNC_SPEC"))
     elif isinstance(spec, dict) and not errors:

@@ -16,15 +16,16 @@ from collections.abc import Callable, Iterable, Sequence
 
 from . import logs
 from .cloud import Cloud
-from .decide import Action, Candidate, Decision, News, Policy, Rules, Schedule, decide, schedule
+from .decide import Action, Candidate, Decision, News, Policy, decide
 from .errors import LOCKED, THROTTLED, AmbiguousFailure, CCERejected, SyncError, SyncInProgress, TargetNotAllowed
-from .model import DEFAULT_POOL, Job, PoolClass, PoolState, Target
+from .gate import Admission, Rules, Schedule, View, hold, schedule
+from .model import DEFAULT_POOL, Job, PoolClass, PoolState
 from .pacing import Pacer
 from .plans import Reconcile, Selection
 from .reports import ClusterReport, Notable, Notification, PassReport, PoolReport
 from .settings import Settings
 
-__all__ = ["run_pass"]
+__all__ = ["run_pass", "survey", "wave_state"]
 
 
 def _chosen(plan: Reconcile, pools: Iterable[PoolState]) -> list[PoolState]:
@@ -141,9 +142,11 @@ def run_pass(plan: Reconcile, cloud: Cloud, settings: Settings, clock: Callable[
         for pool in {p.pool_id: p for p in one.listed}.values()
         if pool not in one.chosen
     ]
-    plan_of = schedule(candidates, _rules(plan), others, [c for one, c in judged if one.context])
+    unread = [(one.cluster_id, one.wave) for one in reads if one.error is not None]
+    context = [c for one, c in judged if one.context]
+    plan_of = schedule(candidates, _rules(plan), others, context, project, unread)
     decided = [c._replace(decision=d) for c, d in zip(candidates, plan_of.decisions, strict=True)]
-    acted = _act(plan, cloud, settings, pacer, decided)
+    acted = _act(plan, cloud, settings, pacer, list(zip(decided, plan_of.admissions, strict=True)))
     clusters = []
     for one in reads:
         if not one.context:
@@ -175,6 +178,24 @@ def _judge(
     ]
 
 
+def survey(plan: Reconcile, cloud: Cloud, settings: Settings) -> View:
+    """The configured pass as the gate judges an operator's request on it: every cluster's pools read and judged
+    as the pass would (their latest jobs too), nothing started; the clusters that could not be read named."""
+    pacer = Pacer(plan.concurrency)
+    reads = _read(plan._replace(dry_run=True, focus=""), cloud, pacer)
+    judged = [candidate for _, candidate in _judge(plan, cloud, settings, pacer, reads, time.time)]
+    chosen = {(c.cluster_id, c.pool.pool_id) for c in judged}
+    untaken = [
+        Candidate(one.cluster_id, pool, Decision(pool.kind), one.wave)
+        for one in reads
+        for pool in {p.pool_id: p for p in one.listed}.values()
+        if (one.cluster_id, pool.pool_id) not in chosen
+    ]
+    waves = {one.cluster_id: one.wave for one in reads}
+    unread = tuple((one.cluster_id, one.wave) for one in reads if one.error is not None)
+    return View((*judged, *untaken), waves, len(plan.waves) + 1, unread)
+
+
 def wave_state(plan: Reconcile, cloud: Cloud, settings: Settings, cluster_id: str) -> tuple[int, bool]:
     """A cluster's wave in the pass, and whether it is open now: its pools and those of the earlier waves read
     and judged as the pass would, nothing started."""
@@ -182,7 +203,7 @@ def wave_state(plan: Reconcile, cloud: Cloud, settings: Settings, cluster_id: st
     pacer = Pacer(plan.concurrency)
     reads = _read(narrowed, cloud, pacer)
     judged = [candidate for _, candidate in _judge(narrowed, cloud, settings, pacer, reads, time.time)]
-    open_wave = schedule([], _rules(narrowed), (), judged).open_wave or 1
+    open_wave = schedule([], _rules(narrowed), (), judged, plan.project_id).open_wave or 1
     wave = next((one.wave for one in reads if not one.context), len(plan.waves) + 1)
     return wave, wave <= open_wave
 
@@ -204,38 +225,44 @@ def _job(cloud: Cloud, project: str, jobid: str) -> Job | SyncError | None:
 
 
 def _decide(pool: PoolState, jobs: dict[str, Job | SyncError | None], policy: Policy, now: float) -> Decision:
+    """The pool's own decision, held by its own guards (the gate's windows, doubt and backoff)."""
     job = jobs.get(pool.jobid)
     if isinstance(job, SyncError):
-        return decide(pool, None, policy, now, f"its latest job ({pool.jobid}) could not be read: {job.message}")
-    return decide(pool, job if isinstance(job, Job) else None, policy, now)
+        unread = f"its latest job ({pool.jobid}) could not be read: {job.message}"
+        return hold(decide(pool, None, policy, now, unread), policy)
+    return hold(decide(pool, job if isinstance(job, Job) else None, policy, now), policy)
 
 
 def _act(
-    plan: Reconcile, cloud: Cloud, settings: Settings, pacer: Pacer, candidates: Sequence[Candidate]
+    plan: Reconcile,
+    cloud: Cloud,
+    settings: Settings,
+    pacer: Pacer,
+    candidates: Sequence[tuple[Candidate, Admission | None]],
 ) -> list[tuple[str, PoolReport]]:
-    """Start what was decided, several at once (the limits held when deciding, so concurrency cannot break them),
-    each while time allows; every candidate's report, in order."""
+    """Start what the gate admitted, several at once (the limits held when deciding, so concurrency cannot break
+    them), each while time allows; every candidate's report, in order."""
 
-    def one(candidate: Candidate) -> tuple[str, PoolReport]:
+    def one(admitted: tuple[Candidate, Admission | None]) -> tuple[str, PoolReport]:
+        candidate, admission = admitted
         decision = candidate.decision
-        if decision.action is not Action.STARTED:
+        if admission is None:
             return candidate.cluster_id, PoolReport(candidate.pool, decision)
         if cloud.deadline.remaining() < settings.target_min_seconds:
             late = decision._replace(action=Action.DEFERRED, reason="no time left in this pass")
             return candidate.cluster_id, PoolReport(candidate.pool, late)
-        return candidate.cluster_id, _start(plan, cloud, candidate)
+        return candidate.cluster_id, _start(plan, cloud, candidate, admission)
 
-    starts = [c for c in candidates if c.decision.action is Action.STARTED]
-    started = dict(zip(map(id, starts), pacer.map(one, starts), strict=True))
-    return [started[id(c)] if id(c) in started else one(c) for c in candidates]
+    starts = [pair for pair in candidates if pair[1] is not None]
+    started = dict(zip((id(pair) for pair in starts), pacer.map(one, starts), strict=True))
+    return [started[id(pair)] if id(pair) in started else one(pair) for pair in candidates]
 
 
-def _start(plan: Reconcile, cloud: Cloud, candidate: Candidate) -> PoolReport:
+def _start(plan: Reconcile, cloud: Cloud, candidate: Candidate, admission: Admission) -> PoolReport:
     pool, decision = candidate.pool, candidate.decision
-    target = Target(plan.project_id, candidate.cluster_id, pool.pool_id)
     body = {"spec": {**plan.spec, "nodePoolID": pool.pool_id}}
     try:
-        return PoolReport(pool, decision, cloud.start(target, body, before=pool).jobid)
+        return PoolReport(pool, decision, cloud.start(admission, body, before=pool).jobid)
     except SyncInProgress:  # CCE's 429 LOCKED: a sync (or another operation) started since the list: no alarm
         locked = f"already syncing: CCE answered {LOCKED} (locked by a running operation)"
         return PoolReport(pool, decision._replace(action=Action.DEFERRED, reason=locked))

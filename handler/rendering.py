@@ -8,7 +8,7 @@ its body back. `Description` is what `python -m local validate` prints of an int
 from enum import Enum
 from typing import Any, NamedTuple
 
-from .errors import CCECredentialsRejected, DocumentInvalid, JobFailed, OutsideWindow, SyncError, SyncInProgress
+from .errors import CCECredentialsRejected, DocumentInvalid, Held, JobFailed, OutsideWindow, SyncError, SyncInProgress
 from .model import Target
 
 __all__ = ["SUCCEEDED", "Answer", "Description", "Status", "error_body", "problems", "status_of", "target_fields"]
@@ -22,7 +22,7 @@ class Status(str, Enum):
     RUNNING = "running"  # with wait: the job still ran when time ran out
     DRY_RUN = "dry_run"
     SKIPPED = "skipped"  # the busy guard: a sync was already running
-    DEFERRED = "deferred"  # outside every maintenance window
+    DEFERRED = "deferred"  # a rollout guard holds the start (a window, the halt, a wave, the budget)
     JOB_FAILED = "job_failed"
     REJECTED = "rejected"  # permanent: trying again will not help
     FAILED = "failed"  # transient: trying again may
@@ -107,7 +107,7 @@ def status_of(error: SyncError) -> Status:
     """The one-word status of a failed sync."""
     if isinstance(error, SyncInProgress):
         return Status.SKIPPED
-    if isinstance(error, OutsideWindow):
+    if isinstance(error, Held):
         return Status.DEFERRED
     if isinstance(error, JobFailed):
         return Status.JOB_FAILED

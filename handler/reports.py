@@ -3,8 +3,9 @@ when a pass runs: a single sync never pays for it."""
 
 from typing import NamedTuple
 
-from .decide import Decision, News, Schedule
+from .decide import Decision, News
 from .errors import SyncError
+from .gate import Schedule
 from .model import PoolState
 
 __all__ = [

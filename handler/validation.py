@@ -24,6 +24,7 @@ from .model import Target
 
 __all__ = [
     "ID_PATTERN",
+    "OVERRIDES",
     "SCHEMA_DIR",
     "TARGET_SOURCES",
     "Defaults",
@@ -47,6 +48,8 @@ DOCUMENT_SCHEMA = "sync-request.schema.json"
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 SPECIAL_CHARACTERS = "!@$%^-_=+[{}]:,./?"
 MAX_SCRIPT_BYTES = 7680
+# The overrides a document may carry, each lifting one guard of the gate (gate.py).
+OVERRIDES = ("ignore_halt", "ignore_waves", "ignore_budget", "ignore_windows", "ignore_backoff")
 _SALTED = r"\$6\$(rounds=\d+\$)?[./0-9A-Za-z]{1,16}\$[./0-9A-Za-z]{86}"  # SHA-512 crypt; compiled on first use
 CCE_BODY_SCHEMA = "cce-upgrade-request.schema.json"
 FLEET_SCHEMA = "sync-fleet.schema.json"
@@ -79,6 +82,7 @@ class ValidSync(NamedTuple):
     dry_run: bool
     wait: bool = False
     force: bool = False
+    lifts: frozenset[str] = frozenset()  # the guards the request's overrides lift (OVERRIDES' names)
 
     @property
     def names_nodes(self) -> bool:
@@ -360,7 +364,9 @@ def prepare(document: Mapping[str, Any], overrides: Mapping[str, str], defaults:
     # SYNC_DRY_RUN makes every sync a dry run: a document can ask for one, never out of one.
     dry_run = defaults.dry_run or bool(merged.get("dry_run", False))
     wait = bool(merged.get("wait", defaults.wait))
-    return ValidSync(target, body, dry_run, wait, bool(merged.get("force", False)))
+    force = bool(merged.get("force", False))
+    lifts = frozenset(name for name in OVERRIDES if merged.get(name) is True)
+    return ValidSync(target, body, dry_run, wait, force, lifts | ({"ignore_windows"} if force else set()))
 
 
 def target_of(overrides: Mapping[str, str], defaults: Defaults) -> Target:

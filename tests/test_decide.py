@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from handler.decide import Action, Candidate, Decision, News, Policy, Rules, decide, schedule
+from handler.decide import Action, Candidate, Decision, News, Policy, decide
+from handler.gate import Rules, hold, schedule
 from handler.model import Job, JobPhase, PoolClass, PoolState
 
 NOW = 1_800_000_000.0
@@ -78,23 +79,24 @@ FAILED_RECENTLY = job(JobPhase.FAILED, ended_ago=60)
 def test_decide(
     state: PoolState, latest: Job | None, policy: Policy, kind: PoolClass, action: Action | None, news: News | None
 ) -> None:
-    decision = decide(state, latest, policy, NOW)
+    decision = hold(decide(state, latest, policy, NOW), policy)
     assert (decision.kind, decision.action, decision.news) == (kind, action, news)
 
 
 def test_a_backoff_lasts_from_the_failure_for_the_backoff_seconds() -> None:
-    decision = decide(pool("drifted"), FAILED_RECENTLY, POLICY, NOW)
+    decision = hold(decide(pool("drifted"), FAILED_RECENTLY, POLICY, NOW), POLICY)
     assert decision.until == NOW - 60 + 6 * HOUR and decision.reason == "drain timed out"
     assert decision.jobid == "job-1" and decision.failed
 
 
 def test_a_failure_without_a_time_says_why_it_backs_off() -> None:
-    decision = decide(pool("drifted"), job(JobPhase.FAILED, None, None), POLICY, NOW)
+    decision = hold(decide(pool("drifted"), job(JobPhase.FAILED, None, None), POLICY, NOW), POLICY)
     assert decision.until is None and "cannot be read" in decision.note
 
 
 def test_a_deferred_pool_names_the_next_window() -> None:
-    decision = decide(pool("drifted"), None, POLICY._replace(closed_until=NOW + HOUR), NOW)
+    policy = POLICY._replace(closed_until=NOW + HOUR)
+    decision = hold(decide(pool("drifted"), None, policy, NOW), policy)
     assert decision.reason == "outside_window" and decision.next_window == NOW + HOUR
 
 
@@ -188,7 +190,9 @@ def test_waves_open_strictly_in_order(
 
 def test_a_pool_backing_off_from_a_failure_holds_the_next_wave_and_is_named() -> None:
     candidates = _fleet(("c1", "drifted", 1), ("c2", "drifted", 2), failed=(0,))
-    backing_off = candidates[0]._replace(decision=decide(candidates[0].pool, FAILED_RECENTLY, POLICY, NOW))
+    backing_off = candidates[0]._replace(
+        decision=hold(decide(candidates[0].pool, FAILED_RECENTLY, POLICY, NOW), POLICY)
+    )
     planned = schedule([backing_off, candidates[1]], Rules(5, waves=1))
     assert [d.action for d in planned.decisions] == [Action.BACKING_OFF, Action.DEFERRED]
     assert planned.held_by == (backing_off,) and planned.decisions[1].reason == "wave 2 waits for wave 1"

@@ -33,6 +33,8 @@ LAZY_IMPORTS = {
         ".kinds.worker",
     },
     "handler/judge.py": {".times"},  # a closed window
+    "handler/gate.py": {".decide"},  # a pass's decisions, or a fleet guard that holds an operator's request
+    "handler/kinds/single.py": {"..plans", "..reconcile"},  # reading the configured pass, when a guard needs it
     "handler/kinds/status.py": {"..reconcile"},  # the status of a pool under waves
     "handler/pacing.py": {"concurrent.futures"},  # a pass's concurrent reads and starts
     "handler/passwords.py": {"secrets"},  # salting a node password

@@ -12,7 +12,7 @@ from ..plans import Fleet, Selection
 from ..rendering import SUCCEEDED, Answer, Description, Status, error_body, problems, status_of
 from ..validation import ValidSync
 from .base import applied
-from .single import Single, render_single, sync_one
+from .single import Gatekeeper, Single, render_single, sync_one
 
 __all__ = ["FleetReport", "SyncFleet", "TargetReport", "sync_fleet"]
 
@@ -58,7 +58,7 @@ def _selected(intent: "SyncFleet", cloud: Cloud, judge: Judge) -> tuple[list[Tar
 
 def sync_fleet(intent: "SyncFleet", cloud: Cloud, judge: Judge) -> FleetReport:
     """One outcome per target; the targets left when less than TARGET_MIN_SECONDS remain are named for a retry."""
-    settings = judge.settings
+    settings, gatekeeper = judge.settings, Gatekeeper(cloud, judge)
     reports: list[TargetReport] = []
     if intent.fleet.selection is Selection.TARGETS:
         documents = intent.fleet.documents
@@ -72,7 +72,7 @@ def sync_fleet(intent: "SyncFleet", cloud: Cloud, judge: Judge) -> FleetReport:
         if cloud.deadline.remaining() < settings.target_min_seconds:
             return FleetReport(tuple(reports), tuple(ids for ids, _ in judged[index:]))
         try:
-            outcome = one if isinstance(one, SyncError) else sync_one(one, cloud, settings.skip_if_busy)
+            outcome = one if isinstance(one, SyncError) else sync_one(one, cloud, settings.skip_if_busy, gatekeeper)
         except SyncError as error:
             outcome = error
         reports.append(TargetReport(cluster_id, nodepool_id, outcome))

@@ -3,15 +3,16 @@ when asked, following the job. Fleets sync each of their targets with `sync_one`
 
 from typing import Any, NamedTuple
 
+from .. import gate
 from ..cloud import Cloud
-from ..errors import JobFailed, SyncInProgress
+from ..errors import ConfigurationError, DocumentInvalid, JobFailed, SyncInProgress
 from ..judge import Judge
 from ..model import Accepted, JobPhase, PoolClass, PoolState, Target, Unwrapped
 from ..rendering import Answer, Description, Status, target_fields
 from ..validation import ValidSync
 from .base import applied
 
-__all__ = ["Followed", "InSync", "Preview", "Sent", "Single", "SyncOne", "render_single", "sync_one"]
+__all__ = ["Followed", "Gatekeeper", "InSync", "Preview", "Sent", "Single", "SyncOne", "render_single", "sync_one"]
 
 CONFIRMED = "accepted (confirmed after an ambiguous failure)"
 
@@ -49,8 +50,42 @@ class InSync(NamedTuple):
 Single = Sent | Followed | Preview | InSync
 
 
-def sync_one(sync: ValidSync, cloud: Cloud, skip_if_busy: bool) -> Single:
-    """The busy guard, the POST and, when asked, following the job; the sync was judged already."""
+class Gatekeeper:
+    """An invocation's operator requests (a single sync, a fleet's targets) before the gate: each judged by the
+    configured pass's halt, waves and budget, on a view of that pass read once per project and invocation, and
+    only when one of those guards is configured and not lifted; what it admits counts toward the budget."""
+
+    def __init__(self, cloud: Cloud, judge: Judge) -> None:
+        self._cloud, self._judge = cloud, judge
+        self._views: dict[str, gate.View] = {}
+        self._admitted: list[Target] = []
+
+    def admit(self, sync: ValidSync) -> gate.Admission:
+        """Leave to start the sync; raises the guard's error (Held) when one holds it."""
+        rules = gate.explicit_rules(self._judge.settings.reconcile, sync.lifts)
+        view = self._view(sync.target.project_id) if rules is not None else None
+        outcome = gate.admit(sync.target, rules, view, self._admitted)
+        if not isinstance(outcome, gate.Admission):
+            raise gate.held(outcome)
+        self._admitted.append(sync.target)
+        return outcome
+
+    def _view(self, project_id: str) -> gate.View:
+        if project_id not in self._views:
+            from ..plans import plan_reconcile
+            from ..reconcile import survey
+
+            options = {"reconcile": dict(self._judge.settings.reconcile or {})}
+            try:
+                plan = plan_reconcile(options, {}, self._judge.defaults._replace(project_id=project_id), starts=False)
+            except DocumentInvalid as error:
+                raise ConfigurationError(f"SYNC_RECONCILE makes no valid reconcile pass: {error.message}") from None
+            self._views[project_id] = survey(plan, self._cloud, self._judge.settings)
+        return self._views[project_id]
+
+
+def sync_one(sync: ValidSync, cloud: Cloud, skip_if_busy: bool, gatekeeper: Gatekeeper) -> Single:
+    """The busy guard, the gate, the POST and, when asked, following the job; the sync was judged already."""
     target = sync.target
     if sync.dry_run:
         return Preview(target, cloud.preview(target, sync.body))
@@ -64,7 +99,7 @@ def sync_one(sync: ValidSync, cloud: Cloud, skip_if_busy: bool) -> Single:
         needless = not (sync.force or sync.names_nodes or sync.carries_template)
         if before.kind is PoolClass.IN_SYNC and needless:
             return InSync(target, before.nodes)
-    accepted = cloud.start(target, sync.body, before)
+    accepted = cloud.start(gatekeeper.admit(sync), sync.body, before)
     if not sync.wait:
         return Sent(target, accepted)
     phase, reason = cloud.follow(target.project_id, accepted.jobid)
@@ -111,7 +146,7 @@ class SyncOne(NamedTuple):
         return ""
 
     def perform(self, cloud: Cloud, judge: Judge) -> Answer:
-        return render_single(sync_one(self.sync, cloud, judge.settings.skip_if_busy))
+        return render_single(sync_one(self.sync, cloud, judge.settings.skip_if_busy, Gatekeeper(cloud, judge)))
 
     def describe(self, unwrapped: Unwrapped, judge: Judge) -> Description:
         return Description(True, "single sync", defaults=applied(unwrapped, judge, Target._fields))
