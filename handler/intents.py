@@ -194,7 +194,12 @@ def _change(trace: Any, judge: Judge) -> ReactToChange | Ignore | Refuse:
     if change.cluster_id:
         if not plan.every_cluster and change.cluster_id not in plan.cluster_ids:
             return Ignore(f"{change.reason}: cluster {change.cluster_id} is not in the configured pass")
-        plan = plan._replace(every_cluster=False, cluster_ids=(change.cluster_id,))
+        plan = plan._replace(
+            every_cluster=False,
+            cluster_ids=(change.cluster_id,),
+            context_clusters=plan.cluster_ids,
+            context_every=plan.every_cluster,
+        )
     if change.nodepool_id:
         plan = plan._replace(focus=change.nodepool_id)
     refusal = judge.refusal(plan.project_id)

@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 from .errors import DocumentInvalid, FieldError
 from .validation import (
     FLEET_SCHEMA,
+    OVERRIDES,
     RECONCILE_SCHEMA,
     TARGET_SOURCES,
     Defaults,
@@ -74,6 +75,11 @@ class Reconcile(NamedTuple):
     max_syncing: int | None = None  # the pass's budget of pools syncing at once, across its clusters
     halt_after_failures: int | None = None
     ignore_halt: bool = False
+    ignore_waves: bool = False
+    ignore_budget: bool = False
+    # A narrowed pass (a change event): the configured pass's clusters, read as context for its guards.
+    context_clusters: tuple[str, ...] = ()
+    context_every: bool = False
 
 
 def plan_reconcile(
@@ -102,7 +108,7 @@ def plan_reconcile(
     spec = document.get("spec", defaults.spec if starts else {})
     if spec is None:
         errors.append(FieldError("/spec", "is required: set it in the document or CCE_SYNC_SPEC"))
-    elif isinstance(spec, dict) and not errors:
+    elif isinstance(spec, dict) and not errors and starts:
         errors = _shared_spec_errors(dict(spec), defaults.node_login_password)
     if errors:
         raise DocumentInvalid(errors)
@@ -128,6 +134,8 @@ def plan_reconcile(
         max_syncing=options.get("max_syncing"),
         halt_after_failures=options.get("halt_after_failures"),
         ignore_halt=bool(options.get("ignore_halt", False)),
+        ignore_waves=bool(options.get("ignore_waves", False)),
+        ignore_budget=bool(options.get("ignore_budget", False)),
     )
 
 
@@ -160,7 +168,7 @@ def plan_fleet(document: Mapping[str, Any], overrides: Mapping[str, str], defaul
         errors = _shared_spec_errors(merged["spec"], defaults.node_login_password)
     if errors:
         raise DocumentInvalid(errors)
-    shared: dict[str, Any] = {key: merged[key] for key in ("spec", "dry_run", "wait") if key in merged}
+    shared: dict[str, Any] = {key: merged[key] for key in ("spec", "dry_run", "wait", *OVERRIDES) if key in merged}
     if "targets" in merged:
         ids = {"project_id": project_id} if project_id else {}
         ids.update({"cluster_id": cluster_id} if cluster_id else {})

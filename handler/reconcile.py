@@ -70,15 +70,27 @@ def _wave(plan: Reconcile, cluster_id: str, name: str) -> int:
 
 
 def _context(plan: Reconcile, cloud: Cloud, taken: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """The clusters of earlier waves a narrowed pass (a change event) does not take, read to judge its waves."""
+    """The clusters a narrowed pass (a change event, the status route) does not take but reads to judge its
+    guards: under a halt or a budget, the rest of the configured pass (its failures and its syncing pools
+    count); with waves only, the clusters of earlier waves."""
+    known = {uid for uid, _ in taken}
+    counted = plan.halt_after_failures is not None or plan.max_syncing is not None
+    if counted and (plan.context_clusters or plan.context_every):
+        if plan.context_every:
+            listed = [
+                (uid, name) for uid, name in cloud.clusters(plan.project_id) if cloud.reaches(plan.project_id, uid)
+            ]
+        else:
+            names = dict(cloud.clusters(plan.project_id)) if plan.waves else {}
+            listed = [(uid, names.get(uid, uid)) for uid in plan.context_clusters]
+        return [(uid, name) for uid, name in listed if uid not in known]
     if not plan.waves or plan.every_cluster:
         return []
     latest = max((_wave(plan, uid, name) for uid, name in taken), default=1)
-    known = {uid for uid, _ in taken}
-    listed = dict(cloud.clusters(plan.project_id))
+    listed_all = dict(cloud.clusters(plan.project_id))
     return [
         (uid, name)
-        for uid, name in listed.items()
+        for uid, name in listed_all.items()
         if uid not in known and _wave(plan, uid, name) < latest and cloud.reaches(plan.project_id, uid)
     ]
 
@@ -103,6 +115,8 @@ def _rules(plan: Reconcile) -> Rules:
         plan.halt_after_failures,
         plan.ignore_halt,
         len(plan.waves),
+        plan.ignore_waves,
+        plan.ignore_budget,
     )
 
 

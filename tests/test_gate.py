@@ -1,0 +1,231 @@
+"""One gate for every start: its decisions as a table (no HTTP), the admission no other module can make, and,
+against the emulator, each guard of the configured pass holding a single sync, a fleet's target and a change
+event, while the request's override (or no such guard) lets the same request through."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from handler import gate
+from handler.decide import Action, Candidate, Decision, Guard
+from handler.errors import BudgetReached, Halted, WaveClosed
+from handler.model import PoolClass, PoolState, Target
+from local.emulator import Emulator
+from tests.conftest import PROJECT, apig_event, status_body
+
+Invoke = Callable[..., Any]
+SPEC = {"maxUnavailable": 1}
+TARGET = Target(PROJECT, "c-stage", "np-stage")
+
+
+def _pool(pool_id: str, kind: str = "drifted") -> PoolState:
+    counts = {"drifted": (2, 0), "in_sync": (2, 2)}.get(kind, (2, 1))
+    return PoolState(pool_id, pool_id, kind == "syncing", "", *counts)
+
+
+def _view(*pools: tuple[str, str, str, int], unread: tuple[tuple[str, int], ...] = ()) -> gate.View:
+    """Candidates as (cluster, pool, kind, wave); kind "failed" is a drifted pool whose last sync failed."""
+    made = []
+    for cluster, pool_id, kind, wave in pools:
+        state = _pool(pool_id, "drifted" if kind == "failed" else kind)
+        decision = Decision(state.kind, Action.STARTED if state.kind is PoolClass.DRIFTED else None)
+        made.append(Candidate(cluster, state, decision._replace(failed=kind == "failed"), wave))
+    waves = {cluster: wave for cluster, _, _, wave in pools}
+    return gate.View(tuple(made), waves, 3, unread)
+
+
+@pytest.mark.parametrize(
+    ("options", "lifts", "expected"),
+    [
+        ({}, frozenset(), None),
+        ({"max_syncing_per_cluster": 2}, frozenset(), None),
+        ({"halt_after_failures": 2}, frozenset(), (2, 0, None)),
+        ({"halt_after_failures": 2}, frozenset({"ignore_halt"}), None),
+        ({"halt_after_failures": 2, "ignore_halt": True}, frozenset(), None),
+        ({"waves": [["c-test"]]}, frozenset(), (None, 1, None)),
+        ({"waves": [["c-test"]]}, frozenset({"ignore_waves"}), None),
+        ({"max_syncing": 3}, frozenset(), (None, 0, 3)),
+        ({"max_syncing": 3, "waves": [["a"]]}, frozenset({"ignore_budget"}), (None, 1, None)),
+    ],
+    ids=[
+        "nothing configured",
+        "the per-cluster limit is not an operator's guard",
+        "the halt",
+        "ignore_halt lifts it",
+        "the configured pass's own ignore_halt too",
+        "the waves",
+        "ignore_waves lifts them",
+        "the budget",
+        "ignore_budget lifts only the budget",
+    ],
+)
+def test_an_operators_request_meets_the_configured_halt_waves_and_budget(
+    options: dict[str, Any], lifts: frozenset[str], expected: tuple[int | None, int, int | None] | None
+) -> None:
+    rules = gate.explicit_rules(options, lifts)
+    assert (rules and (rules.halt_after_failures, rules.waves, rules.max_syncing)) == expected
+    assert rules is None or rules.explicit
+
+
+@pytest.mark.parametrize(
+    ("options", "view", "guard"),
+    [
+        ({"halt_after_failures": 2}, _view(("c-test", "a", "failed", 1), ("c-prod", "b", "failed", 3)), Guard.HALT),
+        ({"halt_after_failures": 3}, _view(("c-test", "a", "failed", 1), ("c-prod", "b", "failed", 3)), None),
+        ({"waves": [["c-test"], ["c-stage"]]}, _view(("c-test", "a", "drifted", 1), ("c-stage", "b", "in_sync", 2)),
+         Guard.WAVE),
+        ({"waves": [["c-test"], ["c-stage"]]}, _view(("c-test", "a", "in_sync", 1), ("c-stage", "b", "in_sync", 2)),
+         None),
+        ({"waves": [["c-test"], ["c-stage"]]}, _view(("c-stage", "b", "in_sync", 2), unread=(("c-test", 1),)),
+         Guard.WAVE),
+        ({"max_syncing": 1}, _view(("c-test", "a", "syncing", 1)), Guard.BUDGET),
+        ({"max_syncing": 2}, _view(("c-test", "a", "syncing", 1)), None),
+        ({"max_syncing": 2}, _view(("c-test", "a", "syncing", 1), unread=(("c-prod", 3),)), Guard.BUDGET),
+    ],
+    ids=[
+        "halted: two failures of the pass",
+        "not halted below the threshold",
+        "an earlier wave drifted: closed",
+        "earlier waves in sync: open",
+        "an earlier wave's cluster unread: doubt holds the wave",
+        "the budget spent by a running sync",
+        "room in the budget",
+        "a cluster unread: doubt holds the budget",
+    ],
+)  # fmt: skip
+def test_the_gate_admits_or_names_the_guard_that_holds(
+    options: dict[str, Any], view: gate.View, guard: Guard | None
+) -> None:
+    outcome = gate.admit(TARGET, gate.explicit_rules(options, frozenset()), view)
+    if guard is None:
+        assert isinstance(outcome, gate.Admission) and outcome.target == TARGET
+    else:
+        assert isinstance(outcome, Decision) and outcome.guard is guard and outcome.action is Action.DEFERRED
+
+
+def test_what_an_invocation_admitted_counts_toward_the_budget() -> None:
+    rules = gate.explicit_rules({"max_syncing": 1}, frozenset())
+    first = gate.admit(TARGET, rules, _view(), [])
+    second = gate.admit(TARGET._replace(nodepool_id="np-other"), rules, _view(), [TARGET])
+    assert isinstance(first, gate.Admission) and isinstance(second, Decision) and second.guard is Guard.BUDGET
+
+
+@pytest.mark.parametrize(
+    ("guard", "error"), [(Guard.HALT, Halted), (Guard.WAVE, WaveClosed), (Guard.BUDGET, BudgetReached)]
+)
+def test_each_guard_answers_its_own_code(guard: Guard, error: type[Exception]) -> None:
+    held = gate.held(Decision(PoolClass.DRIFTED, Action.DEFERRED, reason="why", guard=guard))
+    assert isinstance(held, error) and held.status == 409 and not held.transient and "why" in held.message
+
+
+def test_only_the_gate_makes_an_admission() -> None:
+    with pytest.raises(TypeError):
+        gate.Admission(TARGET, object())  # type: ignore[arg-type]
+
+
+# --- end to end: the configured pass's guards hold every kind of request ----------------------------------
+
+
+@pytest.fixture
+def rollout(emulator: Emulator, env: Any) -> Emulator:
+    """Three clusters in waves (test, stage, prod), one drifted pool each; the function configured for them."""
+    for cluster, name in (("c-test", "test"), ("c-stage", "stage"), ("c-prod", "prod")):
+        emulator.add_cluster(PROJECT, cluster, f"{name}-cluster")
+        emulator.add_pool(PROJECT, cluster, f"np-{name}", f"pool-{name}", nodes=2, synced=0)
+    env(CCE_SYNC_SPEC=json.dumps(SPEC), CCE_CLUSTER_ID="c-stage", CCE_NODEPOOL_ID="np-stage")
+    return emulator
+
+
+def _configure(env: Any, **options: Any) -> None:
+    clusters = {"clusters": ["c-test", "c-stage", "c-prod"], "max_syncing_per_cluster": 5}
+    env(SYNC_RECONCILE=json.dumps({**clusters, **options}))
+
+
+GUARDS = {  # the guard, how the fleet is made to trip it, and its code
+    "halt": ({"halt_after_failures": 2}, "FUNC.HALTED"),
+    "waves": ({"waves": [["c-test"], ["c-stage"]]}, "FUNC.WAVE_CLOSED"),
+    "budget": ({"max_syncing": 1}, "FUNC.BUDGET"),
+}
+
+
+def _trip(emulator: Emulator, guard: str) -> None:
+    if guard == "halt":  # test and prod failed a minute ago
+        for cluster, pool in (("c-test", "np-test"), ("c-prod", "np-prod")):
+            emulator.add_job(PROJECT, cluster, pool, "Failed", ended_ago=60)
+    elif guard == "budget":  # prod is syncing
+        emulator.set_busy(PROJECT, "c-prod", "np-prod")
+    # waves: test (wave 1) is drifted already
+
+
+@pytest.mark.parametrize("guard", list(GUARDS))
+def test_a_single_sync_is_deferred_by_each_guard_and_sent_with_its_override(
+    invoke: Invoke, rollout: Emulator, env: Any, guard: str
+) -> None:
+    options, code = GUARDS[guard]
+    _configure(env, **options)
+    _trip(rollout, guard)
+    held = invoke({"spec": SPEC})
+    assert held["status"] == "deferred" and held["error_code"] == code and held["http_status"] == 409, held
+    assert rollout.syncs() == []
+    sent = invoke({"spec": SPEC, f"ignore_{guard}": True})
+    assert sent["status"] == "accepted" and len(rollout.syncs()) == 1, sent
+
+
+@pytest.mark.parametrize("guard", list(GUARDS))
+def test_an_api_gateway_sync_is_refused_with_409_and_the_guards_code(
+    invoke: Invoke, rollout: Emulator, env: Any, guard: str
+) -> None:
+    options, code = GUARDS[guard]
+    _configure(env, **options)
+    _trip(rollout, guard)
+    event = apig_event({"spec": SPEC}, {"cluster_id": "c-stage", "nodepool_id": "np-stage"})
+    status, body = status_body(invoke(event))
+    assert status == 409 and body["error_code"] == code and rollout.syncs() == []
+
+
+@pytest.mark.parametrize("guard", list(GUARDS))
+def test_a_fleets_target_is_refused_by_each_guard_and_sent_with_its_override(
+    invoke: Invoke, rollout: Emulator, env: Any, guard: str
+) -> None:
+    options, code = GUARDS[guard]
+    _configure(env, **options)
+    _trip(rollout, guard)
+    fleet = {"cluster_id": "c-stage", "spec": SPEC, "targets": [{"nodepool_id": "np-stage"}]}
+    held = invoke(fleet)
+    assert held["status"] == "none_accepted" and held["results"][0]["error_code"] == code, held
+    assert rollout.syncs() == []
+    sent = invoke({**fleet, f"ignore_{guard}": True})
+    assert sent["status"] == "all_accepted" and len(rollout.syncs()) == 1, sent
+
+
+def test_without_a_guard_configured_a_single_sync_reads_no_fleet(invoke: Invoke, rollout: Emulator) -> None:
+    assert invoke({"spec": SPEC})["status"] == "accepted"
+    assert [r.method for r in rollout.cce_requests()] == ["POST"]  # the busy guard is off in these tests
+
+
+@pytest.mark.parametrize("guard", ["halt", "budget"])
+def test_a_change_event_counts_the_whole_configured_pass(
+    invoke: Invoke, rollout: Emulator, env: Any, guard: str
+) -> None:
+    options, _ = GUARDS[guard]
+    _configure(env, **options)
+    _trip(rollout, guard)
+    answer = invoke(rollout.update_template(PROJECT, "c-stage", "np-stage"))
+    pools = [p for c in answer["clusters"] for p in c["pools"]]
+    assert [(p["nodepool_id"], p["action"]) for p in pools] == [("np-stage", "deferred")], answer
+    assert rollout.syncs() == []
+
+
+def test_a_pass_does_not_open_the_next_wave_while_an_earlier_cluster_cannot_be_read(
+    invoke: Invoke, rollout: Emulator, env: Any
+) -> None:
+    rollout.add_pool(PROJECT, "c-test", "np-test", "pool-test", nodes=2, synced=2)  # wave 1 in sync
+    rollout.inject(path_contains="/clusters/c-test/nodepools", status=503, times=10)
+    answer = invoke({"reconcile": {"clusters": ["c-test", "c-stage"], "waves": [["c-test"]]}, "spec": SPEC})
+    stage = [p for c in answer["clusters"] if c["cluster_id"] == "c-stage" for p in c["pools"]]
+    assert stage[0]["action"] == "deferred" and "c-test" in stage[0]["reason"], answer
+    assert rollout.syncs() == []
