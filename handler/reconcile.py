@@ -44,11 +44,12 @@ class _Read:
     """One cluster as read: every pool listed (the limits count them all) and those the plan takes; a cluster
     read only to judge the waves (`context`) is never acted on nor reported."""
 
-    __slots__ = ("chosen", "cluster_id", "context", "error", "listed", "wave")
+    __slots__ = ("around", "chosen", "cluster_id", "context", "error", "listed", "wave")
 
     def __init__(self, cluster_id: str, listed: Sequence[PoolState] = (), error: SyncError | None = None) -> None:
         self.cluster_id, self.listed, self.error = cluster_id, list(listed), error
         self.chosen: list[PoolState] = []
+        self.around: list[PoolState] = []  # a focused pass's: the pools the configured pass takes besides its focus
         self.wave, self.context = 1, False
 
 
@@ -134,6 +135,8 @@ def _read(plan: Reconcile, cloud: Cloud, pacer: Pacer) -> list[_Read]:
             one = _Read(cluster[0], error=error)
         one.wave, one.context = _wave(plan, *cluster), cluster in context
         one.chosen = _chosen(plan._replace(focus="") if one.context else plan, one.listed)
+        if plan.focus and not one.context:  # the rest of what the pass takes: context for its guards
+            one.around = [p for p in _chosen(plan._replace(focus=""), one.listed) if p not in one.chosen]
         return one
 
     return pacer.map(read, [*taken, *context])
@@ -149,15 +152,15 @@ def run_pass(plan: Reconcile, cloud: Cloud, settings: Settings, clock: Callable[
         if transient is not None:
             raise transient
     judged = _judge(plan, cloud, settings, pacer, reads, clock)
-    candidates = [c for one, c in judged if not one.context]
+    candidates = [c for one, c in judged if not one.context and c.pool in one.chosen]
     others = [
         Candidate(one.cluster_id, pool, Decision(pool.kind), one.wave)
         for one in reads
         for pool in {p.pool_id: p for p in one.listed}.values()
-        if pool not in one.chosen
+        if pool not in one.chosen and pool not in one.around
     ]
     unread = [(one.cluster_id, one.wave) for one in reads if one.error is not None]
-    context = [c for one, c in judged if one.context]
+    context = [c for one, c in judged if one.context or c.pool in one.around]
     plan_of = schedule(candidates, _rules(plan), others, context, project, unread)
     decided = [c._replace(decision=d) for c, d in zip(candidates, plan_of.decisions, strict=True)]
     acted = _act(plan, cloud, settings, pacer, list(zip(decided, plan_of.admissions, strict=True)))
@@ -181,14 +184,14 @@ def _judge(
 ) -> list[tuple[_Read, Candidate]]:
     """Every chosen pool's own decision, after reading the latest job of each pool it rests on."""
     policy = _policy(plan, settings)
-    wanted = [p for one in reads for p in one.chosen if _needs_job(p, policy)]
+    wanted = [p for one in reads for p in (*one.chosen, *one.around) if _needs_job(p, policy)]
     read_jobs = pacer.map(lambda p: _job(cloud, plan.project_id, p.jobid), wanted)
     jobs = {p.jobid: job for p, job in zip(wanted, read_jobs, strict=True)}
     now = clock()
     return [
         (one, Candidate(one.cluster_id, p, _decide(p, jobs, policy, now), one.wave))
         for one in reads
-        for p in one.chosen
+        for p in (*one.chosen, *one.around)
     ]
 
 

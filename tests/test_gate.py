@@ -229,3 +229,32 @@ def test_a_pass_does_not_open_the_next_wave_while_an_earlier_cluster_cannot_be_r
     stage = [p for c in answer["clusters"] if c["cluster_id"] == "c-stage" for p in c["pools"]]
     assert stage[0]["action"] == "deferred" and "c-test" in stage[0]["reason"], answer
     assert rollout.syncs() == []
+
+
+def test_a_console_change_named_by_the_pool_still_waits_for_the_earlier_waves(
+    invoke: Invoke, rollout: Emulator, env: Any
+) -> None:
+    from local.events import cts_trace
+
+    _configure(env, waves=[["c-test"], ["c-stage"]])
+    answer = invoke(cts_trace(PROJECT, "c-stage", "np-stage", "pool-stage", console=True))
+    started = [p["nodepool_id"] for c in answer.get("clusters", ()) for p in c["pools"] if p.get("action") == "started"]
+    assert "np-stage" not in started and [s.path.split("/")[-3] for s in rollout.syncs()] in ([], ["np-test"]), answer
+
+
+def test_a_failed_pool_whose_job_cannot_be_read_counts_toward_the_halt(
+    invoke: Invoke, rollout: Emulator, env: Any
+) -> None:
+    _configure(env, halt_after_failures=2)
+    rollout.add_job(PROJECT, "c-test", "np-test", "Failed", ended_ago=60)
+    prod = rollout.add_job(PROJECT, "c-prod", "np-prod", "Failed", ended_ago=60)
+    rollout.inject(path_contains=f"/jobs/{prod.id}", status=503, times=20)
+    held = invoke({"spec": SPEC})
+    assert held["status"] == "deferred" and held["error_code"] == "FUNC.HALTED" and rollout.syncs() == [], held
+
+
+def test_a_pass_under_a_budget_starts_nothing_while_a_cluster_cannot_be_read(invoke: Invoke, rollout: Emulator) -> None:
+    rollout.inject(path_contains="/clusters/c-prod/nodepools", status=503, times=10)
+    answer = invoke({"reconcile": {"clusters": ["c-test", "c-prod"], "max_syncing": 5}, "spec": SPEC})
+    reasons = [p["reason"] for c in answer["clusters"] for p in c.get("pools", ()) if p.get("action") == "deferred"]
+    assert reasons and all("c-prod" in reason for reason in reasons) and rollout.syncs() == [], answer
