@@ -48,6 +48,8 @@ class Outcome(NamedTuple):
     correlation_id: str
     request_id: str  # FunctionGraph's
     latency_ms: float
+    lifted: tuple[str, ...] = ()  # the guards the request asked to lift (logged with who sent it)
+    source: str = ""  # an EventGrid event's source
 
     @property
     def document(self) -> dict[str, Any]:
@@ -127,4 +129,5 @@ def log_fields(outcome: Outcome) -> dict[str, Any]:
         "targets": list(answer.targets) or None,
         "reason": answer.reason,
         "totals": answer.totals,
+        **({"overrides": list(outcome.lifted), "source": outcome.source or None} if outcome.lifted else {}),
     }

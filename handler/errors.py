@@ -11,6 +11,7 @@ SyncError
 │   ├── NoPoolNamed           404  a fleet names a node pool its cluster does not have
 │   └── UnsupportedMediaType  415  API Gateway content type that is not JSON
 ├── TargetNotAllowed          403  the pool, cluster or project is outside SYNC_ALLOWED_TARGETS
+├── OverridesDenied           403  the document lifts a guard where SYNC_OVERRIDES=deny
 ├── SyncInProgress            409  skipped: the node pool is still synchronizing (the busy guard, or CCE's 429 LOCKED)
 ├── Held                      409  deferred: a rollout guard holds the start (nothing was sent)
 │   ├── OutsideWindow         409  no maintenance window (SYNC_WINDOWS) is open now
@@ -53,6 +54,7 @@ __all__ = [
     "MethodNotAllowed",
     "NoPoolNamed",
     "OutsideWindow",
+    "OverridesDenied",
     "PayloadTooLarge",
     "SyncError",
     "SyncInProgress",
@@ -177,6 +179,12 @@ class NoPoolNamed(InputError):
 
     def __init__(self, name: str) -> None:
         super().__init__(f"the cluster has no node pool named {name[:64]!r}")
+
+
+class OverridesDenied(SyncError):
+    """The document lifts a guard (ignore_*) where SYNC_OVERRIDES=deny makes the guards absolute."""
+
+    status, code = 403, "FUNC.OVERRIDES"
 
 
 class TargetNotAllowed(SyncError):

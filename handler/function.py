@@ -32,6 +32,7 @@ from .rendering import Answer
 from .runtime import RuntimeContext
 from .settings import Settings
 from .transport import Transport, new_session
+from .validation import requested_overrides
 
 if TYPE_CHECKING:
     from .kinds.table import Intent
@@ -174,7 +175,10 @@ class Function:
         except UpstreamTimeout as timeout:
             result = timeout
         secrets, correlation_id = cloud.secrets(), unwrapped.correlation_id
-        return answers.conclude(trigger, result, kind.target, secrets, correlation_id, view.request_id, started)
+        outcome = answers.conclude(trigger, result, kind.target, secrets, correlation_id, view.request_id, started)
+        lifted = requested_overrides(unwrapped.document)
+        source = unwrapped.event_id[0] if unwrapped.event_id and trigger is Trigger.EVENTGRID else ""
+        return outcome._replace(lifted=lifted, source=source) if lifted else outcome
 
 
 class Instance:

@@ -19,6 +19,7 @@ from .errors import (
     EventError,
     FieldError,
     OutsideWindow,
+    OverridesDenied,
     SyncError,
     TargetNotAllowed,
 )
@@ -26,7 +27,7 @@ from .judge import Judge, Judged, utc
 from .kinds.refuse import Refuse
 from .kinds.single import SyncOne
 from .model import TIMER_PASS, Trigger, Unwrapped
-from .validation import Defaults, is_fleet, is_reconcile, target_of
+from .validation import Defaults, is_fleet, is_reconcile, requested_overrides, target_of
 
 if TYPE_CHECKING:  # the other kinds, fleets' and passes' plans: imported when one comes, never by a single sync
     from .kinds.change import ReactToChange
@@ -72,6 +73,9 @@ def _interpret(unwrapped: Unwrapped, judge: Judge) -> Intent:
         waves = (settings.reconcile or {}).get("waves")
         return AskStatus(target, _configured(judge) if waves else None)
     document, overrides = unwrapped.document, unwrapped.overrides
+    lifted = requested_overrides(document)
+    if lifted and settings.overrides == "deny":
+        return Refuse(OverridesDenied(f"SYNC_OVERRIDES=deny: no request may lift a guard ({', '.join(lifted)})"))
     if "scope" in document:
         return _worker(unwrapped, judge)
     if not document and unwrapped.trigger is Trigger.TIMER and settings.reconcile is not None:

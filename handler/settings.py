@@ -61,6 +61,7 @@ class Settings(NamedTuple):
     failed_backoff_seconds: float = 6 * 3600.0
     stuck_after_seconds: float = 2 * 3600.0
     windows: "Windows | None" = None  # SYNC_WINDOWS; None: always open
+    overrides: str = "allow"  # SYNC_OVERRIDES: "deny" refuses every document that lifts a guard (ignore_*)
     smn_topic_urn: str = ""
     reconcile_interval_seconds: float = 600.0
     scopes: tuple[Scope, ...] = ()  # SYNC_SCOPES; none: the function's own region and project

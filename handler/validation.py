@@ -37,6 +37,7 @@ __all__ = [
     "normalized_spec",
     "password_problems",
     "prepare",
+    "requested_overrides",
     "schema_defaults",
     "schema_errors",
     "target_of",
@@ -380,6 +381,13 @@ def target_of(overrides: Mapping[str, str], defaults: Defaults) -> Target:
     if errors:
         raise DocumentInvalid(errors)
     return Target(merged["project_id"], merged["cluster_id"], merged["nodepool_id"])
+
+
+def requested_overrides(document: Mapping[str, Any]) -> tuple[str, ...]:
+    """The guards a document asks to lift (OVERRIDES set true, at its top or in its reconcile options)."""
+    options = document.get("reconcile")
+    inner = options if isinstance(options, Mapping) else {}
+    return tuple(name for name in OVERRIDES if document.get(name) is True or inner.get(name) is True)
 
 
 def is_reconcile(document: Mapping[str, Any]) -> bool:

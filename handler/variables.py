@@ -98,6 +98,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("SYNC_FAILED_BACKOFF_SECONDS", "failed_backoff_seconds", "number", (0, 30 * 86400)),
     Variable("SYNC_STUCK_AFTER_SECONDS", "stuck_after_seconds", "number", (60, 30 * 86400)),
     Variable("SYNC_WINDOWS", "windows", "windows"),
+    Variable("SYNC_OVERRIDES", "overrides", "choice", (("allow", "deny"), str.lower)),
     Variable("SMN_TOPIC_URN", "smn_topic_urn", "smn_topic"),
     Variable("SYNC_RECONCILE_INTERVAL_SECONDS", "reconcile_interval_seconds", "number", (60, 86400)),
     Variable("SYNC_SCOPES", "scopes", "scopes"),

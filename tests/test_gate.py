@@ -15,7 +15,7 @@ from handler.decide import Action, Candidate, Decision, Guard
 from handler.errors import BudgetReached, Halted, WaveClosed
 from handler.model import PoolClass, PoolState, Target
 from local.emulator import Emulator
-from tests.conftest import PROJECT, apig_event, status_body
+from tests.conftest import PROJECT, apig_event, load_event, status_body
 
 Invoke = Callable[..., Any]
 SPEC = {"maxUnavailable": 1}
@@ -258,3 +258,36 @@ def test_a_pass_under_a_budget_starts_nothing_while_a_cluster_cannot_be_read(inv
     answer = invoke({"reconcile": {"clusters": ["c-test", "c-prod"], "max_syncing": 5}, "spec": SPEC})
     reasons = [p["reason"] for c in answer["clusters"] for p in c.get("pools", ()) if p.get("action") == "deferred"]
     assert reasons and all("c-prod" in reason for reason in reasons) and rollout.syncs() == [], answer
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"spec": SPEC, "ignore_halt": True},
+        {"cluster_id": "c-stage", "spec": SPEC, "targets": [{"nodepool_id": "np-stage"}], "ignore_budget": True},
+        {"reconcile": {"clusters": ["c-stage"], "ignore_waves": True}, "spec": SPEC},
+    ],
+    ids=["single", "fleet", "reconcile"],
+)
+def test_sync_overrides_deny_refuses_every_document_that_lifts_a_guard(
+    invoke: Invoke, rollout: Emulator, env: Any, document: dict[str, Any]
+) -> None:
+    env(SYNC_OVERRIDES="deny")
+    answer = invoke(document)
+    assert answer["error_code"] == "FUNC.OVERRIDES" and answer["http_status"] == 403 and rollout.syncs() == []
+
+
+def test_an_override_is_logged_with_who_sent_it(invoke: Invoke, rollout: Emulator, env: Any, logs: Any) -> None:
+    _configure(env, halt_after_failures=2)
+    event = apig_event({"spec": SPEC, "ignore_halt": True}, {"cluster_id": "c-stage", "nodepool_id": "np-stage"})
+    status, _ = status_body(invoke(event))
+    [line] = logs.syncs()
+    assert status == 200 and line["overrides"] == ["ignore_halt"]
+    assert line["trigger"] == "apig" and line["correlation_id"] == event["requestContext"]["requestId"]
+
+
+def test_an_eventgrid_override_is_logged_with_its_source(invoke: Invoke, rollout: Emulator, logs: Any) -> None:
+    event = {**load_event("eventgrid.json"), "data": {"spec": SPEC, "ignore_budget": True}}
+    assert invoke(event)["status"] == "accepted"
+    [line] = logs.syncs()
+    assert line["overrides"] == ["ignore_budget"] and line["source"] == event["source"]
