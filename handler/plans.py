@@ -12,11 +12,9 @@ from .validation import (
     RECONCILE_SCHEMA,
     TARGET_SOURCES,
     Defaults,
-    found_errors,
-    normalized_spec,
     schema_defaults,
     schema_errors,
-    validate_document,
+    spec_errors,
 )
 
 __all__ = ["Fleet", "Reconcile", "Selection", "plan_fleet", "plan_reconcile"]
@@ -40,13 +38,6 @@ class Fleet(NamedTuple):
     documents: tuple[dict[str, Any], ...] = ()  # Selection.TARGETS
     names: tuple[str, ...] = ()  # Selection.NAMES
     include_default: bool = False  # Selection.ALL
-
-
-def _shared_spec_errors(spec: dict[str, Any], node_login_password: str) -> list[FieldError]:
-    """The shared spec's errors, found once for the whole fleet rather than once per target that uses it."""
-    errors: list[FieldError] = []
-    probe = {"spec": normalized_spec(spec, spec.get("nodePoolID") or "fleet-target", node_login_password, errors)}
-    return found_errors([*errors, *validate_document(probe)])
 
 
 class Reconcile(NamedTuple):
@@ -109,7 +100,7 @@ def plan_reconcile(
     if spec is None:
         errors.append(FieldError("/spec", "is required: set it in the document or CCE_SYNC_SPEC"))
     elif isinstance(spec, dict) and not errors and starts:
-        errors = _shared_spec_errors(dict(spec), defaults.node_login_password)
+        errors = spec_errors(dict(spec), defaults.node_login_password)
     if errors:
         raise DocumentInvalid(errors)
     assert isinstance(selection, dict) and isinstance(spec, Mapping)
@@ -165,7 +156,7 @@ def plan_fleet(document: Mapping[str, Any], overrides: Mapping[str, str], defaul
             if isinstance(target, dict) and target.get(key, value) != value:
                 errors.append(FieldError(f"/targets/{index}/{key}", "differs from the API path's, which decides"))
     if not errors and isinstance(merged.get("spec"), dict):
-        errors = _shared_spec_errors(merged["spec"], defaults.node_login_password)
+        errors = spec_errors(merged["spec"], defaults.node_login_password)
     if errors:
         raise DocumentInvalid(errors)
     shared: dict[str, Any] = {key: merged[key] for key in ("spec", "dry_run", "wait", *OVERRIDES) if key in merged}

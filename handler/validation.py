@@ -40,6 +40,7 @@ __all__ = [
     "requested_overrides",
     "schema_defaults",
     "schema_errors",
+    "spec_errors",
     "target_of",
     "validate_document",
 ]
@@ -296,6 +297,14 @@ def validate_document(document: Any) -> list[FieldError]:
     if not isinstance(document, dict):
         return errors or [FieldError("", f"must be an object, not {kind_of(document)}")]
     return errors or found_errors(_rule_errors(document))
+
+
+def spec_errors(spec: dict[str, Any], node_login_password: str) -> list[FieldError]:
+    """A spec's errors as every pool it is sent to would have them (a fleet's shared spec, CCE_SYNC_SPEC), found
+    once rather than once per pool."""
+    errors: list[FieldError] = []
+    probe = {"spec": normalized_spec(spec, spec.get("nodePoolID") or "fleet-target", node_login_password, errors)}
+    return found_errors([*errors, *validate_document(probe)])
 
 
 def normalized_spec(spec: Any, nodepool_id: str, node_login_password: str, errors: list[FieldError]) -> Any:

@@ -10,10 +10,10 @@ from . import strictjson
 from .allowlist import Allowlist
 from .endpoints import MAX_SCOPES, REGION_PATTERN, Scope, endpoint_is_allowed
 from .environment import Secret
-from .errors import ConfigurationError
+from .errors import ConfigurationError, FieldError
 from .logs import LEVELS
 from .transport import header_safe
-from .validation import ID_PATTERN
+from .validation import ID_PATTERN, RECONCILE_SCHEMA, schema_errors, spec_errors
 
 if TYPE_CHECKING:
     from .windows import Windows
@@ -65,7 +65,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("RUNTIME_PROJECT_ID", "runtime_project_id", "text"),
     Variable("CCE_CLUSTER_ID", "cluster_id", "text"),
     Variable("CCE_NODEPOOL_ID", "nodepool_id", "text"),
-    Variable("CCE_SYNC_SPEC", "sync_spec", "json_object", ("the spec of the sync request",)),
+    Variable("CCE_SYNC_SPEC", "sync_spec", "sync_spec"),
     Variable("SYNC_DRY_RUN", "dry_run", "boolean"),
     Variable("HUAWEICLOUD_AUTH_MODE", "auth_mode", "choice", (AUTH_MODES, str.lower), group="mode"),
     Variable("HUAWEICLOUD_AUTH_TOKEN", "auth_token", "secret", (True,), group="token"),
@@ -94,7 +94,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("JOB_POLL_MAX_INTERVAL_SECONDS", "job_poll_max_interval_seconds", "number", (0.01, 600)),
     Variable("TARGET_MIN_SECONDS", "target_min_seconds", "number", (0, 900)),
     Variable("LOG_LEVEL", "log_level", "choice", (LEVELS, str.upper)),
-    Variable("SYNC_RECONCILE", "reconcile", "json_object", ("the reconcile object of a reconcile document",)),
+    Variable("SYNC_RECONCILE", "reconcile", "reconcile_options"),
     Variable("SYNC_FAILED_BACKOFF_SECONDS", "failed_backoff_seconds", "number", (0, 30 * 86400)),
     Variable("SYNC_STUCK_AFTER_SECONDS", "stuck_after_seconds", "number", (60, 30 * 86400)),
     Variable("SYNC_WINDOWS", "windows", "windows"),
@@ -234,6 +234,20 @@ class _Reader(_Scalars):
             raise ConfigurationError(f"{name} must be a JSON object ({what})")
         return parsed
 
+    def sync_spec(self, name: str, default: None) -> Mapping[str, Any] | None:
+        """The spec of every sync that names none: checked now as every sync would check it (fast schema path)."""
+        spec = self.json_object(name, default, "the spec of the sync request")
+        if spec is not None:
+            _refuse(name, "", spec_errors(dict(spec), ""), "/spec")
+        return spec
+
+    def reconcile_options(self, name: str, default: None) -> Mapping[str, Any] | None:
+        """What the timer's pass (and every guard) is: checked now, so a typo fails every event, not every tick."""
+        options = self.json_object(name, default, "the reconcile object of a reconcile document")
+        if options is not None:
+            _refuse(name, "", schema_errors(RECONCILE_SCHEMA, {"reconcile": options}), "/reconcile")
+        return options
+
     def windows(self, name: str, default: None) -> "Windows | None":
         value = self.text(name)
         if not value:
@@ -293,6 +307,15 @@ class _Reader(_Scalars):
                 raise ConfigurationError(f"{name}: entry {index} has no valid project_id")
             scopes.append(Scope(region, project))
         return tuple(dict.fromkeys(scopes))
+
+
+def _refuse(name: str, _: str, errors: list[FieldError], prefix: str) -> None:
+    """A ConfigurationError naming the variable and its first wrong field, when there are errors."""
+    if errors:
+        first = errors[0]
+        where = first.path.removeprefix(prefix) or "/"
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ConfigurationError(f"{name}: {where}: {first.message}{more}")
 
 
 def read(environ: Mapping[str, str], defaults: Mapping[str, Any]) -> dict[str, Any]:

@@ -251,6 +251,7 @@ def command_package(args: argparse.Namespace) -> int:
 def command_deploy_config(args: argparse.Namespace) -> int:
     """Render template.yaml into Terraform JSON, with a terraform.tfvars.example beside it."""
     template = templates.load(args.template)
+    environment_for(template, None, {})  # the settings checked as the function will: a bad one stops here
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     zip_file = ROOT / "dist" / "nodepool-sync.zip"

@@ -291,3 +291,27 @@ def test_an_eventgrid_override_is_logged_with_its_source(invoke: Invoke, rollout
     assert invoke(event)["status"] == "accepted"
     [line] = logs.syncs()
     assert line["overrides"] == ["ignore_budget"] and line["source"] == event["source"]
+
+
+@pytest.mark.parametrize("command", [["validate", "-"], ["deploy-config", "--output", "OUT"]])
+def test_an_unknown_field_in_sync_reconcile_stops_validate_and_deploy_config_naming_it(
+    command: list[str], tmp_path: Any
+) -> None:
+    from local import template as templates
+    from tests.conftest import run_cli
+
+    template = templates.load(templates.TEMPLATE)
+    template["function"]["environment"]["SYNC_RECONCILE"] = '{"wavess": [["c-test"]]}'
+    (tmp_path / "template.yaml").write_text(json.dumps(template))
+    args = [a.replace("OUT", str(tmp_path / "main.tf.json")) for a in command]
+    result = run_cli("--template", str(tmp_path / "template.yaml"), *args, stdin=json.dumps({"spec": SPEC}))
+    assert result.returncode == 2 and "SYNC_RECONCILE" in result.stderr and "wavess" in result.stderr, result
+
+
+def test_a_cold_start_with_a_bad_sync_reconcile_answers_every_event_naming_it(
+    invoke: Invoke, rollout: Emulator, env: Any
+) -> None:
+    env(SYNC_RECONCILE='{"max_syncing": 0}')
+    answer = invoke({"spec": SPEC})
+    assert answer["error_code"] == "FUNC.CONFIG" and answer["error_msg"].startswith("SYNC_RECONCILE: /max_syncing")
+    assert rollout.requests == []

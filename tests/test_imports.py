@@ -53,7 +53,11 @@ VALID_EVENTS = {
 
 
 def _run(
-    emulator: Emulator, mode: str, events: dict[str, Any], watched: tuple[str, ...] = VALIDATION_ONLY
+    emulator: Emulator,
+    mode: str,
+    events: dict[str, Any],
+    watched: tuple[str, ...] = VALIDATION_ONLY,
+    extra: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     environment = {
         "PATH": "/usr/bin:/bin",
@@ -65,6 +69,7 @@ def _run(
         "EVENT_DEDUP_WINDOW_SECONDS": "0",
         "LOG_LEVEL": "WARNING",
         **MODES[mode],
+        **(extra or {}),
     }
     script = textwrap.dedent(
         f"""
@@ -131,3 +136,9 @@ def test_a_single_sync_imports_nothing_of_fleets_passes_or_change_events(cloud: 
 def test_an_invalid_document_imports_jsonschema_to_explain_itself(cloud: Emulator) -> None:
     ran = _run(cloud, "token", {"invalid": {"spec": {"maxUnavailable": 0}}})
     assert ran["statuses"] == {"invalid": "rejected"} and "jsonschema" in ran["loaded"]
+
+
+def test_settings_with_a_configured_pass_are_checked_without_jsonschema(cloud: Emulator) -> None:
+    configured = {"SYNC_RECONCILE": '{"max_syncing_per_cluster": 2}', "CCE_SYNC_SPEC": '{"maxUnavailable": 1}'}
+    ran = _run(cloud, "token", {"direct": load_event("direct.json")}, extra=configured)
+    assert ran["loaded"] == [] and ran["statuses"] == {"direct": "accepted"}, ran

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from handler import intents, triggers
+from handler.errors import ConfigurationError
 from handler.judge import judge
 from handler.kinds.table import AskStatus, Ignore, Intent, ReactToChange, Refuse, RunPass, SyncFleet, SyncOne
 from handler.model import Target
@@ -185,11 +186,10 @@ def test_a_pass_judges_the_windows_once_at_now() -> None:
 @pytest.mark.parametrize(
     ("event", "environment", "code"),
     [
-        (load_event("timer-defaults.json"), {"SYNC_RECONCILE": '{"max_syncing_per_cluster": 0}'}, "FUNC.CONFIG"),
         ({"reconcile": {}, "project_id": "p2"}, {"SYNC_ALLOWED_TARGETS": f"{CLUSTER}/*"}, "FUNC.FORBIDDEN"),
         ({"reconcile": {"max_syncing_per_cluster": 0}}, {}, "FUNC.INVALID"),
     ],
-    ids=["a malformed configured pass", "a project outside the allowlist", "an invalid document"],
+    ids=["a project outside the allowlist", "an invalid document"],
 )
 def test_a_pass_that_cannot_run_is_refused(event: Any, environment: dict[str, str], code: str) -> None:
     assert _code(interpret(event, **environment)) == code
@@ -284,3 +284,20 @@ def test_a_reconcile_documents_unset_options_take_the_schemas_defaults() -> None
         defaults["max_syncing_per_cluster"],
         defaults["concurrency"],
     )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "named"),
+    [
+        ("SYNC_RECONCILE", '{"max_syncing_per_cluster": 0}', "/max_syncing_per_cluster"),
+        ("SYNC_RECONCILE", '{"wavess": [["c-1"]]}', "wavess"),
+        ("CCE_SYNC_SPEC", '{"maxUnavailable": 0}', "/maxUnavailable"),
+    ],
+    ids=["a bound", "an unknown field", "the default spec"],
+)
+def test_a_malformed_configured_pass_or_spec_is_refused_when_the_settings_are_read(
+    variable: str, value: str, named: str
+) -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        Settings.from_environ({variable: value})
+    assert refused.value.message.startswith(f"{variable}: ") and named in refused.value.message

@@ -139,6 +139,8 @@ MALFORMED = {
     "region": "Mars 1",
     "endpoint": "ftp://cce.example.com",
     "json_object": "{not json",
+    "sync_spec": '{"maxUnavailable": 0}',
+    "reconcile_options": '{"max_syncing_per_cluster": 0}',
     "boolean": "maybe",
     "choice": "LOUD",
     "header_text": "AK with spaces",
