@@ -33,6 +33,7 @@ from .runtime import RuntimeContext
 from .settings import Settings
 from .transport import Transport, new_session
 from .validation import requested_overrides
+from .variables import misspelt
 
 if TYPE_CHECKING:
     from .kinds.table import Intent
@@ -197,6 +198,9 @@ class Instance:
                 if self._function is None:
                     environment = Environment(self._environ, RuntimeContext(context).user_data)
                     self._function = Function.from_environment(environment)
+                    for name, close in misspelt(environment):  # once, at the cold start
+                        warning = {"message": "not a setting", "variable": name, "did_you_mean": close}
+                        logs.write(logging.WARNING, warning, ())
         return self._function
 
     def handle(self, event: Any, context: Any = None) -> Any:

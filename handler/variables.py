@@ -3,7 +3,7 @@ its bounds. A malformed value is a ConfigurationError naming the variable; defau
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import strictjson
@@ -26,6 +26,7 @@ __all__ = [
     "credential_names",
     "endpoint_names",
     "group",
+    "misspelt",
     "read",
     "secret_names",
     "variable_names",
@@ -111,6 +112,21 @@ VARIABLES: tuple[Variable, ...] = (
 def variable_names() -> tuple[str, ...]:
     """Every variable the settings read, aliases included."""
     return tuple(name for v in VARIABLES for name in (v.name, *v.aliases))
+
+
+def misspelt(names: Iterable[str]) -> list[tuple[str, str]]:
+    """The names that look like a setting's but are not one, each with the setting it is closest to: a name with
+    one of the settings' prefixes (SYNC_, CCE_, HUAWEICLOUD_, ...; never RUNTIME_, the platform's) whose
+    difflib ratio to a setting's is 0.8 or more."""
+    known = variable_names()
+    prefixes = tuple({name.split("_", 1)[0] + "_" for name in known} - {"RUNTIME_"})
+    candidates = [n for n in names if n not in known and n.startswith(prefixes) and not n.startswith("RUNTIME_")]
+    if not candidates:
+        return []
+    import difflib  # only when a name looks like a setting
+
+    found = ((name, difflib.get_close_matches(name, known, n=1, cutoff=0.8)) for name in candidates)
+    return [(name, close[0]) for name, close in found if close]
 
 
 def group(name: str) -> tuple[str, ...]:

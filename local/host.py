@@ -146,12 +146,17 @@ def environment_for(template: dict[str, Any], env_file: str | None, shell: Mappi
     """The function's variables as every command resolves them: the template's, then the shell's, then the
     --env-file's, the later winning; each setting checked as the function would, a bad one a usage error."""
     from handler.settings import Settings
-    from handler.variables import variable_names
+    from handler.variables import misspelt, variable_names
 
     environment = base_environment(template)
     environment.update({name: shell[name] for name in variable_names() if name in shell})
+    given = list(shell)
     if env_file:
-        environment.update(read_env_file(Path(env_file)))
+        from_file = read_env_file(Path(env_file))
+        environment.update(from_file)
+        given += list(from_file)
+    for name, close in misspelt(dict.fromkeys(given)):
+        print(f"warning: {name} is not a setting of the function; did you mean {close}?", file=sys.stderr)
     try:
         Settings.from_environ(environment)
     except ConfigurationError as error:

@@ -315,3 +315,41 @@ def test_a_cold_start_with_a_bad_sync_reconcile_answers_every_event_naming_it(
     answer = invoke({"spec": SPEC})
     assert answer["error_code"] == "FUNC.CONFIG" and answer["error_msg"].startswith("SYNC_RECONCILE: /max_syncing")
     assert rollout.requests == []
+
+
+@pytest.mark.parametrize(
+    ("name", "close"),
+    [
+        ("SYNC_RECONCLE", "SYNC_RECONCILE"),
+        ("CCE_CLUSTERID", "CCE_CLUSTER_ID"),
+        ("HUAWEICLOUD_SDK_REGON", "HUAWEICLOUD_SDK_REGION"),
+        ("SYNC_SOMETHING_ELSE", None),
+        ("RUNTIME_FUNC_NAMEE", None),
+        ("PATH", None),
+        ("SYNC_RECONCILE", None),
+    ],
+    ids=["a letter missing", "an underscore missing", "a typo in the region", "far from any", "the platform's",
+         "no setting's prefix", "a setting itself"],
+)  # fmt: skip
+def test_a_name_close_to_a_settings_is_suggested(name: str, close: str | None) -> None:
+    from handler.variables import misspelt
+
+    assert dict(misspelt([name])).get(name) == close
+
+
+def test_the_cli_warns_of_a_misspelt_setting_in_an_env_file(tmp_path: Any) -> None:
+    from tests.conftest import run_cli
+
+    (tmp_path / "env").write_text('SYNC_RECONCLE={"max_syncing": 1}\n')
+    result = run_cli("validate", "-", "--env-file", str(tmp_path / "env"), stdin=json.dumps({"spec": SPEC}))
+    assert "warning: SYNC_RECONCLE is not a setting of the function; did you mean SYNC_RECONCILE?" in result.stderr
+
+
+def test_the_function_logs_a_misspelt_setting_once_at_its_cold_start(
+    invoke: Invoke, rollout: Emulator, env: Any, logs: Any
+) -> None:
+    env(SYNC_RECONCLE='{"max_syncing": 1}')
+    invoke({"spec": SPEC})
+    invoke({"spec": SPEC})
+    warnings = [r for r in logs.records() if r.get("message") == "not a setting"]
+    assert warnings == [{"message": "not a setting", "variable": "SYNC_RECONCLE", "did_you_mean": "SYNC_RECONCILE"}]

@@ -40,7 +40,7 @@ LAZY_IMPORTS = {
     "handler/passwords.py": {"secrets"},  # salting a node password
     "handler/reconcile.py": {".notify"},  # something to tell a person
     "handler/endpoints.py": {"ipaddress"},  # a loopback endpoint other than localhost and 127.x
-    "handler/variables.py": {".windows"},  # SYNC_WINDOWS
+    "handler/variables.py": {".windows", "difflib"},  # SYNC_WINDOWS; a name that looks like a setting
     "handler/transport.py": {".strictjson"},  # an answer with a lone surrogate
     "handler/triggers.py": {"hashlib"},  # a worker's duplicate-window key
     "handler/validation.py": {"difflib", "jsonschema"},  # explaining an invalid document
