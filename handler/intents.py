@@ -40,10 +40,12 @@ if TYPE_CHECKING:  # the other kinds, fleets' and passes' plans: imported when o
     from .plans import Fleet, Reconcile
 
 
-def plan_reconcile(document: Mapping[str, Any], overrides: Mapping[str, str], defaults: Defaults) -> Reconcile:
+def plan_reconcile(
+    document: Mapping[str, Any], overrides: Mapping[str, str], defaults: Defaults, foreign: bool = False
+) -> Reconcile:
     from .plans import plan_reconcile as plan
 
-    return plan(document, overrides, defaults)
+    return plan(document, overrides, defaults, foreign=foreign)
 
 
 __all__ = ["interpret"]
@@ -150,7 +152,7 @@ def _worker(unwrapped: Unwrapped, judge: Judge) -> Work | Refuse:
     options = dict(document["reconcile"])
     if foreign and "clusters" not in options:
         options["clusters"] = "all"  # CCE_CLUSTER_ID is a cluster of the function's own project
-    plan = plan_reconcile({**document, "reconcile": options}, {}, defaults)
+    plan = plan_reconcile({**document, "reconcile": options}, {}, defaults, foreign=foreign)
     scheduled = plan.pass_id.startswith(TIMER_PASS)
     from .kinds.worker import Work
 

@@ -1,7 +1,7 @@
 """Fleet and reconcile documents: checked here, imported only when such a document comes (the single sync's
 path never pays for them). Each target still becomes a sync request document, judged as a single sync is."""
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from enum import Enum
 from typing import Any, NamedTuple
 
@@ -73,11 +73,29 @@ class Reconcile(NamedTuple):
     context_every: bool = False
 
 
+def _in_scope(entries: Iterable[str], project_id: str, foreign: bool) -> tuple[str, ...]:
+    """A pass's entries (waves, exclude, names) for one scope: `<project_id>/<name>` is its project's only; an
+    unqualified entry is the function's own scope's (so not a foreign worker's)."""
+    own: list[str] = []
+    for entry in entries:
+        project, qualified, name = entry.rpartition("/")
+        if qualified and project == project_id:
+            own.append(name)
+        elif not qualified and not foreign:
+            own.append(entry)
+    return tuple(own)
+
+
 def plan_reconcile(
-    document: Mapping[str, Any], overrides: Mapping[str, str], defaults: Defaults, starts: bool = True
+    document: Mapping[str, Any],
+    overrides: Mapping[str, str],
+    defaults: Defaults,
+    starts: bool = True,
+    foreign: bool = False,
 ) -> Reconcile:
     """Check a reconcile document; defaults fill the project, the clusters (CCE_CLUSTER_ID) and the spec. A plan
-    that never `starts` (read only to judge the guards) needs no spec."""
+    that never `starts` (read only to judge the guards) needs no spec; a `foreign` one is a worker's for a scope
+    other than the function's own (its entries are only those qualified with its project)."""
     if "nodepool_id" in overrides:
         raise DocumentInvalid([FieldError("", "this API path names one node pool: send a single sync document")])
     errors = schema_errors(RECONCILE_SCHEMA, document)
@@ -110,9 +128,9 @@ def plan_reconcile(
         every_cluster=clusters == "all",
         cluster_ids=() if clusters == "all" else tuple(dict.fromkeys(clusters)),
         pools=Selection.ALL if selection.get("all") else Selection.NAMES,
-        names=tuple(selection.get("names", ())),
+        names=_in_scope(selection.get("names", ()), str(project_id), foreign),
         include_default=bool(selection.get("include_default")),
-        exclude=frozenset(options.get("exclude", ())),
+        exclude=frozenset(_in_scope(options.get("exclude", ()), str(project_id), foreign)),
         max_syncing_per_cluster=int(options.get("max_syncing_per_cluster", default["max_syncing_per_cluster"])),
         force=bool(options.get("force", False)),
         ignore_windows=bool(options.get("ignore_windows", False)),
@@ -121,7 +139,7 @@ def plan_reconcile(
         dry_run=defaults.dry_run or bool(document.get("dry_run", False)),
         concurrency=int(options.get("concurrency", default["concurrency"])),
         pass_id=str(document.get("pass_id", "")),
-        waves=tuple(tuple(wave) for wave in options.get("waves", ())),
+        waves=tuple(_in_scope(wave, str(project_id), foreign) for wave in options.get("waves", ())),
         max_syncing=options.get("max_syncing"),
         halt_after_failures=options.get("halt_after_failures"),
         ignore_halt=bool(options.get("ignore_halt", False)),

@@ -17,7 +17,16 @@ from collections.abc import Callable, Iterable, Sequence
 from . import logs
 from .cloud import Cloud
 from .decide import Action, Candidate, Decision, News, Policy, decide
-from .errors import LOCKED, THROTTLED, AmbiguousFailure, CCERejected, SyncError, SyncInProgress, TargetNotAllowed
+from .errors import (
+    LOCKED,
+    THROTTLED,
+    AmbiguousFailure,
+    CCERejected,
+    ConfigurationError,
+    SyncError,
+    SyncInProgress,
+    TargetNotAllowed,
+)
 from .gate import Admission, Rules, Schedule, View, hold, schedule
 from .model import DEFAULT_POOL, Job, PoolClass, PoolState
 from .pacing import Pacer
@@ -96,6 +105,37 @@ def _context(plan: Reconcile, cloud: Cloud, taken: list[tuple[str, str]]) -> lis
     ]
 
 
+def _check_entries(plan: Reconcile, cloud: Cloud, reads: Sequence[_Read]) -> None:
+    """Every wave entry names a cluster of the scope and every exclude entry a pool the pass read: a typo would
+    reorder or widen the rollout, so the pass stops before any start (fails closed: an exclude entry for a
+    deleted pool holds the rollout until it is removed)."""
+    entries = {entry for wave in plan.waves for entry in wave}
+    if entries:
+        listed = dict(cloud.clusters(plan.project_id))
+        _refuse_unmatched("waves", entries, {*listed, *listed.values()}, f"cluster of project {plan.project_id}")
+    if plan.exclude and all(one.error is None for one in reads):
+        pools = {pool.name for one in reads for pool in one.listed}
+        _refuse_unmatched("exclude", plan.exclude, pools, "node pool of the clusters the pass read")
+
+
+def _not_found(plan: Reconcile, reads: Sequence[_Read]) -> tuple[str, ...]:
+    """The nodepools.names entries no cluster the pass read lists (the other pools proceed)."""
+    if plan.pools is not Selection.NAMES or any(one.error is not None for one in reads if not one.context):
+        return ()
+    listed = {pool.name for one in reads if not one.context for pool in one.listed}
+    return tuple(name for name in plan.names if name not in listed)
+
+
+def _refuse_unmatched(field: str, entries: Iterable[str], known: set[str], what: str) -> None:
+    for entry in sorted(entries):
+        if entry not in known:
+            import difflib  # only for a typo
+
+            close = difflib.get_close_matches(entry, sorted(known), n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigurationError(f"reconcile {field}: {entry[:64]!r} matches no {what}{hint}")
+
+
 def _policy(plan: Reconcile, settings: Settings) -> Policy:
     return Policy(
         force=plan.force,
@@ -146,6 +186,7 @@ def run_pass(plan: Reconcile, cloud: Cloud, settings: Settings, clock: Callable[
     """Read, decide, act; raises only when no cluster at all could be read and the cause may pass."""
     started, project, pacer = time.perf_counter(), plan.project_id, Pacer(plan.concurrency)
     reads = _read(plan, cloud, pacer)
+    _check_entries(plan, cloud, reads)
     failures = [r.error for r in reads if r.error is not None]
     if reads and len(failures) == len(reads):
         transient = next((e for e in failures if e.transient), None)
@@ -171,7 +212,7 @@ def run_pass(plan: Reconcile, cloud: Cloud, settings: Settings, clock: Callable[
             clusters.append(ClusterReport(one.cluster_id, pools, one.error))
     notable = tuple(_notable(acted, plan_of))
     report = PassReport(project, plan.dry_run, tuple(clusters), notable, region=plan.region, schedule=plan_of)
-    report = report._replace(concurrency=pacer.limit, throttled=pacer.throttled)
+    report = report._replace(concurrency=pacer.limit, throttled=pacer.throttled, not_found=_not_found(plan, reads))
     # Only the scheduled pass tells a person: a failure is news to the pass whose interval it ended in, and a
     # change event or an API call in between would announce it again.
     if notable and settings.smn_topic_urn and plan.scheduled and not plan.dry_run:
@@ -200,6 +241,7 @@ def survey(plan: Reconcile, cloud: Cloud, settings: Settings) -> View:
     as the pass would (their latest jobs too), nothing started; the clusters that could not be read named."""
     pacer = Pacer(plan.concurrency)
     reads = _read(plan._replace(dry_run=True, focus=""), cloud, pacer)
+    _check_entries(plan, cloud, reads)
     judged = [candidate for _, candidate in _judge(plan, cloud, settings, pacer, reads, time.time)]
     chosen = {(c.cluster_id, c.pool.pool_id) for c in judged}
     untaken = [

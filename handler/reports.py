@@ -65,4 +65,5 @@ class PassReport(NamedTuple):
     region: str = ""  # a worker's scope's region ("": the function's own)
     schedule: Schedule | None = None  # the pass-wide rules' verdict: the open wave, the halt
     concurrency: int = 0  # CCE calls in flight at most, at the end of the pass (halved after throttling)
+    not_found: tuple[str, ...] = ()  # nodepools.names entries that name no pool of the clusters read
     throttled: int = 0  # throttling answers CCE gave the pass

@@ -353,3 +353,37 @@ def test_the_function_logs_a_misspelt_setting_once_at_its_cold_start(
     invoke({"spec": SPEC})
     warnings = [r for r in logs.records() if r.get("message") == "not a setting"]
     assert warnings == [{"message": "not a setting", "variable": "SYNC_RECONCLE", "did_you_mean": "SYNC_RECONCILE"}]
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"waves": [["cce-tset"], ["c-stage"]]}, "'cce-tset' matches no cluster"),
+        ({"exclude": ["pool-tset"]}, "'pool-tset' matches no node pool"),
+    ],
+    ids=["a misspelt wave entry", "a misspelt exclude entry"],
+)
+def test_a_misspelt_guard_entry_stops_the_pass_before_any_start(
+    invoke: Invoke, rollout: Emulator, options: dict[str, Any], named: str
+) -> None:
+    rollout.add_cluster(PROJECT, "c-test", "cce-test")
+    answer = invoke({"reconcile": {"clusters": ["c-test", "c-stage", "c-prod"], **options}, "spec": SPEC})
+    assert answer["status"] == "rejected" and answer["error_code"] == "FUNC.CONFIG", answer
+    assert named in answer["error_msg"] and "did you mean" in answer["error_msg"] and rollout.syncs() == []
+
+
+def test_a_misspelt_pool_name_is_reported_not_found_and_the_others_proceed(invoke: Invoke, rollout: Emulator) -> None:
+    selection = {"names": ["pool-test", "pool-tset"]}
+    answer = invoke({"reconcile": {"clusters": ["c-test"], "nodepools": selection}, "spec": SPEC})
+    assert answer["not_found"] == ["pool-tset"] and len(rollout.syncs()) == 1, answer
+
+
+def test_a_qualified_entry_counts_only_in_its_projects_scope() -> None:
+    from handler.plans import plan_reconcile
+    from handler.validation import Defaults
+
+    options = {"waves": [[f"{PROJECT}/c-test", "p-other/c-x", "c-own"]], "exclude": ["p-other/web"]}
+    own = plan_reconcile({"reconcile": options}, {}, Defaults(PROJECT, "c-test"), starts=False)
+    foreign = plan_reconcile({"reconcile": options}, {}, Defaults(PROJECT, "c-test"), starts=False, foreign=True)
+    assert own.waves == (("c-test", "c-own"),) and own.exclude == frozenset()
+    assert foreign.waves == (("c-test",),) and foreign.exclude == frozenset()

@@ -38,7 +38,7 @@ LAZY_IMPORTS = {
     "handler/kinds/status.py": {"..reconcile"},  # the status of a pool under waves
     "handler/pacing.py": {"concurrent.futures"},  # a pass's concurrent reads and starts
     "handler/passwords.py": {"secrets"},  # salting a node password
-    "handler/reconcile.py": {".notify"},  # something to tell a person
+    "handler/reconcile.py": {".notify", "difflib"},  # something to tell a person; a typo's closest name
     "handler/endpoints.py": {"ipaddress"},  # a loopback endpoint other than localhost and 127.x
     "handler/variables.py": {".windows", "difflib"},  # SYNC_WINDOWS; a name that looks like a setting
     "handler/transport.py": {".strictjson"},  # an answer with a lone surrogate

@@ -103,6 +103,7 @@ def render_pass(report: PassReport) -> Answer:
         "totals": totals,
         **({"pools_omitted": omitted} if omitted else {}),
         "clusters": clusters,
+        **({"not_found": list(report.not_found)} if report.not_found else {}),
     }
     if plan_of is not None and plan_of.open_wave is not None:
         held_by = [_about(c.cluster_id, c.pool) | {"class": c.decision.kind.value} for c in plan_of.held_by]
