@@ -26,6 +26,7 @@ __all__ = [
     "Schedule",
     "View",
     "admit",
+    "assess",
     "explicit_rules",
     "held",
     "hold",
@@ -244,6 +245,13 @@ def admit(
     `reason`). `admitted`: what this invocation started already (they count toward the budget)."""
     if rules is None or view is None:
         return Admission(target, _KEY)
+    planned = assess(target, rules, view, admitted)
+    return planned.admissions[0] or planned.decisions[0]
+
+
+def assess(target: Target, rules: Rules, view: View, admitted: Sequence[Target] = ()) -> Schedule:
+    """The pass-wide guards over a start of `target` on the view (what admit decides, and why: the halt and its
+    failures, the open wave and what holds the next), for the start or for the status route's question."""
     from .decide import Action, Candidate, Decision
 
     own = [c for c in view.candidates if c.cluster_id == target.cluster_id and c.pool.pool_id == target.nodepool_id]
@@ -253,8 +261,7 @@ def admit(
     started = Decision(PoolClass.SYNCING)
     context = [c for c in view.candidates if c not in own]
     context += [Candidate(t.cluster_id, PoolState(t.nodepool_id, "", True, "", None, None), started) for t in admitted]
-    planned = schedule([candidate], rules, (), context, target.project_id, view.unread)
-    return planned.admissions[0] or planned.decisions[0]
+    return schedule([candidate], rules, (), context, target.project_id, view.unread)
 
 
 def held(decision: "Decision") -> Held:

@@ -23,6 +23,7 @@ from .errors import (
     SyncError,
     TargetNotAllowed,
 )
+from .gate import explicit_rules
 from .judge import Judge, Judged, utc
 from .kinds.refuse import Refuse
 from .kinds.single import SyncOne
@@ -72,8 +73,7 @@ def _interpret(unwrapped: Unwrapped, judge: Judge) -> Intent:
             return Refuse(refusal, target)
         from .kinds.status import AskStatus
 
-        waves = (settings.reconcile or {}).get("waves")
-        return AskStatus(target, _configured(judge) if waves else None)
+        return AskStatus(target, explicit_rules(settings.reconcile, frozenset()) is not None)
     document, overrides = unwrapped.document, unwrapped.overrides
     lifted = requested_overrides(document)
     if lifted and settings.overrides == "deny":

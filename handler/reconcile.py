@@ -34,7 +34,7 @@ from .plans import Reconcile, Selection
 from .reports import ClusterReport, Notable, Notification, PassReport, PoolReport
 from .settings import Settings
 
-__all__ = ["run_pass", "survey", "wave_state"]
+__all__ = ["run_pass", "survey"]
 
 
 def _chosen(plan: Reconcile, pools: Iterable[PoolState]) -> list[PoolState]:
@@ -253,18 +253,6 @@ def survey(plan: Reconcile, cloud: Cloud, settings: Settings) -> View:
     waves = {one.cluster_id: one.wave for one in reads}
     unread = tuple((one.cluster_id, one.wave) for one in reads if one.error is not None)
     return View((*judged, *untaken), waves, len(plan.waves) + 1, unread)
-
-
-def wave_state(plan: Reconcile, cloud: Cloud, settings: Settings, cluster_id: str) -> tuple[int, bool]:
-    """A cluster's wave in the pass, and whether it is open now: its pools and those of the earlier waves read
-    and judged as the pass would, nothing started."""
-    narrowed = plan._replace(every_cluster=False, cluster_ids=(cluster_id,), focus="", dry_run=True)
-    pacer = Pacer(plan.concurrency)
-    reads = _read(narrowed, cloud, pacer)
-    judged = [candidate for _, candidate in _judge(narrowed, cloud, settings, pacer, reads, time.time)]
-    open_wave = schedule([], _rules(narrowed), (), judged, plan.project_id).open_wave or 1
-    wave = next((one.wave for one in reads if not one.context), len(plan.waves) + 1)
-    return wave, wave <= open_wave
 
 
 def _needs_job(pool: PoolState, policy: Policy) -> bool:

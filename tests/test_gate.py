@@ -387,3 +387,53 @@ def test_a_qualified_entry_counts_only_in_its_projects_scope() -> None:
     foreign = plan_reconcile({"reconcile": options}, {}, Defaults(PROJECT, "c-test"), starts=False, foreign=True)
     assert own.waves == (("c-test", "c-own"),) and own.exclude == frozenset()
     assert foreign.waves == (("c-test",),) and foreign.exclude == frozenset()
+
+
+def _status(invoke: Invoke, cluster: str = "c-stage", pool: str = "np-stage") -> dict[str, Any]:
+    event = apig_event(None, {"cluster_id": cluster, "nodepool_id": pool}, httpMethod="GET", body=None)
+    status, body = status_body(invoke(event))
+    assert status == 200, body
+    return body
+
+
+def test_the_status_of_a_pool_held_by_the_halt_says_so_with_the_failed_pools(
+    invoke: Invoke, rollout: Emulator, env: Any
+) -> None:
+    _configure(env, halt_after_failures=2)
+    env(CCE_SYNC_SPEC=None)  # the guards are judged without a spec
+    _trip(rollout, "halt")
+    body = _status(invoke)
+    assert body["halted"] is True and sorted(f["nodepool_id"] for f in body["failed"]) == ["np-prod", "np-test"]
+    assert body["held"]["guard"] == "halt" and rollout.syncs() == []
+
+
+def test_the_status_says_which_pools_hold_its_wave(invoke: Invoke, rollout: Emulator, env: Any) -> None:
+    _configure(env, waves=[["c-test"], ["c-stage"]])
+    body = _status(invoke)
+    assert (body["wave"], body["wave_open"], body["held"]["guard"]) == (2, False, "wave")
+    assert [h["nodepool_id"] for h in body["held_by"]] == ["np-test"]
+
+
+def test_the_status_says_an_earlier_cluster_could_not_be_read_and_the_wave_stays_closed(
+    invoke: Invoke, rollout: Emulator, env: Any
+) -> None:
+    _configure(env, waves=[["c-test"], ["c-stage"]])
+    rollout.add_pool(PROJECT, "c-test", "np-test", "pool-test", nodes=2, synced=2)
+    rollout.inject(path_contains="/clusters/c-test/nodepools", status=503, times=10)
+    body = _status(invoke)
+    assert body["wave_open"] is False and body["unread"] == ["c-test"] and "c-test" in body["held"]["reason"]
+
+
+def test_the_status_says_the_budget_holds_and_when_the_pools_backoff_ends(
+    invoke: Invoke, rollout: Emulator, env: Any
+) -> None:
+    _configure(env, max_syncing=1)
+    _trip(rollout, "budget")
+    rollout.add_job(PROJECT, "c-stage", "np-stage", "Failed", ended_ago=60)
+    body = _status(invoke)
+    assert body["held"]["guard"] == "budget" and body["backoff_until"].endswith("Z")
+
+
+def test_a_status_without_guards_reads_only_its_pool(invoke: Invoke, rollout: Emulator) -> None:
+    body = _status(invoke)
+    assert "held" not in body and [r.path.split("/")[-1] for r in rollout.cce_requests()] == ["np-stage"]

@@ -35,7 +35,7 @@ LAZY_IMPORTS = {
     "handler/judge.py": {".times"},  # a closed window
     "handler/gate.py": {".decide"},  # a pass's decisions, or a fleet guard that holds an operator's request
     "handler/kinds/single.py": {"..plans", "..reconcile"},  # reading the configured pass, when a guard needs it
-    "handler/kinds/status.py": {"..reconcile"},  # the status of a pool under waves
+    "handler/kinds/status.py": {"..decide"},  # the guards of a pool, when the configured pass has any
     "handler/pacing.py": {"concurrent.futures"},  # a pass's concurrent reads and starts
     "handler/passwords.py": {"secrets"},  # salting a node password
     "handler/reconcile.py": {".notify", "difflib"},  # something to tell a person; a typo's closest name

@@ -63,14 +63,15 @@ class Gatekeeper:
     def admit(self, sync: ValidSync) -> gate.Admission:
         """Leave to start the sync; raises the guard's error (Held) when one holds it."""
         rules = gate.explicit_rules(self._judge.settings.reconcile, sync.lifts)
-        view = self._view(sync.target.project_id) if rules is not None else None
+        view = self.view(sync.target.project_id) if rules is not None else None
         outcome = gate.admit(sync.target, rules, view, self._admitted)
         if not isinstance(outcome, gate.Admission):
             raise gate.held(outcome)
         self._admitted.append(sync.target)
         return outcome
 
-    def _view(self, project_id: str) -> gate.View:
+    def view(self, project_id: str) -> gate.View:
+        """The configured pass in the project, as read for judging (once per invocation)."""
         if project_id not in self._views:
             from ..plans import plan_reconcile
             from ..reconcile import survey
