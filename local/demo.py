@@ -242,6 +242,11 @@ def command_run(args: argparse.Namespace) -> int:
                 lambda: _halt(host, emulator, project),
             ),
             (
+                "apig",
+                "one gate for every start: an API sync meets the configured pass's halt; ignore_halt sends it",
+                lambda: _gated(template, environment, project),
+            ),
+            (
                 "timer",
                 "fleet scale: the timer's pass over two regions and two projects each, fanned out",
                 lambda: _fan_out(template, environment, emulator),
@@ -314,6 +319,27 @@ def _halt(host: Host, emulator: Emulator, project: str) -> tuple[str, bool]:
     )
     print(f"    {answer.get('status')}: failed {failed}; {_pass_line(answer)}")
     return str(answer.get("status")), answer.get("status") == Status.HALTED and answer["totals"]["started"] == 0
+
+
+def _gated(template: dict[str, Any], environment: dict[str, str], project: str) -> tuple[str, bool]:
+    """A new instance whose configured pass (SYNC_RECONCILE) has the halt: an API Gateway sync of a pool of it
+    meets the same halt as the pass (409 FUNC.HALTED, nothing sent), and goes with ignore_halt."""
+    clusters = [cluster for cluster, _ in layout.HALT]
+    configured = {**environment, "SYNC_RECONCILE": json.dumps({"clusters": clusters, "halt_after_failures": 2})}
+    host = Host(template, configured)
+    print(f"    SYNC_RECONCILE={configured['SYNC_RECONCILE']}")
+    target = {"cluster_id": "cce-halt-c", "nodepool_id": "np-halt-c"}
+    codes = []
+    try:
+        for document in ({"spec": {"maxUnavailable": 1}}, {"spec": {"maxUnavailable": 1}, "ignore_halt": True}):
+            answer, _ = host.invoke(events.apig_event(template, json.dumps(document).encode(), target))
+            body = json.loads(answer["body"])
+            codes.append(answer["statusCode"])
+            said = body.get("error_code") or body.get("status")
+            print(f"    POST {one_line(document, 80)}: HTTP {answer['statusCode']} {said} {body.get('error_msg', '')}")
+    finally:
+        host.close()
+    return f"HTTP {codes[0]}, then {codes[-1]}", codes == [409, 200]
 
 
 def _fan_out(template: dict[str, Any], environment: dict[str, str], emulator: Emulator) -> tuple[str, bool]:

@@ -145,10 +145,12 @@ def test_make_run_drives_a_reconcile_pass_a_change_event_the_triggers_a_fleet_an
     result = run_cli("run")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    # One token for the first eight steps; the fan-out's new instance fetches one for its own project (to invoke
-    # its workers) and one per project the workers reach (4).
-    assert "9/9 steps succeeded; IAM token requests: 6" in lines and len(lines) < 160
+    # One token for the first eight steps, one for the gated step's new instance; the fan-out's new instance
+    # fetches one for its own project (to invoke its workers) and one per project the workers reach (4).
+    assert "10/10 steps succeeded; IAM token requests: 7" in lines and len(lines) < 170
     assert "    totals: 4 started, 4 deferred over 4 scopes" in lines  # one worker per scope, two regions
+    gated = [line for line in lines if line.startswith("    POST ")]
+    assert "HTTP 409 FUNC.HALTED" in gated[0] and "HTTP 200 accepted" in gated[1]  # the one gate, then ignore_halt
     rollout = [line for line in lines if line.startswith("    pass ")]
     assert [line.split(";")[0] for line in rollout] == [
         "    pass 1: wave 1 open",
