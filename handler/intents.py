@@ -23,7 +23,7 @@ from .errors import (
     SyncError,
     TargetNotAllowed,
 )
-from .gate import explicit_rules
+from .gate import explicit_rules, window_holds
 from .judge import Judge, Judged, utc
 from .kinds.refuse import Refuse
 from .kinds.single import SyncOne
@@ -173,7 +173,8 @@ def _configured(judge: Judge, scheduled: bool = False) -> Reconcile:
 
 def _fleet(fleet: Fleet, judge: Judge) -> SyncFleet | Refuse:
     closed_until = judge.closed_until()
-    if closed_until is not None:  # a fleet document has no force: outside every window, none of it may start
+    lifts = frozenset(requested_overrides(fleet.shared))
+    if closed_until is not None and window_holds(closed_until, lifts):  # outside every window, none of it starts
         return Refuse(OutsideWindow(utc(closed_until)))
     from .kinds.fleet import SyncFleet
     from .plans import Selection

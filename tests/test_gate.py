@@ -437,3 +437,26 @@ def test_the_status_says_the_budget_holds_and_when_the_pools_backoff_ends(
 def test_a_status_without_guards_reads_only_its_pool(invoke: Invoke, rollout: Emulator) -> None:
     body = _status(invoke)
     assert "held" not in body and [r.path.split("/")[-1] for r in rollout.cce_requests()] == ["np-stage"]
+
+
+def _closed() -> str:
+    from datetime import datetime, timezone
+
+    days = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+    return f"{days[(datetime.now(timezone.utc).weekday() + 3) % 7]} 01:00-02:00+00:00"  # never open today
+
+
+@pytest.mark.parametrize(
+    "document",
+    [{"spec": SPEC}, {"cluster_id": "c-stage", "spec": SPEC, "targets": [{"nodepool_id": "np-stage"}]}],
+    ids=["single", "fleet"],
+)
+def test_ignore_windows_lifts_a_closed_window_for_a_single_sync_and_a_fleet(
+    invoke: Invoke, rollout: Emulator, env: Any, document: dict[str, Any]
+) -> None:
+    env(SYNC_WINDOWS=_closed())
+    held = invoke(document)
+    assert held["status"] == "deferred" and held["error_code"] == "FUNC.WINDOW", held
+    assert rollout.syncs() == []
+    sent = invoke({**document, "ignore_windows": True})
+    assert sent["status"] in ("accepted", "all_accepted") and len(rollout.syncs()) == 1, sent
