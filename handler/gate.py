@@ -257,7 +257,8 @@ def assess(target: Target, rules: Rules, view: View, admitted: Sequence[Target] 
     own = [c for c in view.candidates if c.cluster_id == target.cluster_id and c.pool.pool_id == target.nodepool_id]
     pool = own[0].pool if own else PoolState(target.nodepool_id, target.nodepool_id, False, "", None, None)
     wave = view.waves.get(target.cluster_id, view.last_wave)
-    candidate = Candidate(target.cluster_id, pool, Decision(PoolClass.DRIFTED, Action.STARTED), wave)
+    failed = bool(own) and own[0].decision.failed  # its own recent failure counts toward the halt too
+    candidate = Candidate(target.cluster_id, pool, Decision(PoolClass.DRIFTED, Action.STARTED, failed=failed), wave)
     started = Decision(PoolClass.SYNCING)
     context = [c for c in view.candidates if c not in own]
     context += [Candidate(t.cluster_id, PoolState(t.nodepool_id, "", True, "", None, None), started) for t in admitted]

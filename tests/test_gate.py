@@ -460,3 +460,13 @@ def test_ignore_windows_lifts_a_closed_window_for_a_single_sync_and_a_fleet(
     assert rollout.syncs() == []
     sent = invoke({**document, "ignore_windows": True})
     assert sent["status"] in ("accepted", "all_accepted") and len(rollout.syncs()) == 1, sent
+
+
+def test_the_requested_pools_own_recent_failure_counts_toward_the_halt(
+    invoke: Invoke, rollout: Emulator, env: Any
+) -> None:
+    _configure(env, halt_after_failures=2)
+    rollout.add_job(PROJECT, "c-test", "np-test", "Failed", ended_ago=60)
+    rollout.add_job(PROJECT, "c-stage", "np-stage", "Failed", ended_ago=60)  # the requested pool itself
+    held = invoke({"spec": SPEC})
+    assert held["error_code"] == "FUNC.HALTED" and rollout.syncs() == [], held
