@@ -161,13 +161,19 @@ def _trip(emulator: Emulator, guard: str) -> None:
     # waves: test (wave 1) is drifted already
 
 
+def _tripped(emulator: Emulator, env: Any, guard: str) -> str:
+    """The function configured with the guard and the fleet made to trip it: the guard's answer code."""
+    options, code = GUARDS[guard]
+    _configure(env, **options)
+    _trip(emulator, guard)
+    return code
+
+
 @pytest.mark.parametrize("guard", list(GUARDS))
 def test_a_single_sync_is_deferred_by_each_guard_and_sent_with_its_override(
     invoke: Invoke, rollout: Emulator, env: Any, guard: str
 ) -> None:
-    options, code = GUARDS[guard]
-    _configure(env, **options)
-    _trip(rollout, guard)
+    code = _tripped(rollout, env, guard)
     held = invoke({"spec": SPEC})
     assert held["status"] == "deferred" and held["error_code"] == code and held["http_status"] == 409, held
     assert rollout.syncs() == []
@@ -179,9 +185,7 @@ def test_a_single_sync_is_deferred_by_each_guard_and_sent_with_its_override(
 def test_an_api_gateway_sync_is_refused_with_409_and_the_guards_code(
     invoke: Invoke, rollout: Emulator, env: Any, guard: str
 ) -> None:
-    options, code = GUARDS[guard]
-    _configure(env, **options)
-    _trip(rollout, guard)
+    code = _tripped(rollout, env, guard)
     event = apig_event({"spec": SPEC}, {"cluster_id": "c-stage", "nodepool_id": "np-stage"})
     status, body = status_body(invoke(event))
     assert status == 409 and body["error_code"] == code and rollout.syncs() == []
@@ -191,9 +195,7 @@ def test_an_api_gateway_sync_is_refused_with_409_and_the_guards_code(
 def test_a_fleets_target_is_refused_by_each_guard_and_sent_with_its_override(
     invoke: Invoke, rollout: Emulator, env: Any, guard: str
 ) -> None:
-    options, code = GUARDS[guard]
-    _configure(env, **options)
-    _trip(rollout, guard)
+    code = _tripped(rollout, env, guard)
     fleet = {"cluster_id": "c-stage", "spec": SPEC, "targets": [{"nodepool_id": "np-stage"}]}
     held = invoke(fleet)
     assert held["status"] == "none_accepted" and held["results"][0]["error_code"] == code, held
@@ -211,9 +213,7 @@ def test_without_a_guard_configured_a_single_sync_reads_no_fleet(invoke: Invoke,
 def test_a_change_event_counts_the_whole_configured_pass(
     invoke: Invoke, rollout: Emulator, env: Any, guard: str
 ) -> None:
-    options, _ = GUARDS[guard]
-    _configure(env, **options)
-    _trip(rollout, guard)
+    _tripped(rollout, env, guard)
     answer = invoke(rollout.update_template(PROJECT, "c-stage", "np-stage"))
     pools = [p for c in answer["clusters"] for p in c["pools"]]
     assert [(p["nodepool_id"], p["action"]) for p in pools] == [("np-stage", "deferred")], answer
