@@ -64,6 +64,7 @@ __all__ = [
     "UpstreamTimeout",
     "WaveClosed",
     "codes",
+    "is_disabled",
     "is_locked",
     "kind_of",
 ]
@@ -72,6 +73,16 @@ __all__ = [
 # CCE's 429s (the CCE API reference's error codes, as transcribed in schemas/source/reference.md, "Errors").
 LOCKED = "CCE.01429002"  # the resource is locked by another request: a sync (or another operation) runs
 THROTTLED = frozenset({"CCE.02429001", "APIG.0308"})  # too many requests: wait (Retry-After) and try again
+
+
+# FunctionGraph answers 429 FSS.0429 both for "Too many requests" (throttling: wait and retry) and for "Function
+# Disabled" (final: retrying cannot help); the message tells them apart (FunctionGraph API reference, error codes).
+FUNCTION_DISABLED = "FSS.0429"
+
+
+def is_disabled(status: int, code: str, message: str) -> bool:
+    """FunctionGraph's 429 for a disabled function: final, unlike its throttling 429 of the same code."""
+    return status == 429 and code == FUNCTION_DISABLED and "disabled" in message.lower()
 
 
 def is_locked(status: int, code: str) -> bool:
@@ -245,13 +256,14 @@ class JobFailed(SyncError):
 
 
 class CCERejected(SyncError):
-    """CCE answered 4xx; the status and CCE's own error code are passed through."""
+    """CCE (or another service) answered 4xx; the status and its own error code are passed through. A 429 is
+    transient, except FunctionGraph's for a disabled function."""
 
     def __init__(self, status: int, code: str, message: str, *, request_id: str = "") -> None:
         super().__init__(message, request_id=request_id)
         self.status = status
         self.code = code
-        self.transient = status == 429
+        self.transient = status == 429 and not is_disabled(status, code, message)
 
 
 class CCECredentialsRejected(CCERejected):

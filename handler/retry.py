@@ -6,6 +6,7 @@ At most one sync is accepted per request: a POST is resent only when CCE certain
 |------------------------------------------------------|--------------|---------------------------------------------|
 | not sent: DNS, connect, TLS handshake, our headers   | no           | retry with backoff                          |
 | 429 CCE.01429002 (locked by a running operation)     | no           | report "already syncing": no retry, no alarm|
+| 429 FSS.0429 "Function Disabled" (FunctionGraph)     | no           | report: final, no retry                     |
 | 429 CCE.02429001, APIG.0308 (throttled), other 429,  | no           | retry after Retry-After (capped) or backoff |
 | 503                                                  |              |                                             |
 | 401 with a cached IAM token                          | no           | drop the token, fetch a new one, retry once |
@@ -29,7 +30,7 @@ import re
 from enum import Enum
 from typing import NamedTuple
 
-from .errors import LOCKED, THROTTLED, is_locked
+from .errors import LOCKED, THROTTLED, is_disabled, is_locked
 from .runtime import Deadline
 from .transport import Failure, Reply, TransportError
 
@@ -64,6 +65,13 @@ def error_code(reply: Reply) -> str:
     return code if isinstance(code, str) else ""
 
 
+def error_message(reply: Reply) -> str:
+    """The service's error message in an answer (`errorMessage`, `error_msg`), or ""."""
+    body = reply.json_or_none()
+    message = body.get("errorMessage") or body.get("error_msg") if isinstance(body, dict) else None
+    return message if isinstance(message, str) else ""
+
+
 def parse_retry_after(value: str | None, now: float) -> float | None:
     """Seconds to wait from a Retry-After header: ASCII digits or an HTTP date; anything else is None."""
     if not value:
@@ -90,6 +98,8 @@ def classify(outcome: Reply | TransportError, now: float) -> Decision:
         return Decision(Kind.AMBIGUOUS, f"{outcome.reason} after the request was sent")
     if is_locked(outcome.status, error_code(outcome)):
         return Decision(Kind.FINAL, f"HTTP 429 {LOCKED}: locked by a running operation")
+    if is_disabled(outcome.status, error_code(outcome), error_message(outcome)):
+        return Decision(Kind.FINAL, "HTTP 429: the function is disabled")
     if outcome.status in _NOT_ACTED_STATUS:
         retry_after = parse_retry_after(outcome.headers.get("Retry-After"), now)
         return Decision(

@@ -243,3 +243,22 @@ def test_throttling_halves_the_concurrency_and_defers_what_cannot_wait(
     assert reasons == {"throttled: CCE answered APIG.0308 and asked to wait longer than this pass has"}
     [summary] = [r for r in logs.records() if r["message"] == "reconcile-pass"]
     assert summary["throttled"] >= 1 and summary["concurrency"] < 8
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "attempts"),
+    [
+        (429, {"error_code": "FSS.0429", "error_msg": "Function Disabled"}, 1),
+        (404, {"error_code": "FSS.1051", "error_msg": "The function does not exist"}, 1),
+    ],
+    ids=["a disabled function", "no such function"],
+)
+def test_a_final_functiongraph_error_is_not_retried_and_the_scope_carries_its_code(
+    invoke: Invoke, fleet: Emulator, env: Any, status: int, body: dict[str, str], attempts: int
+) -> None:
+    env(RETRY_MAX_ATTEMPTS="3")
+    fleet.inject(path_contains="invocations-async", status=status, body=body, times=100)
+    answer = invoke(_tick())
+    tried = [r for r in fleet.requests if r.is_fgs]
+    assert len(tried) == attempts * len(SCOPES), len(tried)
+    assert {s["error_code"] for s in answer["scopes"]} == {body["error_code"]}, answer

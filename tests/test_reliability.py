@@ -78,11 +78,16 @@ RETRY_TABLE = [
     (Reply(404), Kind.FINAL),
     (Reply(409), Kind.FINAL),
     (Reply(403), Kind.FINAL),
+    (Reply(429, b'{"error_code": "FSS.0429", "error_msg": "Function Disabled"}'), Kind.FINAL),
+    (Reply(429, b'{"error_code": "FSS.0429", "error_msg": "Too many requests"}'), Kind.NOT_ACTED),
+    (Reply(404, b'{"error_code": "FSS.1051", "error_msg": "function not found"}'), Kind.FINAL),
 ]
 
 
 def _row_id(outcome: Any) -> str:
-    return f"HTTP {outcome.status}" if isinstance(outcome, Reply) else outcome.failure.value
+    if isinstance(outcome, Reply):
+        return f"HTTP {outcome.status}{' ' + outcome.content.decode()[15:62] if outcome.content else ''}"
+    return outcome.failure.value
 
 
 @pytest.mark.parametrize(("outcome", "kind"), RETRY_TABLE, ids=[_row_id(o) for o, _ in RETRY_TABLE])
