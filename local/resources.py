@@ -49,9 +49,12 @@ CCE_ACTIONS = (
 )
 SMN_ACTIONS = ("smn:topic:publish",)  # POST .../notifications/topics/{urn}/publish: only with notifications
 # POST .../fgs/functions/{urn}/invocations-async: a fanned-out pass's coordinator invokes this function once per
-# scope. The action that lets an agency invoke a function (EventGrid's target agency needs it: EG user guide
-# eg-ug-035; the provider's docs/resources/eg_event_stream.md lists functiongraph:function:invoke*).
-FGS_ACTIONS = ("functiongraph:function:invoke",)
+# scope. Asynchronous invocation needs functiongraph:function:invokeAsync (FunctionGraph API reference,
+# "Permissions and Supported Actions": AsyncInvokeFunction; the otc runtime's guide to invoking a function from a
+# function grants invokeAsync and invoke, opentelekomcloud-community/otc-functiongraph-python-runtime
+# doc/source/devguide/invoke/invoke_fg.rst). The policy names no resource (the whole account's functions): the
+# custom policy of a project-level service cannot name the function's URN before it exists.
+FGS_ACTIONS = ("functiongraph:function:invokeAsync", "functiongraph:function:invoke")
 ASYNC_RESOURCE = "fan_out"
 SCOPE_PROJECTS = "scopes"
 SCOPES_VARIABLE = "sync_scopes"

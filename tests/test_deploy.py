@@ -284,7 +284,8 @@ def test_the_created_agency_trusts_functiongraph_with_exactly_the_actions_the_fu
                     "cce:job:get",
                     "cce:cluster:list",
                     "smn:topic:publish",  # the template turns notifications on
-                    "functiongraph:function:invoke",  # a fanned-out pass's coordinator invokes its workers
+                    "functiongraph:function:invokeAsync",  # a fanned-out pass's coordinator invokes its workers
+                    "functiongraph:function:invoke",
                 ],
             }
         ],
