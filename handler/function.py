@@ -178,7 +178,8 @@ class Function:
         secrets, correlation_id = cloud.secrets(), unwrapped.correlation_id
         outcome = answers.conclude(trigger, result, kind.target, secrets, correlation_id, view.request_id, started)
         lifted = requested_overrides(unwrapped.document)
-        source = unwrapped.event_id[0] if unwrapped.event_id and trigger is Trigger.EVENTGRID else ""
+        key = unwrapped.event_id
+        source = key[1] if key is not None and key[0] == "eventgrid" else ""
         return outcome._replace(lifted=lifted, source=source) if lifted else outcome
 
 

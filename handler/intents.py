@@ -9,6 +9,8 @@ What can be judged before reading the cloud is judged here, once, for the handle
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -89,9 +91,10 @@ def _interpret(unwrapped: Unwrapped, judge: Judge) -> Intent:
         return RunPass(plan)
     if is_reconcile(document):
         plan = plan_reconcile(document, overrides, defaults)
+        timer = unwrapped.trigger is Trigger.TIMER  # scheduled, whatever its user_event holds
         if _fans_out(judge) and not overrides:
-            return _coordinate(document, document.get("pass_id") or f"pass-{int(judge.now)}", judge)
-        return _pass(plan, judge)
+            return _coordinate(document, unwrapped.pass_id if timer else _pass_id(unwrapped, judge), judge)
+        return _pass(plan._replace(scheduled=timer), judge)
     if is_fleet(document):
         from .plans import plan_fleet
 
@@ -114,11 +117,26 @@ def _fans_out(judge: Judge) -> bool:
     return bool(scopes) and scopes != (judge.settings.own_scope(judge.defaults.project_id),)
 
 
-def _coordinate(document: dict[str, Any], pass_id: str, judge: Judge) -> Coordinate:
-    """One worker per scope of SYNC_SCOPES; a scope whose project the allowlist does not reach is not dispatched."""
+def _pass_id(unwrapped: Unwrapped, judge: Judge) -> str:
+    """A pass ID of the coordinator's own for a request that is not a timer's tick: unique per request (the time,
+    the request's correlation ID and document), never shaped like a tick's; a document's own `pass_id` is never
+    taken."""
+
+    canonical = json.dumps(unwrapped.document, sort_keys=True, separators=(",", ":"), default=str)
+    seed = f"{judge.now!r}|{unwrapped.trigger.value}|{unwrapped.correlation_id}|{canonical}"
+    return "pass-" + hashlib.sha256(seed.encode()).hexdigest()[:20]
+
+
+def _coordinate(document: dict[str, Any], pass_id: str, judge: Judge) -> Coordinate | Refuse:
+    """One worker per scope of SYNC_SCOPES (only the scopes of the document's project, when it names one); a scope
+    whose project the allowlist does not reach is not dispatched."""
     body = {key: value for key, value in document.items() if key not in ("project_id", "scope", "pass_id")}
+    wanted = document.get("project_id")
+    scopes = [scope for scope in judge.settings.scopes if wanted is None or scope.project_id == wanted]
+    if not scopes:
+        return Refuse(TargetNotAllowed(f"no scope of SYNC_SCOPES is in project {str(wanted)[:64]}"))
     dispatched, refused = [], []
-    for scope in judge.settings.scopes:
+    for scope in scopes:
         refusal = judge.refusal(scope.project_id)
         if refusal is None:
             dispatched.append(scope)
@@ -194,6 +212,11 @@ def _change(trace: Any, judge: Judge) -> ReactToChange | Ignore | Refuse:
     change = read_trace(trace)
     if not change.relevant:
         return Ignore(change.reason)
+    scopes, own = judge.settings.scopes, judge.settings.own_scope(judge.defaults.project_id)
+    if scopes and own not in scopes:
+        return Ignore(
+            f"{change.reason}, and the function's own scope ({own.region}/{own.project_id}) is not in SYNC_SCOPES"
+        )
     options = judge.settings.reconcile or {}
     if "clusters" not in options and not judge.defaults.cluster_id:
         return Ignore(f"{change.reason}, and no cluster is configured to look at")

@@ -122,7 +122,9 @@ class Unwrapped(NamedTuple):
 
     trigger: Trigger
     document: dict[str, Any]
-    event_id: tuple[str, str] | None = None  # the duplicate window's key: EventGrid's (source, id), a trace's id
+    # The duplicate window's key, tagged by what made it, so no event of one kind can take another's place:
+    # ("eventgrid", source, id), ("cts", trace id, ""), ("worker", pass, document digest).
+    event_id: tuple[str, str, str] | None = None
     correlation_id: str = ""
     overrides: Mapping[str, str] = MappingProxyType({})
     change: bool = False  # a CCE change event: `trace` is a hint where to look, not a document

@@ -11,7 +11,7 @@ from .runtime import Deadline
 __all__ = ["EventKey", "RecentEvents"]
 
 T = TypeVar("T")
-EventKey = tuple[str, str]  # (source, id): CloudEvents ids are unique only within their source
+EventKey = tuple[str, str, str]  # tagged by kind (model.Unwrapped.event_id): ids are unique only within their source
 
 
 class RecentEvents(Generic[T]):

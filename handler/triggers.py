@@ -11,6 +11,7 @@ from urllib.parse import unquote
 from . import strictjson
 from .errors import EventError, MethodNotAllowed, PayloadTooLarge, UnsupportedMediaType, kind_of
 from .model import TIMER_PASS, Target, Trigger, Unwrapped
+from .passwords import mask_body
 from .validation import document_keys
 
 __all__ = [
@@ -109,7 +110,9 @@ def _eventgrid(event: dict[str, Any]) -> Unwrapped:
     return Unwrapped(
         Trigger.EVENTGRID,
         _object(data, "the CloudEvent's data", parsed_here),
-        event_id=(source if isinstance(source, str) else "", event_id) if isinstance(event_id, str) else None,
+        event_id=("eventgrid", source if isinstance(source, str) else "", event_id)
+        if isinstance(event_id, str)
+        else None,
         correlation_id=strictjson.label(event_id),
     )
 
@@ -205,9 +208,9 @@ def _change(trigger: Trigger, trace: Any, event: dict[str, Any]) -> Unwrapped:
     trace_id = cts.get("trace_id")
     # One change may arrive by both paths (the CTS trigger and an EventGrid subscription): its trace id is the
     # one key both deliveries share, so the second gets the first's result.
-    key: tuple[str, str] | None = ("cts", trace_id) if isinstance(trace_id, str) and trace_id else None
+    key: tuple[str, str, str] | None = ("cts", trace_id, "") if isinstance(trace_id, str) and trace_id else None
     if key is None and isinstance(source, str) and isinstance(event_id, str):
-        key = (source, event_id)
+        key = ("eventgrid", source, event_id)
     correlation_id = strictjson.label(event_id) or strictjson.label(trace_id)
     return Unwrapped(trigger, {}, event_id=key, correlation_id=correlation_id, change=True, trace=trace)
 
@@ -228,12 +231,17 @@ def unwrap(event: Any, trigger: Trigger, max_body_bytes: int) -> Unwrapped:
     return Unwrapped(Trigger.DIRECT, document, event_id=_worker_key(document))
 
 
-def _worker_key(document: dict[str, Any]) -> tuple[str, str] | None:
-    """A fanned-out pass's worker, delivered twice, is one event: its pass ID and scope key the duplicate window."""
+def _worker_key(document: dict[str, Any]) -> tuple[str, str, str] | None:
+    """A fanned-out pass's worker, delivered twice, is one event: its pass ID, its scope and its document's digest
+    (the node password masked, so two deliveries of one tick, each salted anew, share it) key the window."""
     scope, pass_id = document.get("scope"), document.get("pass_id")
     if not (isinstance(scope, dict) and isinstance(pass_id, str)):
         return None
-    return ("pass", strictjson.label(f"{pass_id}|{scope.get('region')}|{scope.get('project_id')}", 300))
+    import hashlib
+
+    canonical = json.dumps(mask_body(document), sort_keys=True, separators=(",", ":"), default=str)
+    digest = hashlib.sha256(canonical.encode()).hexdigest()[:32]
+    return ("worker", strictjson.label(f"{pass_id}|{scope.get('region')}|{scope.get('project_id')}", 300), digest)
 
 
 MAX_BATCH_EVENTS = 10  # one answer (and one pass of work) per event: a delivery of more is refused whole

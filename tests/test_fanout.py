@@ -22,7 +22,9 @@ from tests.conftest import (
     SECURITY_TOKEN,
     FakeContext,
     LogCapture,
+    apig_event,
     load_event,
+    status_body,
 )
 
 Invoke = Callable[..., Any]
@@ -262,3 +264,80 @@ def test_a_final_functiongraph_error_is_not_retried_and_the_scope_carries_its_co
     tried = [r for r in fleet.requests if r.is_fgs]
     assert len(tried) == attempts * len(SCOPES), len(tried)
     assert {s["error_code"] for s in answer["scopes"]} == {body["error_code"]}, answer
+
+
+NODE_PASSWORD_PLAIN = "Pl4nted-Node-Pw!"
+WITH_PASSWORD = {
+    "reconcile": {"clusters": "all", "max_syncing_per_cluster": 1},
+    "spec": {
+        "maxUnavailable": 1,
+        "nodeTemplate": {
+            "lifeCycle": {},
+            "login": {"userPassword": {"username": "root", "password": NODE_PASSWORD_PLAIN}},
+        },
+    },
+}
+
+
+def test_no_plain_node_password_travels_in_a_workers_payload(invoke: Invoke, fleet: Emulator) -> None:
+    assert invoke(WITH_PASSWORD)["status"] == "dispatched"
+    from handler.validation import is_salted_password
+
+    payloads = [i["body"] for i in fleet.invocations]
+    sent = [p["spec"]["nodeTemplate"]["login"]["userPassword"]["password"] for p in payloads]
+    assert len(sent) == 4 and all(is_salted_password(password) for password in sent)
+    assert all(NODE_PASSWORD_PLAIN not in json.dumps(p) for p in payloads)
+
+
+def test_two_dispatches_of_one_tick_are_one_worker_each_though_salted_anew(
+    invoke: Invoke, fleet: Emulator, env: Any, instance: Instance
+) -> None:
+    env(SYNC_RECONCILE=None, EVENT_DEDUP_WINDOW_SECONDS="600")
+    tick = {**_tick(), "user_event": json.dumps(WITH_PASSWORD)}
+    invoke(tick)
+    invoke(tick)  # the timer delivered twice: two coordinators, each salting the password anew
+    bodies = [i["body"] for i in fleet.invocations if i["body"]["scope"]["project_id"] == "p-eu-first"]
+    assert len(bodies) == 2 and bodies[0] != bodies[1] and bodies[0]["pass_id"] == bodies[1]["pass_id"]
+    first, second = instance.handle(bodies[0], FakeContext()), instance.handle(bodies[1], FakeContext())
+    assert first == second and len([s for s in fleet.syncs() if "p-eu-first" in s.path]) == 1
+
+
+def test_an_eventgrid_event_cannot_take_a_workers_place_in_the_duplicate_window(
+    invoke: Invoke, fleet: Emulator, instance: Instance
+) -> None:
+    invoke(_tick())
+    body = fleet.invocations[2]["body"]
+    scope = body["scope"]
+    key = f"{body['pass_id']}|{scope['region']}|{scope['project_id']}"
+    mimic = {**load_event("eventgrid.json"), "source": "pass", "id": key}  # a worker's key as it used to be
+    instance.handle(mimic, FakeContext())
+    answer = instance.handle(body, FakeContext())
+    assert answer["status"] == "reconciled" and answer["totals"]["started"] == 1, answer
+
+
+def test_a_document_naming_a_project_fans_out_to_that_projects_scopes_only(invoke: Invoke, fleet: Emulator) -> None:
+    answer = invoke({**WITH_PASSWORD, "project_id": "p-eu-first"})
+    assert [s["project_id"] for s in answer["scopes"]] == ["p-eu-first"] and len(fleet.invocations) == 1
+
+
+def test_a_document_naming_a_project_no_scope_has_is_refused(invoke: Invoke, fleet: Emulator) -> None:
+    answer = invoke({**WITH_PASSWORD, "project_id": "p-nowhere"})
+    assert answer["error_code"] == "FUNC.FORBIDDEN" and fleet.invocations == []
+
+
+def test_a_documents_own_pass_id_is_never_taken_and_a_timers_document_pass_is_scheduled(
+    invoke: Invoke, fleet: Emulator, env: Any
+) -> None:
+    env(EVENT_DEDUP_WINDOW_SECONDS="0")
+    forged = invoke(apig_event({**WITH_PASSWORD, "pass_id": "timer-nodepool-sync-20261202T020000Z"}, {}))
+    _, body = status_body(forged)
+    assert body["pass_id"].startswith("pass-") and body["pass_id"] != "timer-nodepool-sync-20261202T020000Z"
+    tick = {**_tick(), "user_event": json.dumps(WITH_PASSWORD)}
+    first, again = invoke(tick), invoke(tick)
+    assert first["pass_id"] == again["pass_id"] and first["pass_id"].startswith("timer-")
+
+
+def test_a_change_event_outside_sync_scopes_is_ignored_saying_why(invoke: Invoke, fleet: Emulator, env: Any) -> None:
+    env(SYNC_SCOPES=json.dumps(SCOPES[1:]))  # the function's own project is not one of them
+    answer = invoke(fleet.update_template("p-southeast-second", "c-p-southeast-second", "np-p-southeast-second-a"))
+    assert answer["status"] == "ignored" and "not in SYNC_SCOPES" in answer["reason"] and fleet.syncs() == []

@@ -14,6 +14,7 @@ from ..endpoints import Scope
 from ..errors import ConfigurationError, PayloadTooLarge, SyncError
 from ..judge import Judge
 from ..model import Unwrapped
+from ..passwords import salt_body
 from ..rendering import Answer, Description, Status
 
 __all__ = ["MAX_ASYNC_BYTES", "Coordinate", "DispatchReport", "dispatch"]
@@ -38,8 +39,10 @@ def dispatch(intent: "Coordinate", cloud: Cloud, urn: str) -> DispatchReport:
             "project make it): set FUNCTION_URN"
         )
 
+    document = salt_body(intent.document)  # no plain node password travels in a worker's payload
+
     def one(scope: Scope) -> tuple[Scope, str | SyncError]:
-        body = {**intent.document, "scope": {"region": scope.region, "project_id": scope.project_id}}
+        body = {**document, "scope": {"region": scope.region, "project_id": scope.project_id}}
         data = json.dumps(body, separators=(",", ":")).encode()
         if len(data) > MAX_ASYNC_BYTES:
             return scope, PayloadTooLarge(f"the worker's document is larger than {MAX_ASYNC_BYTES} bytes")
