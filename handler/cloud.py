@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import passwords
-from .cce import CCEClient
+from .cce import Clients
 from .credentials import Credential, TokenCache, resolve
 from .gate import Admission
 from .model import Accepted, Job, JobPhase, PoolState, Target
@@ -27,21 +27,33 @@ __all__ = ["Cloud"]
 class Cloud:
     """CCE and SMN as one invocation may use them: only what the allowlist reaches, before the deadline."""
 
-    __slots__ = ("_client", "_context", "_credentials", "_settings", "_tokens", "_transport", "deadline", "own")
+    __slots__ = (
+        "_client",
+        "_clients",
+        "_context",
+        "_credentials",
+        "_settings",
+        "_tokens",
+        "_transport",
+        "deadline",
+        "own",
+    )
 
     def __init__(
         self,
         settings: Settings,
-        client: CCEClient,
+        clients: Clients,
+        region: str,
         transport: Transport,
         tokens: TokenCache,
         context: RuntimeContext,
         deadline: Deadline,
         own_project: str,
     ) -> None:
-        self._settings, self._client, self._transport, self._tokens = settings, client, transport, tokens
+        self._settings, self._clients, self._transport, self._tokens = settings, clients, transport, tokens
+        self._client = clients.get(region or settings.region)
         self._context, self.deadline, self.own = context, deadline, own_project
-        self._credentials: dict[str, Credential] = {}
+        self._credentials: dict[tuple[str, str], Credential] = {}
 
     # --- the allowlist ---------------------------------------------------------------------------------------
 
@@ -55,16 +67,17 @@ class Cloud:
             raise refusal
         return self._credential(project_id)
 
-    def _credential(self, project_id: str) -> Credential:
-        """The credential for a project of this Cloud's region: a foreign region or project (a worker's scope)
-        is signed with the agency's temporary AK/SK rather than its token (scoped to the function's own)."""
-        if project_id not in self._credentials:
-            region = self._client.region
+    def _credential(self, project_id: str, region: str = "") -> Credential:
+        """The credential for a project of a region (this Cloud's by default): a foreign region or project (a
+        worker's scope, the SMN topic's) is signed with the agency's temporary AK/SK rather than its token (scoped
+        to the function's own)."""
+        region = region or self._client.region
+        if (region, project_id) not in self._credentials:
             foreign = region != self._settings.region or project_id != self.own
-            self._credentials[project_id] = resolve(
+            self._credentials[(region, project_id)] = resolve(
                 self._settings, self._context, project_id, self._transport, self._tokens, self.deadline, region, foreign
             )
-        return self._credentials[project_id]
+        return self._credentials[(region, project_id)]
 
     def secrets(self) -> tuple[str, ...]:
         """The settings' secrets and those of every credential used so far (an IAM token once fetched)."""
@@ -107,8 +120,10 @@ class Cloud:
         credential = self._credential(self.own)
         return self._client.invoke_async(urn, body, self.own, credential, self.deadline)
 
-    def publish(self, project_id: str, subject: str, message: str) -> str:
-        """Publish to SMN_TOPIC_URN with the project's credential: the message id."""
-        credential = self._check(project_id)
+    def publish(self, subject: str, message: str) -> str:
+        """Publish to SMN_TOPIC_URN where the topic lives (`urn:smn:<region>:<project_id>:<name>`), with a
+        credential for that region and project, whichever scope the pass covers: the message id."""
         topic = self._settings.smn_topic_urn
-        return self._client.publish(project_id, topic, subject, message, credential, self.deadline)
+        _, _, region, project_id, _ = topic.split(":", 4)
+        credential = self._credential(project_id, region)
+        return self._clients.get(region).publish(project_id, topic, subject, message, credential, self.deadline)

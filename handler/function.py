@@ -156,8 +156,7 @@ class Function:
         intent, judged = self.interpret(unwrapped, view.project_id)
         kind = kind_of(intent)
         deadline, own_project = view.deadline(settings.answer_reserve_ms), judged.defaults.project_id
-        client = self.clients.get(kind.region or settings.region)
-        cloud = Cloud(settings, client, self.transport, self.tokens, view, deadline, own_project)
+        cloud = Cloud(settings, self.clients, kind.region, self.transport, self.tokens, view, deadline, own_project)
 
         def run() -> Answer | SyncError:
             try:

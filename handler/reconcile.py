@@ -353,7 +353,7 @@ def _notify(cloud: Cloud, project: str, notable: Sequence[Notable]) -> Notificat
     secrets = cloud.secrets()
     subject, message = (logs.scrub(text, secrets) for text in notify.compose(project, notable))
     try:
-        return Notification(True, len(notable), cloud.publish(project, subject, message))
+        return Notification(True, len(notable), cloud.publish(subject, message))
     except SyncError as error:
         reason = str(logs.scrub(error.message, secrets))[:200]
         logs.write(logging.WARNING, {"message": "notify-failed", "error": reason}, secrets)

@@ -341,3 +341,18 @@ def test_a_change_event_outside_sync_scopes_is_ignored_saying_why(invoke: Invoke
     env(SYNC_SCOPES=json.dumps(SCOPES[1:]))  # the function's own project is not one of them
     answer = invoke(fleet.update_template("p-southeast-second", "c-p-southeast-second", "np-p-southeast-second-a"))
     assert answer["status"] == "ignored" and "not in SYNC_SCOPES" in answer["reason"] and fleet.syncs() == []
+
+
+def test_a_foreign_scopes_worker_tells_a_person_through_the_topic_where_it_lives(
+    invoke: Invoke, fleet: Emulator, env: Any, instance: Instance
+) -> None:
+    topic = f"urn:smn:{OWN_REGION}:{PROJECT}:nodepool-sync-alerts"
+    env(SMN_TOPIC_URN=topic, SMN_ENDPOINT=fleet.url + "/{region}")
+    fleet.add_job("p-eu-first", "c-p-eu-first", "np-p-eu-first-a", "Failed", ended_ago=60, reason="drain timed out")
+    invoke(_tick())
+    [body] = [i["body"] for i in fleet.invocations if i["body"]["scope"]["project_id"] == "p-eu-first"]
+    answer = instance.handle(body, FakeContext())
+    assert answer["notification"]["published"] is True, answer
+    [published] = [r for r in fleet.requests if r.is_smn]
+    assert published.region == OWN_REGION and f"/v2/{PROJECT}/" in published.path
+    assert fleet.published[0]["topic"] == topic and "drain timed out" in fleet.published[0]["message"]
