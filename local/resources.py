@@ -110,12 +110,41 @@ def reference(value: Var) -> str:
     return value.name if "." in value.name else f"var.{value.name}"
 
 
-def jsonencode(values: dict[str, str | Var]) -> str:
-    """`${jsonencode({...})}`: the JSON text FunctionGraph wants for user_data, with variables filled by Terraform."""
+def jsonencode_expression(values: dict[str, str | Var]) -> str:
+    """`jsonencode({...})`: the JSON text FunctionGraph wants for user_data, with variables filled by Terraform."""
     entries = ", ".join(
         f"{hcl_string(k)} = {reference(v) if isinstance(v, Var) else hcl_string(v)}" for k, v in values.items()
     )
-    return f"${{jsonencode({{{entries}}})}}"
+    return f"jsonencode({{{entries}}})"
+
+
+def jsonencode(values: dict[str, str | Var]) -> str:
+    """`${jsonencode({...})}`, an attribute's value."""
+    return f"${{{jsonencode_expression(values)}}}"
+
+
+# FunctionGraph's limit on all of a function's environment variables together (FunctionGraph "Notes and
+# Constraints", functiongraph_01_0150): SYNC_SCOPES costs about 76 characters a scope.
+ENVIRONMENT_LIMIT = 4096
+
+
+def environment_precondition(plain: dict[str, str | Var], secret: dict[str, str | Var]) -> dict[str, Any]:
+    """A lifecycle precondition on the function: its variables, as the plan fills them, fit FunctionGraph's limit."""
+    sizes = " + ".join(f"length({jsonencode_expression(values)})" for values in (plain, secret) if values)
+    message = (
+        f"FunctionGraph allows at most {ENVIRONMENT_LIMIT} characters of environment variables in all, and these "
+        "take more: list fewer scopes in sync_scopes (about 76 characters each) or shorten the other settings"
+    )
+    return {"precondition": [{"condition": f"${{{sizes} <= {ENVIRONMENT_LIMIT}}}", "error_message": message}]}
+
+
+def known_environment_size(plain: dict[str, str | Var], secret: dict[str, str | Var]) -> int:
+    """What the rendering can see of the variables' size (a Terraform variable's value counts as empty)."""
+    return sum(
+        len(json.dumps({k: "" if isinstance(v, Var) else v for k, v in values.items()}, separators=(",", ":")))
+        for values in (plain, secret)
+        if values
+    )
 
 
 def variables_used(config: Any) -> set[str]:

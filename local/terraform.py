@@ -13,6 +13,7 @@ from .resources import (
     CCE_ACTIONS,
     CTS_AGENCY_RESOURCE,
     CTS_ROLE,
+    ENVIRONMENT_LIMIT,
     FGS_ACTIONS,
     FUNCTIONGRAPH_SERVICE,
     RESOURCE,
@@ -27,10 +28,12 @@ from .resources import (
     apig_environment,
     apig_trigger,
     change_resources,
+    environment_precondition,
     eventgrid_resources,
     go_json,
     hcl_string,
     jsonencode,
+    known_environment_size,
     status_trigger,
     variables_used,
 )
@@ -185,7 +188,13 @@ def render_terraform(template: dict[str, Any], zip_path: str = "../dist/nodepool
         "code_filename": "nodepool-sync.zip",
         "func_code": "${filebase64(var.function_zip)}",
         "user_data": jsonencode(plain),
+        "lifecycle": environment_precondition(plain, secret),
     }
+    if known_environment_size(plain, secret) > ENVIRONMENT_LIMIT:
+        raise TemplateError(
+            f"the function's environment variables take more than FunctionGraph's {ENVIRONMENT_LIMIT} characters "
+            "already in template.yaml: shorten them"
+        )
     if agency is not None:
         fgs["agency"] = agency  # the function's agency: what its triggers (CTS) need
     if agency is not None and function["credentials"]["mode"] == "agency":

@@ -690,3 +690,30 @@ def test_a_template_variable_that_is_not_a_setting_is_an_error_with_a_suggestion
     result = run_cli("--template", str(path), "deploy-config", "--output", str(tmp_path / "main.tf.json"))
     assert result.returncode == 2
     assert "SYNC_ALOWED_TARGETS is not a setting of the function; did you mean SYNC_ALLOWED_TARGETS?" in result.stderr
+
+
+def _environment_size(config: dict[str, Any], variables: dict[str, str]) -> tuple[int, int]:
+    """The function's precondition evaluated as Terraform would: the variables' size, and the limit."""
+    [check] = config["resource"]["huaweicloud_fgs_function"]["nodepool_sync"]["lifecycle"]["precondition"]
+    condition = check["condition"]
+    parts = re.findall(r"length\((jsonencode\(\{.*?\}\))\)(?= \+| <=)", condition)
+    limit = int(condition.rsplit("<=", 1)[1].strip(" }"))
+    return sum(len(evaluate("${" + part + "}", variables)) for part in parts), limit
+
+
+@pytest.mark.parametrize(("scopes", "fits"), [(4, True), (60, False)])
+def test_the_function_refuses_an_environment_past_functiongraphs_4096_characters(scopes: int, fits: bool) -> None:
+    config = terraform.render_terraform(_template("password"))
+    many = [{"region": "ap-southeast-1", "project_id": f"{index:032x}"} for index in range(scopes)]
+    size, limit = _environment_size(config, {**_variables(config), "sync_scopes": json.dumps(many)})
+    assert limit == 4096 and (size <= limit) is fits, size
+
+
+def test_deploy_config_refuses_a_template_whose_own_variables_take_more_than_4096_characters(tmp_path: Path) -> None:
+    template = templates.load()
+    template["function"]["environment"]["CCE_SYNC_SPEC"] = json.dumps({"maxUnavailable": 1, "nodeIDs": ["n" * 60] * 70})
+    (tmp_path / "template.yaml").write_text(json.dumps(template))
+    result = run_cli(
+        "--template", str(tmp_path / "template.yaml"), "deploy-config", "--output", str(tmp_path / "m.json")
+    )
+    assert result.returncode == 2 and "4096" in result.stderr, result.stderr
