@@ -212,7 +212,9 @@ class ApiClient:
                 raise self._final_error(outcome, decision, attempt, credential, service)
             fields = {"message": "retry", "method": method, "attempt": attempt, "reason": decision.reason}
             logs.write(logging.WARNING, {**fields, "wait_s": round(wait, 3)}, credential.secrets())
-            self._sleep(wait)
+            from .pacing import wait as paced_wait
+
+            paced_wait(self._sleep, wait)
 
     def get_json(self, url: str, project_id: str, credential: Credential, deadline: Deadline) -> Any:
         """GET a CCE resource; reading is safe to repeat, so every failure but a final 4xx is retried."""

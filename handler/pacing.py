@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TypeVar
 
-__all__ = ["Pacer", "note_throttled"]
+__all__ = ["Pacer", "note_throttled", "wait"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -27,6 +27,10 @@ class Pacer:
     def __init__(self, limit: int) -> None:
         self._limit, self._in_flight, self.peak, self.throttled = max(1, limit), 0, 0, 0
         self._changed = threading.Condition()
+        self.stopped = ""  # why the pass starts nothing more (CCE asked for a wait longer than it can afford)
+
+    def stop(self, reason: str) -> None:
+        self.stopped = self.stopped or reason
 
     @property
     def limit(self) -> int:
@@ -37,21 +41,36 @@ class Pacer:
             self._limit = max(1, self._limit // 2)
             self.throttled += 1
 
-    @contextmanager
-    def slot(self) -> Iterator[None]:
+    def _take(self) -> None:
         with self._changed:
             while self._in_flight >= self._limit:
                 self._changed.wait()
             self._in_flight += 1
             self.peak = max(self.peak, self._in_flight)
+
+    def _give(self) -> None:
+        with self._changed:
+            self._in_flight -= 1
+            self._changed.notify_all()
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        self._take()
         token = _current.set(self)
         try:
             yield
         finally:
             _current.reset(token)
-            with self._changed:
-                self._in_flight -= 1
-                self._changed.notify_all()
+            self._give()
+
+    def pause(self, sleep: Callable[[float], None], seconds: float) -> None:
+        """Wait out a retry without holding a slot: after a throttling answer, at most the halved limit is in
+        flight while the others wait."""
+        self._give()
+        try:
+            sleep(seconds)
+        finally:
+            self._take()
 
     def map(self, work: Callable[[T], R], items: Sequence[T]) -> list[R]:
         """`work` over the items, at most `limit` at once, results in order."""
@@ -66,6 +85,15 @@ class Pacer:
 
         with ThreadPoolExecutor(max_workers=min(self._limit, len(items))) as pool:
             return list(pool.map(paced, items))
+
+
+def wait(sleep: Callable[[float], None], seconds: float) -> None:
+    """A retry's wait: the current pass's slot given up meanwhile, when there is a pass."""
+    pacer = _current.get()
+    if pacer is None:
+        sleep(seconds)
+    else:
+        pacer.pause(sleep, seconds)
 
 
 def note_throttled() -> None:

@@ -295,17 +295,21 @@ def _act(
         decision = candidate.decision
         if admission is None:
             return candidate.cluster_id, PoolReport(candidate.pool, decision)
+        if pacer.stopped:
+            return candidate.cluster_id, PoolReport(
+                candidate.pool, decision._replace(action=Action.DEFERRED, reason=pacer.stopped)
+            )
         if cloud.deadline.remaining() < settings.target_min_seconds:
             late = decision._replace(action=Action.DEFERRED, reason="no time left in this pass")
             return candidate.cluster_id, PoolReport(candidate.pool, late)
-        return candidate.cluster_id, _start(plan, cloud, candidate, admission)
+        return candidate.cluster_id, _start(plan, cloud, candidate, admission, pacer)
 
     starts = [pair for pair in candidates if pair[1] is not None]
     started = dict(zip((id(pair) for pair in starts), pacer.map(one, starts), strict=True))
     return [started[id(pair)] if id(pair) in started else one(pair) for pair in candidates]
 
 
-def _start(plan: Reconcile, cloud: Cloud, candidate: Candidate, admission: Admission) -> PoolReport:
+def _start(plan: Reconcile, cloud: Cloud, candidate: Candidate, admission: Admission, pacer: Pacer) -> PoolReport:
     pool, decision = candidate.pool, candidate.decision
     body = {"spec": {**plan.spec, "nodePoolID": pool.pool_id}}
     try:
@@ -319,6 +323,7 @@ def _start(plan: Reconcile, cloud: Cloud, candidate: Candidate, admission: Admis
         # Throttled, and Retry-After did not fit in the time left (the retry policy waited what it could): a
         # start that was never taken waits for the next pass, it did not fail.
         throttled = f"throttled: CCE answered {error.code} and asked to wait longer than this pass has"
+        pacer.stop(throttled)  # every later start would be throttled too: the pass starts nothing more
         return PoolReport(pool, decision._replace(action=Action.DEFERRED, reason=throttled))
     except TargetNotAllowed as error:
         return PoolReport(pool, decision._replace(action=Action.REFUSED), error=error)

@@ -25,6 +25,7 @@ from tests.conftest import (
     IAM_PASSWORD,
     IAM_USER,
     NODEPOOL,
+    PROJECT,
     FakeContext,
     LogCapture,
     load_event,
@@ -326,3 +327,38 @@ def test_remembered_results_expire_after_the_window() -> None:
     assert recent.once(("src", "a"), run("a3"), no_deadline) == "a3"  # a expired, b (stored at 5) not yet
     assert recent.once(("src", "b"), run("b2"), no_deadline) == "b1"
     assert runs == ["a1", "b1", "a3"]
+
+
+def test_a_lasting_throttle_stops_the_pass_from_starting_more(invoke: Invoke, emulator: Emulator, env: Any) -> None:
+    env(CCE_SYNC_SPEC='{"maxUnavailable": 1}', RETRY_AFTER_CAP_SECONDS="30")
+    for cluster in ("c-1", "c-2", "c-3"):
+        emulator.add_pool(PROJECT, cluster, f"np-{cluster}", "web", nodes=2, synced=0)
+    throttled = {"errorCode": "CCE.02429001", "errorMessage": "too many requests"}
+    emulator.inject(path_endswith="/operation/upgrade", status=429, body=throttled, headers={"Retry-After": "600"})
+    document = {"reconcile": {"clusters": ["c-1", "c-2", "c-3"], "concurrency": 1}}
+    answer = invoke(document, FakeContext(remaining_ms=5000))
+    reasons = [p["reason"] for c in answer["clusters"] for p in c["pools"]]
+    assert len(emulator.syncs()) == 1 and all(r.startswith("throttled: CCE answered CCE.02429001") for r in reasons)
+
+
+def test_a_retry_wait_gives_up_its_slot_in_the_pass() -> None:
+    from handler.pacing import Pacer, wait
+
+    pacer, order = Pacer(1), []
+
+    def first(_: int) -> None:
+        order.append("first waits")
+        wait(time.sleep, 0.3)  # another call may take the only slot meanwhile
+        order.append("first again")
+
+    def second(_: int) -> None:
+        time.sleep(0.05)
+        order.append("second")
+
+    threads = [threading.Thread(target=lambda f=f: pacer.map(f, [0])) for f in (first, second)]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.02)  # the first takes the slot first
+    for thread in threads:
+        thread.join()
+    assert order == ["first waits", "second", "first again"] and pacer.peak == 1
