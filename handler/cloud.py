@@ -96,6 +96,11 @@ class Cloud:
         """The project's clusters as (ID, name), whether or not the allowlist reaches each (callers ask)."""
         return self._client.list_clusters(project_id, self._check(project_id), self.deadline)
 
+    def projects(self) -> list[tuple[str, str, bool]]:
+        """The projects the function's own identity can reach, as (ID, name, enabled): IAM lists them for its own
+        project's credential (no policy needed)."""
+        return self._client.list_projects(self._credential(self.own), self.deadline)
+
     def job(self, project_id: str, jobid: str) -> Job:
         return self._client.read_job(project_id, jobid, self._check(project_id), self.deadline)
 

@@ -5,7 +5,16 @@ import re
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
-__all__ = ["MAX_SCOPES", "REGION_PATTERN", "Scope", "endpoint_is_allowed", "loopback_host", "service_endpoint"]
+__all__ = [
+    "ACCESSIBLE",
+    "MAX_SCOPES",
+    "REGION_PATTERN",
+    "Scope",
+    "endpoint_is_allowed",
+    "loopback_host",
+    "scope_region",
+    "service_endpoint",
+]
 
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
 _IPV4_LOOPBACK = re.compile(rf"127(?:\.{_OCTET}){{3}}")
@@ -49,6 +58,16 @@ def service_endpoint(service: str, region: str) -> str:
 
 MAX_SCOPES = 500  # one asynchronous invocation each per pass
 REGION_PATTERN = r"[a-z]{2}(?:-[a-z0-9]+){1,3}"  # a region ID: HUAWEICLOUD_SDK_REGION and each of SYNC_SCOPES
+
+
+ACCESSIBLE = "accessible"  # SYNC_SCOPES: every project the function's identity can reach, listed at run time
+
+
+def scope_region(project_name: str) -> str:
+    """The region of a project named after it (`ap-southeast-1`) or a region's subproject (`ap-southeast-1_dev`);
+    "" for any other project (an account's `MOS`, say). IAM names projects so (KeystoneListAuthProjects)."""
+    region = project_name.split("_", 1)[0]
+    return region if re.fullmatch(REGION_PATTERN, region) else ""
 
 
 class Scope(NamedTuple):

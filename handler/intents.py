@@ -114,7 +114,9 @@ def _pass(plan: Reconcile, judge: Judge) -> RunPass | Refuse:
 def _fans_out(judge: Judge) -> bool:
     """Whether a pass covers more than the function's own region and project (SYNC_SCOPES)."""
     scopes = judge.settings.scopes
-    return bool(scopes) and scopes != (judge.settings.own_scope(judge.defaults.project_id),)
+    return judge.settings.accessible or (
+        bool(scopes) and scopes != (judge.settings.own_scope(judge.defaults.project_id),)
+    )
 
 
 def _pass_id(unwrapped: Unwrapped, judge: Judge) -> str:
@@ -132,6 +134,11 @@ def _coordinate(document: dict[str, Any], pass_id: str, judge: Judge) -> Coordin
     whose project the allowlist does not reach is not dispatched."""
     body = {key: value for key, value in document.items() if key not in ("project_id", "scope", "pass_id")}
     wanted = document.get("project_id")
+    from .kinds.fanout import Coordinate
+
+    if judge.settings.accessible:  # the scopes are listed when the pass is coordinated
+        project = wanted if isinstance(wanted, str) else ""
+        return Coordinate({**body, "pass_id": pass_id}, pass_id, (), (), accessible=True, project=project)
     scopes = [scope for scope in judge.settings.scopes if wanted is None or scope.project_id == wanted]
     if not scopes:
         return Refuse(TargetNotAllowed(f"no scope of SYNC_SCOPES is in project {str(wanted)[:64]}"))
@@ -142,8 +149,6 @@ def _coordinate(document: dict[str, Any], pass_id: str, judge: Judge) -> Coordin
             dispatched.append(scope)
         else:
             refused.append((scope, refusal))
-    from .kinds.fanout import Coordinate
-
     return Coordinate({**body, "pass_id": pass_id}, pass_id, tuple(dispatched), tuple(refused))
 
 
@@ -156,7 +161,9 @@ def _worker(unwrapped: Unwrapped, judge: Judge) -> Work | Refuse:
     plan = plan_reconcile(document, {}, judge.defaults)  # the document's shape first (scope included)
     scope = Scope(document["scope"]["region"], document["scope"]["project_id"])
     own = judge.settings.own_scope(judge.defaults.project_id)
-    if scope not in (judge.settings.scopes or (own,)):
+    regions = judge.settings.scope_regions
+    listed = judge.settings.accessible and (not regions or scope.region in regions)
+    if not listed and scope not in (judge.settings.scopes or (own,)):
         return Refuse(TargetNotAllowed(f"scope {scope.region}/{scope.project_id} is not in SYNC_SCOPES"))
     if document.get("project_id", scope.project_id) != scope.project_id:
         return Refuse(DocumentInvalid([FieldError("/project_id", "differs from the scope's, which decides")]))
@@ -213,7 +220,7 @@ def _change(trace: Any, judge: Judge) -> ReactToChange | Ignore | Refuse:
     if not change.relevant:
         return Ignore(change.reason)
     scopes, own = judge.settings.scopes, judge.settings.own_scope(judge.defaults.project_id)
-    if scopes and own not in scopes:
+    if scopes and own not in scopes and not judge.settings.accessible:
         return Ignore(
             f"{change.reason}, and the function's own scope ({own.region}/{own.project_id}) is not in SYNC_SCOPES"
         )

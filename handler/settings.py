@@ -4,7 +4,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .allowlist import Allowlist
-from .endpoints import Scope, service_endpoint
+from .endpoints import ACCESSIBLE, Scope, service_endpoint
 from .environment import Secret
 from .validation import Defaults
 from .variables import read
@@ -65,6 +65,7 @@ class Settings(NamedTuple):
     smn_topic_urn: str = ""
     reconcile_interval_seconds: float = 600.0
     scopes: tuple[Scope, ...] = ()  # SYNC_SCOPES; none: the function's own region and project
+    scope_regions: tuple[str, ...] = ()  # SYNC_SCOPE_REGIONS: with SYNC_SCOPES=accessible, only these regions
     function_urn: str = ""  # FUNCTION_URN, else made from the runtime's variables: see own_urn()
     package: str = "default"  # RUNTIME_PACKAGE: the function's app
     function_version: str = "latest"  # RUNTIME_FUNC_VERSION
@@ -97,6 +98,12 @@ class Settings(NamedTuple):
         if configured:
             return configured.replace("{region}", region)
         return service_endpoint(service, region) if region else ""
+
+    @property
+    def accessible(self) -> bool:
+        """SYNC_SCOPES=accessible: the scopes are the projects the function's identity can reach, listed when a
+        pass is coordinated."""
+        return self.scopes == (Scope(ACCESSIBLE, ACCESSIBLE),)
 
     def own_scope(self, context_project_id: str = "") -> Scope:
         """The function's own region and project."""

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import strictjson
 from .allowlist import Allowlist
-from .endpoints import MAX_SCOPES, REGION_PATTERN, Scope, endpoint_is_allowed
+from .endpoints import ACCESSIBLE, MAX_SCOPES, REGION_PATTERN, Scope, endpoint_is_allowed
 from .environment import Secret
 from .errors import ConfigurationError, FieldError
 from .logs import LEVELS
@@ -103,6 +103,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("SMN_TOPIC_URN", "smn_topic_urn", "smn_topic"),
     Variable("SYNC_RECONCILE_INTERVAL_SECONDS", "reconcile_interval_seconds", "number", (60, 86400)),
     Variable("SYNC_SCOPES", "scopes", "scopes"),
+    Variable("SYNC_SCOPE_REGIONS", "scope_regions", "regions"),
     Variable("FUNCTION_URN", "function_urn", "function_urn"),
     Variable("RUNTIME_PACKAGE", "package", "text"),
     Variable("RUNTIME_FUNC_VERSION", "function_version", "text"),
@@ -281,6 +282,17 @@ class _Reader(_Scalars):
             raise ConfigurationError(f"{name} must be an SMN topic URN (urn:smn:REGION:PROJECT_ID:TOPIC)")
         return value
 
+    def regions(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        """A JSON list of region IDs."""
+        parsed = self._json(name)
+        if parsed is None:
+            return default
+        if not (
+            isinstance(parsed, list) and all(isinstance(r, str) and re.fullmatch(REGION_PATTERN, r) for r in parsed)
+        ):
+            raise ConfigurationError(f'{name} must be a JSON list of region IDs, like ["ap-southeast-1"]')
+        return tuple(dict.fromkeys(parsed))
+
     def function_urn(self, name: str, default: str) -> str:
         value = self.text(name, default)
         if value and not re.fullmatch(r"urn:fss:[a-z0-9-]+:[A-Za-z0-9]{1,64}:function:[A-Za-z0-9_.:-]{1,200}", value):
@@ -305,7 +317,10 @@ class _Reader(_Scalars):
         return Allowlist(True, tuple(entries))
 
     def scopes(self, name: str, default: tuple[Scope, ...]) -> tuple[Scope, ...]:
-        """A JSON list of {"region", "project_id"} objects, each once."""
+        """A JSON list of {"region", "project_id"} objects, each once; or `accessible` (listed at run time, kept
+        as the one scope ("accessible", "accessible"): Settings.accessible)."""
+        if self.text(name) == ACCESSIBLE:
+            return (Scope(ACCESSIBLE, ACCESSIBLE),)
         parsed = self._json(name)
         if parsed is None:
             return default

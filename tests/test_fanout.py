@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from handler.errors import SyncError
 from handler.function import Instance
 from local.emulator import Emulator
 from tests.conftest import (
@@ -356,3 +357,45 @@ def test_a_foreign_scopes_worker_tells_a_person_through_the_topic_where_it_lives
     [published] = [r for r in fleet.requests if r.is_smn]
     assert published.region == OWN_REGION and f"/v2/{PROJECT}/" in published.path
     assert fleet.published[0]["topic"] == topic and "drain timed out" in fleet.published[0]["message"]
+
+
+@pytest.fixture
+def accessible(fleet: Emulator, env: Any) -> Emulator:
+    """SYNC_SCOPES=accessible over what IAM lists: the four scopes' projects, named after their regions (or a
+    region's subproject), one disabled, and an account's project named after no region."""
+    env(SYNC_SCOPES="accessible")
+    fleet.add_project(PROJECT, OWN_REGION)
+    fleet.add_project("p-southeast-second", f"{OWN_REGION}_second")
+    fleet.add_project("p-eu-first", "eu-west-101")
+    fleet.add_project("p-eu-second", "eu-west-101_ops", enabled=False)
+    fleet.add_project("p-mos", "MOS")
+    return fleet
+
+
+def test_accessible_fans_out_over_the_enabled_projects_named_after_a_region(
+    invoke: Invoke, accessible: Emulator, instance: Instance
+) -> None:
+    answer = invoke(_tick())
+    assert answer["status"] == "dispatched", answer
+    assert sorted((s["region"], s["project_id"]) for s in answer["scopes"]) == [
+        (OWN_REGION, PROJECT),
+        (OWN_REGION, "p-southeast-second"),
+        ("eu-west-101", "p-eu-first"),
+    ]
+    listed = [r for r in accessible.requests if r.path == "/v3/auth/projects"]
+    assert len(listed) == 1 and listed[0].method == "GET"
+    worker = next(i["body"] for i in accessible.invocations if i["body"]["scope"]["project_id"] == "p-eu-first")
+    assert instance.handle(worker, FakeContext())["totals"]["started"] == 1  # a listed scope's worker runs
+
+
+def test_sync_scope_regions_narrow_what_accessible_lists(invoke: Invoke, accessible: Emulator, env: Any) -> None:
+    env(SYNC_SCOPE_REGIONS='["eu-west-101"]')
+    answer = invoke(_tick())
+    assert [(s["region"], s["project_id"]) for s in answer["scopes"]] == [("eu-west-101", "p-eu-first")]
+
+
+def test_when_iam_cannot_list_the_projects_nothing_is_dispatched(invoke: Invoke, accessible: Emulator) -> None:
+    accessible.inject(path_contains="/v3/auth/projects", status=503, times=10)
+    with pytest.raises(SyncError):  # transient: raised, so the platform retries the tick
+        invoke(_tick())
+    assert accessible.invocations == []

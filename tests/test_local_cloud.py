@@ -150,6 +150,7 @@ MALFORMED = {
     "windows": "Mon-Fri 25:00-05:00+08:00",
     "smn_topic": "not-a-urn",
     "scopes": "[1]",
+    "regions": '["Mars 1"]',
     "function_urn": "urn:nothing",
 }
 CHECKED = [v for v in VARIABLES if v.read in MALFORMED or (v.read == "secret" and v.args)]

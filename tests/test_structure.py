@@ -20,7 +20,8 @@ MAX_MODULE_LINES, MAX_CLASS_LINES, MAX_INDEX_LINES = 500, 150, 150
 # single sync (jsonschema explains only invalid documents; fleets, passes and change events bring their own
 # machinery; a time parser, the retry policy, the lone-surrogate fixer and the password hasher are rare).
 LAZY_IMPORTS = {
-    "handler/cce.py": {".pacing", ".retry", ".times"},  # passes' pacing; the first failure; a job's times
+    "handler/api.py": {".pacing", ".retry"},  # a pass's pacing and the retry policy: on the first failure
+    "handler/cce.py": {".times"},  # a job's times
     "handler/intents.py": {  # every kind but a single sync and a refusal, with its plans: when one comes
         ".changes",
         ".plans",

@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 from ..cloud import Cloud
-from ..endpoints import Scope
-from ..errors import ConfigurationError, PayloadTooLarge, SyncError
+from ..endpoints import Scope, scope_region
+from ..errors import ConfigurationError, PayloadTooLarge, SyncError, TargetNotAllowed
 from ..judge import Judge
 from ..model import Unwrapped
 from ..passwords import salt_body
@@ -83,6 +83,8 @@ class Coordinate(NamedTuple):
     pass_id: str
     scopes: tuple[Scope, ...]
     refused: tuple[tuple[Scope, SyncError], ...] = ()  # scopes the allowlist does not reach: never dispatched
+    accessible: bool = False  # SYNC_SCOPES=accessible: the scopes are listed when the pass is coordinated
+    project: str = ""  # with accessible: the document's project, the only one fanned out to
 
     @property
     def target(self) -> None:
@@ -93,7 +95,25 @@ class Coordinate(NamedTuple):
         return ""
 
     def perform(self, cloud: Cloud, judge: Judge) -> Answer:
-        return render_dispatch(dispatch(self, cloud, judge.settings.own_urn(judge.defaults.project_id)))
+        intent = self._listed(cloud, judge) if self.accessible else self
+        return render_dispatch(dispatch(intent, cloud, judge.settings.own_urn(judge.defaults.project_id)))
+
+    def _listed(self, cloud: Cloud, judge: Judge) -> "Coordinate":
+        """The scopes of SYNC_SCOPES=accessible: every enabled project the function's identity reaches that is
+        named after a region (or is a region's subproject), in SYNC_SCOPE_REGIONS when set; a project the
+        allowlist does not reach is reported, not dispatched. Raises when IAM cannot list them."""
+        regions = judge.settings.scope_regions
+        scopes = [
+            Scope(scope_region(name), project_id)
+            for project_id, name, enabled in cloud.projects()
+            if enabled and scope_region(name) and (not regions or scope_region(name) in regions)
+        ]
+        scopes = [scope for scope in scopes if not self.project or scope.project_id == self.project]
+        if not scopes:
+            raise TargetNotAllowed(f"no project the function can reach is a scope of {self.project or 'any region'}")
+        refused = [(scope, judge.refusal(scope.project_id)) for scope in scopes]
+        dispatched = tuple(scope for scope, refusal in refused if refusal is None)
+        return self._replace(scopes=dispatched, refused=tuple((s, r) for s, r in refused if r is not None))
 
     def describe(self, unwrapped: Unwrapped, judge: Judge) -> Description:
         refused = f", {len(self.refused)} scope(s) outside SYNC_ALLOWED_TARGETS" if self.refused else ""

@@ -31,6 +31,7 @@ class Emulator(IamState, CceState):
         self.users: dict[tuple[str, str], str] = {}
         self.tokens: dict[str, tuple[str, float]] = {}  # token -> (project_id or "*", expires epoch)
         self.keys: dict[str, tuple[str, str | None]] = {}  # AK -> (SK, security token or None)
+        self.projects: dict[str, tuple[str, bool]] = {}  # IAM's projects: ID -> (name, enabled)
         self.pools: dict[tuple[str, str], dict[str, str]] = {}  # (project, cluster) -> {pool id: name}
         self.clusters: dict[str, dict[str, str]] = {}  # project -> {cluster id: name}, besides those with pools
         self.nodes: dict[tuple[str, str, str], Nodes] = {}  # pools whose node counts are modelled
@@ -106,6 +107,7 @@ class Emulator(IamState, CceState):
             self.nodes.clear()
             self.clusters.clear()
             self.published.clear()
+            self.projects.clear()
 
     def cce_requests(self, method: str | None = None) -> list[Recorded]:
         with self.lock:

@@ -28,6 +28,19 @@ class IamState:
     keys: dict[str, tuple[str, str | None]]  # AK -> (SK, security token or None)
     token_lifetime: float
     omit_expires_at: bool
+    projects: dict[str, tuple[str, bool]]  # IAM's projects: ID -> (name, enabled)
+
+    def add_project(self, project_id: str, name: str, enabled: bool = True) -> None:
+        """A project IAM lists (`GET /v3/auth/projects`): named after its region, a region's subproject, or not."""
+        self.projects[project_id] = (name, enabled)
+
+    def project_list(self) -> dict[str, Any]:
+        """KeystoneListAuthProjects' answer (huaweicloudsdkiam v3 ProjectResult: id, name, enabled, ...)."""
+        listed = [
+            {"id": uid, "name": name, "enabled": enabled, "domain_id": "d0main", "parent_id": "d0main"}
+            for uid, (name, enabled) in self.projects.items()
+        ]
+        return {"projects": listed, "links": {"self": "/v3/auth/projects"}}
 
     def add_user(self, domain: str, name: str, password: str) -> None:
         self.users[(domain, name)] = password
@@ -63,14 +76,14 @@ class IamState:
             answer["expires_at"] = expires_at
         return 201, {"X-Subject-Token": token}, {"token": answer}
 
-    def authenticate(self, request: Recorded, project_id: str) -> str | None:
-        """None when the request carries valid credentials for the project, else the reason."""
+    def authenticate(self, request: Recorded, project_id: str | None) -> str | None:
+        """None when the request carries valid credentials for the project (any project: None), else the reason."""
         token = request.headers.get("x-auth-token")
         if token is not None:
             scope, expires = self.tokens.get(token, ("", 0.0))
             if expires <= time.time():
                 return "Incorrect token or token resolution failed"
-            if scope not in ("*", project_id):
+            if project_id is not None and scope not in ("*", project_id):
                 return "The token is scoped to another project"
             return None
         authorization = request.headers.get("authorization", "")

@@ -43,6 +43,11 @@ def route(emulator: Emulator, request: Recorded, request_id: str) -> tuple[int, 
     path, method = request.path, request.method
     if path.startswith("/_emulator/"):
         return (*_control(emulator, request), headers)
+    if method == "GET" and path == "/v3/auth/projects":
+        problem = emulator.authenticate(request, None)
+        if problem is not None:
+            return 401, {"error": {"code": 401, "message": problem, "title": "Unauthorized"}}, headers
+        return 200, emulator.project_list(), headers
     if method == "POST" and path == "/v3/auth/tokens":
         try:
             parsed = json.loads(request.body)
