@@ -248,7 +248,7 @@ def command_run(args: argparse.Namespace) -> int:
             ),
             (
                 "timer",
-                "fleet scale: the timer's pass over two regions and two projects each, fanned out",
+                "fleet scale: the timer's pass over the projects IAM lists (SYNC_SCOPES=accessible), fanned out",
                 lambda: _fan_out(template, environment, emulator),
             ),
         ]
@@ -262,7 +262,7 @@ def command_run(args: argparse.Namespace) -> int:
             logs.show()
             took = f"{(time.perf_counter() - began) * 1000:.0f} ms"
             rows.append((label, kind, f"{outcome}{'' if ok else ' (FAILED)'}", took))
-        iam_calls = len(emulator.iam_requests())
+        iam_calls = sum(r.path == "/v3/auth/tokens" for r in emulator.iam_requests())
         host.close()
     failures = sum(row[2].endswith("(FAILED)") for row in rows)
     print("\nstep  trigger    outcome            time")
@@ -343,13 +343,14 @@ def _gated(template: dict[str, Any], environment: dict[str, str], project: str) 
 
 
 def _fan_out(template: dict[str, Any], environment: dict[str, str], emulator: Emulator) -> tuple[str, bool]:
-    """A new instance with SYNC_SCOPES: the timer's tick invokes one worker per scope through the emulator's
-    FunctionGraph, which runs each in a thread of its own as FunctionGraph would; their summaries and the totals."""
+    """A new instance with SYNC_SCOPES=accessible: the timer's tick lists the projects IAM says it reaches and
+    invokes one worker per region-named project the allowlist reaches, through the emulator's FunctionGraph, which
+    runs each in a thread of its own as FunctionGraph would; their summaries and the totals."""
     scopes = layout.fleet(emulator)
     regional = emulator.url + "/{region}"
     fleet = {
         **environment,
-        "SYNC_SCOPES": json.dumps(scopes),
+        "SYNC_SCOPES": "accessible",
         "SYNC_RECONCILE": json.dumps({"clusters": "all", "max_syncing_per_cluster": 1}),
         "SYNC_ALLOWED_TARGETS": ",".join(f"{project}/*/*" for _, project in layout.DEMO_SCOPES),
         "CCE_ENDPOINT": regional,
@@ -357,7 +358,7 @@ def _fan_out(template: dict[str, Any], environment: dict[str, str], emulator: Em
         "FGS_ENDPOINT": regional,
         "SMN_ENDPOINT": regional,
     }
-    host = Host(template, fleet)  # a new instance, with SYNC_SCOPES
+    host = Host(template, fleet)  # a new instance, with SYNC_SCOPES=accessible
     finished: list[tuple[dict[str, Any], Any]] = []
     all_done = threading.Event()
 
@@ -372,7 +373,11 @@ def _fan_out(template: dict[str, Any], environment: dict[str, str], emulator: Em
         answer, ok = host.invoke(events.timer_event(template))
         if not ok or not isinstance(answer, dict):
             return "failed", False
-        print(f"    coordinator: {answer['status']} {len(answer['scopes'])} workers (pass {answer['pass_id']})")
+        sent = [s for s in answer["scopes"] if "request_id" in s]
+        skipped = [s["project_id"][:8] for s in answer["scopes"] if "request_id" not in s]
+        print(f"    SYNC_SCOPES=accessible: IAM lists {len(answer['scopes'])} region projects the function reaches")
+        print(f"    coordinator: {answer['status']} {len(sent)} workers (pass {answer['pass_id']})")
+        print(f"    not dispatched (outside SYNC_ALLOWED_TARGETS): {', '.join(skipped) or 'none'}")
         all_done.wait(60)
     finally:
         emulator.run_async = None

@@ -67,8 +67,12 @@ def halt(emulator: Emulator, project: str) -> None:
 
 def fleet(emulator: Emulator) -> list[dict[str, str]]:
     """Four projects in two regions, one cluster each with two drifted pools and one in sync; the scopes."""
+    emulator.add_project(DEMO_PROJECT, "ap-southeast-1")  # the function's own: SYNC_SCOPES=accessible lists it too
+    emulator.add_project("9e8d7c6b5a4f30291807f6e5d4c3b2a1", "MOS")  # named after no region: never a scope
+    names = ("ap-southeast-1_apps", "ap-southeast-1_data", "eu-west-101", "eu-west-101_data")
     for index, (region, project) in enumerate(DEMO_SCOPES):
         emulator.regions[project] = region
+        emulator.add_project(project, names[index])  # a region's own project, or one of its subprojects
         cluster = f"cce-{region}-{index}"
         emulator.add_pool(project, cluster, f"np-web-{index}", "web", nodes=3, synced=1)
         emulator.add_pool(project, cluster, f"np-batch-{index}", "batch", nodes=2, synced=0)
