@@ -34,7 +34,8 @@ VARIABLES = {
     "huaweicloud_sdk_sk": ("Secret key of that access key (encrypted variable)", True),
     "node_login_password": ("Node login password for syncs that set one; empty for none (encrypted variable)", True),
     "sync_scopes": (
-        'SYNC_SCOPES: a JSON list of {"region", "project_id"} a pass fans out over; empty for the function\'s own',
+        'SYNC_SCOPES: a JSON list of {"region", "project_id"} a pass fans out over, "accessible" for every '
+        "region project the agency reaches; empty for the function's own",
         False,
     ),
 }

@@ -114,6 +114,10 @@ def _agency_resources(function: dict[str, Any], cts: bool) -> tuple[str | None, 
     # The CCE role in every other project a pass fans out over (SYNC_SCOPES): projects are named, scopes carry IDs.
     found = f"data.huaweicloud_identity_projects.{SCOPE_PROJECTS}"
     others = f"${{{{for id, p in {found} : id => p if p.projects[0].name != var.region}}}}"
+    # SYNC_SCOPES=accessible lists the projects at run time: the CCE role then covers every project, present and
+    # future (the provider's all_resources_roles), as no list can be looked up at plan time.
+    role_name = f"huaweicloud_identity_role.{RESOURCE}.name"
+    agency["all_resources_roles"] = f'${{var.{SCOPES_VARIABLE} == "accessible" ? [{role_name}] : []}}'
     agency["dynamic"] = {
         "project_role": {
             "for_each": others,
@@ -126,7 +130,7 @@ def _agency_resources(function: dict[str, Any], cts: bool) -> tuple[str | None, 
 
 def _scope_projects() -> dict[str, Any]:
     """Each scope's project, looked up by ID (huaweicloud_identity_projects) for its name, which roles need."""
-    listed = f'jsondecode(var.{SCOPES_VARIABLE} == "" ? "[]" : var.{SCOPES_VARIABLE})'
+    listed = f'jsondecode(contains(["", "accessible"], var.{SCOPES_VARIABLE}) ? "[]" : var.{SCOPES_VARIABLE})'
     scopes = f"${{{{for scope in {listed} : scope.project_id => scope}}}}"
     return {"huaweicloud_identity_projects": {SCOPE_PROJECTS: {"for_each": scopes, "project_id": "${each.key}"}}}
 

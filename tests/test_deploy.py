@@ -155,6 +155,8 @@ def _check_block(path: str, rendered: dict[str, Any], schema: dict[str, Any], pr
 
 
 def _fits(value: Any, kind: Any) -> bool:
+    if isinstance(value, str) and value.startswith("${") and value.endswith("}") and kind != "string":
+        return True  # one expression: Terraform evaluates it to the attribute's type (a list, a number...)
     if kind == "string":
         return isinstance(value, str)
     if kind == "number":
@@ -617,7 +619,7 @@ def test_sync_scopes_come_from_a_variable_and_the_agency_gets_the_cce_role_in_ea
     variables = {**_variables(config), "sync_scopes": '[{"region": "eu-west-101", "project_id": "p2"}]'}
     assert json.loads(evaluate(function["user_data"], variables))["SYNC_SCOPES"] == variables["sync_scopes"]
     lookup = config["data"]["huaweicloud_identity_projects"]["scopes"]
-    assert "jsondecode(var.sync_scopes" in lookup["for_each"] and lookup["project_id"] == "${each.key}"
+    assert "jsondecode(contains" in lookup["for_each"] and lookup["project_id"] == "${each.key}"
     dynamic = config["resource"]["huaweicloud_identity_agency"]["nodepool_sync"]["dynamic"]["project_role"]
     assert "data.huaweicloud_identity_projects.scopes" in dynamic["for_each"] and "var.region" in dynamic["for_each"]
     assert dynamic["content"]["roles"] == ["${huaweicloud_identity_role.nodepool_sync.name}"]
@@ -717,3 +719,17 @@ def test_deploy_config_refuses_a_template_whose_own_variables_take_more_than_409
         "--template", str(tmp_path / "template.yaml"), "deploy-config", "--output", str(tmp_path / "m.json")
     )
     assert result.returncode == 2 and "4096" in result.stderr, result.stderr
+
+
+def test_sync_scopes_accessible_plans_without_a_list_and_gives_the_agency_its_role_in_every_project() -> None:
+    config = terraform.render_terraform(_template("agency"))
+    lookup = config["data"]["huaweicloud_identity_projects"]["scopes"]
+    assert 'contains(["", "accessible"], var.sync_scopes) ? "[]"' in lookup["for_each"]
+    agency = config["resource"]["huaweicloud_identity_agency"]["nodepool_sync"]
+    assert agency["all_resources_roles"] == (
+        '${var.sync_scopes == "accessible" ? [huaweicloud_identity_role.nodepool_sync.name] : []}'
+    )
+    problems: list[str] = []
+    schema = json.loads((ROOT / "tests" / "provider" / "schemas.json").read_text())["resources"]
+    _check_block("agency", agency, schema["huaweicloud_identity_agency"], problems)
+    assert problems == []
