@@ -25,6 +25,7 @@ from .clouds import point_at
 from .clouds import say as _say
 from .emulator import Emulator
 from .host import Host, base_environment, log_lines_to, one_line, print_json
+from .workers import run_worker
 
 MASKED_HEADERS = {"x-auth-token", "authorization", "x-security-token"}
 
@@ -362,9 +363,8 @@ def _fan_out(template: dict[str, Any], environment: dict[str, str], emulator: Em
     finished: list[tuple[dict[str, Any], Any]] = []
     all_done = threading.Event()
 
-    def worker(invocation: dict[str, Any]) -> None:
-        answer, _ = host.invoke(invocation["body"])
-        finished.append((invocation, answer))
+    def worker(invocation: dict[str, Any]) -> None:  # the one worker runner, in this process: its logs show
+        finished.append((invocation, run_worker(fleet, invocation["body"], threads=True).answer))
         if len(finished) == len(scopes):
             all_done.set()
 

@@ -399,3 +399,12 @@ def test_when_iam_cannot_list_the_projects_nothing_is_dispatched(invoke: Invoke,
     with pytest.raises(SyncError):  # transient: raised, so the platform retries the tick
         invoke(_tick())
     assert accessible.invocations == []
+
+
+def test_the_worker_runner_runs_each_worker_in_a_process_of_its_own(invoke: Invoke, fleet: Emulator, env: Any) -> None:
+    from local.workers import run_workers
+
+    invoke(_tick())
+    results = run_workers(env, [i["body"] for i in fleet.invocations])
+    assert [r.answer["status"] for r in results] == ["reconciled"] * 4, [r.answer for r in results]
+    assert sum(r.answer["totals"]["started"] for r in results) == 4 and all(r.wall_s > 0 for r in results)
