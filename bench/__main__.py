@@ -664,6 +664,11 @@ def _print_fleet(fleet: dict[str, Any]) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+    if fleet.get("workers"):
+        print("\nworkers (each in a process of its own): time / bound (requests x latency / 8) / CPU")
+        for worker in sorted(fleet["workers"], key=lambda w: -w["s"]):
+            print(f"  {worker['project_id'][:12]}  {worker['s']} s / {worker['bound_s']} s ({worker['requests']} "
+                  f"requests) / {worker['cpu_s']} s")  # fmt: skip
 
 
 def _slowest(worker: dict[str, Any]) -> tuple[str, str, str]:

@@ -134,7 +134,8 @@ def environment_precondition(plain: dict[str, str | Var], secret: dict[str, str 
     sizes = " + ".join(f"length({jsonencode_expression(values)})" for values in (plain, secret) if values)
     message = (
         f"FunctionGraph allows at most {ENVIRONMENT_LIMIT} characters of environment variables in all, and these "
-        "take more: list fewer scopes in sync_scopes (about 76 characters each) or shorten the other settings"
+        'take more: set sync_scopes to "accessible" (the scopes are then listed at run time, not kept in a '
+        "variable), list fewer scopes (about 76 characters each) or shorten the other settings"
     )
     return {"precondition": [{"condition": f"${{{sizes} <= {ENVIRONMENT_LIMIT}}}", "error_message": message}]}
 
