@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,8 @@ def command_emulator(args: argparse.Namespace) -> int:
     emulator = start_emulator(environment, args.port, None if environment is None else job_seconds(args.jobs))
     for token in args.token:
         emulator.add_token(token)
+    if not args.quiet:  # a line per request it receives, as a person watching its terminal wants
+        emulator.log = lambda line: print(f"  {time.strftime('%H:%M:%S')} {line}", flush=True)
     print(f"emulator listening on {emulator.url} (Ctrl-C to stop)", flush=True)
     if environment is None:
         serve_until_stopped(emulator, discoverable=False)
@@ -366,6 +369,7 @@ def parser() -> argparse.ArgumentParser:
     emulator.add_argument("--url", help=argparse.SUPPRESS)  # --reset of an emulator not found by .emulator.json
     emulator.add_argument("--empty", action="store_true", help="no layout, not found by other commands (the bench)")
     emulator.add_argument("--token", action="append", default=[], help="a token accepted as is (repeatable)")
+    emulator.add_argument("--quiet", action="store_true", help="no line per request received")
 
     invoke = _command(commands, "invoke", command_invoke)
     invoke.add_argument("event", help="event JSON file, or - for stdin")

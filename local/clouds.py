@@ -118,6 +118,8 @@ def start_emulator(
             emulator.pools.clear()
             emulator.strict, emulator.job_seconds_range = True, jobs
             seed(emulator, layout)
+            if emulator.log is not None:
+                emulator.log("reset: the demo layout restored, every job ended")
 
         emulator.on_reset = reset
         reset()
@@ -203,6 +205,8 @@ def serve_until_stopped(emulator: Emulator, discoverable: bool) -> None:
         if found is not None and _ours(found):
             found.unlink(missing_ok=True)
         emulator.stop()
+        if emulator.log is not None:
+            emulator.log("stopped")
 
 
 def _ours(found: Path) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from handler.variables import VARIABLES
 from local import clouds
@@ -108,6 +110,28 @@ def test_the_emulator_command_is_found_by_invoke_and_forgotten_when_stopped(
         process.terminate()
         process.wait(10)
     assert process.returncode == 0 and not discovery.exists()
+    assert process.stdout is not None
+    said = process.stdout.read().splitlines()
+    requests = [line for line in said if re.search(r"\d\d:\d\d:\d\d (GET|POST) /\S+ -> \d{3} [\d.]+ ms$", line)]
+    assert any("/operation/upgrade -> 200" in line for line in requests), said  # a line per request it received
+    assert said[-1].endswith(" stopped"), said
+
+
+def test_the_emulator_command_is_quiet_when_asked(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local", "emulator", "--empty", "--quiet", "--token", "t0ken"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().split()[3]
+        requests.get(f"{url}/_emulator/health", timeout=5)
+    finally:
+        process.terminate()
+        process.wait(10)
+    assert process.stdout is not None and process.stdout.read() == ""
 
 
 def test_without_cloud_the_shells_credentials_and_endpoints_never_leave_loopback(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,7 @@ class Emulator(IamState, CceState):
         self.regions: dict[str, str] = {}  # project -> its region: a request naming another region is a 404
         self.invocations: list[dict[str, Any]] = []  # asynchronous invocations: region, project_id, urn, body
         self.run_async: Any = None  # called with each invocation, in a thread of its own (make run's workers)
+        self.log: Callable[[str], None] | None = None  # a line per request, reset, stop (make emulator's output)
         self._validator = Draft202012Validator(json.loads(SCHEMA.read_text(encoding="utf-8")))
         self._server: Server | None = None
 

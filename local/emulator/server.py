@@ -104,7 +104,18 @@ class Handler(BaseHTTPRequestHandler):
     recorded: Recorded | None = None
 
     def _dispatch(self) -> None:
+        began = time.perf_counter()
         request = self.recorded = self._receive()
+        try:
+            self._paced(request)
+        finally:
+            said = self.emulator.log
+            if said is not None:  # one line per request: method, path, status, milliseconds
+                took = (time.perf_counter() - began) * 1000
+                where = f"/{request.region}" if request.region else ""
+                said(f"{request.method} {where}{request.path} -> {request.status or 'dropped'} {took:.1f} ms")
+
+    def _paced(self, request: Recorded) -> None:
         if not request.is_cce:
             self._handle(request)
             return
