@@ -116,6 +116,7 @@ def _require_credentials(environment: dict[str, str]) -> None:
 def command_emulator(args: argparse.Namespace) -> int:
     """Run one long-lived emulator on loopback holding the demo layout, until Ctrl-C; the other commands find it."""
     from .clouds import job_seconds, reset_running, running, serve_until_stopped, start_emulator
+    from .workers import run_sent_workers
 
     if args.reset:
         print(f"reset the emulator at {reset_running(args.url)}: layout restored, jobs ended")
@@ -129,6 +130,7 @@ def command_emulator(args: argparse.Namespace) -> int:
         emulator.add_token(token)
     if not args.quiet:  # a line per request it receives, as a person watching its terminal wants
         emulator.log = lambda line: print(f"  {time.strftime('%H:%M:%S')} {line}", flush=True)
+    run_sent_workers(emulator)  # a fanned-out pass's workers run, as FunctionGraph runs them
     print(f"emulator listening on {emulator.url} (Ctrl-C to stop)", flush=True)
     if environment is None:
         serve_until_stopped(emulator, discoverable=False)

@@ -143,6 +143,7 @@ def chosen_cloud(environment: dict[str, str], cloud: bool, emulator_url: str | N
             raise UsageError(f"--emulator must be a loopback URL (http://127.0.0.1:PORT), not {url[:80]!r}")
         point_at(environment, url)
         say(f"using the local emulator at {url} (--cloud for Huawei Cloud)")
+        _hand_environment(url, environment)
         yield url
         return
     emulator = start_emulator(environment)
@@ -152,6 +153,21 @@ def chosen_cloud(environment: dict[str, str], cloud: bool, emulator_url: str | N
         yield emulator.url
     finally:
         emulator.stop()
+
+
+def _hand_environment(url: str, environment: dict[str, str]) -> None:
+    """Tell the running emulator the variables this invocation runs with: the workers it runs for a fanned-out
+    pass get them, as FunctionGraph's workers get the function's (loopback only, the demo's credentials)."""
+    import urllib.request
+
+    request = urllib.request.Request(  # noqa: S310 - a loopback URL, checked above
+        f"{url}/_emulator/environment", data=json.dumps(environment).encode(), method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5):  # noqa: S310
+            pass
+    except OSError:
+        say("the emulator did not take the environment: a fanned-out pass's workers will not run")
 
 
 def job_seconds(text: str) -> tuple[float, float]:

@@ -12,9 +12,12 @@ import textwrap
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-__all__ = ["WorkerResult", "run_worker", "run_workers"]
+if TYPE_CHECKING:
+    from .emulator import Emulator
+
+__all__ = ["WorkerResult", "run_sent_workers", "run_worker", "run_workers"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -92,3 +95,25 @@ def run_workers(
         return []
     with ThreadPoolExecutor(max_workers=min(at_once, len(bodies))) as pool:
         return list(pool.map(lambda body: run_worker(environment, body, timeout, threads), bodies))
+
+
+def run_sent_workers(emulator: Emulator) -> None:
+    """Run each asynchronous invocation the emulator receives as FunctionGraph would: a worker in a process of its
+    own (the one worker runner), with the environment the invoking command handed it; a line for each."""
+
+    def run(invocation: dict[str, Any]) -> None:
+        environment = emulator.worker_environment
+        scope = invocation["body"].get("scope", {}) if isinstance(invocation.get("body"), dict) else {}
+        where = f"{scope.get('region', '?')}/{str(scope.get('project_id', '?'))[:8]}"
+        if environment is None:
+            if emulator.log is not None:
+                emulator.log(f"worker {where}: not run (no environment was handed to the emulator)")
+            return
+        result = run_worker(environment, invocation["body"])
+        answer = result.answer if isinstance(result.answer, dict) else {}
+        totals = answer.get("totals") or {}
+        if emulator.log is not None:
+            said = f"{answer.get('status', answer.get('raised', '?'))}, {totals.get('started', 0)} started"
+            emulator.log(f"worker {where}: {said} in {result.wall_s:.2f} s")
+
+    emulator.run_async = run

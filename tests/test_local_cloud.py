@@ -238,3 +238,35 @@ def test_version_names_the_functions_version() -> None:
     result = run_cli("--version")
     assert result.returncode == 0 and result.stdout.strip() == f"nodepool-sync {__version__}"
     assert f"## {__version__}" in (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+
+
+def test_the_emulator_command_runs_a_fanned_out_passs_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from local.layout import DEMO_SCOPES
+
+    discovery = tmp_path / "emulator.json"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local", "emulator", "--jobs", "1"],
+        cwd=ROOT,
+        env={**os.environ, "NODEPOOL_SYNC_DISCOVERY": str(discovery)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    env_file = tmp_path / "fleet.env"
+    allowed = ",".join(f"{project}/*/*" for _, project in DEMO_SCOPES)
+    env_file.write_text(f"SYNC_SCOPES=accessible\nSYNC_ALLOWED_TARGETS={allowed}\n")
+    workers: list[str] = []
+    try:
+        assert process.stdout is not None
+        process.stdout.readline()
+        monkeypatch.setenv("NODEPOOL_SYNC_DISCOVERY", str(discovery))
+        document = json.dumps({"reconcile": {"clusters": "all"}, "spec": {"maxUnavailable": 1}})
+        result = run_cli("invoke", "-", "--env-file", str(env_file), stdin=document)
+        assert _json(result)["status"] == "dispatched", result.stdout + result.stderr
+        while len(workers) < len(DEMO_SCOPES):  # each worker a process of its own: a line each when it ends
+            line = process.stdout.readline()
+            assert line, workers
+            workers += [line] if " worker " in line else []
+    finally:
+        process.terminate()
+        process.wait(10)
+    assert all("reconciled, 1 started" in line for line in workers), workers

@@ -59,6 +59,7 @@ class Emulator(IamState, CceState):
         self.invocations: list[dict[str, Any]] = []  # asynchronous invocations: region, project_id, urn, body
         self.run_async: Any = None  # called with each invocation, in a thread of its own (make run's workers)
         self.log: Callable[[str], None] | None = None  # a line per request, reset, stop (make emulator's output)
+        self.worker_environment: dict[str, str] | None = None  # what the CLI's invocation ran with (workers get it)
         self._validator = Draft202012Validator(json.loads(SCHEMA.read_text(encoding="utf-8")))
         self._server: Server | None = None
 

@@ -137,13 +137,20 @@ def _publish(emulator: Emulator, request: Recorded, topic: str) -> tuple[int, An
 
 
 def _control(emulator: Emulator, request: Recorded) -> tuple[int, Any]:
-    """The emulator's own routes: `GET /_emulator/health` (what it is, for the local tools to find it) and
-    `POST /_emulator/reset` (its layout restored, its jobs ended)."""
+    """The emulator's own routes: `GET /_emulator/health` (what it is, for the local tools to find it),
+    `POST /_emulator/reset` (its layout restored, its jobs ended) and `POST /_emulator/environment` (the variables
+    the function invoking it runs with, which the workers it runs get)."""
     if request.path == "/_emulator/health" and request.method == "GET":
         return 200, {"emulator": "nodepool-sync", "url": emulator.url, "strict": emulator.strict}
     if request.path == "/_emulator/reset" and request.method == "POST" and emulator.on_reset is not None:
         emulator.on_reset()
         return 200, {"reset": True}
+    if request.path == "/_emulator/environment" and request.method == "POST":  # what the workers it runs get
+        environment = request.json if request.body else None
+        if not (isinstance(environment, dict) and all(isinstance(v, str) for v in environment.values())):
+            return 400, {"errorCode": "EMU.0400", "errorMessage": "a JSON object of strings is expected"}
+        emulator.worker_environment = environment
+        return 200, {"workers": "will run with it"}
     return 404, {"errorCode": "CCE.01404001", "errorMessage": "Not found"}
 
 
