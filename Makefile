@@ -53,7 +53,7 @@ run: $(STAMP) ## the function doing its job against the local emulator (VERBOSE=
 emulator: $(STAMP) ## a local cloud that keeps state (the demo layout, jobs of 5-20 s) for invoke, status and serve
 	$(PY) -m local emulator $(if $(JOBS),--jobs $(JOBS))
 
-serve: $(STAMP) ## local API Gateway on http://127.0.0.1:$(PORT) (PORT=3000) backed by the emulator
+serve: $(STAMP) ## local API Gateway on http://127.0.0.1:3000 (PORT=3001 for another port) backed by the emulator
 	$(PY) -m local serve --port $(PORT)
 
 package: $(STAMP) ## build dist/nodepool-sync.zip for FunctionGraph (PYTHON_TARGET=python3.10|python3.12)

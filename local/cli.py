@@ -118,8 +118,9 @@ def command_emulator(args: argparse.Namespace) -> int:
     from .clouds import job_seconds, reset_running, running, serve_until_stopped, start_emulator
     from .workers import run_sent_workers
 
-    if args.reset:
-        print(f"reset the emulator at {reset_running(args.url)}: layout restored, jobs ended")
+    if args.reset:  # the emulator --url names, else the one on --port, else the one .emulator.json names
+        url = args.url or (f"http://127.0.0.1:{args.port}" if args.port else None)
+        print(f"reset the emulator at {reset_running(url)}: layout restored, jobs ended")
         return 0
     if not args.empty and (other := running()) is not None:
         raise UsageError(f"an emulator already runs at {other}; python -m local emulator --reset restores its layout")

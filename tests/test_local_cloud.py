@@ -270,3 +270,40 @@ def test_the_emulator_command_runs_a_fanned_out_passs_workers(tmp_path: Path, mo
         process.terminate()
         process.wait(10)
     assert all("reconciled, 1 started" in line for line in workers), workers
+
+
+def test_make_help_shows_no_unexpanded_make_variable() -> None:
+    shown = subprocess.run(["make", "help"], cwd=ROOT, capture_output=True, text=True, timeout=30, check=False)
+    assert shown.returncode == 0 and "make serve" in shown.stdout and "$(" not in shown.stdout
+
+
+def test_emulator_reset_takes_the_port_it_is_given(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    environment = {**os.environ, "NODEPOOL_SYNC_DISCOVERY": str(tmp_path / "none.json")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local", "emulator", "--port", str(port), "--quiet"],
+        cwd=ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        process.stdout.readline()
+        reset = subprocess.run(
+            [sys.executable, "-m", "local", "emulator", "--reset", "--port", str(port)],
+            cwd=ROOT,
+            env={**environment, "NODEPOOL_SYNC_DISCOVERY": str(tmp_path / "other.json")},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        process.terminate()
+        process.wait(10)
+    assert reset.returncode == 0 and f"127.0.0.1:{port}" in reset.stdout, reset.stdout + reset.stderr
