@@ -24,9 +24,11 @@ $(STAMP): requirements.txt requirements-dev.txt
 	@$(PY) -m pip install --disable-pip-version-check -q -r requirements-dev.txt || { \
 	  rm -rf $(VENV); echo "error: pip could not install the pinned dependencies for $(PYTHON); $(VENV) removed" >&2; \
 	  exit 1; }
+	@$(PY) -m pip install --disable-pip-version-check -q --no-build-isolation --no-deps -e . || { \
+	  echo "error: pip could not install the nodepool-sync command into $(VENV)" >&2; exit 1; }
 	@rm -f $(VENV)/.installed-* && touch $@
 
-install: $(STAMP) ## create .venv with the pinned runtime and dev dependencies
+install: $(STAMP) ## create .venv with the pinned runtime and dev dependencies, and the nodepool-sync command
 
 test: $(STAMP) ## run the test suite on every core (each worker starts its own emulator on loopback)
 	$(PY) -m pytest -q -n auto --maxprocesses=4

@@ -307,3 +307,24 @@ def test_emulator_reset_takes_the_port_it_is_given(tmp_path: Path) -> None:
         process.terminate()
         process.wait(10)
     assert reset.returncode == 0 and f"127.0.0.1:{port}" in reset.stdout, reset.stdout + reset.stderr
+
+
+def test_the_installed_command_works_from_any_directory(tmp_path: Path) -> None:
+    command = Path(sys.executable).parent / "nodepool-sync"  # make install puts it beside .venv's python
+    ran = subprocess.run(
+        [str(command), "generate-event", "apig"], cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert ran.returncode == 0 and json.loads(ran.stdout)["httpMethod"] == "POST", ran.stderr
+
+
+def test_a_python_without_the_dependencies_gets_one_line_saying_how_to_install_them() -> None:
+    ran = subprocess.run(
+        [sys.executable, "-S", "-m", "local", "--version"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    lines = ran.stderr.strip().splitlines()
+    assert ran.returncode == 2 and len(lines) == 1 and "make install" in lines[0] and "Traceback" not in ran.stderr
