@@ -11,6 +11,7 @@ CCE's state is the only state. A pass is three steps:
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 
@@ -161,6 +162,25 @@ def _rules(plan: Reconcile) -> Rules:
     )
 
 
+class _Names:
+    """The project's clusters by name, listed once per pass and only when an entry of `clusters` is no ID CCE
+    knows (a 404): `reconcile.clusters` takes names, as `waves` does."""
+
+    def __init__(self, plan: Reconcile, cloud: Cloud) -> None:
+        self._plan, self._cloud, self._lock = plan, cloud, threading.Lock()
+        self._by_name: dict[str, str] | None = None
+
+    def uid(self, name: str) -> str | None:
+        with self._lock:
+            if self._by_name is None:
+                try:
+                    listed = self._cloud.clusters(self._plan.project_id)
+                except SyncError:
+                    listed = []
+                self._by_name = {cluster_name: uid for uid, cluster_name in listed}
+        return self._by_name.get(name)
+
+
 def _read(plan: Reconcile, cloud: Cloud, pacer: Pacer) -> list[_Read]:
     """Every cluster's pools (a few clusters at a time), the plan's choice of them, and each cluster's wave."""
     project = plan.project_id
@@ -168,12 +188,20 @@ def _read(plan: Reconcile, cloud: Cloud, pacer: Pacer) -> list[_Read]:
     taken = _clusters(plan, cloud)
     context = _context(plan, cloud, taken)
 
+    names = _Names(plan, cloud)
+
     def read(cluster: tuple[str, str]) -> _Read:
+        in_context = cluster in context
         try:
             one = _Read(cluster[0], cloud.pools(project, cluster[0], with_default))
+        except CCERejected as error:
+            uid = names.uid(cluster[0]) if error.status == 404 else None  # a cluster given by its name
+            uid = uid if uid != cluster[0] else None  # an ID CCE does not know is not a name
+            cluster = (uid, cluster[0]) if uid else cluster
+            one = _Read(uid, cloud.pools(project, uid, with_default)) if uid else _Read(cluster[0], error=error)
         except SyncError as error:
             one = _Read(cluster[0], error=error)
-        one.wave, one.context = _wave(plan, *cluster), cluster in context
+        one.wave, one.context = _wave(plan, *cluster), in_context
         one.chosen = _chosen(plan._replace(focus="") if one.context else plan, one.listed)
         if plan.focus and not one.context:  # the rest of what the pass takes: context for its guards
             one.around = [p for p in _chosen(plan._replace(focus=""), one.listed) if p not in one.chosen]

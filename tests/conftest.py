@@ -111,6 +111,7 @@ def emulator(_emulator: Emulator) -> Iterator[Emulator]:
     _emulator.add_token(TOKEN)
     _emulator.token_lifetime, _emulator.omit_expires_at = 86400.0, False
     _emulator.job_seconds, _emulator.job_outcome = 0.0, "Success"
+    _emulator.strict, _emulator.run_async, _emulator.worker_environment = False, None, None
     yield _emulator
     _emulator.clear()
 

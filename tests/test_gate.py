@@ -470,3 +470,10 @@ def test_the_requested_pools_own_recent_failure_counts_toward_the_halt(
     rollout.add_job(PROJECT, "c-stage", "np-stage", "Failed", ended_ago=60)  # the requested pool itself
     held = invoke({"spec": SPEC})
     assert held["error_code"] == "FUNC.HALTED" and rollout.syncs() == [], held
+
+
+def test_reconcile_clusters_take_a_clusters_name_as_waves_do(invoke: Invoke, rollout: Emulator) -> None:
+    rollout.strict = True  # as CCE: an unknown cluster ID answers 404, so a name is looked up
+    answer = invoke({"reconcile": {"clusters": ["test-cluster", "c-stage"]}, "spec": SPEC})
+    assert [c["cluster_id"] for c in answer["clusters"]] == ["c-test", "c-stage"], answer
+    assert sorted(s.path.split("/")[-3] for s in rollout.syncs()) == ["np-stage", "np-test"]
