@@ -7,6 +7,7 @@ stderr (labelled), an error as one line; exit 2 for a usage error, 1 for a faile
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import subprocess
@@ -137,7 +138,8 @@ def command_emulator(args: argparse.Namespace) -> int:
         serve_until_stopped(emulator, discoverable=False)
         return 0
     cluster, nodepool = environment["CCE_CLUSTER_ID"], environment["CCE_NODEPOOL_ID"]
-    print(f"  CCE, IAM, SMN and FunctionGraph of project {DEMO_PROJECT}; sync jobs take {args.jobs} s")
+    print(f"  CCE, IAM, SMN and FunctionGraph of project {DEMO_PROJECT}; the syncs you start take {args.jobs} s")
+    print("  (the jobs pool's sync, there from the start to show a syncing pool, runs for 20 minutes)")
     print(f"  cluster {cluster}: pools web, batch, analytics (drifted), api (in sync), jobs (syncing),")
     print(f"  {nodepool} (workers, no counts); clusters cce-test, cce-stage, cce-prod, cce-halt-a/b/c")
     print("  unknown clusters, pools and jobs answer 404 CCE.01404001, as CCE does")
@@ -335,10 +337,11 @@ def _port(text: str) -> int:
 
 
 def _command(commands: Any, name: str, function: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
+    doc = inspect.cleandoc(function.__doc__ or "")
     parser: argparse.ArgumentParser = commands.add_parser(
         name,
-        help=function.__doc__,
-        description=function.__doc__,
+        help=" ".join(doc.split()),
+        description=doc,
         epilog=f"example: {EXAMPLES[name]}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -153,7 +153,9 @@ def _short_answer(answer: Any) -> list[str]:
 
 
 def command_run(args: argparse.Namespace) -> int:
-    """The demo: a reconcile pass, a pool change synced at once, a sync from each trigger, a fleet, a waited job."""
+    """The demo, ten steps: a reconcile pass, a pool change synced at once, syncs from EventGrid and API Gateway, a
+    fleet, a waited job, a rollout in waves, a halt, an API sync the halt refuses (and ignore_halt sends), and a
+    pass fanned out over the projects IAM lists (SYNC_SCOPES=accessible)."""
     template = templates.load(args.template)
     verbose = args.verbose or os.environ.get("VERBOSE", "") not in ("", "0")
     environment = base_environment(template)
@@ -213,7 +215,7 @@ def command_run(args: argparse.Namespace) -> int:
         for number, (trigger, title, step) in enumerate(steps, 1):
             print(f"\n--- {number} {title}")
             event = step() if callable(step) else step  # a change happens when its step comes
-            print(f"    event: {one_line(event, 140)}")
+            print(f"    event: {json.dumps(event, ensure_ascii=False) if verbose else one_line(event, 140)}")
             if "wait" in json.dumps(event):
                 emulator.job_seconds = 1.0
             seen, started = len(emulator.requests), time.perf_counter()

@@ -328,3 +328,15 @@ def test_a_python_without_the_dependencies_gets_one_line_saying_how_to_install_t
     )
     lines = ran.stderr.strip().splitlines()
     assert ran.returncode == 2 and len(lines) == 1 and "make install" in lines[0] and "Traceback" not in ran.stderr
+
+
+def test_run_help_names_each_of_its_ten_steps() -> None:
+    shown = run_cli("run", "--help").stdout
+    for step in ("reconcile pass", "EventGrid", "fleet", "waited job", "waves", "halt", "ignore_halt", "accessible"):
+        assert step in " ".join(shown.split()), step
+
+
+def test_verbose_run_shows_each_event_in_full() -> None:
+    result = run_cli("run", "--verbose")
+    events = [line for line in result.stdout.splitlines() if line.startswith("    event: ")]
+    assert events and not any(line.endswith("...") for line in events)
