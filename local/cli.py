@@ -248,8 +248,12 @@ def command_package(args: argparse.Namespace) -> int:
             f"the pinned dependencies (jsonschema 4.26, rpds-py 0.30) do not install on Python {version}; "
             f"build for {' or '.join(BUILDABLE_PYTHONS)}"
         )
+    # The template's runtime's zip is dist/nodepool-sync.zip, what deploy-config points at; another Python's has
+    # its own name, so building one never overwrites the other.
+    runtime = templates.python_version(template)
+    default = ROOT / "dist" / ("nodepool-sync.zip" if version == runtime else f"nodepool-sync-python{version}.zip")
     try:
-        build(Path(args.output), python, bytecode=not args.no_bytecode)
+        build(Path(args.output) if args.output else default, python, bytecode=not args.no_bytecode)
     except subprocess.CalledProcessError as exc:
         print(f"error: the build failed at: {' '.join(map(str, exc.cmd))[:200]}", file=sys.stderr)
         return 1
@@ -258,11 +262,13 @@ def command_package(args: argparse.Namespace) -> int:
 
 def command_deploy_config(args: argparse.Namespace) -> int:
     """Render template.yaml into Terraform JSON, with a terraform.tfvars.example beside it."""
+    from .package import built_for
+
     template = templates.load(args.template)
     environment_for(template, None, {})  # the settings checked as the function will: a bad one stops here
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    zip_file = ROOT / "dist" / "nodepool-sync.zip"
+    zip_file = Path(args.zip).resolve()
     config = terraform.render_terraform(template, os.path.relpath(zip_file, output.parent))
     output.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     example = output.parent / "terraform.tfvars.example"
@@ -275,6 +281,11 @@ def command_deploy_config(args: argparse.Namespace) -> int:
         )
     if not zip_file.exists():
         _say(f"warning: {os.path.relpath(zip_file, ROOT)} does not exist yet: make package builds it before apply")
+    elif (built := built_for(zip_file)) and built != templates.python_version(template):
+        runtime = template["function"]["runtime"]
+        _say(
+            f"warning: {zip_file.name} was built for Python {built}, the template's runtime is {runtime}: make package"
+        )
     required = " ".join(f"-var {name}=..." for name in terraform.required_variables(config))
     print(f"wrote {output} and {example}")
     print(f"next: cd {output.parent} && cp terraform.tfvars.example terraform.tfvars (fill it in), then")
@@ -407,11 +418,14 @@ def parser() -> argparse.ArgumentParser:
 
     package = _command(commands, "package", command_package)
     package.add_argument("--python", help="interpreter of the target version (default: the template's runtime)")
-    package.add_argument("--output", default=str(ROOT / "dist" / "nodepool-sync.zip"), help="zip to write")
+    package.add_argument(
+        "--output", help="zip to write (default: dist/nodepool-sync.zip, dist/nodepool-sync-pythonX.Y.zip for another)"
+    )
     package.add_argument("--no-bytecode", action="store_true", help="ship sources only")
 
     deploy = _command(commands, "deploy-config", command_deploy_config)
     deploy.add_argument("--output", default=str(ROOT / "deploy" / "main.tf.json"), help="file to write")
+    deploy.add_argument("--zip", default=str(ROOT / "dist" / "nodepool-sync.zip"), help="the zip to deploy")
 
     openapi = _command(commands, "openapi", command_openapi)
     openapi.add_argument("--output", default=str(ROOT / "deploy" / "openapi.json"), help="file to write")

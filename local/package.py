@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -107,6 +108,19 @@ def _zip(build: Path, output: Path) -> None:
                 archive.writestr(info, path.read_bytes(), compresslevel=9)
 
 
+BUILD_RECORD = "nodepool-sync-build.json"  # at the zip's root: the Python it was built for
+
+
+def built_for(zip_path: Path) -> str:
+    """The Python version a zip was built for ("" when it does not say)."""
+    try:
+        with zipfile.ZipFile(zip_path) as archive:
+            record = json.loads(archive.read(BUILD_RECORD))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return ""
+    return str(record.get("python", "")) if isinstance(record, dict) else ""
+
+
 def build(output: Path, python: str, bytecode: bool = True) -> Path:
     """Build the zip at `output` for the Python version of interpreter `python`; returns the zip's path."""
     found = find_interpreter(python)
@@ -127,6 +141,8 @@ def build(output: Path, python: str, bytecode: bool = True) -> Path:
         _install_dependencies(build_dir, version)
         if bytecode:
             _compile(build_dir, python)
+        record = {"python": version, "bytecode": bytecode}  # what deploy-config checks against the runtime
+        (build_dir / BUILD_RECORD).write_text(json.dumps(record) + "\n", encoding="utf-8")
         _say(f"writing {output}")
         _zip(build_dir, output)
     unpacked = sum(info.file_size for info in zipfile.ZipFile(output).infolist())

@@ -302,3 +302,21 @@ def test_the_unpacked_zip_runs_one_invocation_in_isolation(
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1])["status"] == "accepted"
     assert len(emulator.syncs()) == 1
+
+
+def test_a_zip_says_which_python_it_was_built_for(built_zip: tuple[Path, str]) -> None:
+    from local.package import built_for
+
+    zip_path, python = built_zip
+    version = subprocess.run(
+        [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert built_for(zip_path) == version
+
+
+def test_deploy_config_warns_when_the_zips_python_is_not_the_templates_runtime(tmp_path: Path) -> None:
+    zip_path = tmp_path / "nodepool-sync.zip"
+    with zipfile.ZipFile(zip_path, "w") as archive:
+        archive.writestr("nodepool-sync-build.json", json.dumps({"python": "3.10", "bytecode": True}))
+    result = run_cli("deploy-config", "--output", str(tmp_path / "main.tf.json"), "--zip", str(zip_path))
+    assert result.returncode == 0 and "built for Python 3.10" in result.stderr and "Python3.12" in result.stderr
