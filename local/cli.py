@@ -23,7 +23,7 @@ from .clouds import UsageError, chosen_cloud
 from .clouds import say as _say
 from .gateway import make_gateway
 from .host import Host, base_environment, environment_for, json_argument, log_lines_to, read_input
-from .layout import DEMO_PROJECT
+from .layout import DEMO_AK, DEMO_PROJECT, DEMO_SCOPES, DEMO_SK
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -130,6 +130,11 @@ def command_emulator(args: argparse.Namespace) -> int:
     emulator = start_emulator(environment, args.port, None if environment is None else job_seconds(args.jobs))
     for token in args.token:
         emulator.add_token(token)
+    for pair in args.access_key:
+        access_key, _, secret_key = pair.partition(":")
+        if not (access_key and secret_key):
+            raise UsageError(f"--access-key takes AK:SK, not {pair[:40]!r}")
+        emulator.add_keys(access_key, secret_key)
     if not args.quiet:  # a line per request it receives, as a person watching its terminal wants
         emulator.log = lambda line: print(f"  {time.strftime('%H:%M:%S')} {line}", flush=True)
     run_sent_workers(emulator)  # a fanned-out pass's workers run, as FunctionGraph runs them
@@ -143,6 +148,9 @@ def command_emulator(args: argparse.Namespace) -> int:
     print(f"  cluster {cluster}: pools web, batch, analytics (drifted), api (in sync), jobs (syncing),")
     print(f"  {nodepool} (workers, no counts); clusters cce-test, cce-stage, cce-prod, cce-halt-a/b/c")
     print("  unknown clusters, pools and jobs answer 404 CCE.01404001, as CCE does")
+    print(f"  for the official SDK's clients (endpoint {emulator.url}): AK {DEMO_AK}, SK {DEMO_SK}")
+    scopes = ", ".join(f"{region}/{project[:8]}" for region, project in DEMO_SCOPES)
+    print(f"  SYNC_SCOPES=accessible lists the region projects {scopes} (and the own project)")
     print("try, in another terminal:")
     print("  python -m local generate-event apig > sync.json && python -m local invoke sync.json")
     print(f"  python -m local status {cluster} {nodepool}")
@@ -387,6 +395,7 @@ def parser() -> argparse.ArgumentParser:
     emulator.add_argument("--empty", action="store_true", help="no layout, not found by other commands (the bench)")
     emulator.add_argument("--token", action="append", default=[], help="a token accepted as is (repeatable)")
     emulator.add_argument("--quiet", action="store_true", help="no line per request received")
+    emulator.add_argument("--access-key", action="append", default=[], help="AK:SK accepted for signed requests")
 
     invoke = _command(commands, "invoke", command_invoke)
     invoke.add_argument("event", help="event JSON file, or - for stdin")

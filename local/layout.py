@@ -11,10 +11,12 @@ from typing import Any
 from .emulator import Emulator
 
 __all__ = [
+    "DEMO_AK",
     "DEMO_DOMAIN",
     "DEMO_PASSWORD",
     "DEMO_PROJECT",
     "DEMO_SCOPES",
+    "DEMO_SK",
     "DEMO_USER",
     "HALT",
     "ROLLOUT",
@@ -27,6 +29,7 @@ __all__ = [
 
 DEMO_PROJECT = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
 DEMO_DOMAIN, DEMO_USER, DEMO_PASSWORD = "demo-account", "nodepool-sync-bot", "Demo-IAM-Passw0rd!"
+DEMO_AK, DEMO_SK = "AKDEMONODEPOOLSYNC01", "demo-secret-key-for-the-emulator-01"  # for the official SDK's clients
 ROLLOUT = (("cce-test", "test"), ("cce-stage", "stage"), ("cce-prod", "prod"))
 HALT = (("cce-halt-a", "a"), ("cce-halt-b", "b"), ("cce-halt-c", "c"))
 DEMO_SCOPES = (  # two regions, two projects each (not the demo's own project): the fan-out
@@ -88,6 +91,7 @@ def demo_clusters() -> list[str]:
 def seed(emulator: Emulator, environment: dict[str, Any]) -> None:
     """The whole layout, for the template's cluster and pool, and the demo's IAM user."""
     emulator.add_user(DEMO_DOMAIN, DEMO_USER, DEMO_PASSWORD)
+    emulator.add_keys(DEMO_AK, DEMO_SK)
     demo_cluster(emulator, DEMO_PROJECT, environment["CCE_CLUSTER_ID"], environment["CCE_NODEPOOL_ID"])
     rollout(emulator, DEMO_PROJECT)
     halt(emulator, DEMO_PROJECT)

@@ -133,3 +133,30 @@ def test_traces_carry_a_numeric_code_and_a_console_action_names_the_pool_by_name
     assert api["code"] == 200 and api["resource_url"].endswith("/nodepools/np-1")
     assert console["code"] == 0 and "resource_url" not in console and console["resource_id"] == "one"
     assert "/nodepools/" not in console["message"]
+
+
+def test_the_official_sdk_lists_shows_and_syncs_a_pool_against_the_emulator_with_ak_sk(emulator: Emulator) -> None:
+    """huaweicloudsdkcce signs with AK/SK and keeps only the endpoint's scheme and host: the emulator serves the
+    home region without a path prefix, and verifies the SDK's signatures as CCE would."""
+    from huaweicloudsdkcce.v3 import (
+        CceClient,
+        ListNodePoolsRequest,
+        NodePoolUpgradeSpec,
+        ShowNodePoolRequest,
+        UpgradeNodePool,
+        UpgradeNodePoolRequest,
+    )
+    from huaweicloudsdkcore.auth.credentials import BasicCredentials
+
+    emulator.add_keys("AKSDKORACLE01", "sdk-oracle-secret-key-01")
+    emulator.add_pool(PROJECT, "c-sdk", "np-sdk", "web", nodes=2, synced=0)
+    credentials = BasicCredentials("AKSDKORACLE01", "sdk-oracle-secret-key-01", PROJECT)
+    client = CceClient.new_builder().with_credentials(credentials).with_endpoints([emulator.url]).build()
+    listed = client.list_node_pools(ListNodePoolsRequest(cluster_id="c-sdk", show_default_node_pool="true"))
+    shown = client.show_node_pool(ShowNodePoolRequest(cluster_id="c-sdk", nodepool_id="np-sdk"))
+    body = UpgradeNodePool(spec=NodePoolUpgradeSpec(node_pool_id="np-sdk", max_unavailable=1))
+    synced = client.upgrade_node_pool(UpgradeNodePoolRequest(cluster_id="c-sdk", nodepool_id="np-sdk", body=body))
+    assert [p.metadata.uid for p in listed.items] == ["np-sdk"]
+    assert (shown.status.current_node, shown.status.configuration_synced_node_count) == (2, 0)
+    assert synced.jobid and len(emulator.syncs()) == 1
+    assert all(r.status == 200 for r in emulator.cce_requests())  # every signature verified

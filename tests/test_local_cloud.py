@@ -340,3 +340,32 @@ def test_verbose_run_shows_each_event_in_full() -> None:
     result = run_cli("run", "--verbose")
     events = [line for line in result.stdout.splitlines() if line.startswith("    event: ")]
     assert events and not any(line.endswith("...") for line in events)
+
+
+def test_the_official_sdk_works_against_make_emulator_with_its_demo_keys(tmp_path: Path) -> None:
+    from huaweicloudsdkcce.v3 import CceClient, ListNodePoolsRequest
+    from huaweicloudsdkcore.auth.credentials import BasicCredentials
+
+    from local.layout import DEMO_PROJECT
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local", "emulator", "--quiet", "--access-key", "AKMINE0001:my-own-secret"],
+        cwd=ROOT,
+        env={**os.environ, "NODEPOOL_SYNC_DISCOVERY": str(tmp_path / "emulator.json")},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().split()[3]
+        banner = "".join(process.stdout.readline() for _ in range(6))
+        access_key, secret_key = re.search(r"AK (\S+), SK (\S+)", banner).groups()  # type: ignore[union-attr]
+        pools = []
+        for ak, sk in ((access_key, secret_key), ("AKMINE0001", "my-own-secret")):
+            client = CceClient.new_builder().with_credentials(BasicCredentials(ak, sk, DEMO_PROJECT))
+            listed = client.with_endpoints([url]).build().list_node_pools(ListNodePoolsRequest(cluster_id=CLUSTER))
+            pools.append(sorted(p.metadata.name for p in listed.items))
+    finally:
+        process.terminate()
+        process.wait(10)
+    assert pools[0] == pools[1] and "web" in pools[0], pools
