@@ -368,6 +368,15 @@ def _command(commands: Any, name: str, function: Callable[[argparse.Namespace], 
     return parser
 
 
+EXIT_CODES = """exit codes:
+  0    everything asked was done or rightly left alone: accepted, running, succeeded, in sync, a dry run,
+       skipped because a sync already runs, ignored
+  1    anything failed or was refused: a guard's 409, a 207 (a pass's failed or refused pool, an unread cluster,
+       a scope not dispatched), a failed job, an invalid document in validate
+  2    a usage or settings error
+  130  Ctrl-C"""
+
+
 def parser() -> argparse.ArgumentParser:
     from handler import __version__
 
@@ -376,7 +385,9 @@ def parser() -> argparse.ArgumentParser:
     main = _Parser(
         prog="python -m local",
         description="Local tools for the nodepool-sync function.",
-        epilog="example: make emulator, then: python -m local generate-event apig | python -m local invoke -",
+        epilog=EXIT_CODES
+        + "\n\nexample: make emulator, then: python -m local generate-event apig | python -m local invoke -",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     main.add_argument("--version", action="version", version=f"nodepool-sync {__version__}")
     main.add_argument("--template", type=Path, default=templates.TEMPLATE, help="template.yaml to read")

@@ -372,8 +372,8 @@ def _fan_out(template: dict[str, Any], environment: dict[str, str], emulator: Em
 
     emulator.run_async = worker
     try:
-        answer, ok = host.invoke(events.timer_event(template))
-        if not ok or not isinstance(answer, dict):
+        answer, _ = host.invoke(events.timer_event(template))  # 207: the own project is refused, as meant
+        if not isinstance(answer, dict) or answer.get("status") != Status.DISPATCHED:
             return "failed", False
         sent = [s for s in answer["scopes"] if "request_id" in s]
         skipped = [s["project_id"][:8] for s in answer["scopes"] if "request_id" not in s]

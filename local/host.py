@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from handler.errors import ConfigurationError, SyncError
+from handler.errors import ConfigurationError, SyncError, SyncInProgress
 from handler.function import Function
-from handler.rendering import SUCCEEDED
+from handler.rendering import SUCCEEDED, Status
 
 from .clouds import UsageError
 
@@ -51,13 +51,32 @@ class LocalContext:
 
 
 def succeeded(answer: Any) -> bool:
-    """Whether an answer means done as asked: a 2xx from API Gateway, every event of a batch, or a status of
-    the answers' own success set."""
-    if isinstance(answer, dict) and "statusCode" in answer:
-        return 200 <= int(answer["statusCode"]) < 300
-    if isinstance(answer, dict) and answer.get("status") == "batch":
-        return all(succeeded(r) for r in answer["results"])
-    return isinstance(answer, dict) and answer.get("status") in _SUCCEEDED
+    """Whether an answer means everything asked was done or rightly left alone (exit code 0): accepted, running,
+    succeeded, in sync, a dry run, skipped because a sync already runs, ignored; a pass or a fan-out only when
+    nothing in it failed or was refused (their 207); every event of a batch. Anything else is 1 (a guard's 409,
+    a 207, a failed job, a refusal)."""
+    if not isinstance(answer, dict):
+        return False
+    if "statusCode" in answer:
+        http = int(answer["statusCode"])
+        return (200 <= http < 300 and http != 207) or _body(answer).get("error_code") == SyncInProgress.code
+    status = answer.get("status")
+    if status == Status.BATCH:
+        return all(succeeded(result) for result in answer["results"])
+    if status == Status.RECONCILED:
+        totals = answer.get("totals") or {}
+        return not any(totals.get(key) for key in ("failed", "refused", "clusters_unread"))
+    if status == Status.DISPATCHED:
+        return not any("error" in scope for scope in answer.get("scopes", ()))
+    return status in _SUCCEEDED or status == Status.SKIPPED
+
+
+def _body(answer: dict[str, Any]) -> dict[str, Any]:
+    try:
+        body = json.loads(answer.get("body") or "{}")
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 class Host:

@@ -369,3 +369,27 @@ def test_the_official_sdk_works_against_make_emulator_with_its_demo_keys(tmp_pat
         process.terminate()
         process.wait(10)
     assert pools[0] == pools[1] and "web" in pools[0], pools
+
+
+HALT_CLUSTERS = '{"clusters": ["cce-halt-a", "cce-halt-b", "cce-halt-c"], "halt_after_failures": 2}'
+
+
+@pytest.mark.parametrize(
+    ("document", "settings", "code"),
+    [
+        ({"cluster_id": "cce-halt-c", "nodepool_id": "np-halt-c", "spec": {"maxUnavailable": 1}}, "", 0),
+        (
+            {"cluster_id": "cce-halt-c", "nodepool_id": "np-halt-c", "spec": {"maxUnavailable": 1}},
+            f"SYNC_RECONCILE={HALT_CLUSTERS}\n",
+            1,
+        ),
+        ({"nodepool_id": "np-jobs-0001", "spec": {"maxUnavailable": 1}}, "SYNC_SKIP_IF_BUSY=true\n", 0),
+        ({"reconcile": {"clusters": [CLUSTER, "cce-test"]}, "spec": {"maxUnavailable": 1}}, "", 1),
+    ],
+    ids=["accepted", "a guard's 409", "skipped: already syncing", "a 207: a cluster outside the allowlist"],
+)
+def test_invoke_exit_codes_a_script_can_trust(document: Any, settings: str, code: int, tmp_path: Path) -> None:
+    allowed = ",".join(f"{cluster}/*" for cluster in (CLUSTER, "cce-halt-a", "cce-halt-b", "cce-halt-c"))
+    (tmp_path / "env").write_text(settings + f"SYNC_ALLOWED_TARGETS={allowed}\n")
+    result = run_cli("invoke", "-", "--env-file", str(tmp_path / "env"), stdin=json.dumps(document))
+    assert result.returncode == code, result.stdout + result.stderr
