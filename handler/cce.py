@@ -6,6 +6,7 @@ is read: a sync running means CCE accepted it, anything else is reported as ambi
 """
 
 import json
+import logging
 import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -167,12 +168,15 @@ class CCEClient(ServiceClient):
         """Poll the job until it ends or time runs out: (phase, reason); RUNNING when out of time."""
         if not ID_PATTERN.fullmatch(jobid):
             return JobPhase.RUNNING, "CCE gave no job id that can be followed"
-        interval = self._settings.job_poll_interval_seconds
+        interval, seen = self._settings.job_poll_interval_seconds, None
         while True:
             try:
                 job = self.read_job(project_id, jobid, credential, deadline)
             except SyncError as exc:
                 return JobPhase.RUNNING, f"the job could not be read ({exc.message})"
+            if job.phase is not seen:  # a line per change of the job's state: progress someone waiting can see
+                seen = job.phase
+                logs.write(logging.INFO, {"message": "job", "jobid": jobid, "phase": job.phase.value}, ())
             if job.phase.ended:
                 return job.phase, job.reason
             if deadline.remaining() < interval + _POLL_RESERVE_SECONDS:

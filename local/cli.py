@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -16,6 +17,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from handler.logs import LOGGER_NAME
 
 from . import events, terraform
 from . import template as templates
@@ -46,9 +49,41 @@ def command_invoke(args: argparse.Namespace) -> int:
     environment = environment_for(template, args.env_file, os.environ)
     if args.dry_run:
         environment["SYNC_DRY_RUN"] = "true"
-    answer, ok = _invoke_once(template, environment, event, args)
+    watch = _JobWatch()
+    logging.getLogger(LOGGER_NAME).addHandler(watch)
+    try:
+        answer, ok = _invoke_once(template, environment, event, args)
+    except KeyboardInterrupt:  # a sync it started goes on in CCE: say so, and how to follow it
+        document = event if isinstance(event, dict) else {}
+        cluster = document.get("cluster_id") or environment.get("CCE_CLUSTER_ID", "CLUSTER")
+        pool = document.get("nodepool_id") or environment.get("CCE_NODEPOOL_ID", "NODEPOOL")
+        job = f"job {watch.jobid}" if watch.jobid else "no job ID seen yet"
+        print(
+            f"interrupted: a sync may have been started ({job}) and goes on in CCE; "
+            f"follow it with: nodepool-sync status {cluster} {pool}",
+            file=sys.stderr,
+        )
+        return 130
+    finally:
+        logging.getLogger(LOGGER_NAME).removeHandler(watch)
     print(json.dumps(answer, indent=2, ensure_ascii=False))
     return 0 if ok else 1
+
+
+class _JobWatch(logging.Handler):
+    """The function's job log lines, as they come: the job of a sync being followed (for Ctrl-C's message)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.jobid = ""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = json.loads(record.getMessage())
+        except ValueError:
+            return
+        if isinstance(line, dict) and line.get("message") == "job" and isinstance(line.get("jobid"), str):
+            self.jobid = line["jobid"]
 
 
 def command_status(args: argparse.Namespace) -> int:

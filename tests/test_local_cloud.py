@@ -393,3 +393,44 @@ def test_invoke_exit_codes_a_script_can_trust(document: Any, settings: str, code
     (tmp_path / "env").write_text(settings + f"SYNC_ALLOWED_TARGETS={allowed}\n")
     result = run_cli("invoke", "-", "--env-file", str(tmp_path / "env"), stdin=json.dumps(document))
     assert result.returncode == code, result.stdout + result.stderr
+
+
+def test_ctrl_c_while_invoke_follows_a_job_says_it_goes_on_and_how_to_follow_it(tmp_path: Path) -> None:
+    import signal
+
+    environment = {**os.environ, "NODEPOOL_SYNC_DISCOVERY": str(tmp_path / "emulator.json")}
+    emulator = subprocess.Popen(
+        [sys.executable, "-m", "local", "emulator", "--jobs", "60-60", "--quiet"],
+        cwd=ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert emulator.stdout is not None
+        emulator.stdout.readline()
+        invoke = subprocess.Popen(
+            [sys.executable, "-m", "local", "invoke", "-"],
+            cwd=ROOT,
+            env=environment,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert invoke.stdin is not None and invoke.stderr is not None
+        invoke.stdin.write(json.dumps({"nodepool_id": WEB, "spec": {"maxUnavailable": 1}, "wait": True}))
+        invoke.stdin.close()
+        seen = ""
+        while '"message": "job"' not in seen:  # progress: a line per change of the job's state
+            line = invoke.stderr.readline()
+            assert line, seen
+            seen += line
+        invoke.send_signal(signal.SIGINT)
+        rest = invoke.stderr.read()
+        invoke.wait(30)
+    finally:
+        emulator.terminate()
+        emulator.wait(10)
+    assert invoke.returncode == 130, rest
+    assert "interrupted: a sync may have been started (job " in rest and f"status {CLUSTER} {WEB}" in rest, rest
