@@ -25,7 +25,7 @@ from . import template as templates
 from .clouds import UsageError, chosen_cloud
 from .clouds import say as _say
 from .gateway import make_gateway
-from .host import Host, base_environment, environment_for, json_argument, log_lines_to, read_input
+from .host import Host, JobWatch, base_environment, environment_for, json_argument, log_lines_to, read_input
 from .layout import DEMO_AK, DEMO_PROJECT, DEMO_SCOPES, DEMO_SK
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,8 +49,9 @@ def command_invoke(args: argparse.Namespace) -> int:
     environment = environment_for(template, args.env_file, os.environ)
     if args.dry_run:
         environment["SYNC_DRY_RUN"] = "true"
-    watch = _JobWatch()
-    logging.getLogger(LOGGER_NAME).addHandler(watch)
+    watch = JobWatch()
+    # First among the handlers: it has the job ID before the line reaches stderr, where a person sees it.
+    logging.getLogger(LOGGER_NAME).handlers.insert(0, watch)
     try:
         answer, ok = _invoke_once(template, environment, event, args)
     except KeyboardInterrupt:  # a sync it started goes on in CCE: say so, and how to follow it
@@ -68,22 +69,6 @@ def command_invoke(args: argparse.Namespace) -> int:
         logging.getLogger(LOGGER_NAME).removeHandler(watch)
     print(json.dumps(answer, indent=2, ensure_ascii=False))
     return 0 if ok else 1
-
-
-class _JobWatch(logging.Handler):
-    """The function's job log lines, as they come: the job of a sync being followed (for Ctrl-C's message)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.jobid = ""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            line = json.loads(record.getMessage())
-        except ValueError:
-            return
-        if isinstance(line, dict) and line.get("message") == "job" and isinstance(line.get("jobid"), str):
-            self.jobid = line["jobid"]
 
 
 def command_status(args: argparse.Namespace) -> int:

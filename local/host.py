@@ -21,6 +21,7 @@ from .clouds import UsageError
 
 __all__ = [
     "Host",
+    "JobWatch",
     "LocalContext",
     "base_environment",
     "environment_for",
@@ -182,3 +183,19 @@ def environment_for(template: dict[str, Any], env_file: str | None, shell: Mappi
         where = f" (from {env_file} or the shell)" if env_file else ""
         raise UsageError(f"{error.message}{where}") from None
     return environment
+
+
+class JobWatch(logging.Handler):
+    """The function's job log lines, as they come: the job of a sync being followed (for Ctrl-C's message)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.jobid = ""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = json.loads(record.getMessage())
+        except ValueError:
+            return
+        if isinstance(line, dict) and line.get("message") == "job" and isinstance(line.get("jobid"), str):
+            self.jobid = line["jobid"]
