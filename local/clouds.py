@@ -74,10 +74,11 @@ def running() -> str | None:
         url = str(json.loads(found.read_text(encoding="utf-8"))["url"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return url if _loopback(url) and _answers(url) else None
+    return url if _loopback(url) and alive(url) else None
 
 
-def _answers(url: str) -> bool:
+def alive(url: str) -> bool:
+    """Whether our emulator answers at url (its health route, within a second)."""
     import urllib.request
 
     try:

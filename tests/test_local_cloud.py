@@ -434,3 +434,41 @@ def test_ctrl_c_while_invoke_follows_a_job_says_it_goes_on_and_how_to_follow_it(
         emulator.wait(10)
     assert invoke.returncode == 130, rest
     assert "interrupted: a sync may have been started (job " in rest and f"status {CLUSTER} {WEB}" in rest, rest
+
+
+def test_serve_says_its_emulator_has_gone_instead_of_a_502(tmp_path: Path) -> None:
+    environment = {**os.environ, "NODEPOOL_SYNC_DISCOVERY": str(tmp_path / "none.json")}
+    emulator = subprocess.Popen(
+        [sys.executable, "-m", "local", "emulator", "--port", "0", "--quiet"],
+        cwd=ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    serve = None
+    try:
+        assert emulator.stdout is not None
+        url = re.search(r"http://127\.0\.0\.1:\d+", emulator.stdout.readline())
+        assert url is not None
+        serve = subprocess.Popen(
+            [sys.executable, "-m", "local", "serve", "--port", "0", "--emulator", url.group(0)],
+            cwd=ROOT,
+            env=environment,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert serve.stderr is not None
+        example = None
+        while example is None:
+            line = serve.stderr.readline()
+            assert line, "serve ended before it listened"
+            example = re.search(r"curl -s (http://\S+)", line)
+        emulator.terminate()
+        emulator.wait(10)
+        answer = requests.post(example.group(1), json={"spec": {"maxUnavailable": 1}}, timeout=60)
+    finally:
+        for process in (emulator, serve):
+            if process is not None and process.poll() is None:
+                process.terminate()
+                process.wait(10)
+    assert answer.status_code == 503 and "emulator" in answer.json()["error_msg"], answer.text
