@@ -224,8 +224,9 @@ class OutsideWindow(Held):
 
     code = "FUNC.WINDOW"
 
-    def __init__(self, next_window: str) -> None:
-        super().__init__(f"deferred: outside every maintenance window (SYNC_WINDOWS); next opens {next_window}")
+    def __init__(self, next_window: str, configured: str = "") -> None:
+        also = f" ({configured} as configured)" if configured else ""
+        super().__init__(f"deferred: outside every maintenance window (SYNC_WINDOWS); next opens {next_window}{also}")
         self.next_window = next_window
 
 

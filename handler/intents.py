@@ -20,13 +20,12 @@ from .errors import (
     DocumentInvalid,
     EventError,
     FieldError,
-    OutsideWindow,
     OverridesDenied,
     SyncError,
     TargetNotAllowed,
 )
 from .gate import explicit_rules, window_holds
-from .judge import Judge, Judged, utc
+from .judge import Judge, Judged
 from .kinds.refuse import Refuse
 from .kinds.single import SyncOne
 from .model import TIMER_PASS, Trigger, Unwrapped
@@ -200,7 +199,7 @@ def _fleet(fleet: Fleet, judge: Judge) -> SyncFleet | Refuse:
     closed_until = judge.closed_until()
     lifts = frozenset(requested_overrides(fleet.shared))
     if closed_until is not None and window_holds(closed_until, lifts):  # outside every window, none of it starts
-        return Refuse(OutsideWindow(utc(closed_until)))
+        return Refuse(judge.outside_window(closed_until))
     from .kinds.fleet import SyncFleet
     from .plans import Selection
 

@@ -46,6 +46,12 @@ class Judge(NamedTuple):
         closed = windows.closed_until(datetime.fromtimestamp(self.now, timezone.utc))
         return closed.timestamp() if closed is not None else None
 
+    def outside_window(self, closed_until: float) -> OutsideWindow:
+        """The refusal of a start while every window is closed: the next opening in UTC and as configured."""
+        opening = datetime.fromtimestamp(closed_until, timezone.utc)
+        windows = self.settings.windows
+        return OutsideWindow(utc(closed_until), windows.as_configured(opening) if windows is not None else "")
+
     def sync(self, document: Mapping[str, Any], overrides: Mapping[str, str] | None = None) -> ValidSync:
         """A single sync as it may go: valid, allowed and inside a window (unless forced or ignore_windows);
         raises otherwise. The other guards, which read the fleet, are the gate's when it is performed."""
@@ -55,7 +61,7 @@ class Judge(NamedTuple):
             raise Judged(refusal, sync.target)
         closed_until = self.closed_until()
         if closed_until is not None and window_holds(closed_until, sync.lifts):
-            raise Judged(OutsideWindow(utc(closed_until)), sync.target)
+            raise Judged(self.outside_window(closed_until), sync.target)
         return sync
 
     def target(self, document: Mapping[str, Any]) -> ValidSync | SyncError:

@@ -22,9 +22,9 @@ from handler.logs import LOGGER_NAME
 
 from . import events, terraform
 from . import template as templates
-from .clouds import UsageError, alive, chosen_cloud
+from .clouds import UsageError, chosen_cloud
 from .clouds import say as _say
-from .gateway import make_gateway
+from .gateway import make_gateway, saying_when_gone
 from .host import Host, JobWatch, base_environment, environment_for, json_argument, log_lines_to, read_input
 from .layout import DEMO_AK, DEMO_PROJECT, DEMO_SCOPES, DEMO_SK
 
@@ -100,7 +100,7 @@ def command_serve(args: argparse.Namespace) -> int:
             host = Host(template, environment)  # the initializer: an IAM password fetches its token here
         except SyncError as error:
             raise UsageError(f"the credentials were not accepted: {error.message}") from None
-        invoke = host.invoke if args.cloud else _saying_when_gone(host.invoke, cloud)
+        invoke = host.invoke if args.cloud else saying_when_gone(host.invoke, cloud)
         server = make_gateway(template, invoke, "127.0.0.1", args.port)
         url = f"http://127.0.0.1:{server.server_address[1]}"
         example = url + route.format(
@@ -120,23 +120,6 @@ def command_serve(args: argparse.Namespace) -> int:
     with chosen_cloud(environment, args.cloud, args.emulator) as cloud:
         serve(cloud)
     return 0
-
-
-def _saying_when_gone(invoke: Callable[[Any], tuple[Any, bool]], url: str) -> Callable[[Any], tuple[Any, bool]]:
-    """An invoke that, when the function fails because the emulator behind it has gone, says so (on stderr and
-    as a 503) instead of passing on the function's 502 about an unreachable CCE."""
-
-    def checked(event: Any) -> tuple[Any, bool]:
-        answer, ok = invoke(event)
-        failed = isinstance(answer, dict) and int(answer.get("statusCode", 200)) >= 500
-        if not failed or alive(url):
-            return answer, ok
-        message = f"the local emulator at {url} is not answering (stopped?); start it again with: make emulator"
-        _say(message)
-        body = json.dumps({"error_msg": message})
-        return {"statusCode": 503, "headers": {"Content-Type": "application/json"}, "body": body}, False
-
-    return checked
 
 
 def _require_credentials(environment: dict[str, str]) -> None:

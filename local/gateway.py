@@ -13,9 +13,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 from . import events
 from . import template as templates
-from .clouds import UsageError
+from .clouds import UsageError, alive, say
 
-__all__ = ["make_gateway"]
+__all__ = ["make_gateway", "saying_when_gone"]
 
 
 class _GatewayHandler(BaseHTTPRequestHandler):
@@ -86,3 +86,20 @@ def make_gateway(
         ) from None
     server.daemon_threads = True
     return server
+
+
+def saying_when_gone(invoke: Callable[[Any], tuple[Any, bool]], url: str) -> Callable[[Any], tuple[Any, bool]]:
+    """An invoke that, when the function fails because the emulator behind it has gone, says so (on stderr and
+    as a 503) instead of passing on the function's 502 about an unreachable CCE."""
+
+    def checked(event: Any) -> tuple[Any, bool]:
+        answer, ok = invoke(event)
+        failed = isinstance(answer, dict) and int(answer.get("statusCode", 200)) >= 500
+        if not failed or alive(url):
+            return answer, ok
+        message = f"the local emulator at {url} is not answering (stopped?); start it again with: make emulator"
+        say(message)
+        body = json.dumps({"error_msg": message})
+        return {"statusCode": 503, "headers": {"Content-Type": "application/json"}, "body": body}, False
+
+    return checked

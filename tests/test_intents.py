@@ -110,6 +110,18 @@ def test_a_window_open_at_now_or_force_lets_a_sync_go(windows: str, document: di
     assert isinstance(interpret(document, SYNC_WINDOWS=windows), SyncOne)
 
 
+@pytest.mark.parametrize(
+    ("windows", "shown"),
+    [
+        ("Thu 01:00-05:00+08:00", "2026-12-02T17:00:00Z (Thu 01:00+08:00 as configured)"),
+        ("Wed 09:00-10:00-05:00", "2026-12-02T14:00:00Z (Wed 09:00-05:00 as configured)"),
+    ],
+)
+def test_a_closed_window_names_its_next_opening_in_utc_and_as_configured(windows: str, shown: str) -> None:
+    intent = interpret({"spec": SPEC}, SYNC_WINDOWS=windows)
+    assert isinstance(intent, Refuse) and intent.error.message.endswith(f"next opens {shown}")
+
+
 def test_sync_dry_run_makes_every_sync_a_dry_run_whatever_the_document_says() -> None:
     intent = interpret({"spec": SPEC, "dry_run": False}, SYNC_DRY_RUN="true")
     assert isinstance(intent, SyncOne) and intent.sync.dry_run
