@@ -163,26 +163,34 @@ class CCEClient(ServiceClient):
         )
 
     def follow_job(
-        self, project_id: str, jobid: str, credential: Credential, deadline: Deadline
+        self, target: Target, jobid: str, credential: Credential, deadline: Deadline
     ) -> tuple[JobPhase, str]:
-        """Poll the job until it ends or time runs out: (phase, reason); RUNNING when out of time."""
+        """Poll the target's job until it ends or time runs out: (phase, reason); RUNNING when out of time."""
         if not ID_PATTERN.fullmatch(jobid):
             return JobPhase.RUNNING, "CCE gave no job id that can be followed"
         interval, seen = self._settings.job_poll_interval_seconds, None
         while True:
             try:
-                job = self.read_job(project_id, jobid, credential, deadline)
+                job = self.read_job(target.project_id, jobid, credential, deadline)
             except SyncError as exc:
                 return JobPhase.RUNNING, f"the job could not be read ({exc.message})"
             if job.phase is not seen:  # a line per change of the job's state: progress someone waiting can see
-                seen = job.phase
-                logs.write(logging.INFO, {"message": "job", "jobid": jobid, "phase": job.phase.value}, ())
+                seen, nodes = job.phase, self._nodes(target, credential, deadline)  # one read more per change
+                line = {"message": "job", "jobid": jobid, "phase": job.phase.value, "nodes": nodes}
+                logs.write(logging.INFO, {key: value for key, value in line.items() if value is not None}, ())
             if job.phase.ended:
                 return job.phase, job.reason
             if deadline.remaining() < interval + _POLL_RESERVE_SECONDS:
                 return JobPhase.RUNNING, "still running when the invocation's time ran out"
             self._sleep(interval)
             interval = min(interval * 2, self._settings.job_poll_max_interval_seconds)
+
+    def _nodes(self, target: Target, credential: Credential, deadline: Deadline) -> str | None:
+        """The pool's `synced/current` nodes for a progress line; None when unread (progress is no reason to fail)."""
+        try:
+            return self.pool_state(target, credential, deadline).nodes
+        except SyncError:
+            return None
 
     def sync(
         self,

@@ -104,8 +104,8 @@ class Cloud:
     def job(self, project_id: str, jobid: str) -> Job:
         return self._client.read_job(project_id, jobid, self._check(project_id), self.deadline)
 
-    def follow(self, project_id: str, jobid: str) -> tuple[JobPhase, str]:
-        return self._client.follow_job(project_id, jobid, self._check(project_id), self.deadline)
+    def follow(self, target: Target, jobid: str) -> tuple[JobPhase, str]:
+        return self._client.follow_job(target, jobid, self._check(*target), self.deadline)
 
     # --- acts ------------------------------------------------------------------------------------------------
 

@@ -472,3 +472,11 @@ def test_serve_says_its_emulator_has_gone_instead_of_a_502(tmp_path: Path) -> No
                 process.terminate()
                 process.wait(10)
     assert answer.status_code == 503 and "emulator" in answer.json()["error_msg"], answer.text
+
+
+def test_invoke_waiting_shows_each_change_of_the_jobs_state_with_the_nodes(local_cloud: Emulator) -> None:
+    document = json.dumps({"nodepool_id": WEB, "spec": {"maxUnavailable": 1}, "wait": True})
+    result = run_cli("invoke", "-", stdin=document)
+    progress = [json.loads(line[len("log: ") :]) for line in result.stderr.splitlines() if '"message": "job"' in line]
+    assert [line["phase"] for line in progress][-1] == "Success", result.stderr
+    assert progress[-1]["nodes"] == "3/3" and all("nodes" in line for line in progress), progress

@@ -103,7 +103,7 @@ def sync_one(sync: ValidSync, cloud: Cloud, skip_if_busy: bool, gatekeeper: Gate
     accepted = cloud.start(gatekeeper.admit(sync), sync.body, before)
     if not sync.wait:
         return Sent(target, accepted)
-    phase, reason = cloud.follow(target.project_id, accepted.jobid)
+    phase, reason = cloud.follow(target, accepted.jobid)
     if phase is JobPhase.FAILED:
         raise JobFailed(accepted.jobid, reason, request_id=accepted.request_id)
     return Followed(target, accepted, phase, reason)
