@@ -24,6 +24,8 @@ from local.emulator import Emulator
 from tests.conftest import CLUSTER, ROOT, run_cli
 
 WEB = "np-web-0001"  # a drifted pool of the demo layout: 1 of 3 nodes synced
+FAN_OUT_ENV = "SYNC_SCOPES=accessible\nSYNC_ALLOWED_TARGETS=*/*/*\n"
+FAN_OUT_DOCUMENT = '{"reconcile": {"clusters": "all"}, "spec": {"maxUnavailable": 1}}'
 
 
 @pytest.fixture
@@ -252,24 +254,29 @@ def test_the_emulator_command_runs_a_fanned_out_passs_workers(tmp_path: Path, mo
         text=True,
     )
     env_file = tmp_path / "fleet.env"
-    allowed = ",".join(f"{project}/*/*" for _, project in DEMO_SCOPES)
-    env_file.write_text(f"SYNC_SCOPES=accessible\nSYNC_ALLOWED_TARGETS={allowed}\n")
+    env_file.write_text(FAN_OUT_ENV)  # as the README and docs/local-tools.md show it
     workers: list[str] = []
     try:
         assert process.stdout is not None
         process.stdout.readline()
         monkeypatch.setenv("NODEPOOL_SYNC_DISCOVERY", str(discovery))
-        document = json.dumps({"reconcile": {"clusters": "all"}, "spec": {"maxUnavailable": 1}})
-        result = run_cli("invoke", "-", "--env-file", str(env_file), stdin=document)
-        assert _json(result)["status"] == "dispatched", result.stdout + result.stderr
-        while len(workers) < len(DEMO_SCOPES):  # each worker a process of its own: a line each when it ends
+        result = run_cli("invoke", "-", "--env-file", str(env_file), stdin=FAN_OUT_DOCUMENT)
+        assert _json(result)["status"] == "dispatched" and result.returncode == 0, result.stdout + result.stderr
+        while len(workers) < len(DEMO_SCOPES) + 1:  # each scope a worker process: a line each when it ends
             line = process.stdout.readline()
             assert line, workers
             workers += [line] if " worker " in line else []
     finally:
         process.terminate()
         process.wait(10)
-    assert all("reconciled, 1 started" in line for line in workers), workers
+    assert all("reconciled, " in line and " started" in line for line in workers), workers
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/local-tools.md"])
+def test_the_fan_out_shown_in_the_docs_is_the_one_tested(page: str) -> None:
+    text = (ROOT / page).read_text(encoding="utf-8")
+    assert f"printf '{FAN_OUT_ENV}'".replace("\n", "\\n") in text and f"echo '{FAN_OUT_DOCUMENT}'" in text
+    assert " worker ap-southeast-1/" in text
 
 
 def test_make_help_shows_no_unexpanded_make_variable() -> None:
