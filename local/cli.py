@@ -27,6 +27,7 @@ from .clouds import say as _say
 from .gateway import make_gateway, saying_when_gone
 from .host import Host, JobWatch, base_environment, environment_for, json_argument, log_lines_to, read_input
 from .layout import DEMO_AK, DEMO_PROJECT, DEMO_SCOPES, DEMO_SK
+from .names import resolve
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,13 +73,18 @@ def command_invoke(args: argparse.Namespace) -> int:
 
 
 def command_status(args: argparse.Namespace) -> int:
-    """Ask how a node pool's sync is going (GET on the API route): syncing or not, the job, progress."""
+    """Ask how a node pool's sync is going (GET on the API route): syncing or not, the job, progress; the cluster
+    and the pool by ID or by name."""
     template = templates.load(args.template)
     environment = environment_for(template, args.env_file, os.environ)
-    event = events.apig_event(
-        template, b"", {"cluster_id": args.cluster, "nodepool_id": args.nodepool}, method="GET", headers={}
-    )
-    answer, ok = _invoke_once(template, environment, event, args)
+    with chosen_cloud(environment, args.cloud, args.emulator):
+        host = Host(template, environment)
+        try:
+            cluster, pool = resolve(host.function, args.cluster, args.nodepool)  # a name typed: its ID
+            path = {"cluster_id": cluster, "nodepool_id": pool}
+            answer, ok = host.invoke(events.apig_event(template, b"", path, method="GET", headers={}))
+        finally:
+            host.close()
     body = json.loads(answer["body"]) if isinstance(answer, dict) and "body" in answer else answer
     print(json.dumps(body, indent=2, ensure_ascii=False))
     return 0 if ok else 1
@@ -441,8 +447,8 @@ def parser() -> argparse.ArgumentParser:
     _cloud_options(serve)
 
     status = _command(commands, "status", command_status)
-    status.add_argument("cluster", help="cluster ID")
-    status.add_argument("nodepool", help="node pool ID")
+    status.add_argument("cluster", help="cluster ID or name")
+    status.add_argument("nodepool", help="node pool ID or name")
     status.add_argument("--env-file", help="KEY=VALUE file of environment variables")
     _cloud_options(status)
 

@@ -487,3 +487,19 @@ def test_invoke_waiting_shows_each_change_of_the_jobs_state_with_the_nodes(local
     progress = [json.loads(line[len("log: ") :]) for line in result.stderr.splitlines() if '"message": "job"' in line]
     assert [line["phase"] for line in progress][-1] == "Success", result.stderr
     assert progress[-1]["nodes"] == "3/3" and all("nodes" in line for line in progress), progress
+
+
+def test_status_takes_a_pools_name_and_shows_its_id(local_cloud: Emulator) -> None:
+    result = run_cli("status", CLUSTER, "web")
+    assert result.returncode == 0 and _json(result)["nodepool_id"] == WEB, result.stdout + result.stderr
+    assert f"pool web is {WEB}" in result.stderr
+
+
+def test_status_refuses_an_ambiguous_name_listing_the_candidates(local_cloud: Emulator) -> None:
+    from local.layout import DEMO_PROJECT
+
+    local_cloud.add_pool(DEMO_PROJECT, CLUSTER, "np-web-0002", "web", nodes=1, synced=1)
+    result = run_cli("status", CLUSTER, "web")
+    assert result.returncode == 2 and not result.stdout, result.stdout + result.stderr
+    error = result.stderr.strip().splitlines()[-1]  # after the line naming the emulator used
+    assert error.startswith("error: 2 pools are named 'web'") and WEB in error and "np-web-0002" in error, error
