@@ -183,7 +183,9 @@ def command_emulator(args: argparse.Namespace) -> int:
     print(f"  python -m local status {cluster} {nodepool}")
     print("  python -m local generate-event reconcile | python -m local invoke -")
     print("  python -m local emulator --reset      # the layout back, jobs ended", flush=True)
-    serve_until_stopped(emulator, discoverable=True)
+    listed = [{"region": region, "project_id": project} for region, project in DEMO_SCOPES]
+    facts = {"project_id": DEMO_PROJECT, "access_key": {"ak": DEMO_AK, "sk": DEMO_SK}, "scopes": listed}
+    serve_until_stopped(emulator, discoverable=True, facts=facts)
     return 0
 
 

@@ -201,8 +201,9 @@ def reset_running(url: str | None) -> str:
     return url
 
 
-def serve_until_stopped(emulator: Emulator, discoverable: bool) -> None:
-    """Keep the emulator up until Ctrl-C or SIGTERM; while it runs, .emulator.json tells the local tools where."""
+def serve_until_stopped(emulator: Emulator, discoverable: bool, facts: dict[str, Any] | None = None) -> None:
+    """Keep the emulator up until Ctrl-C or SIGTERM; while it runs, .emulator.json tells the local tools where
+    (and `facts`, what its banner says: the demo scopes, the demo AK/SK)."""
     import signal
     import time
 
@@ -212,7 +213,9 @@ def serve_until_stopped(emulator: Emulator, discoverable: bool) -> None:
     signal.signal(signal.SIGTERM, stop)
     found = discovery() if discoverable else None
     if found is not None:
-        found.write_text(json.dumps({"url": emulator.url, "pid": os.getpid()}) + "\n", encoding="utf-8")
+        found.write_text(
+            json.dumps({"url": emulator.url, "pid": os.getpid(), **(facts or {})}) + "\n", encoding="utf-8"
+        )
     try:
         while True:
             time.sleep(3600)

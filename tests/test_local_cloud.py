@@ -503,3 +503,26 @@ def test_status_refuses_an_ambiguous_name_listing_the_candidates(local_cloud: Em
     assert result.returncode == 2 and not result.stdout, result.stdout + result.stderr
     error = result.stderr.strip().splitlines()[-1]  # after the line naming the emulator used
     assert error.startswith("error: 2 pools are named 'web'") and WEB in error and "np-web-0002" in error, error
+
+
+def test_the_emulators_discovery_file_gives_the_demo_scopes_and_access_key(tmp_path: Path) -> None:
+    from local.layout import DEMO_AK, DEMO_SCOPES, DEMO_SK
+
+    discovery = tmp_path / "emulator.json"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local", "emulator", "--quiet"],
+        cwd=ROOT,
+        env={**os.environ, "NODEPOOL_SYNC_DISCOVERY": str(discovery)},
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(200):  # written once the emulator listens
+            if discovery.exists() and discovery.read_text():
+                break
+            time.sleep(0.05)
+        found = json.loads(discovery.read_text())
+    finally:
+        process.terminate()
+        process.wait(10)
+    assert found["access_key"] == {"ak": DEMO_AK, "sk": DEMO_SK}
+    assert [(scope["region"], scope["project_id"]) for scope in found["scopes"]] == list(DEMO_SCOPES)
