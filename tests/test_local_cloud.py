@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,22 @@ def _one_line_error(result: subprocess.CompletedProcess[str], *words: str) -> No
     assert "Traceback" not in result.stderr
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("error: ") and all(word in line for word in words), line
+
+
+@contextmanager
+def _emulator_command(*args: str, discovery: Path | None = None) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """`python -m local emulator ARGS` in a process of its own (writing its discovery file where told) and the first
+    line it printed (its URL); stopped on leaving, its remaining output still readable."""
+    environment = {**os.environ, **({"NODEPOOL_SYNC_DISCOVERY": str(discovery)} if discovery else {})}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local", "emulator", *args], cwd=ROOT, env=environment, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        yield process, process.stdout.readline()
+    finally:
+        process.terminate()
+        process.wait(10)
 
 
 def test_a_sync_invoked_shows_syncing_then_synced_in_status(local_cloud: Emulator) -> None:
@@ -92,25 +109,12 @@ def test_the_emulator_command_is_found_by_invoke_and_forgotten_when_stopped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     discovery = tmp_path / "emulator.json"
-    environment = {**os.environ, "NODEPOOL_SYNC_DISCOVERY": str(discovery)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "local", "emulator", "--jobs", "1"],
-        cwd=ROOT,
-        env=environment,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        first = process.stdout.readline()
+    with _emulator_command("--jobs", "1", discovery=discovery) as (process, first):
         assert first.startswith("emulator listening on http://127.0.0.1:")
         url = first.split()[3]
         monkeypatch.setenv("NODEPOOL_SYNC_DISCOVERY", str(discovery))
         result = run_cli("invoke", "-", stdin=run_cli("generate-event", "apig", "--nodepool", WEB).stdout)
         assert _json(result)["status"] == "accepted" and f"at {url}" in result.stderr
-    finally:
-        process.terminate()
-        process.wait(10)
     assert process.returncode == 0 and not discovery.exists()
     assert process.stdout is not None
     said = process.stdout.read().splitlines()
@@ -120,19 +124,8 @@ def test_the_emulator_command_is_found_by_invoke_and_forgotten_when_stopped(
 
 
 def test_the_emulator_command_is_quiet_when_asked(tmp_path: Path) -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "local", "emulator", "--empty", "--quiet", "--token", "t0ken"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        url = process.stdout.readline().split()[3]
-        requests.get(f"{url}/_emulator/health", timeout=5)
-    finally:
-        process.terminate()
-        process.wait(10)
+    with _emulator_command("--empty", "--quiet", "--token", "t0ken") as (process, first):
+        requests.get(f"{first.split()[3]}/_emulator/health", timeout=5)
     assert process.stdout is not None and process.stdout.read() == ""
 
 
@@ -246,19 +239,11 @@ def test_the_emulator_command_runs_a_fanned_out_passs_workers(tmp_path: Path, mo
     from local.layout import DEMO_SCOPES
 
     discovery = tmp_path / "emulator.json"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "local", "emulator", "--jobs", "1"],
-        cwd=ROOT,
-        env={**os.environ, "NODEPOOL_SYNC_DISCOVERY": str(discovery)},
-        stdout=subprocess.PIPE,
-        text=True,
-    )
     env_file = tmp_path / "fleet.env"
     env_file.write_text(FAN_OUT_ENV)  # as the README and docs/local-tools.md show it
     workers: list[str] = []
-    try:
+    with _emulator_command("--jobs", "1", discovery=discovery) as (process, _):
         assert process.stdout is not None
-        process.stdout.readline()
         monkeypatch.setenv("NODEPOOL_SYNC_DISCOVERY", str(discovery))
         result = run_cli("invoke", "-", "--env-file", str(env_file), stdin=FAN_OUT_DOCUMENT)
         assert _json(result)["status"] == "dispatched" and result.returncode == 0, result.stdout + result.stderr
@@ -266,9 +251,6 @@ def test_the_emulator_command_runs_a_fanned_out_passs_workers(tmp_path: Path, mo
             line = process.stdout.readline()
             assert line, workers
             workers += [line] if " worker " in line else []
-    finally:
-        process.terminate()
-        process.wait(10)
     assert all("reconciled, " in line and " started" in line for line in workers), workers
 
 
@@ -290,29 +272,16 @@ def test_emulator_reset_takes_the_port_it_is_given(tmp_path: Path) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    environment = {**os.environ, "NODEPOOL_SYNC_DISCOVERY": str(tmp_path / "none.json")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "local", "emulator", "--port", str(port), "--quiet"],
-        cwd=ROOT,
-        env=environment,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        process.stdout.readline()
+    with _emulator_command("--port", str(port), "--quiet", discovery=tmp_path / "none.json"):
         reset = subprocess.run(
             [sys.executable, "-m", "local", "emulator", "--reset", "--port", str(port)],
             cwd=ROOT,
-            env={**environment, "NODEPOOL_SYNC_DISCOVERY": str(tmp_path / "other.json")},
+            env={**os.environ, "NODEPOOL_SYNC_DISCOVERY": str(tmp_path / "other.json")},
             capture_output=True,
             text=True,
             timeout=60,
             check=False,
         )
-    finally:
-        process.terminate()
-        process.wait(10)
     assert reset.returncode == 0 and f"127.0.0.1:{port}" in reset.stdout, reset.stdout + reset.stderr
 
 
@@ -355,16 +324,10 @@ def test_the_official_sdk_works_against_make_emulator_with_its_demo_keys(tmp_pat
 
     from local.layout import DEMO_PROJECT
 
-    process = subprocess.Popen(
-        [sys.executable, "-m", "local", "emulator", "--quiet", "--access-key", "AKMINE0001:my-own-secret"],
-        cwd=ROOT,
-        env={**os.environ, "NODEPOOL_SYNC_DISCOVERY": str(tmp_path / "emulator.json")},
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    own_key = ("--access-key", "AKMINE0001:my-own-secret")
+    with _emulator_command("--quiet", *own_key, discovery=tmp_path / "emulator.json") as (process, first):
         assert process.stdout is not None
-        url = process.stdout.readline().split()[3]
+        url = first.split()[3]
         banner = "".join(process.stdout.readline() for _ in range(6))
         access_key, secret_key = re.search(r"AK (\S+), SK (\S+)", banner).groups()  # type: ignore[union-attr]
         pools = []
@@ -372,9 +335,6 @@ def test_the_official_sdk_works_against_make_emulator_with_its_demo_keys(tmp_pat
             client = CceClient.new_builder().with_credentials(BasicCredentials(ak, sk, DEMO_PROJECT))
             listed = client.with_endpoints([url]).build().list_node_pools(ListNodePoolsRequest(cluster_id=CLUSTER))
             pools.append(sorted(p.metadata.name for p in listed.items))
-    finally:
-        process.terminate()
-        process.wait(10)
     assert pools[0] == pools[1] and "web" in pools[0], pools
 
 
@@ -406,16 +366,7 @@ def test_ctrl_c_while_invoke_follows_a_job_says_it_goes_on_and_how_to_follow_it(
     import signal
 
     environment = {**os.environ, "NODEPOOL_SYNC_DISCOVERY": str(tmp_path / "emulator.json")}
-    emulator = subprocess.Popen(
-        [sys.executable, "-m", "local", "emulator", "--jobs", "60-60", "--quiet"],
-        cwd=ROOT,
-        env=environment,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert emulator.stdout is not None
-        emulator.stdout.readline()
+    with _emulator_command("--jobs", "60-60", "--quiet", discovery=tmp_path / "emulator.json"):
         invoke = subprocess.Popen(
             [sys.executable, "-m", "local", "invoke", "-"],
             cwd=ROOT,
@@ -436,26 +387,14 @@ def test_ctrl_c_while_invoke_follows_a_job_says_it_goes_on_and_how_to_follow_it(
         invoke.send_signal(signal.SIGINT)
         rest = invoke.stderr.read()
         invoke.wait(30)
-    finally:
-        emulator.terminate()
-        emulator.wait(10)
     assert invoke.returncode == 130, rest
     assert "interrupted: a sync may have been started (job " in rest and f"status {CLUSTER} {WEB}" in rest, rest
 
 
 def test_serve_says_its_emulator_has_gone_instead_of_a_502(tmp_path: Path) -> None:
     environment = {**os.environ, "NODEPOOL_SYNC_DISCOVERY": str(tmp_path / "none.json")}
-    emulator = subprocess.Popen(
-        [sys.executable, "-m", "local", "emulator", "--port", "0", "--quiet"],
-        cwd=ROOT,
-        env=environment,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    serve = None
-    try:
-        assert emulator.stdout is not None
-        url = re.search(r"http://127\.0\.0\.1:\d+", emulator.stdout.readline())
+    with _emulator_command("--port", "0", "--quiet", discovery=tmp_path / "none.json") as (emulator, first):
+        url = re.search(r"http://127\.0\.0\.1:\d+", first)
         assert url is not None
         serve = subprocess.Popen(
             [sys.executable, "-m", "local", "serve", "--port", "0", "--emulator", url.group(0)],
@@ -464,20 +403,19 @@ def test_serve_says_its_emulator_has_gone_instead_of_a_502(tmp_path: Path) -> No
             stderr=subprocess.PIPE,
             text=True,
         )
-        assert serve.stderr is not None
-        example = None
-        while example is None:
-            line = serve.stderr.readline()
-            assert line, "serve ended before it listened"
-            example = re.search(r"curl -s (http://\S+)", line)
-        emulator.terminate()
-        emulator.wait(10)
-        answer = requests.post(example.group(1), json={"spec": {"maxUnavailable": 1}}, timeout=60)
-    finally:
-        for process in (emulator, serve):
-            if process is not None and process.poll() is None:
-                process.terminate()
-                process.wait(10)
+        try:
+            assert serve.stderr is not None
+            example = None
+            while example is None:
+                line = serve.stderr.readline()
+                assert line, "serve ended before it listened"
+                example = re.search(r"curl -s (http://\S+)", line)
+            emulator.terminate()
+            emulator.wait(10)
+            answer = requests.post(example.group(1), json={"spec": {"maxUnavailable": 1}}, timeout=60)
+        finally:
+            serve.terminate()
+            serve.wait(10)
     assert answer.status_code == 503 and "emulator" in answer.json()["error_msg"], answer.text
 
 
@@ -509,20 +447,11 @@ def test_the_emulators_discovery_file_gives_the_demo_scopes_and_access_key(tmp_p
     from local.layout import DEMO_AK, DEMO_SCOPES, DEMO_SK
 
     discovery = tmp_path / "emulator.json"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "local", "emulator", "--quiet"],
-        cwd=ROOT,
-        env={**os.environ, "NODEPOOL_SYNC_DISCOVERY": str(discovery)},
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(200):  # written once the emulator listens
+    with _emulator_command("--quiet", discovery=discovery):
+        for _ in range(200):  # written after the banner
             if discovery.exists() and discovery.read_text():
                 break
             time.sleep(0.05)
         found = json.loads(discovery.read_text())
-    finally:
-        process.terminate()
-        process.wait(10)
     assert found["access_key"] == {"ak": DEMO_AK, "sk": DEMO_SK}
     assert [(scope["region"], scope["project_id"]) for scope in found["scopes"]] == list(DEMO_SCOPES)
