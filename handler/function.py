@@ -145,6 +145,11 @@ class Function:
             outcomes.append(outcome)
         return answers.deliver_batch(outcomes) if trigger is Trigger.EVENTGRID_BATCH else answers.deliver(outcomes[0])
 
+    def cloud(self, view: RuntimeContext, region: str, own_project: str) -> Cloud:
+        """What one invocation reaches CCE through: this instance's clients and tokens, the allowlist, the deadline."""
+        deadline = view.deadline(self.settings.answer_reserve_ms)
+        return Cloud(self.settings, self.clients, region, self.transport, self.tokens, view, deadline, own_project)
+
     def _one(self, event: Any, trigger: Trigger, view: RuntimeContext, started: float) -> Outcome:
         """Unwrap, interpret and perform one (non-batch) event into its outcome."""
         settings = self.settings
@@ -155,8 +160,7 @@ class Function:
             return answers.conclude(trigger, error, None, settings.secrets(), correlation_id, view.request_id, started)
         intent, judged = self.interpret(unwrapped, view.project_id)
         kind = kind_of(intent)
-        deadline, own_project = view.deadline(settings.answer_reserve_ms), judged.defaults.project_id
-        cloud = Cloud(settings, self.clients, kind.region, self.transport, self.tokens, view, deadline, own_project)
+        cloud = self.cloud(view, kind.region, judged.defaults.project_id)
 
         def run() -> Answer | SyncError:
             try:

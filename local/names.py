@@ -3,15 +3,14 @@ CCE's lists through the function's own Cloud (the allowlist and credentials it w
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
-from handler.cloud import Cloud
 from handler.errors import SyncError
 from handler.function import Function
-from handler.runtime import Deadline, RuntimeContext
+from handler.runtime import RuntimeContext
 
 from .clouds import UsageError, say
+from .host import LocalContext
 
 __all__ = ["resolve"]
 
@@ -34,11 +33,8 @@ def _one(given: str, found: Sequence[tuple[str, str]], what: str) -> str:
 
 def resolve(function: Function, cluster: str, pool: str) -> tuple[str, str]:
     """(cluster ID, pool ID) for what was typed; as typed when CCE's lists cannot be read."""
-    settings = function.settings
-    project = settings.defaults().project_id
-    deadline = Deadline(time.monotonic() + _SECONDS)
-    view = RuntimeContext(None)
-    cloud = Cloud(settings, function.clients, "", function.transport, function.tokens, view, deadline, project)
+    project = function.settings.defaults().project_id
+    cloud = function.cloud(RuntimeContext(LocalContext(_SECONDS)), "", project)
     try:
         cluster = _one(cluster, cloud.clusters(project), "cluster")
         pools = cloud.pools(project, cluster, True)
