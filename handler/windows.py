@@ -67,13 +67,8 @@ class Windows(NamedTuple):
         for window in self.windows:
             local = instant.astimezone(timezone(window.offset))
             if local.hour * 60 + local.minute == window.start_minute and local.weekday() in window.days:
-                return f"{DAYS[local.weekday()]} {local:%H:%M}{_offset(window.offset)}"
+                return f"{DAYS[local.weekday()]} {local.isoformat(timespec='minutes')[11:]}"  # 01:00+08:00
         return ""
-
-
-def _offset(offset: timedelta) -> str:
-    minutes = int(offset.total_seconds()) // 60
-    return f"{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
 FORM = '"<days> HH:MM-HH:MM±HH:MM", e.g. "Mon-Fri 01:00-05:00+08:00"'
