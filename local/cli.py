@@ -35,12 +35,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def _invoke_once(
     template: dict[str, Any], environment: dict[str, str], event: Any, args: argparse.Namespace
 ) -> tuple[Any, bool]:
-    with chosen_cloud(environment, args.cloud, args.emulator):
-        host = Host(template, environment)
-        try:
-            return host.invoke(event)
-        finally:
-            host.close()
+    with chosen_cloud(environment, args.cloud, args.emulator), Host(template, environment) as host:
+        return host.invoke(event)
 
 
 def command_invoke(args: argparse.Namespace) -> int:
@@ -77,14 +73,10 @@ def command_status(args: argparse.Namespace) -> int:
     and the pool by ID or by name."""
     template = templates.load(args.template)
     environment = environment_for(template, args.env_file, os.environ)
-    with chosen_cloud(environment, args.cloud, args.emulator):
-        host = Host(template, environment)
-        try:
-            cluster, pool = resolve(host.function, args.cluster, args.nodepool)  # a name typed: its ID
-            path = {"cluster_id": cluster, "nodepool_id": pool}
-            answer, ok = host.invoke(events.apig_event(template, b"", path, method="GET", headers={}))
-        finally:
-            host.close()
+    with chosen_cloud(environment, args.cloud, args.emulator), Host(template, environment) as host:
+        cluster, pool = resolve(host.function, args.cluster, args.nodepool)  # a name typed: its ID
+        path = {"cluster_id": cluster, "nodepool_id": pool}
+        answer, ok = host.invoke(events.apig_event(template, b"", path, method="GET", headers={}))
     body = json.loads(answer["body"]) if isinstance(answer, dict) and "body" in answer else answer
     print(json.dumps(body, indent=2, ensure_ascii=False))
     return 0 if ok else 1

@@ -101,6 +101,12 @@ class Host:
     def close(self) -> None:
         self.function.close()
 
+    def __enter__(self) -> Host:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 def print_json(label: str, value: Any) -> None:
     text = json.dumps(value, indent=2, ensure_ascii=False)
