@@ -125,6 +125,13 @@ class Cloud:
         credential = self._credential(self.own)
         return self._client.invoke_async(urn, body, self.own, credential, self.deadline)
 
+    def put_metrics(self, data: bytes) -> None:
+        """Send CreateMetricData bodies to Cloud Eye of the function's home region and project, with that
+        project's own credential, whichever scope this Cloud covers (a worker's figures go home, labelled)."""
+        region = self._settings.region
+        credential = self._credential(self.own, region)
+        self._clients.get(region).put_metric_data(self.own, data, credential, self.deadline)
+
     def publish(self, subject: str, message: str) -> str:
         """Publish to SMN_TOPIC_URN where the topic lives (`urn:smn:<region>:<project_id>:<name>`), with a
         credential for that region and project, whichever scope the pass covers: the message id."""

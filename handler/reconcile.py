@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from . import logs
 from .cloud import Cloud
@@ -32,7 +33,10 @@ from .gate import Admission, Rules, Schedule, View, hold, schedule
 from .model import DEFAULT_POOL, Job, PoolClass, PoolState
 from .pacing import Pacer
 from .plans import Reconcile, Selection
-from .reports import ClusterReport, Notable, Notification, PassReport, PoolReport
+from .reports import ClusterReport, Notable, Notification, PassReport, PoolReport, totals
+
+if TYPE_CHECKING:
+    from .metrics import Publication
 from .settings import Settings
 
 __all__ = ["run_pass", "survey"]
@@ -245,7 +249,11 @@ def run_pass(plan: Reconcile, cloud: Cloud, settings: Settings, clock: Callable[
     # change event or an API call in between would announce it again.
     if notable and settings.smn_topic_urn and plan.scheduled and not plan.dry_run:
         report = report._replace(notification=_notify(cloud, project, notable))
-    return report._replace(duration_ms=round((time.perf_counter() - started) * 1000, 1))
+    report = report._replace(duration_ms=round((time.perf_counter() - started) * 1000, 1))
+    # Only a full scheduled pass reports its figures (a change's narrowed pass would report a part as the whole).
+    if settings.ces_namespace and plan.scheduled and not plan.dry_run and not plan.focus:
+        report = report._replace(metrics=_report(cloud, settings, report))
+    return report
 
 
 def _judge(
@@ -377,6 +385,14 @@ def _notable(acted: Iterable[tuple[str, PoolReport]], plan_of: Schedule) -> Iter
         if report.error is not None:
             what = News.START_REFUSED if decision.action is Action.REFUSED else News.START_FAILED
             yield Notable(cluster_id, pool, what, reason=report.error.message)
+
+
+def _report(cloud: Cloud, settings: Settings, report: PassReport) -> Publication:
+    """The pass's figures to Cloud Eye of the function's home (labelled with the pass's own scope)."""
+    from . import metrics
+
+    points = metrics.pass_points(report, report.region or settings.region, totals(report))
+    return metrics.publish(cloud, settings.ces_namespace, points)
 
 
 def _notify(cloud: Cloud, project: str, notable: Sequence[Notable]) -> Notification:

@@ -1,12 +1,15 @@
 """What a reconcile pass reports (reconcile.run_pass): plain values, rendered by kinds/passes.py. Imported only
 when a pass runs: a single sync never pays for it."""
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from .decide import Decision, News
+from .decide import Action, Decision, News
 from .errors import SyncError
 from .gate import Schedule
-from .model import PoolState
+from .model import PoolClass, PoolState
+
+if TYPE_CHECKING:
+    from .metrics import Publication
 
 __all__ = [
     "ClusterReport",
@@ -14,6 +17,7 @@ __all__ = [
     "Notification",
     "PassReport",
     "PoolReport",
+    "totals",
 ]
 
 
@@ -67,3 +71,19 @@ class PassReport(NamedTuple):
     concurrency: int = 0  # CCE calls in flight at most, at the end of the pass (halved after throttling)
     not_found: tuple[str, ...] = ()  # nodepools.names entries that name no pool of the clusters read
     throttled: int = 0  # throttling answers CCE gave the pass
+    metrics: "Publication | None" = None  # how reporting to Cloud Eye went (None: not reported)
+
+
+def totals(report: PassReport) -> dict[str, int]:
+    """The pass counted: pools per class and per action, clusters and those that could not be read."""
+    counts = dict.fromkeys([*(c.value for c in PoolClass), *(a.value for a in Action)], 0)
+    counts.update(clusters=len(report.clusters), clusters_unread=0)
+    for cluster in report.clusters:
+        if cluster.error is not None:
+            counts["clusters_unread"] += 1
+            continue
+        for pool in cluster.pools:
+            counts[pool.decision.kind.value] += 1
+            if pool.decision.action is not None:
+                counts[pool.decision.action.value] += 1
+    return counts

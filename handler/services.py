@@ -1,5 +1,6 @@
 """The calls to services other than CCE, each through the one request path (api.ApiClient): SMN's publish,
-FunctionGraph's asynchronous invocation, IAM's listing of the projects an identity reaches."""
+FunctionGraph's asynchronous invocation, IAM's listing of the projects an identity reaches, Cloud Eye's
+CreateMetricData."""
 
 import json
 from urllib.parse import quote
@@ -43,6 +44,13 @@ class ServiceClient(ApiClient):
         answer = reply.json_or_none()
         request_id = answer.get("request_id") if isinstance(answer, dict) else None
         return request_id if isinstance(request_id, str) else reply.request_id
+
+    def put_metric_data(self, project_id: str, data: bytes, credential: Credential, deadline: Deadline) -> None:
+        """Cloud Eye CreateMetricData (`POST /V1.0/{project_id}/metric-data`, a JSON list; 201 without a body:
+        huaweicloudsdkces v1 CreateMetricDataRequest). A point sent twice is the same point: an ambiguous failure
+        is tried again, as reads are."""
+        url = f"{self._settings.endpoint('ces', self.region)}/V1.0/{quote(project_id, safe='')}/metric-data"
+        self._request("POST", url, project_id, data, credential, deadline, service=("CES", "CES_ENDPOINT"))
 
     def list_projects(self, credential: Credential, deadline: Deadline) -> list[tuple[str, str, bool]]:
         """The projects the credential's identity can reach (IAM KeystoneListAuthProjects, `GET

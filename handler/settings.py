@@ -24,6 +24,7 @@ class Settings(NamedTuple):
     iam_endpoint: str = ""
     smn_endpoint: str = ""
     fgs_endpoint: str = ""
+    ces_endpoint: str = ""
     project_id: str = ""
     runtime_project_id: str = ""
     cluster_id: str = ""
@@ -63,6 +64,7 @@ class Settings(NamedTuple):
     windows: "Windows | None" = None  # SYNC_WINDOWS; None: always open
     overrides: str = "allow"  # SYNC_OVERRIDES: "deny" refuses every document that lifts a guard (ignore_*)
     smn_topic_urn: str = ""
+    ces_namespace: str = ""  # CES_NAMESPACE: a full pass reports its figures to Cloud Eye under it ("": none)
     reconcile_interval_seconds: float = 600.0
     scopes: tuple[Scope, ...] = ()  # SYNC_SCOPES; none: the function's own region and project
     scope_regions: tuple[str, ...] = ()  # SYNC_SCOPE_REGIONS: with SYNC_SCOPES=accessible, only these regions
@@ -89,12 +91,15 @@ class Settings(NamedTuple):
         )
 
     def endpoint(self, service: str, region: str = "") -> str:
-        """A service's endpoint (cce, iam, smn, functiongraph) in a region (default: the function's): the
+        """A service's endpoint (cce, iam, smn, ces, functiongraph) in a region (default: the function's): the
         configured one with {region} filled, else the SDK's region table's; "" when neither says."""
         region = region or self.region
-        configured = {"cce": self.cce_endpoint, "iam": self.iam_endpoint, "smn": self.smn_endpoint}.get(
-            service, self.fgs_endpoint
-        )
+        configured = {
+            "cce": self.cce_endpoint,
+            "iam": self.iam_endpoint,
+            "smn": self.smn_endpoint,
+            "ces": self.ces_endpoint,
+        }.get(service, self.fgs_endpoint)
         if configured:
             return configured.replace("{region}", region)
         return service_endpoint(service, region) if region else ""

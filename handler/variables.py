@@ -62,6 +62,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("IAM_ENDPOINT", "iam_endpoint", "endpoint", ("iam", "HUAWEICLOUD_SDK_IAM_ENDPOINT")),
     Variable("SMN_ENDPOINT", "smn_endpoint", "endpoint", ("smn",)),
     Variable("FGS_ENDPOINT", "fgs_endpoint", "endpoint", ("functiongraph",)),
+    Variable("CES_ENDPOINT", "ces_endpoint", "endpoint", ("ces",)),
     Variable("HUAWEICLOUD_SDK_PROJECT_ID", "project_id", "text"),
     Variable("RUNTIME_PROJECT_ID", "runtime_project_id", "text"),
     Variable("CCE_CLUSTER_ID", "cluster_id", "text"),
@@ -101,6 +102,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("SYNC_WINDOWS", "windows", "windows"),
     Variable("SYNC_OVERRIDES", "overrides", "choice", (("allow", "deny"), str.lower)),
     Variable("SMN_TOPIC_URN", "smn_topic_urn", "smn_topic"),
+    Variable("CES_NAMESPACE", "ces_namespace", "ces_namespace"),
     Variable("SYNC_RECONCILE_INTERVAL_SECONDS", "reconcile_interval_seconds", "number", (60, 86400)),
     Variable("SYNC_SCOPES", "scopes", "scopes"),
     Variable("SYNC_SCOPE_REGIONS", "scope_regions", "regions"),
@@ -280,6 +282,17 @@ class _Reader(_Scalars):
         value = self.text(name, default)
         if value and not re.fullmatch(r"urn:smn:[a-z0-9-]+:[A-Za-z0-9]{1,64}:[A-Za-z0-9_-]{1,255}", value):
             raise ConfigurationError(f"{name} must be an SMN topic URN (urn:smn:REGION:PROJECT_ID:TOPIC)")
+        return value
+
+    def ces_namespace(self, name: str, default: str) -> str:
+        value = self.text(name, default)
+        if not value:
+            return value
+        from .metrics import namespace_error  # only when metrics are reported
+
+        problem = namespace_error(value)
+        if problem:
+            raise ConfigurationError(f"{name} {problem}, not {value[:40]!r}")
         return value
 
     def regions(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:

@@ -356,6 +356,7 @@ EXAMPLES = {
     "package": "python -m local package --python python3.12",
     "deploy-config": "python -m local deploy-config --output deploy/main.tf.json",
     "openapi": "python -m local openapi --output deploy/openapi.json",
+    "metrics": "python -m local metrics --chart pools_drifted",
 }
 
 
@@ -402,6 +403,7 @@ def parser() -> argparse.ArgumentParser:
     from handler import __version__
 
     from .demo import command_run  # the demo imports this module's helpers
+    from .metrics import add_command, command_metrics
 
     main = _Parser(
         prog="python -m local",
@@ -467,6 +469,8 @@ def parser() -> argparse.ArgumentParser:
     deploy = _command(commands, "deploy-config", command_deploy_config)
     deploy.add_argument("--output", default=str(ROOT / "deploy" / "main.tf.json"), help="file to write")
     deploy.add_argument("--zip", default=str(ROOT / "dist" / "nodepool-sync.zip"), help="the zip to deploy")
+
+    add_command(_command(commands, "metrics", command_metrics))
 
     openapi = _command(commands, "openapi", command_openapi)
     openapi.add_argument("--output", default=str(ROOT / "deploy" / "openapi.json"), help="file to write")

@@ -98,6 +98,7 @@ def point_at(environment: dict[str, str], url: str) -> None:
         IAM_ENDPOINT=url,
         SMN_ENDPOINT=url,
         FGS_ENDPOINT=url,
+        CES_ENDPOINT=url,
         HUAWEICLOUD_SDK_PROJECT_ID=DEMO_PROJECT,
         HUAWEICLOUD_IAM_USERNAME=DEMO_USER,
         HUAWEICLOUD_IAM_PASSWORD=DEMO_PASSWORD,

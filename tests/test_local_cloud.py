@@ -171,6 +171,7 @@ MALFORMED = {
     "scopes": "[1]",
     "regions": '["Mars 1"]',
     "function_urn": "urn:nothing",
+    "ces_namespace": "SYS.NODEPOOL",
 }
 CHECKED = [v for v in VARIABLES if v.read in MALFORMED or (v.read == "secret" and v.args)]
 

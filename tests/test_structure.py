@@ -39,9 +39,10 @@ LAZY_IMPORTS = {
     "handler/kinds/status.py": {"..decide"},  # the guards of a pool, when the configured pass has any
     "handler/pacing.py": {"concurrent.futures"},  # a pass's concurrent reads and starts
     "handler/passwords.py": {"secrets"},  # salting a node password
-    "handler/reconcile.py": {".notify", "difflib"},  # something to tell a person; a typo's closest name
+    "handler/reconcile.py": {".metrics", ".notify", "difflib"},  # figures to report; news to tell; a typo
+    "handler/kinds/fanout.py": {"..metrics"},  # a scheduled coordinator's figures, with CES_NAMESPACE
     "handler/endpoints.py": {"ipaddress"},  # a loopback endpoint other than localhost and 127.x
-    "handler/variables.py": {".windows", "difflib"},  # SYNC_WINDOWS; a name that looks like a setting
+    "handler/variables.py": {".metrics", ".windows", "difflib"},  # CES_NAMESPACE; SYNC_WINDOWS; a setting's typo
     "handler/transport.py": {".strictjson"},  # an answer with a lone surrogate
     "handler/triggers.py": {"hashlib"},  # a worker's duplicate-window key
     "handler/validation.py": {"difflib", "jsonschema"},  # explaining an invalid document

@@ -7,15 +7,18 @@ reads CCE's state for its scope, which stays the only state. The coordinator rea
 
 import json
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..cloud import Cloud
 from ..endpoints import Scope, scope_region
 from ..errors import ConfigurationError, PayloadTooLarge, SyncError, TargetNotAllowed
 from ..judge import Judge
-from ..model import Unwrapped
+from ..model import TIMER_PASS, Unwrapped
 from ..passwords import salt_body
 from ..rendering import Answer, Description, Status
+
+if TYPE_CHECKING:
+    from ..metrics import Publication
 
 __all__ = ["MAX_ASYNC_BYTES", "Coordinate", "DispatchReport", "dispatch"]
 
@@ -29,6 +32,7 @@ class DispatchReport(NamedTuple):
 
     pass_id: str
     scopes: tuple[tuple[Scope, str | SyncError], ...]
+    metrics: "Publication | None" = None  # how reporting to Cloud Eye went (None: not reported)
 
 
 def dispatch(intent: "Coordinate", cloud: Cloud, urn: str) -> DispatchReport:
@@ -72,7 +76,9 @@ def render_dispatch(report: DispatchReport) -> Answer:
         scopes.append(entry)
     failed = sum("error" in entry for entry in scopes)
     summary = {"message": "fan-out", "pass_id": report.pass_id, "scopes": len(scopes), "not_dispatched": failed}
-    body = {"pass_id": report.pass_id, "scopes": scopes}
+    body: dict[str, Any] = {"pass_id": report.pass_id, "scopes": scopes}
+    if report.metrics is not None:
+        body["metrics"] = report.metrics.answer()
     return Answer(Status.DISPATCHED, body, 207 if failed else 200, (summary,))
 
 
@@ -96,7 +102,15 @@ class Coordinate(NamedTuple):
 
     def perform(self, cloud: Cloud, judge: Judge) -> Answer:
         intent = self._listed(cloud, judge) if self.accessible else self
-        return render_dispatch(dispatch(intent, cloud, judge.settings.own_urn(judge.defaults.project_id)))
+        report = dispatch(intent, cloud, judge.settings.own_urn(judge.defaults.project_id))
+        settings = judge.settings
+        if settings.ces_namespace and self.pass_id.startswith(TIMER_PASS):  # the scheduled pass reports
+            from ..metrics import dispatch_points, publish
+
+            failed = sum(isinstance(outcome, SyncError) for _, outcome in report.scopes)
+            points = dispatch_points(settings.region, cloud.own, len(report.scopes) - failed, failed)
+            report = report._replace(metrics=publish(cloud, settings.ces_namespace, points))
+        return render_dispatch(report)
 
     def _listed(self, cloud: Cloud, judge: Judge) -> "Coordinate":
         """The scopes of SYNC_SCOPES=accessible: every enabled project the function's identity reaches that is

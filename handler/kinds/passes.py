@@ -12,6 +12,7 @@ from ..plans import Reconcile
 from ..reconcile import run_pass
 from ..rendering import Answer, Description, Status
 from ..reports import PassReport, PoolReport
+from ..reports import totals as count
 
 __all__ = ["MAX_ACTION_LINES", "MAX_POOLS_LISTED", "RunPass", "render_pass"]
 
@@ -55,9 +56,7 @@ def _job_of(decision: Decision) -> dict[str, Any]:
     return {"jobid": decision.jobid or None, "reason": decision.failure}
 
 
-def _clusters(
-    report: PassReport, totals: dict[str, int]
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int, int]:
+def _clusters(report: PassReport) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int, int]:
     """Each cluster's entry, the action log lines, how many pools were acted on and how many are not listed.
     Both stay bounded whatever CCE lists: at most MAX_POOLS_LISTED pools (those acted on first), the others
     counted; at most MAX_ACTION_LINES lines."""
@@ -69,17 +68,13 @@ def _clusters(
     lines: list[dict[str, Any]] = []
     for i, cluster in enumerate(report.clusters):
         if cluster.error is not None:
-            totals["clusters_unread"] += 1
             status = Action.REFUSED if isinstance(cluster.error, TargetNotAllowed) else Action.FAILED
             body = {"error_code": cluster.error.code, "error_msg": cluster.error.message}
             clusters.append({"cluster_id": cluster.cluster_id, "status": status.value, **body})
             continue
         for pool in entries[i]:
-            totals[pool["class"]] += 1
-            if "action" in pool:
-                totals[pool["action"]] += 1
-                if len(lines) < MAX_ACTION_LINES:
-                    lines.append({"message": "reconcile-action", "cluster_id": cluster.cluster_id, **pool})
+            if "action" in pool and len(lines) < MAX_ACTION_LINES:
+                lines.append({"message": "reconcile-action", "cluster_id": cluster.cluster_id, **pool})
         shown = [entry for j, entry in enumerate(entries[i]) if (i, j) in listed]
         one = {"cluster_id": cluster.cluster_id, "status": "read", "pools": shown}
         clusters.append(
@@ -91,9 +86,8 @@ def _clusters(
 def render_pass(report: PassReport) -> Answer:
     """The pass in one document (per cluster, per pool, totals), 207 when something failed or was refused; and a
     log line per action with one summary line."""
-    totals = dict.fromkeys([*(c.value for c in PoolClass), *(a.value for a in Action)], 0)
-    totals.update(clusters=len(report.clusters), clusters_unread=0)
-    clusters, lines, acted, omitted = _clusters(report, totals)
+    totals = count(report)
+    clusters, lines, acted, omitted = _clusters(report)
     plan_of = report.schedule
     halted = plan_of is not None and plan_of.halted
     body: dict[str, Any] = {
@@ -116,6 +110,8 @@ def render_pass(report: PassReport) -> Answer:
         body["notification"].update(
             {"message_id": note.message_id or None} if note.published else {"error": note.error}
         )
+    if report.metrics is not None:
+        body["metrics"] = report.metrics.answer()
     unlogged = acted - min(acted, MAX_ACTION_LINES)
     summary: dict[str, Any] = {"message": "reconcile-pass", **({"region": report.region} if report.region else {})}
     summary.update(project_id=report.project_id, **totals, duration_ms=report.duration_ms)

@@ -37,6 +37,7 @@ class Emulator(IamState, CceState):
         self.clusters: dict[str, dict[str, str]] = {}  # project -> {cluster id: name}, besides those with pools
         self.nodes: dict[tuple[str, str, str], Nodes] = {}  # pools whose node counts are modelled
         self.published: list[dict[str, str]] = []  # SMN messages: topic, subject, message
+        self.metric_data: list[dict[str, Any]] = []  # Cloud Eye points: region, project_id, received, the item
         self.jobs: dict[str, Job] = {}
         self.latest_job: dict[tuple[str, str, str], Job] = {}
         self.busy: dict[tuple[str, str, str], str] = {}  # pools shown as synchronizing -> job id
@@ -110,6 +111,7 @@ class Emulator(IamState, CceState):
             self.nodes.clear()
             self.clusters.clear()
             self.published.clear()
+            self.metric_data.clear()
             self.projects.clear()
 
     def cce_requests(self, method: str | None = None) -> list[Recorded]:

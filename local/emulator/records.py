@@ -37,6 +37,10 @@ class Recorded:
         return "/notifications/" in self.path
 
     @property
+    def is_ces(self) -> bool:
+        return self.path.startswith("/V1.0/")
+
+    @property
     def is_fgs(self) -> bool:
         return "/fgs/" in self.path
 

@@ -1,5 +1,6 @@
 """What each emulated service answers, route by route: IAM's token, CCE's node pools, clusters, jobs and sync,
-SMN's publish, FunctionGraph's asynchronous invocation, and the emulator's own control routes. Node pool reads
+SMN's publish, FunctionGraph's asynchronous invocation, Cloud Eye's CreateMetricData (ces.py), and the
+emulator's own control routes. Node pool reads
 answer as the SDK documents (huaweicloudsdkcce ShowNodePoolRequest, ListNodePoolsRequest): without
 `advanceStatus=true` the status reflects only the default scaling group, and the list hides `DefaultPool` unless
 asked `showDefaultNodePool=true`."""
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote
 
+from .ces import metric_data
 from .records import Recorded, go_time
 
 if TYPE_CHECKING:
@@ -29,6 +31,7 @@ _PUBLISH = re.compile(r"^/v2/([^/]+)/notifications/topics/([^/]+)/publish$")
 _SYNC = re.compile(r"^/api/v3/projects/([^/]+)/clusters/([^/]+)/nodepools/([^/]+)/operation/upgrade$")
 _JOB = re.compile(r"^/api/v3/projects/([^/]+)/jobs/([^/]+)$")
 _INVOKE_ASYNC = re.compile(r"^/v2/([^/]+)/fgs/functions/([^/]+)/invocations-async$")
+_METRIC_DATA = re.compile(r"^/V1.0/([^/]+)/metric-data$")
 DEFAULT_POOL = "DefaultPool"
 
 
@@ -138,8 +141,9 @@ def _publish(emulator: Emulator, request: Recorded, topic: str) -> tuple[int, An
 
 def _control(emulator: Emulator, request: Recorded) -> tuple[int, Any]:
     """The emulator's own routes: `GET /_emulator/health` (what it is, for the local tools to find it),
-    `POST /_emulator/reset` (its layout restored, its jobs ended) and `POST /_emulator/environment` (the variables
-    the function invoking it runs with, which the workers it runs get)."""
+    `POST /_emulator/reset` (its layout restored, its jobs ended), `POST /_emulator/environment` (the variables
+    the function invoking it runs with, which the workers it runs get) and `GET /_emulator/metrics` (every
+    Cloud Eye point received, oldest first)."""
     if request.path == "/_emulator/health" and request.method == "GET":
         return 200, {"emulator": "nodepool-sync", "url": emulator.url, "strict": emulator.strict}
     if request.path == "/_emulator/reset" and request.method == "POST" and emulator.on_reset is not None:
@@ -151,6 +155,9 @@ def _control(emulator: Emulator, request: Recorded) -> tuple[int, Any]:
             return 400, {"errorCode": "EMU.0400", "errorMessage": "a JSON object of strings is expected"}
         emulator.worker_environment = environment
         return 200, {"workers": "will run with it"}
+    if request.path == "/_emulator/metrics" and request.method == "GET":
+        with emulator.lock:
+            return 200, {"points": list(emulator.metric_data)}
     return 404, {"errorCode": "CCE.01404001", "errorMessage": "Not found"}
 
 
@@ -209,4 +216,5 @@ _ROUTES: tuple[tuple[re.Pattern[str], str, _Answer], ...] = (
     (_PUBLISH, "POST", lambda emulator, request, match: _publish(emulator, request, unquote(match.group(2)))),
     (_JOB, "GET", lambda emulator, _, match: _job(emulator, match.group(2))),
     (_INVOKE_ASYNC, "POST", lambda emulator, request, match: _invoke(emulator, request, *match.groups())),
+    (_METRIC_DATA, "POST", lambda emulator, request, match: metric_data(emulator, request, match.group(1))),
 )

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Handler", "Server"]
 
-_REGION_PREFIX = re.compile(rf"^/({REGION_PATTERN})(/(?:api|v2|v3)/.*)$")
+_REGION_PREFIX = re.compile(rf"^/({REGION_PATTERN})(/(?:api|v2|v3|V1\.0)/.*)$")
 
 
 class Server(ThreadingHTTPServer):
