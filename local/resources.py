@@ -33,6 +33,11 @@ VARIABLES = {
     "huaweicloud_sdk_ak": ("Access key the function signs CCE requests with", False),
     "huaweicloud_sdk_sk": ("Secret key of that access key (encrypted variable)", True),
     "node_login_password": ("Node login password for syncs that set one; empty for none (encrypted variable)", True),
+    "lts_alarm_user_name": (
+        "IAM user name the LTS alarm on a silent function notifies the SMN topic as (its notification rule's "
+        "user_name); empty: that alarm shows in the LTS console only",
+        False,
+    ),
     "sync_scopes": (
         'SYNC_SCOPES: a JSON list of {"region", "project_id"} a pass fans out over, "accessible" for every '
         "region project the agency reaches; empty for the function's own",

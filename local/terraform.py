@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .observability import CES_ACTIONS, observability_resources
 from .resources import (
     APIG_GROUP,
     ASYNC_RESOURCE,
@@ -100,7 +101,9 @@ def _agency_resources(function: dict[str, Any], cts: bool) -> tuple[str | None, 
         return f"${{huaweicloud_identity_agency.{CTS_AGENCY_RESOURCE}.name}}", resources
     if not credentials.get("create_agency", False):
         return credentials["agency"], {}  # an existing agency: it must hold the CTS role itself (README)
+    reports = bool(function.get("environment", {}).get("CES_NAMESPACE"))
     actions = [*CCE_ACTIONS, *(SMN_ACTIONS if "notifications" in function else ()), *FGS_ACTIONS]
+    actions += CES_ACTIONS if reports else ()
     policy = {"Version": "1.1", "Statement": [{"Effect": "Allow", "Action": actions}]}
     role = {
         "name": credentials["policy"],
@@ -160,6 +163,7 @@ def _declare(names: set[str], function: dict[str, Any], zip_path: str) -> dict[s
         "region": function.get("environment", {}).get("HUAWEICLOUD_SDK_REGION"),
         "function_zip": zip_path,
         "node_login_password": "",
+        "lts_alarm_user_name": "",
         SCOPES_VARIABLE: "",
     }
     declared: dict[str, Any] = {}
@@ -230,9 +234,14 @@ def render_terraform(template: dict[str, Any], zip_path: str = "../dist/nodepool
         if notifications.get("create")
         else {}
     )
+    topic = _topic(function)
+    namespace = function.get("environment", {}).get("CES_NAMESPACE", "")
+    watched, logging = observability_resources(function.get("observability"), namespace, topic)
+    fgs.update(logging)
     resources: dict[str, Any] = {
         **iam_resources,
         **smn,
+        **watched,
         "huaweicloud_fgs_function": {RESOURCE: fgs},
         **_async_configuration(function, urn),
         "huaweicloud_fgs_function_trigger": {
@@ -258,6 +267,16 @@ def render_terraform(template: dict[str, Any], zip_path: str = "../dist/nodepool
         "output": _outputs(function, triggers["apig"], urn, agency),
     }
     return {"variable": _declare(variables_used(config), function, zip_path), **config}
+
+
+def _topic(function: dict[str, Any]) -> tuple[str, str] | None:
+    """The SMN topic passes publish to, as (its URN, an expression when the rendering creates it; its name)."""
+    notifications = function.get("notifications")
+    if notifications is None:
+        return None
+    if "topic_urn" in notifications:
+        return notifications["topic_urn"], notifications["topic_urn"].split(":")[4]
+    return f"${{huaweicloud_smn_topic.{SMN_RESOURCE}.topic_urn}}", notifications["topic"]
 
 
 def _outputs(function: dict[str, Any], apig: dict[str, Any], urn: str, agency: str | None) -> dict[str, Any]:

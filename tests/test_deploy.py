@@ -288,6 +288,7 @@ def test_the_created_agency_trusts_functiongraph_with_exactly_the_actions_the_fu
                     "smn:topic:publish",  # the template turns notifications on
                     "functiongraph:function:invokeAsync",  # a fanned-out pass's coordinator invokes its workers
                     "functiongraph:function:invoke",
+                    "ces:metricData:create",  # the template sets CES_NAMESPACE: each pass reports its figures
                 ],
             }
         ],
@@ -733,3 +734,89 @@ def test_sync_scopes_accessible_plans_without_a_list_and_gives_the_agency_its_ro
     schema = json.loads((ROOT / "tests" / "provider" / "schemas.json").read_text())["resources"]
     _check_block("agency", agency, schema["huaweicloud_identity_agency"], problems)
     assert problems == []
+
+
+# --- what operators watch (docs/observability.md) ------------------------------------------------------------
+
+
+def test_every_alarm_watches_a_reported_series_in_every_scope_and_notifies_the_topic() -> None:
+    from handler.metrics import Series
+    from local.observability import ALARMS, SCOPE_DIMENSIONS
+
+    resources = terraform.render_terraform(_template())["resource"]
+    rules = resources["huaweicloud_ces_alarmrule"]
+    watched = {rule["condition"][0]["metric_name"] for rule in rules.values()}
+    assert {"halted", "syncs_failed", "pools_stuck", "clusters_unread", "notify_failed", "pools_drifted"} <= watched
+    assert watched <= {series.value for series in Series} and len(rules) == len(ALARMS)
+    topic = "${huaweicloud_smn_topic.alerts.topic_urn}"
+    for rule in rules.values():
+        assert rule["metric"] == [{"namespace": "NODEPOOL.SYNC"}] and rule["alarm_type"] == "ALL_INSTANCE"
+        assert rule["resources"] == [{"dimensions": [{"name": name} for name in SCOPE_DIMENSIONS]}]  # no values
+        assert rule["alarm_actions"] == rule["ok_actions"] == [{"type": "notification", "notification_list": [topic]}]
+        condition = rule["condition"][0]
+        assert condition["period"] in (1, 300, 1200, 3600, 14400, 86400) and 1 <= condition["count"] <= 5
+    drifted = rules["drifted_20h"]["condition"][0]
+    assert drifted["period"] * drifted["count"] == 20 * 3600 and drifted["filter"] == "min"
+
+
+def test_without_a_topic_the_alarms_are_rendered_without_actions() -> None:
+    template = _template()
+    del template["function"]["notifications"]
+    resources = terraform.render_terraform(template)["resource"]
+    assert all(
+        not r["alarm_action_enabled"] and "alarm_actions" not in r
+        for r in resources["huaweicloud_ces_alarmrule"].values()
+    )
+    assert "huaweicloud_lts_notification_template" not in resources and _problems({"resource": resources}) == []
+
+
+def test_without_ces_namespace_there_are_no_alarms_no_dashboard_and_no_ces_action() -> None:
+    template = _template()
+    del template["function"]["environment"]["CES_NAMESPACE"]
+    resources = terraform.render_terraform(template)["resource"]
+    assert "huaweicloud_ces_alarmrule" not in resources and "huaweicloud_ces_dashboard" not in resources
+    assert "ces:metricData:create" not in resources["huaweicloud_identity_role"]["nodepool_sync"]["policy"]
+    assert "huaweicloud_lts_group" in resources  # the function's logs are its own whatever it reports
+
+
+def test_the_dashboard_charts_convergence_the_worst_ten_clusters_syncs_guards_and_health() -> None:
+    from handler.metrics import Series
+
+    resources = terraform.render_terraform(_template())["resource"]
+    widgets = list(resources["huaweicloud_ces_dashboard_widget"].values())
+    charted = [m["metric_name"] for w in widgets for m in w["metrics"]]
+    assert set(charted) <= {series.value for series in Series}
+    assert {"pools_drifted", "pools_syncing", "pools_stuck", "halted", "wave_open", "pass_duration"} <= set(charted)
+    [worst] = [w for w in widgets if "properties" in w]
+    assert worst["properties"] == [{"top_n": 10, "filter": "topN", "order": "desc"}]
+    assert worst["metrics"][0]["dimensions"] == [
+        {"name": "region,project_id,cluster_id", "filter_type": "all_instances"}
+    ]
+    assert all(w["dashboard_id"] == "${huaweicloud_ces_dashboard.nodepool_sync.id}" for w in widgets)
+
+
+def test_the_function_logs_to_its_own_lts_stream_and_silence_raises_an_lts_alarm() -> None:
+    config = terraform.render_terraform(_template())
+    resources = config["resource"]
+    function = resources["huaweicloud_fgs_function"]["nodepool_sync"]
+    assert function["enable_lts_log"] is True
+    assert function["log_group_id"] == "${huaweicloud_lts_group.nodepool_sync.id}"
+    assert function["log_stream_id"] == "${huaweicloud_lts_stream.nodepool_sync.id}"
+    [silent] = resources["huaweicloud_lts_keywords_alarm_rule"].values()
+    [request] = silent["keywords_requests"]
+    assert (request["keywords"], request["condition"], request["number"]) == ("reconcile-pass", "<", 1)
+    assert (request["search_time_range_unit"], request["search_time_range"]) == ("minute", 30)
+    rule = silent["dynamic"]["notification_save_rule"]["content"]
+    assert rule["topics"] == [
+        {"name": "nodepool-sync-alerts", "topic_urn": "${huaweicloud_smn_topic.alerts.topic_urn}"}
+    ]
+    assert config["variable"]["lts_alarm_user_name"]["default"] == ""
+
+
+def test_the_lts_structuring_sample_is_a_line_the_function_writes() -> None:
+    from local.observability import SAMPLE_LINE
+
+    resources = terraform.render_terraform(_template())["resource"]
+    [structuring] = resources["huaweicloud_lts_structuring_custom_configuration"].values()
+    assert json.loads(structuring["content"]) == SAMPLE_LINE
+    assert {f["field_name"] for f in structuring["demo_fields"]} == set(SAMPLE_LINE)

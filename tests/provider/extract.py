@@ -23,6 +23,14 @@ RESOURCES = (
     "identity_agency",
     "identity_role",
     "smn_topic",
+    "ces_alarmrule",
+    "ces_dashboard",
+    "ces_dashboard_widget",
+    "lts_group",
+    "lts_stream",
+    "lts_keywords_alarm_rule",
+    "lts_notification_template",
+    "lts_structuring_custom_configuration",
 )
 DATA_SOURCES = ("eg_event_channels", "apig_environments", "apig_groups", "cts_operations", "identity_projects")
 # What docs/json does not say but the provider's Go code does: attributes it marks internal (left out of the
