@@ -15,7 +15,7 @@ from .clouds import UsageError, alive, running
 __all__ = ["SCOPE_COLUMNS", "chart", "command_metrics", "latest_table", "received", "scope_table"]
 
 _BARS = "▁▂▃▄▅▆▇█"
-_SHORT = {"region": "", "project_id": "project ", "cluster_id": "cluster "}
+_SHORT = {"region": ("", 20), "project_id": ("project ", 8), "cluster_id": ("cluster ", 13)}
 
 
 def received(url: str) -> list[dict[str, Any]]:
@@ -29,7 +29,8 @@ def received(url: str) -> list[dict[str, Any]]:
 
 def _where(point: dict[str, Any]) -> str:
     dimensions = point["metric"]["dimensions"]
-    return " ".join(f"{_SHORT.get(d['name'], d['name'] + ' ')}{str(d['value'])[:13]}" for d in dimensions)
+    shown = ((d["name"], str(d["value"])) for d in dimensions)
+    return " ".join(f"{_SHORT.get(n, (n + ' ', 13))[0]}{v[: _SHORT.get(n, ('', 13))[1]]}" for n, v in shown)
 
 
 def _series(points: Iterable[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:

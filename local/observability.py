@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from handler.errors import Halted
+
 from .resources import RESOURCE, go_json
 
 __all__ = ["ALARMS", "CES_ACTIONS", "WIDGETS", "observability_resources"]
@@ -31,14 +33,14 @@ PASS_KEYWORD = "reconcile-pass"  # the summary line of every pass (handler/kinds
 
 class Alarm(NamedTuple):
     """One Cloud Eye alarm rule on a pass-wide series: fires when `filter` over `period` seconds meets `value`
-    `count` times in a row (period 1: each raw point)."""
+    `times` times in a row (period 1: each raw point)."""
 
     name: str
     metric: str
     filter: str
     value: float
     period: int
-    count: int
+    times: int
     level: int  # 1 critical, 2 major, 3 minor, 4 informational
     about: str
 
@@ -81,7 +83,7 @@ SAMPLE_LINE = {
     "class": "drifted",
     "action": "started",
     "jobid": "6ac022f7-9bb4-4b48-89a1-52b1ae8827fb",
-    "error_code": "FUNC.HALTED",
+    "error_code": Halted.code,
     "trigger": "timer",
     "outcome": "reconciled",
     "started": 1,
@@ -106,7 +108,7 @@ def _alarm(namespace: str, alarm: Alarm, topic: str | None) -> dict[str, Any]:
                 "filter": alarm.filter,
                 "comparison_operator": ">=",
                 "value": alarm.value,
-                "count": alarm.count,
+                "count": alarm.times,
                 "unit": "count",
                 "suppress_duration": 3600,  # again every hour while it lasts
                 "alarm_level": alarm.level,

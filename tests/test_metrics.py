@@ -8,6 +8,7 @@ import json
 import re
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,7 +32,7 @@ from handler.model import PoolClass, PoolState
 from handler.reports import ClusterReport, Notification, PassReport, PoolReport, totals
 from local.emulator import Emulator, cts_trace
 from local.emulator.ces import problem
-from tests.conftest import CLUSTER, PROJECT, FakeContext, load_event
+from tests.conftest import CLUSTER, PROJECT, FakeContext, load_event, run_cli
 
 Invoke = Callable[..., Any]
 NAMESPACE = "NODEPOOL.SYNC"
@@ -358,3 +359,44 @@ def test_the_metrics_table_of_the_docs_lists_every_series() -> None:
     text = (Path(__file__).resolve().parents[1] / "docs" / "observability.md").read_text(encoding="utf-8")
     table = set(re.findall(r"^\| `([a-z_]+)` \|", text, flags=re.MULTILINE))
     assert table == {series.value for series in Series}
+
+
+# --- locally: python -m local metrics ------------------------------------------------------------------------
+
+
+def test_the_metrics_command_prints_the_latest_value_of_each_series_and_a_chart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from local import clouds
+    from local import template as templates
+
+    emulator = clouds.start_emulator(dict(templates.load()["function"]["environment"]), jobs=(60, 60))
+    discovery = tmp_path / ".emulator.json"
+    discovery.write_text(json.dumps({"url": emulator.url, "pid": 0}))
+    monkeypatch.setattr(clouds, "DISCOVERY", discovery)
+    monkeypatch.delenv("NODEPOOL_SYNC_DISCOVERY", raising=False)
+    try:
+        tick = run_cli("generate-event", "timer").stdout
+        for _ in range(2):
+            assert run_cli("invoke", "-", stdin=tick).returncode == 0
+        table = run_cli("metrics")
+        chart = run_cli("metrics", "--chart", "pools_drifted")
+    finally:
+        emulator.stop()
+    assert table.returncode == 0 and chart.returncode == 0, (table.stderr, chart.stderr)
+    rows = {line.split()[0]: line.split() for line in table.stdout.splitlines()[1:]}
+    assert set(rows) >= {s.value for s in Series} - {Series.SCOPES_DISPATCHED, Series.SCOPES_NOT_DISPATCHED}
+    assert rows["pools_drifted"][-1] == "2" and rows["syncs_started"][-1] == "2"  # two points each
+    [line] = chart.stdout.splitlines()  # one place: the demo project, two passes drawn as two bars
+    assert re.search(r" [▁▂▃▄▅▆▇█]{2} \(max \d+, latest \d+\)$", line), line
+
+
+def test_the_metrics_command_without_an_emulator_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from local import clouds
+
+    monkeypatch.setattr(clouds, "DISCOVERY", tmp_path / "none.json")
+    monkeypatch.delenv("NODEPOOL_SYNC_DISCOVERY", raising=False)
+    result = run_cli("metrics")
+    assert result.returncode == 2 and "make emulator" in result.stderr and "Traceback" not in result.stderr

@@ -84,6 +84,7 @@ def metric_data(emulator: Emulator, request: Recorded, project_id: str) -> tuple
     if found:
         return 400, {"error_code": "ces.0014", "error_msg": found}
     received = time.time()
+    assert isinstance(body, list)  # problem() found none
     with emulator.lock:
         for item in body:
             emulator.metric_data.append(
