@@ -400,3 +400,20 @@ def test_the_metrics_command_without_an_emulator_is_a_usage_error(
     monkeypatch.delenv("NODEPOOL_SYNC_DISCOVERY", raising=False)
     result = run_cli("metrics")
     assert result.returncode == 2 and "make emulator" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("configured", "region", "expected"),
+    [
+        ("", "eu-west-101", "https://ces.eu-west-101.myhuaweicloud.com"),
+        ("", "ap-southeast-1", "https://ces.ap-southeast-1.myhuaweicloud.com"),
+        ("http://127.0.0.1:9/{region}", "eu-west-101", "http://127.0.0.1:9/eu-west-101"),
+    ],
+)
+def test_cloud_eyes_endpoint_is_the_sdks_region_tables_unless_configured(
+    configured: str, region: str, expected: str
+) -> None:
+    from handler.settings import Settings
+
+    settings = Settings.from_environ({"HUAWEICLOUD_SDK_REGION": region, "CES_ENDPOINT": configured})
+    assert settings.endpoint("ces") == expected
