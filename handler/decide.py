@@ -108,14 +108,17 @@ def decide(pool: PoolState, job: Job | None, policy: Policy, now: float, unread:
     if kind is PoolClass.SYNCING:
         if job is None or job.created is None or now - job.created <= policy.stuck_after_seconds:
             return Decision(kind, jobid=pool.jobid)
-        fresh = now - job.created - policy.stuck_after_seconds <= policy.interval_seconds
+        fresh = 0 <= now - job.created - policy.stuck_after_seconds < policy.interval_seconds
         return Decision(PoolClass.STUCK, jobid=pool.jobid, since=job.created, news=News.STUCK if fresh else None)
     if not (kind is PoolClass.DRIFTED or (kind is PoolClass.UNKNOWN and policy.force)):
         return Decision(kind)
     own_failure = job is not None and job.phase is JobPhase.FAILED and job.resource_id in ("", pool.pool_id)
     ended = failure_time(job) if job is not None and own_failure else None
     failed = own_failure and (ended is None or now - ended < policy.failed_backoff_seconds)
-    news = News.JOB_FAILED if own_failure and ended is not None and now - ended <= policy.interval_seconds else None
+    # News within (now - interval, now]: successive scheduled passes an interval apart tile time, so a failure is
+    # news to exactly one of them (a job that ended after `now` is the next pass's).
+    fresh = ended is not None and 0 <= now - ended < policy.interval_seconds
+    news = News.JOB_FAILED if own_failure and fresh else None
     base = Decision(kind, Action.STARTED, news=news, failed=failed, unread=unread)
     if own_failure:
         assert job is not None

@@ -102,7 +102,7 @@ class Function:
 
     def interpret(self, unwrapped: Unwrapped, context_project: str = "") -> tuple[Intent, Judge]:
         """The request's intent (pure) and what it was judged against."""
-        judged = judge(self.settings, context_project, self.clock())
+        judged = judge(self.settings, context_project, self.clock(), self.clock)
         return interpret(unwrapped, judged), judged
 
     # --- handling -------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """What a request is judged against: the settings, the defaults they give, and the time (windows)."""
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
@@ -29,11 +30,13 @@ def utc(epoch: float) -> str:
 
 
 class Judge(NamedTuple):
-    """The settings, their defaults (the context's project) and the time a request is judged at."""
+    """The settings, their defaults (the context's project), the time a request is judged at and the clock
+    (the function's) a pass reads time from as it goes."""
 
     settings: Settings
     defaults: Defaults
     now: float
+    clock: Callable[[], float] = time.time
 
     def refusal(self, project_id: str, cluster_id: str = "", nodepool_id: str = "") -> SyncError | None:
         return self.settings.allowed_targets.refusal(self.defaults.project_id, project_id, cluster_id, nodepool_id)
@@ -74,6 +77,6 @@ class Judge(NamedTuple):
             return error
 
 
-def judge(settings: Settings, context_project: str, now: float) -> Judge:
+def judge(settings: Settings, context_project: str, now: float, clock: Callable[[], float] = time.time) -> Judge:
     """What requests are judged against now: the settings, their defaults (the context's project), the time."""
-    return Judge(settings, settings.defaults(context_project), now)
+    return Judge(settings, settings.defaults(context_project), now, clock)

@@ -58,10 +58,11 @@ class _Read:
     """One cluster as read: every pool listed (the limits count them all) and those the plan takes; a cluster
     read only to judge the waves (`context`) is never acted on nor reported."""
 
-    __slots__ = ("around", "chosen", "cluster_id", "context", "error", "listed", "wave")
+    __slots__ = ("around", "chosen", "cluster_id", "context", "error", "listed", "read_at", "wave")
 
     def __init__(self, cluster_id: str, listed: Sequence[PoolState] = (), error: SyncError | None = None) -> None:
         self.cluster_id, self.listed, self.error = cluster_id, list(listed), error
+        self.read_at = 0.0  # when its list was asked for: what its pools' news and backoff are measured from
         self.chosen: list[PoolState] = []
         self.around: list[PoolState] = []  # a focused pass's: the pools the configured pass takes besides its focus
         self.wave, self.context = 1, False
@@ -185,7 +186,7 @@ class _Names:
         return self._by_name.get(name)
 
 
-def _read(plan: Reconcile, cloud: Cloud, pacer: Pacer) -> list[_Read]:
+def _read(plan: Reconcile, cloud: Cloud, pacer: Pacer, clock: Callable[[], float]) -> list[_Read]:
     """Every cluster's pools (a few clusters at a time), the plan's choice of them, and each cluster's wave."""
     project = plan.project_id
     with_default = plan.include_default or (plan.pools is Selection.NAMES and DEFAULT_POOL in plan.names)
@@ -195,7 +196,7 @@ def _read(plan: Reconcile, cloud: Cloud, pacer: Pacer) -> list[_Read]:
     names = _Names(plan, cloud)
 
     def read(cluster: tuple[str, str]) -> _Read:
-        in_context = cluster in context
+        in_context, asked = cluster in context, clock()
         try:
             one = _Read(cluster[0], cloud.pools(project, cluster[0], with_default))
         except CCERejected as error:
@@ -205,7 +206,7 @@ def _read(plan: Reconcile, cloud: Cloud, pacer: Pacer) -> list[_Read]:
             one = _Read(uid, cloud.pools(project, uid, with_default)) if uid else _Read(cluster[0], error=error)
         except SyncError as error:
             one = _Read(cluster[0], error=error)
-        one.wave, one.context = _wave(plan, *cluster), in_context
+        one.wave, one.context, one.read_at = _wave(plan, *cluster), in_context, asked
         one.chosen = _chosen(plan._replace(focus="") if one.context else plan, one.listed)
         if plan.focus and not one.context:  # the rest of what the pass takes: context for its guards
             one.around = [p for p in _chosen(plan._replace(focus=""), one.listed) if p not in one.chosen]
@@ -217,14 +218,14 @@ def _read(plan: Reconcile, cloud: Cloud, pacer: Pacer) -> list[_Read]:
 def run_pass(plan: Reconcile, cloud: Cloud, settings: Settings, clock: Callable[[], float] = time.time) -> PassReport:
     """Read, decide, act; raises only when no cluster at all could be read and the cause may pass."""
     started, project, pacer = time.perf_counter(), plan.project_id, Pacer(plan.concurrency)
-    reads = _read(plan, cloud, pacer)
+    reads = _read(plan, cloud, pacer, clock)
     _check_entries(plan, cloud, reads)
     failures = [r.error for r in reads if r.error is not None]
     if reads and len(failures) == len(reads):
         transient = next((e for e in failures if e.transient), None)
         if transient is not None:
             raise transient
-    judged = _judge(plan, cloud, settings, pacer, reads, clock)
+    judged = _judge(plan, cloud, settings, pacer, reads)
     candidates = [c for one, c in judged if not one.context and c.pool in one.chosen]
     others = [
         Candidate(one.cluster_id, pool, Decision(pool.kind), one.wave)
@@ -257,28 +258,29 @@ def run_pass(plan: Reconcile, cloud: Cloud, settings: Settings, clock: Callable[
 
 
 def _judge(
-    plan: Reconcile, cloud: Cloud, settings: Settings, pacer: Pacer, reads: Sequence[_Read], clock: Callable[[], float]
+    plan: Reconcile, cloud: Cloud, settings: Settings, pacer: Pacer, reads: Sequence[_Read]
 ) -> list[tuple[_Read, Candidate]]:
-    """Every chosen pool's own decision, after reading the latest job of each pool it rests on."""
+    """Every chosen pool's own decision, after reading the latest job of each pool it rests on. Each is judged at
+    the time its cluster's list was asked for, not when the pass gets to it: a job that ends while the pass
+    reads is news to the next scheduled pass, whose list comes an interval later, rather than to neither."""
     policy = _policy(plan, settings)
     wanted = [p for one in reads for p in (*one.chosen, *one.around) if _needs_job(p, policy)]
     read_jobs = pacer.map(lambda p: _job(cloud, plan.project_id, p.jobid), wanted)
     jobs = {p.jobid: job for p, job in zip(wanted, read_jobs, strict=True)}
-    now = clock()
     return [
-        (one, Candidate(one.cluster_id, p, _decide(p, jobs, policy, now), one.wave))
+        (one, Candidate(one.cluster_id, p, _decide(p, jobs, policy, one.read_at), one.wave))
         for one in reads
         for p in (*one.chosen, *one.around)
     ]
 
 
-def survey(plan: Reconcile, cloud: Cloud, settings: Settings) -> View:
+def survey(plan: Reconcile, cloud: Cloud, settings: Settings, clock: Callable[[], float] = time.time) -> View:
     """The configured pass as the gate judges an operator's request on it: every cluster's pools read and judged
     as the pass would (their latest jobs too), nothing started; the clusters that could not be read named."""
     pacer = Pacer(plan.concurrency)
-    reads = _read(plan._replace(dry_run=True, focus=""), cloud, pacer)
+    reads = _read(plan._replace(dry_run=True, focus=""), cloud, pacer, clock)
     _check_entries(plan, cloud, reads)
-    judged = [candidate for _, candidate in _judge(plan, cloud, settings, pacer, reads, time.time)]
+    judged = [candidate for _, candidate in _judge(plan, cloud, settings, pacer, reads)]
     chosen = {(c.cluster_id, c.pool.pool_id) for c in judged}
     untaken = [
         Candidate(one.cluster_id, pool, Decision(pool.kind), one.wave)

@@ -279,6 +279,29 @@ def test_a_failing_smn_never_fails_the_pass(invoke: Invoke, drifted: Emulator, s
     assert answer["status"] == "reconciled" and answer["notification"]["published"] is False
 
 
+def test_a_failure_that_ends_while_a_pass_reads_is_told_by_the_next_pass_an_interval_later(
+    invoke: Invoke, emulator: Emulator, smn: Emulator
+) -> None:
+    """The job fails after the pass listed its (syncing) pool and before the pass judged it; the next tick comes
+    exactly one interval later and reads as slowly: its list is less than an interval after the failure, so the
+    failure is news to it (measured from when each pass judged, it was news to neither)."""
+    import time
+
+    emulator.add_pool(PROJECT, CLUSTER, "np-a", "a", nodes=3, synced=0)
+    job = emulator.add_job(PROJECT, CLUSTER, "np-a", "Failed", ended_ago=-0.3, seconds=100, reason="drain timed out")
+    emulator.inject(path_contains="/jobs/", delay=0.6, times=2)  # each pass reads the job 0.6 s after its list
+    started = time.time()
+    first = _scheduled(invoke)
+    assert _pool(first, "a")["class"] == "syncing" and smn.published == []
+    job.created -= HOUR / 6 - (time.time() - started)  # the next tick, exactly SYNC_RECONCILE_INTERVAL_SECONDS on
+    second = _scheduled(invoke)
+    assert _pool(second, "a")["action"] == "backing_off"
+    [message] = smn.published
+    assert "node pool a (np-a): sync job failed" in message["message"] and "drain timed out" in message["message"]
+    job.created -= HOUR / 6  # and the tick after that: no longer news
+    assert _pool(_scheduled(invoke), "a")["action"] == "backing_off" and len(smn.published) == 1
+
+
 def test_a_pass_other_than_the_scheduled_one_tells_nobody(invoke: Invoke, drifted: Emulator, smn: Emulator) -> None:
     drifted.add_job(PROJECT, CLUSTER, "np-a", "Failed", ended_ago=60)
     answer = invoke(_pass())  # a reconcile document (an API call, say) between two ticks

@@ -244,3 +244,15 @@ def test_ignore_backoff_does_not_lift_the_halt() -> None:
     candidates = _fleet(("c1", "drifted", 1), ("c2", "drifted", 1), failed=(0, 1))  # decided with ignore_backoff
     assert all(c.decision.action is Action.STARTED for c in candidates)
     assert schedule(candidates, Rules(5, halt_after_failures=2)).halted
+
+
+@pytest.mark.parametrize(
+    ("ended_ago", "news"),
+    [(0.0, True), (1.0, True), (599.999, True), (600.0, False), (-0.001, False), (-5.0, False)],
+    ids=["ended now", "a second ago", "just inside", "an interval ago", "just after now", "after now"],
+)
+def test_a_failure_is_news_within_the_interval_up_to_now_so_passes_an_interval_apart_tell_it_once(
+    ended_ago: float, news: bool
+) -> None:
+    decision = decide(pool("drifted"), job(JobPhase.FAILED, ended_ago=ended_ago), POLICY, NOW)
+    assert (decision.news is News.JOB_FAILED) is news and decision.action is Action.STARTED

@@ -124,7 +124,7 @@ def render_pass(report: PassReport) -> Answer:
 
 def run(plan: Reconcile, cloud: Cloud, judge: Judge) -> PassReport:
     """The pass, as reconcile.run_pass runs it."""
-    return run_pass(plan, cloud, judge.settings)
+    return run_pass(plan, cloud, judge.settings, judge.clock)
 
 
 class RunPass(NamedTuple):

@@ -81,7 +81,7 @@ class Gatekeeper:
                 plan = plan_reconcile(options, {}, self._judge.defaults._replace(project_id=project_id), starts=False)
             except DocumentInvalid as error:
                 raise ConfigurationError(f"SYNC_RECONCILE makes no valid reconcile pass: {error.message}") from None
-            self._views[project_id] = survey(plan, self._cloud, self._judge.settings)
+            self._views[project_id] = survey(plan, self._cloud, self._judge.settings, self._judge.clock)
         return self._views[project_id]
 
 
