@@ -100,6 +100,34 @@ def test_a_template_update_drifts_every_node_and_a_finished_sync_brings_them_bac
     assert _get(emulator, f"{POOLS}/{NODEPOOL}")["status"]["configurationSyncedNodeCount"] == 4
 
 
+def test_two_syncs_of_one_pool_at_once_never_both_start_as_ccees_lock(emulator: Emulator) -> None:
+    import threading
+    import time
+
+    emulator.add_pool(PROJECT, CLUSTER, NODEPOOL, "pool-a", nodes=4)
+    emulator.job_seconds = 60.0
+
+    def slow_plan(*_: str) -> tuple[str, float]:
+        time.sleep(0.05)  # a slow CCE between its check and its job: the lock must still hold
+        return "Success", 60.0
+
+    emulator.job_plan = slow_plan
+    body = {"spec": {"maxUnavailable": 1, "nodePoolID": NODEPOOL}}
+    headers = {"X-Auth-Token": TOKEN, "X-Project-Id": PROJECT}
+    statuses: list[int] = []
+
+    def post() -> None:
+        url = emulator.url + f"{POOLS}/{NODEPOOL}/operation/upgrade"
+        statuses.append(requests.post(url, json=body, headers=headers, timeout=5).status_code)
+
+    threads = [threading.Thread(target=post) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [200, 429, 429, 429, 429, 429] and len(emulator.jobs) == 1
+
+
 def test_the_cluster_list_names_added_clusters_and_those_with_pools(emulator: Emulator) -> None:
     emulator.add_cluster(PROJECT, "c-empty", "empty")
     emulator.add_pool(PROJECT, CLUSTER, NODEPOOL, "pool-a")

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -35,6 +35,8 @@ class CceState:
     lock_running: bool
     strict: bool
     job_seconds_range: tuple[float, float] | None
+    job_plan: Callable[[str, str, str], tuple[str, float]] | None
+    clock: Callable[[], float]
     _validator: Draft202012Validator
 
     def add_pool(
@@ -74,7 +76,7 @@ class CceState:
         """Change the pool's template, as a user would: every node drifts. Returns the CTS trace CCE would record."""
         with self.lock:
             nodes = self.nodes[(project_id, cluster_id, pool_id)]
-            nodes.synced, nodes.drifted_at = 0, time.time()
+            nodes.synced, nodes.drifted_at = 0, self.clock()
         return cts_trace(project_id, cluster_id, pool_id, self.pools[(project_id, cluster_id)][pool_id])
 
     def add_job(
@@ -90,7 +92,7 @@ class CceState:
     ) -> Job:
         """The pool's latest job, ended (`outcome`) `ended_ago` seconds ago after running `seconds`; a negative
         `ended_ago` is a job still running that has run `seconds` + `ended_ago` so far."""
-        created = time.time() - ended_ago - seconds
+        created = self.clock() - ended_ago - seconds
         job = Job(str(uuid.uuid4()), project_id, cluster_id, pool_id, created, seconds, outcome, resource_id, reason)
         with self.lock:
             self.jobs[job.id] = job
@@ -103,7 +105,7 @@ class CceState:
     def job_for(self, project_id: str, cluster_id: str, pool_id: str) -> Job | None:
         """The pool's latest job while it runs (one lookup: benchmarks post thousands of jobs)."""
         job = self.latest_job.get((project_id, cluster_id, pool_id))
-        if job is not None and job.phase(time.time()) not in ("Success", "Failed"):
+        if job is not None and job.phase(self.clock()) not in ("Success", "Failed"):
             return job
         return None
 
@@ -130,7 +132,7 @@ class CceState:
             status["jobId"] = busy_job or latest.id  # type: ignore[union-attr]
         nodes = self.nodes.get((project_id, cluster_id, pool_id))
         if nodes is not None:
-            if latest is not None and latest.created >= nodes.drifted_at and latest.phase(time.time()) == "Success":
+            if latest is not None and latest.created >= nodes.drifted_at and latest.phase(self.clock()) == "Success":
                 nodes.synced = nodes.current  # a finished sync brings every node to the template
             status.update(currentNode=nodes.current, configurationSyncedNodeCount=nodes.synced)
         return {
@@ -150,14 +152,18 @@ class CceState:
         password = body["spec"].get("nodeTemplate", {}).get("login", {}).get("userPassword", {}).get("password")
         if password is not None and not _is_salted(password):
             return 400, {"errorCode": "CCE.01400001", "errorMessage": "userPassword.password must be salted"}
-        if self.lock_running and (
-            self.job_for(project_id, cluster_id, pool_id) or (project_id, cluster_id, pool_id) in self.busy
-        ):
-            # CCE's 429 CCE.01429002: "resource locked by another request" (the API reference's error codes)
-            return 429, {"errorCode": "CCE.01429002", "errorMessage": "The resource is locked by a running operation"}
-        seconds = random.uniform(*self.job_seconds_range) if self.job_seconds_range else self.job_seconds
-        job = Job(str(uuid.uuid4()), project_id, cluster_id, pool_id, time.time(), seconds, self.job_outcome)
-        with self.lock:
+        with self.lock:  # as CCE's lock: two syncs of one pool at once never both start
+            if self.lock_running and (
+                self.job_for(project_id, cluster_id, pool_id) or (project_id, cluster_id, pool_id) in self.busy
+            ):
+                # CCE's 429 CCE.01429002: "resource locked by another request" (the API reference's error codes)
+                locked = {"errorCode": "CCE.01429002", "errorMessage": "The resource is locked by a running operation"}
+                return 429, locked
+            seconds = random.uniform(*self.job_seconds_range) if self.job_seconds_range else self.job_seconds
+            outcome = self.job_outcome
+            if self.job_plan is not None:
+                outcome, seconds = self.job_plan(project_id, cluster_id, pool_id)
+            job = Job(str(uuid.uuid4()), project_id, cluster_id, pool_id, self.clock(), seconds, outcome)
             self.jobs[job.id] = job
             self.latest_job[(project_id, cluster_id, pool_id)] = job
         return 200, {"jobid": job.id}

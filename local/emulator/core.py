@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,8 @@ class Emulator(IamState, CceState):
         # which syncs pools it was never told of; on for `make emulator` and the local tools.
         self.strict = False
         self.job_seconds_range: tuple[float, float] | None = None  # each job a random duration in this range
+        self.job_plan: Callable[[str, str, str], tuple[str, float]] | None = None  # a new job's outcome, seconds
+        self.clock: Callable[[], float] = time.time  # CCE's time: jobs' and templates' (a soak's simulated one)
         self.on_reset: Any = None  # `python -m local emulator --reset`: restores the layout (the CLI sets it)
         self.in_flight = self.peak_in_flight = 0  # CCE requests being answered now, and the most at once
         self.regions: dict[str, str] = {}  # project -> its region: a request naming another region is a 404

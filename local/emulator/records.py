@@ -23,6 +23,10 @@ class Recorded:
     status: int = 0  # what the emulator answered (0: no answer, the connection was dropped)
     region: str = ""  # the region the endpoint named ({region} in it), "" when it named none
     raw_path: str = ""  # the path as sent, the region first when the endpoint named one (what was signed)
+    at: float = 0.0  # when it arrived (time.time())
+    sim: float = 0.0  # when it arrived by the emulator's clock (CCE's time)
+    syncing: tuple[str, ...] = ()  # a pool read: the pools the answer showed synchronizing
+    job_id: str = ""  # a sync: the job it started
 
     @property
     def json(self) -> Any:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -69,17 +68,33 @@ def route(emulator: Emulator, request: Recorded, request_id: str) -> tuple[int, 
 def _pool(emulator: Emulator, request: Recorded, match: re.Match[str]) -> tuple[int, Any]:
     project, cluster, pool = match.groups()
     advance = _flag(request.query, "advanceStatus")
-    return _unknown(emulator, project, cluster, pool) or (200, emulator.pool_view(project, cluster, pool, advance))
+    return _unknown(emulator, project, cluster, pool) or (
+        200,
+        _shown(request, [emulator.pool_view(project, cluster, pool, advance)])[0],
+    )
+
+
+def _shown(request: Recorded, pools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The pools as answered, the ones shown synchronizing noted on the request (a soak's history reads them)."""
+    request.syncing = tuple(
+        pool["metadata"]["uid"]
+        for pool in pools
+        if any(c.get("status") == "True" for c in pool["status"].get("conditions", ()))
+    )
+    return pools
 
 
 def _pools(emulator: Emulator, request: Recorded, match: re.Match[str]) -> tuple[int, Any]:
     project, cluster = match.groups()
-    return _unknown(emulator, project, cluster) or (200, _pool_list(emulator, project, cluster, request.query))
+    return _unknown(emulator, project, cluster) or (200, _pool_list(emulator, request, project, cluster))
 
 
 def _upgrade(emulator: Emulator, request: Recorded, match: re.Match[str]) -> tuple[int, Any]:
     project, cluster, pool = match.groups()
-    return _unknown(emulator, project, cluster, pool) or _sync(emulator, request, (project, cluster, pool))
+    answer = _unknown(emulator, project, cluster, pool) or _sync(emulator, request, (project, cluster, pool))
+    if answer[0] == 200 and isinstance(answer[1], dict):
+        request.job_id = str(answer[1].get("jobid", ""))
+    return answer
 
 
 def _unknown(emulator: Emulator, project_id: str, cluster_id: str, pool_id: str = "") -> tuple[int, Any] | None:
@@ -113,15 +128,13 @@ def _sync(emulator: Emulator, request: Recorded, ids: tuple[str, ...]) -> tuple[
     return emulator.accept_sync(ids[0], ids[1], ids[2], body)
 
 
-def _pool_list(emulator: Emulator, project_id: str, cluster_id: str, query: str) -> dict[str, Any]:
+def _pool_list(emulator: Emulator, request: Recorded, project_id: str, cluster_id: str) -> dict[str, Any]:
+    query = request.query
     pools = emulator.pools.get((project_id, cluster_id), {})
     shown = [p for p in pools if p != DEFAULT_POOL or _flag(query, "showDefaultNodePool")]
     advance = _flag(query, "advanceStatus")
-    return {
-        "kind": "List",
-        "apiVersion": "v3",
-        "items": [emulator.pool_view(project_id, cluster_id, p, advance) for p in shown],
-    }
+    items = [emulator.pool_view(project_id, cluster_id, p, advance) for p in shown]
+    return {"kind": "List", "apiVersion": "v3", "items": _shown(request, items)}
 
 
 def _publish(emulator: Emulator, request: Recorded, topic: str) -> tuple[int, Any]:
@@ -189,7 +202,7 @@ def _job(emulator: Emulator, job_id: str) -> tuple[int, Any]:
     job = emulator.jobs.get(job_id)
     if job is None:
         return 404, {"errorCode": "CCE.01404001", "errorMessage": "Job not found"}
-    now = time.time()
+    now = emulator.clock()
     phase = job.phase(now)
     status: dict[str, Any] = {"phase": phase}
     if phase == "Failed":

@@ -93,6 +93,7 @@ class Handler(BaseHTTPRequestHandler):
             region, path = prefixed.groups()
         headers = {k.lower(): v for k, v in self.headers.items()}
         recorded = Recorded(self.command, path, parts.query, headers, body, region=region, raw_path=parts.path)
+        recorded.at, recorded.sim = time.time(), self.emulator.clock()
         with self.emulator.lock:
             self.emulator.requests.append(recorded)
         return recorded
