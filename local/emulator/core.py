@@ -37,7 +37,7 @@ class Emulator(IamState, CceState):
         self.pools: dict[tuple[str, str], dict[str, str]] = {}  # (project, cluster) -> {pool id: name}
         self.clusters: dict[str, dict[str, str]] = {}  # project -> {cluster id: name}, besides those with pools
         self.nodes: dict[tuple[str, str, str], Nodes] = {}  # pools whose node counts are modelled
-        self.published: list[dict[str, str]] = []  # SMN messages: topic, subject, message
+        self.published: list[dict[str, Any]] = []  # SMN messages: topic, subject, message, sim (CCE time)
         self.metric_data: list[dict[str, Any]] = []  # Cloud Eye points: region, project_id, received, the item
         self.jobs: dict[str, Job] = {}
         self.latest_job: dict[tuple[str, str, str], Job] = {}

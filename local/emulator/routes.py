@@ -148,7 +148,8 @@ def _publish(emulator: Emulator, request: Recorded, topic: str) -> tuple[int, An
     if len(body["message"].encode("utf-8")) > 262144:  # huaweicloudsdksmn PublishMessageRequestBody.message
         return 400, {"error_code": "SMN.0003", "error_msg": "message is longer than 256 KB"}
     with emulator.lock:
-        emulator.published.append({"topic": topic, "subject": subject, "message": body["message"]})
+        published = {"topic": topic, "subject": subject, "message": body["message"], "sim": emulator.clock()}
+        emulator.published.append(published)
     return 200, {"request_id": uuid.uuid4().hex, "message_id": uuid.uuid4().hex}
 
 
