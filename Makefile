@@ -8,7 +8,7 @@ PYTHON_TARGET ?= python3.12
 PORT ?= 3000
 
 .DEFAULT_GOAL := help
-.PHONY: help install test fuzz lint format schemas run emulator invoke serve package deploy-config openapi bench clean
+.PHONY: help install test fuzz soak lint format schemas run emulator invoke serve package deploy-config openapi bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -36,6 +36,9 @@ test: $(STAMP) ## run the test suite on every core (each worker starts its own e
 fuzz: $(STAMP) ## the hostile-event fuzz and the schema property tests, long (FUZZ_EXAMPLES=50000)
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-50000} PROPERTY_EXAMPLES=$${PROPERTY_EXAMPLES:-20000} \
 	  $(PY) -m pytest -q tests/test_fuzz.py tests/test_fastschema.py
+
+soak: $(STAMP) ## a simulated week under faults, every safety invariant checked (SOAK_SEED=N replays, SOAK_STEPS=ticks)
+	$(PY) -m local.soak
 
 lint: $(STAMP) ## ruff check, ruff format --check, mypy --strict on handler/ and local/
 	$(BIN)/ruff check .

@@ -99,16 +99,22 @@ def failure_time(job: Job) -> float | None:
     return job.updated if job.updated is not None else job.created
 
 
-def decide(pool: PoolState, job: Job | None, policy: Policy, now: float, unread: str = "") -> Decision:
+def decide(
+    pool: PoolState, job: Job | None, policy: Policy, now: float, unread: str = "", news_at: float | None = None
+) -> Decision:
     """The pool on its own, before any guard: its class, whether it needs a sync (action STARTED: it would
     start if the gate admits it), whether its latest sync failed recently (and until when it backs off), what is
     news. `job` is the pool's latest job (`status.jobId`), None when it names none (or CCE no longer has it);
-    `unread` says why it could not be read. The guards are the gate's (gate.hold, gate.schedule)."""
+    `unread` says why it could not be read. What is news is measured back from `news_at` (a scheduled pass's tick:
+    ticks an interval apart then tile time exactly, however late each pass runs), else from `now`. The guards are
+    the gate's (gate.hold, gate.schedule)."""
     kind = pool.kind
+    # A tick is of this pass when it came at most an interval before (a replayed or hand-made timer event's is not).
+    told = news_at if news_at is not None and 0 <= now - news_at <= policy.interval_seconds else now
     if kind is PoolClass.SYNCING:
         if job is None or job.created is None or now - job.created <= policy.stuck_after_seconds:
             return Decision(kind, jobid=pool.jobid)
-        fresh = 0 <= now - job.created - policy.stuck_after_seconds < policy.interval_seconds
+        fresh = 0 <= told - job.created - policy.stuck_after_seconds < policy.interval_seconds
         return Decision(PoolClass.STUCK, jobid=pool.jobid, since=job.created, news=News.STUCK if fresh else None)
     if not (kind is PoolClass.DRIFTED or (kind is PoolClass.UNKNOWN and policy.force)):
         return Decision(kind)
@@ -117,7 +123,7 @@ def decide(pool: PoolState, job: Job | None, policy: Policy, now: float, unread:
     failed = own_failure and (ended is None or now - ended < policy.failed_backoff_seconds)
     # News within (now - interval, now]: successive scheduled passes an interval apart tile time, so a failure is
     # news to exactly one of them (a job that ended after `now` is the next pass's).
-    fresh = ended is not None and 0 <= now - ended < policy.interval_seconds
+    fresh = ended is not None and 0 <= told - ended < policy.interval_seconds
     news = News.JOB_FAILED if own_failure and fresh else None
     base = Decision(kind, Action.STARTED, news=news, failed=failed, unread=unread)
     if own_failure:

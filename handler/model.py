@@ -19,10 +19,19 @@ __all__ = [
     "Target",
     "Trigger",
     "Unwrapped",
+    "tick_of",
 ]
 
 DEFAULT_POOL = "DefaultPool"  # the pool CCE makes with a cluster; ListNodePools hides it unless asked
 TIMER_PASS = "timer-"  # noqa: S105 - not a secret: the prefix of a pass ID made from a timer event
+
+
+def tick_of(pass_id: str) -> float | None:
+    """The tick a scheduled pass's ID names (`timer-<epoch seconds>-<digest>`, triggers._tick); None otherwise."""
+    head, _, rest = pass_id.removeprefix(TIMER_PASS).partition("-")
+    if pass_id.startswith(TIMER_PASS) and rest and head.isdigit() and 9 <= len(head) <= 10:
+        return float(head)
+    return None
 
 
 class Target(NamedTuple):

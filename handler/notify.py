@@ -21,8 +21,9 @@ def _cut(text: str, limit: int) -> str:
     return text if len(data) <= limit else data[: limit - 3].decode("utf-8", "ignore") + "..."
 
 
-def compose(project_id: str, notable: Sequence[Notable]) -> tuple[str, str]:
-    """The subject (what needs attention, counted) and the message (one line per pool, cut to fit SMN)."""
+def compose(project_id: str, notable: Sequence[Notable], pass_id: str = "") -> tuple[str, str]:
+    """The subject (what needs attention, counted) and the message (one line per pool, cut to fit SMN), ending
+    with the pass it comes from: a worker FunctionGraph delivers twice repeats its pass's message, not a new one."""
     kinds: dict[str, int] = {}
     for item in notable:
         kinds[item.what.value] = kinds.get(item.what.value, 0) + 1
@@ -43,4 +44,6 @@ def compose(project_id: str, notable: Sequence[Notable]) -> tuple[str, str]:
             lines.append(f"... and {len(notable) - index} more, left out to fit SMN's message size")
             break
         lines.append(line)
+    if pass_id:
+        lines += ["", f"pass {pass_id}"]
     return subject, "\n".join(lines) + "\n"

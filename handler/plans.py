@@ -59,6 +59,7 @@ class Reconcile(NamedTuple):
     concurrency: int  # CCE requests in flight at once
     scheduled: bool = False  # the timer's configured pass (or a worker of it): the one that tells a person
     closed_until: float | None = None  # SYNC_WINDOWS judged once, when the pass was asked for
+    tick: float | None = None  # a scheduled pass's tick: what is news to it is measured back from it
     focus: str = ""  # a change event's pool, by ID or name: only it (empty: every chosen pool)
     region: str = ""  # a worker's scope's region ("": the function's own)
     pass_id: str = ""  # a fanned-out pass's ID (a worker's)

@@ -249,7 +249,7 @@ def run_pass(plan: Reconcile, cloud: Cloud, settings: Settings, clock: Callable[
     # Only the scheduled pass tells a person: a failure is news to the pass whose interval it ended in, and a
     # change event or an API call in between would announce it again.
     if notable and settings.smn_topic_urn and plan.scheduled and not plan.dry_run:
-        report = report._replace(notification=_notify(cloud, project, notable))
+        report = report._replace(notification=_notify(cloud, project, notable, plan.pass_id))
     report = report._replace(duration_ms=round((time.perf_counter() - started) * 1000, 1))
     # Only a full scheduled pass reports its figures (a change's narrowed pass would report a part as the whole).
     if settings.ces_namespace and plan.scheduled and not plan.dry_run and not plan.focus:
@@ -268,7 +268,7 @@ def _judge(
     read_jobs = pacer.map(lambda p: _job(cloud, plan.project_id, p.jobid), wanted)
     jobs = {p.jobid: job for p, job in zip(wanted, read_jobs, strict=True)}
     return [
-        (one, Candidate(one.cluster_id, p, _decide(p, jobs, policy, one.read_at), one.wave))
+        (one, Candidate(one.cluster_id, p, _decide(p, jobs, policy, one.read_at, plan.tick), one.wave))
         for one in reads
         for p in (*one.chosen, *one.around)
     ]
@@ -309,13 +309,15 @@ def _job(cloud: Cloud, project: str, jobid: str) -> Job | SyncError | None:
         return error
 
 
-def _decide(pool: PoolState, jobs: dict[str, Job | SyncError | None], policy: Policy, now: float) -> Decision:
+def _decide(
+    pool: PoolState, jobs: dict[str, Job | SyncError | None], policy: Policy, now: float, tick: float | None
+) -> Decision:
     """The pool's own decision, held by its own guards (the gate's windows, doubt and backoff)."""
     job = jobs.get(pool.jobid)
     if isinstance(job, SyncError):
         unread = f"its latest job ({pool.jobid}) could not be read: {job.message}"
-        return hold(decide(pool, None, policy, now, unread), policy)
-    return hold(decide(pool, job if isinstance(job, Job) else None, policy, now), policy)
+        return hold(decide(pool, None, policy, now, unread, tick), policy)
+    return hold(decide(pool, job if isinstance(job, Job) else None, policy, now, news_at=tick), policy)
 
 
 def _act(
@@ -397,12 +399,12 @@ def _report(cloud: Cloud, settings: Settings, report: PassReport) -> Publication
     return metrics.publish(cloud, settings.ces_namespace, points)
 
 
-def _notify(cloud: Cloud, project: str, notable: Sequence[Notable]) -> Notification:
+def _notify(cloud: Cloud, project: str, notable: Sequence[Notable], pass_id: str) -> Notification:
     """One SMN message for the pass; failing to notify never fails the pass: it is reported and logged."""
     from . import notify
 
     secrets = cloud.secrets()
-    subject, message = (logs.scrub(text, secrets) for text in notify.compose(project, notable))
+    subject, message = (logs.scrub(text, secrets) for text in notify.compose(project, notable, pass_id))
     try:
         return Notification(True, len(notable), cloud.publish(subject, message))
     except SyncError as error:

@@ -90,11 +90,29 @@ def _timer(event: dict[str, Any]) -> Unwrapped:
 
 def _tick(name: str, when: object) -> str:
     """A timer tick's pass ID: the trigger's name and the event's time, so every delivery of one tick carries the
-    same ID and the next tick another."""
+    same ID and the next tick another; it starts with the tick's time (epoch seconds) when the event's `time` is
+    one, which is what a scheduled pass measures news back from (model.tick_of)."""
     import hashlib
 
     digest = hashlib.sha256(f"{name}|{strictjson.label(when)}".encode("utf-8", "replace")).hexdigest()
-    return f"{TIMER_PASS}{digest[:20]}"
+    epoch = _epoch(when)
+    return f"{TIMER_PASS}{epoch}-{digest[:16]}" if epoch is not None else f"{TIMER_PASS}{digest[:20]}"
+
+
+def _epoch(when: object) -> int | None:
+    """A timer event's `time` (ISO 8601 with an offset, as the platform writes it) in epoch seconds; None when it
+    is not one."""
+    from datetime import datetime
+
+    if not isinstance(when, str) or len(when) > 40:
+        return None
+    try:
+        parsed = datetime.fromisoformat(when.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None or not 946684800 <= parsed.timestamp() < 10**10:  # 2000 on, ten digits at most
+        return None
+    return int(parsed.timestamp())
 
 
 def _eventgrid(event: dict[str, Any]) -> Unwrapped:

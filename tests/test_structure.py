@@ -44,7 +44,7 @@ LAZY_IMPORTS = {
     "handler/endpoints.py": {"ipaddress"},  # a loopback endpoint other than localhost and 127.x
     "handler/variables.py": {".metrics", ".windows", "difflib"},  # CES_NAMESPACE; SYNC_WINDOWS; a setting's typo
     "handler/transport.py": {".strictjson"},  # an answer with a lone surrogate
-    "handler/triggers.py": {"hashlib"},  # a worker's duplicate-window key
+    "handler/triggers.py": {"datetime", "hashlib"},  # a tick's time; a worker's duplicate-window key
     "handler/validation.py": {"difflib", "jsonschema"},  # explaining an invalid document
 }
 

@@ -57,13 +57,14 @@ class Job(NamedTuple):
 
 
 class Start(NamedTuple):
-    """An accepted sync: its job, the invocation that sent it (0: unknown), that invocation's kind and the
-    guards its request lifted."""
+    """An accepted sync: its job, the invocation that sent it (0: unknown), that invocation's kind, the guards
+    its request lifted, and the jobs simultaneous invocations started (none could see the other's)."""
 
     job: Job
     invocation: int = 0
     kind: str = ""
     overrides: tuple[str, ...] = ()
+    unseen: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -85,9 +86,14 @@ class Timeline:
     def pools(self, project: str) -> list[tuple[str, str, str]]:
         return [pool for pool in {*self._by_pool, *self.drifted} if pool[0] == project]
 
-    def running(self, pool: tuple[str, str, str], t: float, before: bool = False) -> bool:
-        """Whether a job of the pool runs at t (`before`: one started before t)."""
-        return any(j.created <= t < j.end and (not before or j.created < t) for j in self._by_pool.get(pool, ()))
+    def running(
+        self, pool: tuple[str, str, str], t: float, before: bool = False, unseen: frozenset[str] = frozenset()
+    ) -> bool:
+        """Whether a job of the pool runs at t (`before`: one started before t; `unseen` jobs left out)."""
+        return any(
+            j.created <= t < j.end and (not before or j.created < t) and j.id not in unseen
+            for j in self._by_pool.get(pool, ())
+        )
 
     def latest(self, pool: tuple[str, str, str], t: float) -> Job | None:
         """The pool's latest job started before t."""
@@ -116,10 +122,10 @@ def _starts_checked(timeline: Timeline, starts: Sequence[Start]) -> Iterable[Fin
         own = (job.project, job.cluster, job.pool)
         pools = timeline.pools(job.project)
         if "ignore_budget" not in start.overrides:
-            syncing = sum(timeline.running(pool, t) for pool in pools)
+            syncing = sum(timeline.running(pool, t, unseen=start.unseen) for pool in pools)
             if syncing > rules.max_syncing:
                 yield Finding(Invariant.BUDGET, t, f"{job.pool}: {syncing} syncing in {job.project}", start.invocation)
-            in_cluster = sum(timeline.running(pool, t) for pool in pools if pool[1] == job.cluster)
+            in_cluster = sum(timeline.running(pool, t, unseen=start.unseen) for pool in pools if pool[1] == job.cluster)
             if start.kind in PASS_KINDS and in_cluster > rules.max_syncing_per_cluster:
                 what = f"{job.pool}: {in_cluster} syncing in cluster {job.cluster}"
                 yield Finding(Invariant.BUDGET, t, what, start.invocation)
@@ -154,10 +160,12 @@ def overlapping(jobs: Sequence[Job]) -> Iterable[Finding]:
 
 
 class Report(NamedTuple):
-    """How many moments each invariant was tested at, and every violation found."""
+    """How many moments each invariant was tested at, every violation found, and the starts that went past a
+    limit only because a simultaneous invocation started another (docs/failure-behaviour.md)."""
 
     tested: Counter[Invariant]
     findings: list[Finding]
+    races: int = 0
 
     @property
     def violations(self) -> Counter[Invariant]:
@@ -165,8 +173,15 @@ class Report(NamedTuple):
 
 
 def announced(messages: Sequence[dict[str, Any]], job_id: str) -> int:
-    """How many SMN messages name the job."""
-    return sum(f"job {job_id}" in str(m.get("message", "")) for m in messages)
+    """How many passes' SMN messages name the job (a worker delivered twice repeats its pass's message, which
+    names the pass; docs/failure-behaviour.md)."""
+    passes = set()
+    for number, message in enumerate(messages):
+        text = str(message.get("message", ""))
+        if f"job {job_id}" in text:
+            named = re.search(r"^pass (\S+)$", text, flags=re.MULTILINE)
+            passes.add(named.group(1) if named else f"message {number}")
+    return len(passes)
 
 
 def news_checked(
@@ -258,17 +273,26 @@ def check(history: Any, rules: Rules = RULES) -> Report:
                     findings.append(Finding(Invariant.ONE_AT_A_TIME, request.sim, f"{pool} read as syncing", number))
             seen.update(request.syncing)
     job_by_id = {j.id: j for j in jobs}
+    started_by = {n: {r.job_id for r in sent if r.job_id in job_by_id} for n, sent in per_call.items()}
+    by_sim: dict[float, list[Any]] = defaultdict(list)
+    for one in history.invocations:
+        by_sim[one.sim].append(one)
     starts = []
     for request in requests:
         if request.job_id in job_by_id:
             call = calls.of(request)
             number = call.number if call is not None else 0
             overrides = tuple(call.overrides) if call is not None else ()
-            starts.append(Start(job_by_id[request.job_id], number, kind_of.get(number, ""), overrides))
+            unseen = frozenset(j for other in _simultaneous(call, by_sim) for j in started_by.get(other, ()))
+            starts.append(Start(job_by_id[request.job_id], number, kind_of.get(number, ""), overrides, unseen))
     for invariant in (Invariant.BUDGET, Invariant.HALT, Invariant.WINDOWS):
         tested[invariant] += len(starts)
     tested[Invariant.WAVES] += sum(waves.get(s.job.cluster, 1) > 1 for s in starts)
     findings += _starts_checked(timeline, starts)
+    races = sum(
+        1 for start in starts if start.unseen and list(_starts_checked(timeline, [start._replace(unseen=frozenset())]))
+    )
+    findings += _overrides_recorded(history)
     findings += _news(history, jobs, per_call, tested, by_number)
     for call in history.invocations:
         tested[Invariant.DEADLINE] += 1
@@ -282,7 +306,34 @@ def check(history: Any, rules: Rules = RULES) -> Report:
     tested[Invariant.SECRETS] += count
     findings += found
     findings += _redeliveries(history, per_call, job_by_id, tested, by_number)
-    return Report(tested, sorted(findings, key=lambda f: f.sim))
+    return Report(tested, sorted(findings, key=lambda f: f.sim), races)
+
+
+def _simultaneous(call: Any, by_sim: dict[float, list[Any]]) -> list[int]:
+    """The invocations that ran at the same time as `call` (a step's, on other instances): none saw the other."""
+    if call is None:
+        return []
+    return [
+        other.number
+        for other in invocations
+        if other.sim == call.sim
+        and other.number != call.number
+        and other.started < call.ended
+        and call.started < other.ended
+    ]
+
+
+def _overrides_recorded(history: Any) -> list[Finding]:
+    """An override is an exception only when recorded: the request's `sync` log line names it."""
+    findings = []
+    for call in history.invocations:
+        if not call.overrides or not isinstance(call.event, dict):
+            continue
+        correlation = str(call.event.get("requestContext", {}).get("requestId", ""))
+        lines = [line for line in history.logs if correlation and correlation in line and '"overrides"' in line]
+        if not lines:
+            findings.append(Finding(Invariant.WINDOWS, call.sim, f"{call.kind}: its overrides not logged", call.number))
+    return findings
 
 
 def _news(
@@ -323,8 +374,8 @@ def _redeliveries(
     tested: Counter[Invariant],
     by_number: dict[int, Any],
 ) -> list[Finding]:
-    """I9: a redelivery to the instance that answered the first gets the same answer; to another, it starts no
-    pool the first delivery started."""
+    """I9: a redelivery to the instance that answered the first gets the same answer (unless the first raised,
+    for the platform to retry); to any instance, it starts no pool the first delivery started."""
     findings = []
     for call in history.invocations:
         if call.first is None or call.first not in by_number:
@@ -333,7 +384,8 @@ def _redeliveries(
         tested[Invariant.REDELIVERY] += 1
         started = {jobs[r.job_id].pool for r in per_call.get(first.number, ()) if r.job_id in jobs}
         again = {jobs[r.job_id].pool for r in per_call.get(call.number, ()) if r.job_id in jobs}
-        if call.instance == first.instance and call.answer != first.answer:
+        retried = isinstance(first.answer, dict) and "raised" in first.answer  # a retry of what failed: tried anew
+        if call.instance == first.instance and not retried and call.answer != first.answer:
             findings.append(Finding(Invariant.REDELIVERY, call.sim, f"{call.kind}: another answer", call.number))
         elif started & again:
             what = f"{call.kind}: {', '.join(sorted(started & again))} started again"

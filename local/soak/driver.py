@@ -49,6 +49,7 @@ class Invocation:
     key: str = ""  # the event's identity: a redelivery carries its first delivery's
     first: int | None = None  # a redelivery: the number of the first delivery
     overrides: tuple[str, ...] = ()
+    order: tuple[int, ...] = ()  # the instances it prefers, drawn when it was made (the seed decides)
     started: float = 0.0
     ended: float = 0.0
     answer: Any = None
@@ -98,11 +99,58 @@ def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, timezone.utc).isoformat().replace("+00:00", "Z")
 
 
+def inject_fault(emulator: Emulator, draw: random.Random) -> tuple[str, float]:
+    """Queue one fault on the emulator, drawn at random: its kind, and the deadline the step's invocations get."""
+    kind = draw.choice(["5xx", "throttled", "locked", "lost", "slow", "job-read", "list", "smn", "fgs"])
+    inject, times = emulator.inject, draw.randint(1, 3)
+    if kind == "5xx":
+        where = draw.choice(["/nodepools", "/clusters", "/operation/upgrade"])
+        inject(path_contains=where, status=draw.choice([500, 502, 503]), times=times)
+    elif kind == "throttled":
+        body = {"errorCode": "CCE.02429001", "errorMessage": "throttled"}
+        inject(path_contains="/api/v3/", status=429, body=body, headers={"Retry-After": "0"}, times=times)
+    elif kind == "locked":
+        body = {"errorCode": "CCE.01429002", "errorMessage": "The resource is locked by a running operation"}
+        inject(path_endswith="/operation/upgrade", status=429, body=body)
+    elif kind == "lost":  # CCE acted, and its answer never came
+        inject(path_endswith="/operation/upgrade", process_first=True, drop=True)
+    elif kind == "slow":
+        inject(path_contains="/nodepools", delay=draw.uniform(0.5, 1.2), times=times)
+        return kind, SHORT_DEADLINE_MS
+    elif kind == "job-read":
+        inject(path_contains="/jobs/", status=500, times=times + 2)
+    elif kind == "list":
+        inject(path_endswith="/nodepools", status=draw.choice([500, 503]), times=times + 2)
+    elif kind == "smn":
+        inject(path_contains="/publish", status=503)  # once: a retry gets through
+    else:
+        inject(path_contains="/invocations-async", status=503)  # once: a retry gets through
+    return kind, DEADLINE_MS
+
+
+class JobPlan:
+    """Each new sync job: a few minutes (now and then hours: stuck), failing at a rate, most of them through a
+    storm of seven hours on the third day. Drawn from the seed, the pool and the time, not from the driver's
+    sequence: the emulator asks from its own threads."""
+
+    def __init__(self, seed: int, clock: SimClock) -> None:
+        self.seed, self.clock = seed, clock
+        self.storm = (clock.now() + 2.4 * 86400, clock.now() + 2.7 * 86400)
+
+    def __call__(self, project: str, cluster: str, pool: str) -> tuple[str, float]:
+        now = self.clock.now()
+        draw = random.Random(f"{self.seed}|{project}|{pool}|{now}")
+        rate = 0.6 if self.storm[0] <= now < self.storm[1] else 0.05
+        outcome = "Failed" if draw.random() < rate else "Success"
+        seconds = draw.uniform(4000, 9000) if draw.random() < 0.03 else draw.uniform(120, 1500)
+        return outcome, seconds
+
+
 class Driver:
     """A seeded history over the world; `run` plays `ticks` timer ticks and what happens between them."""
 
     def __init__(self, world: World, seed: int) -> None:
-        self.world, self.random = world, random.Random(seed)
+        self.world, self.random, self.seed = world, random.Random(seed), seed
         self.template = templates.load()
         environment = world.environment()
         self.instances = [_Instance(f"soak-i{n}", environment, world.clock) for n in range(INSTANCES)]
@@ -110,17 +158,9 @@ class Driver:
         self.faults: Counter[str] = Counter()
         self.workers: list[tuple[float, int, dict[str, Any]]] = []  # (due, tiebreak, body): worker deliveries
         self._sequence = 0
+        self._delivered: dict[str, int] = {}  # a worker's key -> its first delivery
         self._lock = threading.Lock()
-        self._storm = (world.clock.now() + 2.4 * 86400, world.clock.now() + 2.7 * 86400)  # many syncs fail
-        world.emulator.job_plan = self._job
-
-    def _job(self, project: str, cluster: str, pool: str) -> tuple[str, float]:
-        """A new sync job: a few minutes (now and then hours: stuck), failing at a rate, often in the storm."""
-        now = self.world.clock.now()
-        rate = 0.6 if self._storm[0] <= now < self._storm[1] else 0.05
-        outcome = "Failed" if self.random.random() < rate else "Success"
-        seconds = self.random.uniform(4000, 9000) if self.random.random() < 0.03 else self.random.uniform(120, 1500)
-        return outcome, seconds
+        world.emulator.job_plan = JobPlan(seed, world.clock)
 
     # --- invoking --------------------------------------------------------------------------------------------
 
@@ -128,7 +168,7 @@ class Driver:
         """Run one invocation on a free instance (the one it names, waiting for it), as FunctionGraph would."""
         same = call.instance
         while True:
-            order = [i for i in self.instances if i.name == same] or self.random.sample(self.instances, INSTANCES)
+            order = [i for i in self.instances if i.name == same] or [self.instances[n] for n in call.order]
             for instance in order:
                 if instance.lock.acquire(blocking=bool(same)):
                     try:
@@ -148,7 +188,8 @@ class Driver:
             self._sequence += 1
             number = self._sequence
         key = fields.pop("key", "") or f"{kind}-{number}"
-        return Invocation(number, kind, "", self.world.clock.now(), deadline_ms, event, key=key, **fields)
+        order = tuple(self.random.sample(range(INSTANCES), INSTANCES))
+        return Invocation(number, kind, "", self.world.clock.now(), deadline_ms, event, key=key, order=order, **fields)
 
     # --- what happens ----------------------------------------------------------------------------------------
 
@@ -168,7 +209,8 @@ class Driver:
             ["apig-sync", "apig-status", "eventgrid", "change", "redelivery"], weights=[30, 15, 20, 25, 10]
         )[0]
         if kind == "redelivery":
-            earlier = [c for c in self.invocations[-60:] if c.kind in ("apig-sync", "eventgrid", "change")]
+            # EventGrid and CTS deliver an event again (an API client's retry is a new request)
+            earlier = [c for c in self.invocations[-60:] if c.kind in ("eventgrid", "change")]
             if earlier:
                 first = self.random.choice(earlier)
                 call = self._call("redelivery", first.event, key=first.key, first=first.number)
@@ -193,47 +235,20 @@ class Driver:
         trace = self.world.change_template(project, cluster, pool)
         return self._call("change", trace if self.random.random() < 0.7 else events.cloud_event(trace))
 
-    def _fault(self) -> tuple[str, float]:
+    def _fault(self) -> float:
         """Queue one fault on the emulator; the deadline the step's invocations get."""
-        kind = self.random.choice(["5xx", "throttled", "locked", "lost", "slow", "job-read", "list", "smn", "fgs"])
+        kind, deadline = inject_fault(self.world.emulator, self.random)
         self.faults[kind] += 1
-        inject, times = self.world.emulator.inject, self.random.randint(1, 3)
-        if kind == "5xx":
-            status = self.random.choice([500, 502, 503])
-            inject(
-                path_contains=self.random.choice(["/nodepools", "/clusters", "/operation/upgrade"]),
-                status=status,
-                times=times,
-            )
-        elif kind == "throttled":
-            body = {"errorCode": "CCE.02429001", "errorMessage": "throttled"}
-            inject(path_contains="/api/v3/", status=429, body=body, headers={"Retry-After": "0"}, times=times)
-        elif kind == "locked":
-            body = {"errorCode": "CCE.01429002", "errorMessage": "The resource is locked by a running operation"}
-            inject(path_endswith="/operation/upgrade", status=429, body=body)
-        elif kind == "lost":  # CCE acted, and its answer never came
-            inject(path_endswith="/operation/upgrade", process_first=True, drop=True)
-        elif kind == "slow":
-            inject(path_contains="/nodepools", delay=self.random.uniform(0.5, 1.2), times=times)
-            return kind, SHORT_DEADLINE_MS
-        elif kind == "job-read":
-            inject(path_contains="/jobs/", status=500, times=times + 2)
-        elif kind == "list":
-            inject(path_endswith="/nodepools", status=self.random.choice([500, 503]), times=times + 2)
-        elif kind == "smn":
-            inject(path_contains="/publish", status=503)  # once: a retry gets through
-        else:
-            inject(path_contains="/invocations-async", status=503)  # once: a retry gets through
-        return kind, DEADLINE_MS
+        return deadline
 
     def _step(self, calls: list[Invocation]) -> None:
         """Run the step's invocations together (each on an instance of its own), then forget unused faults."""
         if len(calls) == 1:
-            self._record(self._invoke(calls[0]))
+            self.invocations.append(self._invoke(calls[0]))
         else:
             with ThreadPoolExecutor(max_workers=len(calls)) as pool:
                 for done in pool.map(self._invoke, calls):
-                    self._record(done)
+                    self.invocations.append(done)
         emulator = self.world.emulator
         with emulator.lock:
             emulator.faults.clear()
@@ -249,10 +264,6 @@ class Driver:
         self._sequence += 1
         return self._sequence
 
-    def _record(self, call: Invocation) -> None:
-        with self._lock:
-            self.invocations.append(call)
-
     def run(self, ticks: int) -> None:
         """Play `ticks` timer ticks, exactly INTERVAL apart, and everything between them."""
         clock, started = self.world.clock, self.world.clock.now()
@@ -266,7 +277,9 @@ class Driver:
             if when == due_worker:
                 _, _, body = heapq.heappop(self.workers)
                 key = f"worker-{body.get('pass_id')}-{json.dumps(body.get('scope'), sort_keys=True)}"
-                calls.append(self._call("worker", body, key=key))
+                call = self._call("worker", body, key=key, first=self._delivered.get(key))
+                self._delivered.setdefault(key, call.number)
+                calls.append(call)
             elif when == next_tick:
                 calls.append(self._tick(when))
                 next_tick, played = next_tick + INTERVAL, played + 1
@@ -278,7 +291,7 @@ class Driver:
             while self.random.random() < 0.3 and len(calls) < 4:  # some at once
                 calls.append(self._random_call())
             if self.random.random() < 0.25:
-                _, deadline = self._fault()
+                deadline = self._fault()
                 for call in calls:
                     call.deadline_ms = deadline
             self._step(calls)
