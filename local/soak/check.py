@@ -315,11 +315,8 @@ def _simultaneous(call: Any, by_sim: dict[float, list[Any]]) -> list[int]:
         return []
     return [
         other.number
-        for other in invocations
-        if other.sim == call.sim
-        and other.number != call.number
-        and other.started < call.ended
-        and call.started < other.ended
+        for other in by_sim.get(call.sim, ())
+        if other.number != call.number and other.started < call.ended and call.started < other.ended
     ]
 
 
