@@ -90,15 +90,20 @@ def test_an_override_excuses_only_the_guard_it_lifts() -> None:
 
 def test_the_checker_catches_an_alert_sent_twice_and_one_never_sent() -> None:
     job = _job("np-a", MONDAY_NOON, outcome="Failed")
-    twice = [{"message": f"sync job failed, job {job.id}"}] * 2
-    passes = {(P, job.cluster): [(job.end + 30, True)]}
+    twice = [{"message": f"sync job failed, job {job.id}"}] * 2  # two messages naming no pass: two passes
+    repeated = [{"message": f"sync job failed, job {job.id}\n\npass timer-1-a\n"}] * 2  # one pass, delivered twice
+    passes = {(P, job.cluster): [(job.end + 30, True, job.end + 40)]}
     assert [f.invariant for f in news_checked([job], twice, passes)[1]] == [Invariant.NEWS]
     assert [f.what for f in news_checked([job], [], passes)[1]] == [f"job {job.id} of np-a never announced"]
-    assert news_checked([job], twice[:1], passes)[1] == []
-    unable = {(P, job.cluster): [(job.end + 30, False)]}  # the pass could not read the job or publish
+    assert news_checked([job], twice[:1], passes)[1] == [] and news_checked([job], repeated, passes)[1] == []
+    unable = {(P, job.cluster): [(job.end + 30, False, job.end + 40)]}  # the pass could not read the job or publish
     assert news_checked([job], [], unable)[1] == []
-    later = {(P, job.cluster): [(job.end + INTERVAL + 1, True)]}  # no pass within the interval after it
+    later = {
+        (P, job.cluster): [(job.end + INTERVAL + 1, True, job.end + INTERVAL + 5)]
+    }  # no pass within the interval after it
     assert news_checked([job], [], later)[1] == []
+    superseded = news_checked([job], [], passes, latest=lambda failed, listed: False)  # an operator synced it again
+    assert superseded[1] == []
 
 
 def test_the_checker_catches_a_secret_anywhere() -> None:

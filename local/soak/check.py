@@ -9,7 +9,7 @@ import itertools
 import json
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, NamedTuple
@@ -173,30 +173,40 @@ class Report(NamedTuple):
 
 
 def announced(messages: Sequence[dict[str, Any]], job_id: str) -> int:
-    """How many passes' SMN messages name the job (a worker delivered twice repeats its pass's message, which
-    names the pass; docs/failure-behaviour.md)."""
+    """How many passes' SMN messages say the job failed (a worker delivered twice repeats its pass's message,
+    which names the pass; docs/failure-behaviour.md)."""
     passes = set()
     for number, message in enumerate(messages):
         text = str(message.get("message", ""))
-        if f"job {job_id}" in text:
+        if f"sync job failed, job {job_id}" in text:
             named = re.search(r"^pass (\S+)$", text, flags=re.MULTILINE)
             passes.add(named.group(1) if named else f"message {number}")
     return len(passes)
 
 
 def news_checked(
-    failed: Sequence[Job], messages: Sequence[dict[str, Any]], passes: dict[tuple[str, str], list[tuple[float, bool]]]
+    failed: Sequence[Job],
+    messages: Sequence[dict[str, Any]],
+    passes: dict[tuple[str, str], list[tuple[float, bool, float]]],
+    latest: Callable[[Job, float], bool] = lambda job, listed: True,
 ) -> tuple[int, list[Finding]]:
     """I6: each failed job announced at most once; and at least once when the scheduled pass whose interval it
-    ended in read its pool and could publish. `passes`: per (project, cluster), each scheduled pass's list time
-    and whether it read the job and published without a failure."""
+    ended in read its pool and could publish. `passes`: per (project, cluster), each scheduled pass's tick (its
+    interval ends there), whether it read the cluster and the job and published without a failure, and when it
+    listed the cluster. `latest`:
+    whether the job was still its pool's latest when that pass ran (a newer sync, an operator's, supersedes it
+    in CCE's status, and then no pass can see it)."""
     findings, tested = [], 0
     for job in failed:
         count = announced(messages, job.id)
         tested += 1
         if count > 1:
             findings.append(Finding(Invariant.NEWS, job.end, f"job {job.id} of {job.pool} announced {count} times"))
-        covering = [ok for at, ok in passes.get((job.project, job.cluster), ()) if at - INTERVAL < job.end <= at]
+        covering = [
+            ok and latest(job, listed)
+            for at, ok, listed in passes.get((job.project, job.cluster), ())
+            if at - INTERVAL < job.end <= at
+        ]
         if covering and covering[0] and count == 0:
             findings.append(Finding(Invariant.NEWS, job.end, f"job {job.id} of {job.pool} never announced"))
     return tested, findings
@@ -342,7 +352,7 @@ def _news(
 ) -> list[Finding]:
     """I6 from the scheduled passes' own requests: when each listed each cluster, and whether it read the job of
     every pool and published without a failure."""
-    passes: dict[tuple[str, str], list[tuple[float, bool]]] = defaultdict(list)
+    passes: dict[tuple[str, str], list[tuple[float, bool, float]]] = defaultdict(list)
     for number, sent in per_call.items():
         call = by_number[number]
         if call.kind != "worker":
@@ -355,11 +365,16 @@ def _news(
             parts = request.path.split("/")
             if request.method == "GET" and request.path.endswith("/nodepools") and request.status == 200:
                 project, cluster = parts[4], parts[6]
-                passes[(project, cluster)].append((request.sim, not failed_publish and not unread_job))
+                passes[(project, cluster)].append((call.tick, not failed_publish and not unread_job, request.sim))
     for listed in passes.values():
         listed.sort()
     failed = [j for j in jobs if j.outcome == "Failed" and j.end + INTERVAL <= history.end]
-    count, findings = news_checked(failed, history.emulator.published, passes)
+    timeline = Timeline(jobs, history.drifted, {})
+
+    def latest(job: Job, listed: float) -> bool:
+        return timeline.latest((job.project, job.cluster, job.pool), listed + 1e-6) == job
+
+    count, findings = news_checked(failed, history.emulator.published, passes, latest)
     tested[Invariant.NEWS] += count
     return findings
 

@@ -50,6 +50,7 @@ class Invocation:
     first: int | None = None  # a redelivery: the number of the first delivery
     overrides: tuple[str, ...] = ()
     order: tuple[int, ...] = ()  # the instances it prefers, drawn when it was made (the seed decides)
+    tick: float = 0.0  # a worker: the timer tick whose pass it runs
     started: float = 0.0
     ended: float = 0.0
     answer: Any = None
@@ -156,7 +157,7 @@ class Driver:
         self.instances = [_Instance(f"soak-i{n}", environment, world.clock) for n in range(INSTANCES)]
         self.invocations: list[Invocation] = []
         self.faults: Counter[str] = Counter()
-        self.workers: list[tuple[float, int, dict[str, Any]]] = []  # (due, tiebreak, body): worker deliveries
+        self.workers: list[tuple[float, int, float, dict[str, Any]]] = []  # (due, tiebreak, tick, body)
         self._sequence = 0
         self._delivered: dict[str, int] = {}  # a worker's key -> its first delivery
         self._lock = threading.Lock()
@@ -254,11 +255,11 @@ class Driver:
             emulator.faults.clear()
             sent, emulator.invocations[:] = list(emulator.invocations), []
         for invocation in sent:  # FunctionGraph runs each a little later; now and then twice
-            body = invocation["body"]
-            due = self.world.clock.now() + self.random.uniform(1, 90)
-            heapq.heappush(self.workers, (due, self._next(), body))
+            body, tick = invocation["body"], self.world.clock.now()  # only a tick's coordinator invokes workers
+            due = tick + self.random.uniform(1, 90)
+            heapq.heappush(self.workers, (due, self._next(), tick, body))
             if self.random.random() < 0.05:
-                heapq.heappush(self.workers, (due + self.random.uniform(0, 60), self._next(), body))
+                heapq.heappush(self.workers, (due + self.random.uniform(0, 60), self._next(), tick, body))
 
     def _next(self) -> int:
         self._sequence += 1
@@ -275,9 +276,9 @@ class Driver:
             clock.advance_to(when)
             calls: list[Invocation] = []
             if when == due_worker:
-                _, _, body = heapq.heappop(self.workers)
+                _, _, tick, body = heapq.heappop(self.workers)
                 key = f"worker-{body.get('pass_id')}-{json.dumps(body.get('scope'), sort_keys=True)}"
-                call = self._call("worker", body, key=key, first=self._delivered.get(key))
+                call = self._call("worker", body, key=key, first=self._delivered.get(key), tick=tick)
                 self._delivered.setdefault(key, call.number)
                 calls.append(call)
             elif when == next_tick:
