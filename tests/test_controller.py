@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
@@ -12,7 +13,7 @@ import pytest
 from handler.times import parse_time
 from handler.windows import parse_windows
 from local.emulator import Emulator
-from tests.conftest import CLUSTER, PROJECT, TOKEN, load_event
+from tests.conftest import CLUSTER, PROJECT, TOKEN, FakeContext, load_event
 
 Invoke = Callable[..., Any]
 SPEC = {"maxUnavailable": 1}
@@ -300,6 +301,35 @@ def test_a_failure_that_ends_while_a_pass_reads_is_told_by_the_next_pass_an_inte
     assert "node pool a (np-a): sync job failed" in message["message"] and "drain timed out" in message["message"]
     job.created -= HOUR / 6  # and the tick after that: no longer news
     assert _pool(_scheduled(invoke), "a")["action"] == "backing_off" and len(smn.published) == 1
+
+
+def test_a_failure_is_news_to_the_tick_whose_interval_it_ended_in_however_late_each_pass_runs(
+    emulator: Emulator, smn: Emulator, env: Any
+) -> None:
+    """The failure ends 30 s after tick T; T's pass runs 100 s late, the next tick's 1 s late. Measured from when
+    each pass ran, both would tell it (both ran less than an interval after it); measured from the tick, only the
+    next does."""
+    from datetime import datetime, timezone
+
+    from handler.function import Function
+    from handler.settings import Settings
+
+    tick, now = time.time() - HOUR, [0.0]
+    emulator.clock = lambda: now[0]  # CCE's time and the function's, one clock
+    now[0] = tick + 100
+    emulator.add_pool(PROJECT, CLUSTER, "np-a", "a", nodes=3, synced=0)
+    emulator.add_job(PROJECT, CLUSTER, "np-a", "Failed", ended_ago=70, reason="drain timed out")  # at tick + 30
+    function = Function(Settings.from_environ(dict(env)), clock=lambda: now[0])
+
+    def scheduled(at: float) -> Any:
+        when = datetime.fromtimestamp(at, timezone.utc).isoformat()
+        return function.handle({**load_event("timer-defaults.json"), "time": when}, FakeContext())
+
+    assert _pool(scheduled(tick), "a")["action"] == "backing_off" and smn.published == []
+    now[0] = tick + HOUR / 6 + 1
+    assert _pool(scheduled(tick + HOUR / 6), "a")["action"] == "backing_off"
+    [message] = smn.published
+    assert "node pool a (np-a): sync job failed" in message["message"] and "pass timer-" in message["message"]
 
 
 def test_a_pass_other_than_the_scheduled_one_tells_nobody(invoke: Invoke, drifted: Emulator, smn: Emulator) -> None:

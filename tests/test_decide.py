@@ -256,3 +256,19 @@ def test_a_failure_is_news_within_the_interval_up_to_now_so_passes_an_interval_a
 ) -> None:
     decision = decide(pool("drifted"), job(JobPhase.FAILED, ended_ago=ended_ago), POLICY, NOW)
     assert (decision.news is News.JOB_FAILED) is news and decision.action is Action.STARTED
+
+
+@pytest.mark.parametrize(
+    ("tick_ago", "ended_ago", "news"),
+    [
+        (100.0, 130.0, True),  # ended 30 s before the tick: this tick's news
+        (100.0, 70.0, False),  # ended after the tick (while the pass was late): the next tick's
+        (100.0, 650.0, True),  # 550 s before the tick
+        (100.0, 701.0, False),  # more than an interval before the tick: the previous tick's
+        (601.0, 70.0, True),  # a tick more than an interval old is not this pass's: measured from now
+    ],
+)
+def test_a_scheduled_pass_measures_news_back_from_its_tick(tick_ago: float, ended_ago: float, news: bool) -> None:
+    failed = job(JobPhase.FAILED, ended_ago=ended_ago)
+    decision = decide(pool("drifted"), failed, POLICY, NOW, news_at=NOW - tick_ago)
+    assert (decision.news is News.JOB_FAILED) is news

@@ -87,6 +87,25 @@ def test_a_timer_pass_under_four_scopes_invokes_one_worker_per_scope_and_reads_n
     assert {b["pass_id"] for b in bodies} == {answer["pass_id"]} and all("reconcile" in b for b in bodies)
 
 
+@pytest.mark.parametrize(
+    ("when", "tick"),
+    [
+        ("2026-12-02T10:00:00+08:00", 1796176800.0),
+        ("2026-12-02T02:00:00Z", 1796176800.0),
+        ("2026-12-02T10:00:00", None),  # no offset: not a time the tick can be measured from
+        ("soon", None),
+    ],
+)
+def test_a_ticks_pass_id_names_its_time_for_the_workers_to_measure_news_from(
+    invoke: Invoke, fleet: Emulator, when: str, tick: float | None
+) -> None:
+    from handler.model import tick_of
+
+    answer = invoke(_tick(when))
+    assert answer["pass_id"].startswith("timer-") and tick_of(answer["pass_id"]) == tick
+    assert {i["body"]["pass_id"] for i in fleet.invocations} == {answer["pass_id"]}
+
+
 def test_every_delivery_of_one_tick_carries_its_pass_id_and_the_next_tick_another(
     invoke: Invoke, fleet: Emulator, env: Any
 ) -> None:
