@@ -94,6 +94,8 @@ def _upgrade(emulator: Emulator, request: Recorded, match: re.Match[str]) -> tup
     answer = _unknown(emulator, project, cluster, pool) or _sync(emulator, request, (project, cluster, pool))
     if answer[0] == 200 and isinstance(answer[1], dict):
         request.job_id = str(answer[1].get("jobid", ""))
+    elif answer[0] == 429:  # CCE's lock: the answer says the pool is busy, as a read showing it syncing would
+        request.syncing = (pool,)
     return answer
 
 

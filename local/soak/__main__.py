@@ -53,7 +53,8 @@ def figures(history: History, report: Report, seconds: float) -> list[str]:
         "invocations: " + ", ".join(f"{kind} {count}" for kind, count in kinds.most_common()),
         "faults injected: " + ", ".join(f"{kind} {count}" for kind, count in history.faults.most_common()),
         f"syncs sent: {len(sent)}; started: {sum(bool(r.job_id) for r in sent)}; "
-        f"refused 429 (locked or throttled): {sum(r.status == 429 for r in sent)}; "
+        f"refused by CCE's lock: {sum(r.status == 429 and bool(r.syncing) for r in sent)}, "
+        f"by injected 429s: {sum(r.status == 429 and not r.syncing for r in sent)}; "
         f"failed jobs: {sum(j.outcome == 'Failed' for j in history.emulator.jobs.values())}; "
         f"SMN messages: {len(history.emulator.published)}",
         f"starts past a limit only through a simultaneous invocation (allowed, see docs): {report.races}",

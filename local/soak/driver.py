@@ -214,7 +214,9 @@ class Driver:
             earlier = [c for c in self.invocations[-60:] if c.kind in ("eventgrid", "change")]
             if earlier:
                 first = self.random.choice(earlier)
-                call = self._call("redelivery", first.event, key=first.key, first=first.number)
+                call = self._call(
+                    "redelivery", first.event, key=first.key, first=first.number, overrides=first.overrides
+                )
                 call.instance = first.instance if self.random.random() < 0.5 else ""  # to the same instance or not
                 return call
             kind = "change"
