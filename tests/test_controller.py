@@ -304,7 +304,7 @@ def test_a_failure_that_ends_while_a_pass_reads_is_told_by_the_next_pass_an_inte
 
 
 def test_a_failure_is_news_to_the_tick_whose_interval_it_ended_in_however_late_each_pass_runs(
-    emulator: Emulator, smn: Emulator, env: Any
+    emulator: Emulator, smn: Emulator, env: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The failure ends 30 s after tick T; T's pass runs 100 s late, the next tick's 1 s late. Measured from when
     each pass ran, both would tell it (both ran less than an interval after it); measured from the tick, only the
@@ -315,7 +315,7 @@ def test_a_failure_is_news_to_the_tick_whose_interval_it_ended_in_however_late_e
     from handler.settings import Settings
 
     tick, now = time.time() - HOUR, [0.0]
-    emulator.clock = lambda: now[0]  # CCE's time and the function's, one clock
+    monkeypatch.setattr(emulator, "clock", lambda: now[0])  # CCE's time and the function's, one clock
     now[0] = tick + 100
     emulator.add_pool(PROJECT, CLUSTER, "np-a", "a", nodes=3, synced=0)
     emulator.add_job(PROJECT, CLUSTER, "np-a", "Failed", ended_ago=70, reason="drain timed out")  # at tick + 30

@@ -181,6 +181,20 @@ def test_a_single_sync_is_deferred_by_each_guard_and_sent_with_its_override(
     assert sent["status"] == "accepted" and len(rollout.syncs()) == 1, sent
 
 
+def test_a_single_sync_is_not_sent_to_a_pool_the_gates_view_shows_syncing(
+    invoke: Invoke, rollout: Emulator, env: Any
+) -> None:
+    """The busy guard read the pool idle; by the time the gate read the configured pass, another invocation had
+    started it: the function sends nothing to a pool it has seen syncing (found by make soak, seed 3)."""
+    _configure(env, max_syncing=3)
+    idle = rollout.pool_view(PROJECT, "c-stage", "np-stage")
+    rollout.set_busy(PROJECT, "c-stage", "np-stage", "job-of-another-invocation")
+    rollout.inject(path_endswith="/nodepools/np-stage", raw=json.dumps(idle).encode())  # the guard's read: idle
+    answer = invoke({"spec": SPEC})
+    assert answer["error_code"] == "FUNC.BUSY" and "job-of-another-invocation" in answer["error_msg"], answer
+    assert rollout.syncs() == []
+
+
 @pytest.mark.parametrize("guard", list(GUARDS))
 def test_an_api_gateway_sync_is_refused_with_409_and_the_guards_code(
     invoke: Invoke, rollout: Emulator, env: Any, guard: str

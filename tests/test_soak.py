@@ -113,7 +113,7 @@ def test_the_checker_catches_a_secret_anywhere() -> None:
 @pytest.mark.parametrize("seed", [7, 11])
 def test_a_short_soak_holds_every_invariant(seed: int) -> None:
     with Emulator() as emulator:
-        history = run(seed, 12, emulator)
+        history = run(seed, 10, emulator)
     report = check(history)
     assert report.findings == [], report.findings[:3]
     assert len(history.invocations) > 60 and all(

@@ -61,9 +61,15 @@ class Gatekeeper:
         self._admitted: list[Target] = []
 
     def admit(self, sync: ValidSync) -> gate.Admission:
-        """Leave to start the sync; raises the guard's error (Held) when one holds it."""
+        """Leave to start the sync; raises the guard's error (Held) when one holds it, and skips it
+        (SyncInProgress) when the view read for the guards shows the pool syncing: whatever the invocation read
+        last, it never sends a sync to a pool it has seen syncing."""
         rules = gate.explicit_rules(self._judge.settings.reconcile, sync.lifts)
         view = self.view(sync.target.project_id) if rules is not None else None
+        target = sync.target
+        seen = [c.pool for c in view.candidates if (c.cluster_id, c.pool.pool_id) == target[1:]] if view else []
+        if seen and seen[0].syncing:
+            raise SyncInProgress(seen[0].jobid)
         outcome = gate.admit(sync.target, rules, view, self._admitted)
         if not isinstance(outcome, gate.Admission):
             raise gate.held(outcome)

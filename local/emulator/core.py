@@ -115,6 +115,7 @@ class Emulator(IamState, CceState):
             self.clusters.clear()
             self.published.clear()
             self.metric_data.clear()
+            self.clock, self.job_plan = time.time, None  # a test's own clock or job plan ends with it
             self.projects.clear()
 
     def cce_requests(self, method: str | None = None) -> list[Recorded]:

@@ -158,8 +158,7 @@ class Driver:
         self.invocations: list[Invocation] = []
         self.faults: Counter[str] = Counter()
         self.workers: list[tuple[float, int, float, dict[str, Any]]] = []  # (due, tiebreak, tick, body)
-        self._sequence = 0
-        self._delivered: dict[str, int] = {}  # a worker's key -> its first delivery
+        self._sequence, self._delivered = 0, dict[str, int]()  # a worker's key -> its first delivery
         self._lock = threading.Lock()
         world.emulator.job_plan = JobPlan(seed, world.clock)
 
