@@ -19,7 +19,6 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import logs
-from .decide import Action
 from .errors import SyncError
 from .model import PoolClass
 
@@ -83,8 +82,9 @@ class Series(str, Enum):
         return "ms" if self is Series.PASS_DURATION else "count"
 
 
-_CLASSES = {c: Series(f"pools_{c.value}") for c in PoolClass}
-_ACTIONS = {a: Series(f"syncs_{a.value}") for a in Action if a is not Action.WOULD_START}  # a dry run never reports
+# A pass's totals by pool class (`pools_*`) and by action (`syncs_*`, decide.Action's values: not imported here,
+# so that reading CES_NAMESPACE at a cold start costs no module of the pass; a dry run's would_start never reports).
+_TOTALS = {s: s.value.split("_", 1)[1] for s in Series if s.value.startswith(("pools_", "syncs_"))}
 LAGGING = (PoolClass.DRIFTED, PoolClass.SYNCING, PoolClass.STUCK)  # pools whose nodes lag their template
 
 
@@ -132,8 +132,7 @@ def _scope(region: str, project_id: str) -> tuple[tuple[str, str], ...]:
 def pass_points(report: PassReport, region: str, totals: dict[str, int]) -> list[Point]:
     """A full pass's figures as points in its scope (`region`, `project_id`), and two per cluster read."""
     scope = _scope(region, report.project_id)
-    values: dict[Series, float] = {series: totals[pool_class.value] for pool_class, series in _CLASSES.items()}
-    values.update({series: totals[action.value] for action, series in _ACTIONS.items()})
+    values: dict[Series, float] = {series: totals[key] for series, key in _TOTALS.items() if key in totals}
     schedule = report.schedule
     values[Series.CLUSTERS_TOTAL] = totals["clusters"]
     values[Series.CLUSTERS_UNREAD] = totals["clusters_unread"]

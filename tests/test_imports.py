@@ -133,6 +133,12 @@ def test_a_single_sync_imports_nothing_of_fleets_passes_or_change_events(cloud: 
     assert ran["loaded"] == [], ran
 
 
+def test_a_single_sync_with_cloud_eye_configured_imports_nothing_of_passes(cloud: Emulator) -> None:
+    single = {name: event for name, event in VALID_EVENTS.items() if name not in ("fleet", "reconcile")}
+    ran = _run(cloud, "token", single, PASSES_ONLY, extra={"CES_NAMESPACE": "NODEPOOL.SYNC"})
+    assert ran["loaded"] == [], ran
+
+
 def test_an_invalid_document_imports_jsonschema_to_explain_itself(cloud: Emulator) -> None:
     ran = _run(cloud, "token", {"invalid": {"spec": {"maxUnavailable": 0}}})
     assert ran["statuses"] == {"invalid": "rejected"} and "jsonschema" in ran["loaded"]
