@@ -469,6 +469,12 @@ def parser() -> argparse.ArgumentParser:
 FLEET = (4, 5, 2000, 5, 0.1, 0.1)  # regions, projects, clusters, pools per cluster, drifted share, latency (s)
 
 
+def emulator_command(port: int) -> list[str]:
+    """The bench's emulator: bare, and quiet, since nobody reads its output past the first line (a line per
+    request would fill the pipe and stop it)."""
+    return [sys.executable, "-m", "local", "emulator", "--empty", "--quiet", "--port", str(port), "--token", TOKEN]
+
+
 def main() -> int:
     args = parser().parse_args()
     started = time.monotonic()
@@ -487,7 +493,7 @@ def main() -> int:
     port = _free_port()
     _say(f"starting the emulator in its own process on port {port}")
     emulator = subprocess.Popen(
-        [sys.executable, "-m", "local", "emulator", "--empty", "--port", str(port), "--token", TOKEN],
+        emulator_command(port),
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
