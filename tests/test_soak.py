@@ -120,3 +120,19 @@ def test_a_short_soak_holds_every_invariant(seed: int) -> None:
         report.tested[i] > 0 for i in (Invariant.ONE_AT_A_TIME, Invariant.BUDGET)
     )
     assert report.tested[Invariant.DEADLINE] == len(history.invocations) and report.tested[Invariant.SECRETS] > 100
+
+
+def test_make_soak_prints_the_seed_and_each_invariant_and_exits_1_on_a_violation(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from local.soak import __main__ as soak
+    from local.soak.check import Finding, Report
+
+    assert soak.main(["--seed", "5", "--ticks", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("soak seed 5 (SOAK_SEED=5 make soak replays it)")
+    assert all(f"\n{invariant.value}   " in printed for invariant in Invariant)
+    found = Finding(Invariant.WINDOWS, MONDAY_NOON, "np-a started outside every window", 1)
+    monkeypatch.setattr(soak, "check", lambda history: Report(check(history).tested, [found]))
+    assert soak.main(["--seed", "5", "--ticks", "2"]) == 1
+    assert "FAILED: 1 violation(s); replay with SOAK_SEED=5" in capsys.readouterr().out
