@@ -220,6 +220,13 @@ class View(NamedTuple):
     last_wave: int  # the wave of a cluster no wave names
     unread: tuple[tuple[str, int], ...] = ()
 
+    def candidate(self, target: Target) -> "Candidate | None":
+        """The target's pool as the view read and judged it; None when the view does not take it."""
+        return next(
+            (c for c in self.candidates if (c.cluster_id, c.pool.pool_id) == (target.cluster_id, target.nodepool_id)),
+            None,
+        )
+
 
 def explicit_rules(options: Mapping[str, Any] | None, lifts: frozenset[str]) -> Rules | None:
     """The configured pass's guards an operator's request meets (a single sync, a fleet's target): the halt,
@@ -254,7 +261,7 @@ def assess(target: Target, rules: Rules, view: View, admitted: Sequence[Target] 
     failures, the open wave and what holds the next), for the start or for the status route's question."""
     from .decide import Action, Candidate, Decision
 
-    own = [c for c in view.candidates if c.cluster_id == target.cluster_id and c.pool.pool_id == target.nodepool_id]
+    own = [c for c in (view.candidate(target),) if c is not None]
     pool = own[0].pool if own else PoolState(target.nodepool_id, target.nodepool_id, False, "", None, None)
     wave = view.waves.get(target.cluster_id, view.last_wave)
     failed = bool(own) and own[0].decision.failed  # its own recent failure counts toward the halt too

@@ -28,7 +28,7 @@ from .gate import explicit_rules, window_holds
 from .judge import Judge, Judged
 from .kinds.refuse import Refuse
 from .kinds.single import SyncOne
-from .model import TIMER_PASS, Trigger, Unwrapped, tick_of
+from .model import TIMER_PASS, Trigger, Unwrapped
 from .validation import Defaults, is_fleet, is_reconcile, requested_overrides, target_of
 
 if TYPE_CHECKING:  # the other kinds, fleets' and passes' plans: imported when one comes, never by a single sync
@@ -82,7 +82,7 @@ def _interpret(unwrapped: Unwrapped, judge: Judge) -> Intent:
     if "scope" in document:
         return _worker(unwrapped, judge)
     if not document and unwrapped.trigger is Trigger.TIMER and settings.reconcile is not None:
-        plan = _configured(judge, scheduled=True)._replace(pass_id=unwrapped.pass_id, tick=tick_of(unwrapped.pass_id))
+        plan = _configured(judge, scheduled=True)._replace(pass_id=unwrapped.pass_id)
         if _fans_out(judge):
             return _coordinate({"reconcile": dict(settings.reconcile)}, unwrapped.pass_id, judge)
         from .kinds.passes import RunPass
@@ -93,7 +93,7 @@ def _interpret(unwrapped: Unwrapped, judge: Judge) -> Intent:
         timer = unwrapped.trigger is Trigger.TIMER  # scheduled, whatever its user_event holds
         if _fans_out(judge) and not overrides:
             return _coordinate(document, unwrapped.pass_id if timer else _pass_id(unwrapped, judge), judge)
-        return _pass(plan._replace(scheduled=timer, tick=tick_of(unwrapped.pass_id) if timer else None), judge)
+        return _pass(plan._replace(scheduled=timer, pass_id=unwrapped.pass_id if timer else plan.pass_id), judge)
     if is_fleet(document):
         from .plans import plan_fleet
 
@@ -180,8 +180,7 @@ def _worker(unwrapped: Unwrapped, judge: Judge) -> Work | Refuse:
     scheduled = plan.pass_id.startswith(TIMER_PASS)
     from .kinds.worker import Work
 
-    plan = plan._replace(region=scope.region, closed_until=judge.closed_until(), scheduled=scheduled)
-    return Work(plan._replace(tick=tick_of(plan.pass_id) if scheduled else None))
+    return Work(plan._replace(region=scope.region, closed_until=judge.closed_until(), scheduled=scheduled))
 
 
 def _configured(judge: Judge, scheduled: bool = False) -> Reconcile:

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["LEVELS", "LOGGER_NAME", "MASK", "logger", "scrub", "write"]
+__all__ = ["LEVELS", "LOGGER_NAME", "MASK", "failed", "logger", "scrub", "write"]
 
 LOGGER_NAME = "nodepool_sync"
 MASK = "***"
@@ -52,3 +52,11 @@ def write(level: int, fields: Mapping[str, Any], secrets: Sequence[str]) -> None
     """Log `fields` as one JSON object, dropping empty values and masking every known secret."""
     record = {key: value for key, value in fields.items() if value not in (None, "")}
     logger().log(level, json.dumps(scrub(record, secrets), ensure_ascii=False, default=str))
+
+
+def failed(message: str, reason: str, secrets: Sequence[str], **fields: Any) -> str:
+    """A warning line for what failed beside a request's own work (notifying, reporting), which never fails it:
+    the reason scrubbed and cut to 200 characters, as the line and the answer both say it."""
+    cut = str(scrub(reason, secrets))[:200]
+    write(logging.WARNING, {"message": message, **fields, "error": cut}, secrets)
+    return cut

@@ -11,7 +11,6 @@ The limits below are the API reference's ("Adding Monitoring Data", ces_03_0034)
 from __future__ import annotations
 
 import json
-import logging
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -211,9 +210,8 @@ def bodies(namespace: str, points: Iterable[Point], collect_ms: int) -> tuple[li
 def publish(
     cloud: Cloud, namespace: str, points: Sequence[Point], clock: Callable[[], float] = time.time
 ) -> Publication:
-    """Send the points to Cloud Eye of the function's home region and project, the collect time taken as each
-    request goes (Cloud Eye's roll-ups miss points more than 10 minutes late); a failure is logged and reported,
-    never raised."""
+    """Send the points to Cloud Eye of the function's home region and project, collected now, as they go (Cloud
+    Eye's roll-ups miss points more than 10 minutes late); a failure is logged and reported, never raised."""
     sent = 0
     found, left_out = bodies(namespace, points, int(clock() * 1000))
     kept = len(points) - left_out
@@ -222,9 +220,8 @@ def publish(
             cloud.put_metrics(data)
             sent += 1
     except SyncError as error:
-        secrets = cloud.secrets()
-        reason = str(logs.scrub(error.message, secrets))[:200]
-        line = {"message": "metrics-failed", "error_code": error.code, "error": reason, "requests_sent": sent}
-        logs.write(logging.WARNING, line, secrets)
+        reason = logs.failed(
+            "metrics-failed", error.message, cloud.secrets(), error_code=error.code, requests_sent=sent
+        )
         return Publication(False, kept, sent, reason, error.code, left_out)
     return Publication(True, kept, sent, left_out=left_out)

@@ -6,6 +6,7 @@ from enum import Enum
 from typing import Any, NamedTuple
 
 from .errors import DocumentInvalid, FieldError
+from .model import tick_of
 from .validation import (
     FLEET_SCHEMA,
     OVERRIDES,
@@ -59,7 +60,6 @@ class Reconcile(NamedTuple):
     concurrency: int  # CCE requests in flight at once
     scheduled: bool = False  # the timer's configured pass (or a worker of it): the one that tells a person
     closed_until: float | None = None  # SYNC_WINDOWS judged once, when the pass was asked for
-    tick: float | None = None  # a scheduled pass's tick: what is news to it is measured back from it
     focus: str = ""  # a change event's pool, by ID or name: only it (empty: every chosen pool)
     region: str = ""  # a worker's scope's region ("": the function's own)
     pass_id: str = ""  # a fanned-out pass's ID (a worker's)
@@ -72,6 +72,11 @@ class Reconcile(NamedTuple):
     # A narrowed pass (a change event): the configured pass's clusters, read as context for its guards.
     context_clusters: tuple[str, ...] = ()
     context_every: bool = False
+
+    @property
+    def tick(self) -> float | None:
+        """A scheduled pass's tick, which its pass ID names: what is news to it is measured back from it."""
+        return tick_of(self.pass_id) if self.scheduled else None
 
 
 def _in_scope(entries: Iterable[str], project_id: str, foreign: bool) -> tuple[str, ...]:

@@ -10,7 +10,6 @@ CCE's state is the only state. A pass is three steps:
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -408,6 +407,4 @@ def _notify(cloud: Cloud, project: str, notable: Sequence[Notable], pass_id: str
     try:
         return Notification(True, len(notable), cloud.publish(subject, message))
     except SyncError as error:
-        reason = str(logs.scrub(error.message, secrets))[:200]
-        logs.write(logging.WARNING, {"message": "notify-failed", "error": reason}, secrets)
-        return Notification(False, len(notable), error=reason)
+        return Notification(False, len(notable), error=logs.failed("notify-failed", error.message, secrets))

@@ -66,10 +66,9 @@ class Gatekeeper:
         last, it never sends a sync to a pool it has seen syncing."""
         rules = gate.explicit_rules(self._judge.settings.reconcile, sync.lifts)
         view = self.view(sync.target.project_id) if rules is not None else None
-        target = sync.target
-        seen = [c.pool for c in view.candidates if (c.cluster_id, c.pool.pool_id) == target[1:]] if view else []
-        if seen and seen[0].syncing:
-            raise SyncInProgress(seen[0].jobid)
+        seen = view.candidate(sync.target) if view is not None else None
+        if seen is not None and seen.pool.syncing:
+            raise SyncInProgress(seen.pool.jobid)
         outcome = gate.admit(sync.target, rules, view, self._admitted)
         if not isinstance(outcome, gate.Admission):
             raise gate.held(outcome)
