@@ -147,10 +147,9 @@ def _async_configuration(function: dict[str, Any], urn: str) -> dict[str, Any]:
         "max_async_retry_attempts": 0,
         "max_async_event_age_in_seconds": 600,  # a worker older than one timer interval is the next tick's job
     }
-    notifications = function.get("notifications")
-    if notifications is not None:
-        topic = notifications.get("topic_urn", f"${{huaweicloud_smn_topic.{SMN_RESOURCE}.topic_urn}}")
-        configuration["on_failure"] = [{"destination": "SMN", "param": go_json({"topic_urn": topic})}]
+    topic = _topic(function)
+    if topic is not None:
+        configuration["on_failure"] = [{"destination": "SMN", "param": go_json({"topic_urn": topic[0]})}]
     return {"huaweicloud_fgs_async_invoke_configuration": {ASYNC_RESOURCE: configuration}}
 
 
@@ -287,12 +286,8 @@ def _outputs(function: dict[str, Any], apig: dict[str, Any], urn: str, agency: s
     else:
         domain = f"${{data.huaweicloud_apig_groups.{APIG_GROUP}.groups[0].sl_domain}}"
         api_url = {"value": f"https://{domain}{path}", "description": "POST to sync the pool, GET for its status"}
-    notifications = function.get("notifications")
-    topic = (
-        ""
-        if notifications is None
-        else notifications.get("topic_urn", f"${{huaweicloud_smn_topic.{SMN_RESOURCE}.topic_urn}}")
-    )
+    found = _topic(function)
+    topic = found[0] if found is not None else ""
     return {
         "api_url": api_url,
         "function_urn": {"value": urn, "description": "URN of the deployed function (FUNCTION_URN is made from it)"},

@@ -12,7 +12,6 @@ import logging
 import random
 import threading
 import time
-import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from handler.settings import Settings
 from .. import events
 from .. import template as templates
 from ..emulator import Emulator
+from ..host import LocalContext
 from .world import INTERVAL, SCOPES, SimClock, World
 
 __all__ = ["History", "Invocation", "run"]
@@ -68,17 +68,6 @@ class History:
     drifted: dict[tuple[str, str, str], list[float]]
     logs: list[str]
     faults: Counter[str] = field(default_factory=Counter)
-
-
-class _Context:
-    def __init__(self, remaining_ms: float) -> None:
-        self._id, self._deadline = uuid.uuid4().hex, time.monotonic() + remaining_ms / 1000
-
-    def getRequestID(self) -> str:  # noqa: N802 - the platform's method names
-        return self._id
-
-    def getRemainingTimeInMilliSeconds(self) -> int:  # noqa: N802
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
 class _Lines(logging.Handler):
@@ -174,7 +163,7 @@ class Driver:
                     try:
                         call.instance, call.started = instance.name, time.time()
                         try:
-                            call.answer = instance.function.handle(call.event, _Context(call.deadline_ms))
+                            call.answer = instance.function.handle(call.event, LocalContext(call.deadline_ms / 1000))
                         except SyncError as error:  # raised for the platform to retry (a timer, EventGrid, a worker)
                             call.answer = {"raised": type(error).__name__, "code": error.code, "error": str(error)}
                         call.ended = time.time()
